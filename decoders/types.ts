@@ -1,0 +1,109 @@
+/**
+ * The protocol-neutral model. Policy, approvals, masking and the journal see only these types;
+ * decoders see only these types (never policy rules or journal tables).
+ */
+export type Action = 'read' | 'search' | 'write' | 'delete' | 'admin'
+export const ACTIONS: readonly Action[] = ['read', 'search', 'write', 'delete', 'admin']
+export type Protocol = 'qdrant' | 'milvus' | 'postgres'
+export type RecordId = string | number
+
+/** One decoded request, whatever protocol carried it. */
+export interface Operation {
+  backend: string
+  protocol: Protocol
+  /** 'qdrant.Points/Delete', 'milvus.proto.milvus.MilvusService/Search', 'DELETE' */
+  method: string
+  action: Action
+  database?: string
+  /** collection, or schema-qualified table for Postgres */
+  collection?: string
+  /** further collections a request touches (Postgres joins, aliases resolved) */
+  collections?: string[]
+  /** when the request names points/rows */
+  ids?: RecordId[]
+  /** the request's filter / expression / WHERE, decoded */
+  filter?: unknown
+  /** delete/update by filter, drop, truncate, no WHERE ... */
+  bulk: boolean
+  limit?: number
+  withVectors?: boolean
+  /** what the journal records of the request; vectors summarized, never whole */
+  summary: Record<string, unknown>
+}
+
+/** Who is asking: from a vecgate grant or an IdP token. */
+export interface Identity {
+  subject: string
+  groups: string[]
+  source: 'grant' | 'oidc' | 'saml'
+  issuer: string
+  /** token id (jti), for use counts, revocation and the journal */
+  tokenId?: string
+  /** epoch seconds */
+  expiresAt: number
+  /** present on grants: the request must fall inside it whatever the policy says */
+  scope?: GrantScope
+  claims: Record<string, unknown>
+}
+
+export interface GrantScope {
+  backend?: string
+  collections?: string[]
+  actions?: Action[]
+  ids?: RecordId[]
+  /** how many requests the grant may make in all (enforced by jti) */
+  uses?: number
+}
+
+export type Effect = 'allow' | 'deny' | 'approve'
+
+export interface Verdict {
+  effect: Effect
+  /** id of the deciding rule; undefined when the default (deny) decided */
+  rule?: string
+  /** one line a person can read */
+  reason: string
+  /** mask profile name to apply to the response */
+  mask?: string
+  approvers?: { groups?: string[], users?: string[], count: number }
+}
+
+/** Marker a masker returns to remove a key or column. */
+export const DROP: unique symbol = Symbol.for('vecgate.mask.drop')
+export type Dropped = typeof DROP
+
+/**
+ * A compiled mask profile as decoders see it. Decoders walk their result structures and call these;
+ * lib/mask implements them (compiled once at config load, so these are plain function calls).
+ */
+export interface Masker {
+  readonly name: string
+  /** what to do with vectors in results */
+  readonly vectors: 'keep' | 'drop' | 'round'
+  /**
+   * Mask a JSON-like document in place (Qdrant payload, Milvus JSON/dynamic field, jsonb).
+   * `prefix` is the path of the document itself ('' for a payload, the column name for a json column).
+   * Returns true when anything changed.
+   */
+  document (doc: Record<string, unknown>, prefix?: string): boolean
+  /** Mask one scalar named by `path` (a column or output field). Returns the value to send, or DROP. */
+  scalar (path: string, value: string | number | boolean | null): string | number | boolean | null | Dropped
+  /** true when `scalar(path, …)` can ever change something for this path (lets decoders skip work) */
+  touches (path: string): boolean
+  /** keep / round a vector; null when the profile drops vectors */
+  vector (v: ArrayLike<number>): ArrayLike<number> | null
+}
+
+/** What a response carries, as masking and the journal need it. Built lazily from one message / row. */
+export interface ResultView {
+  /** ids of the records this result returned (for `journal who-saw`) */
+  ids (): RecordId[]
+  /** count of records and of vectors returned (for exfiltration limits) */
+  counts (): { records: number, vectors: number }
+  /** apply a masker; true when anything changed */
+  mask (masker: Masker): boolean
+  /** the (masked) result as the client gets it, JSON-like, for the journal */
+  toJSON (): unknown
+  /** the protocol bytes of the (masked) message; only called when mask() changed something */
+  encode (): Buffer
+}
