@@ -1,0 +1,42 @@
+import type { GrantScope, Operation } from '../../decoders/types.js'
+import { VecgateError } from '../errors.js'
+
+/**
+ * A grant's scope bounds every request it carries, whatever the policy says. Returns normally when the
+ * operation is inside the scope; otherwise throws VG_ERR_DENIED naming what is outside.
+ */
+export function checkScope (scope: GrantScope | undefined, op: Operation): void {
+  if (scope === undefined) return
+  if (scope.backend !== undefined && scope.backend !== op.backend) {
+    throw outside(`backend ${op.backend}`)
+  }
+  if (scope.actions !== undefined && !scope.actions.includes(op.action)) {
+    throw outside(`action ${op.action}`)
+  }
+  if (scope.collections !== undefined) {
+    const wanted = op.collections ?? (op.collection !== undefined ? [op.collection] : [])
+    if (wanted.length === 0) throw outside('a request that names no collection')
+    for (const c of wanted) {
+      if (!scope.collections.some(s => collectionMatches(s, c))) throw outside(`collection ${c}`)
+    }
+  }
+  if (scope.ids !== undefined) {
+    // An id-scoped grant only admits requests that name their ids, all of them inside the scope:
+    // a filter, a search or a scroll could return any record.
+    if (op.ids === undefined || op.ids.length === 0 || op.filter !== undefined || op.bulk) {
+      throw outside('a request that is not limited to the granted ids')
+    }
+    const allowed = new Set(scope.ids.map(String))
+    for (const id of op.ids) if (!allowed.has(String(id))) throw outside(`id ${String(id)}`)
+  }
+}
+
+/** `items` in a grant matches `public.items`; otherwise names compare exactly. */
+function collectionMatches (scoped: string, actual: string): boolean {
+  if (scoped === actual) return true
+  return !scoped.includes('.') && actual.endsWith('.' + scoped) && actual.indexOf('.') === actual.length - scoped.length - 1
+}
+
+function outside (what: string): VecgateError {
+  return new VecgateError('VG_ERR_DENIED', `${what} is outside the grant's scope`, { rule: 'grant-scope' })
+}

@@ -1,0 +1,278 @@
+/**
+ * The one path every request takes, whatever protocol carried it (ARCHITECTURE.md):
+ *
+ *   listener → decoder → Operation → identity → grant scope → policy → (approval hold) → upstream
+ *   client ← encoder ← mask ← result view ← upstream response
+ *                  └─→ journal (batched, off the request path)
+ *
+ * Protocol paths (lib/http2/relay.ts for gRPC, decoders/postgres for the wire protocol) own the bytes;
+ * they call into a Session here at three points: `authenticate` when a token arrives, `admit` when a
+ * request is decoded, and the returned Call's `response`/`finish` as the answer streams back.
+ */
+import { randomBytes } from 'node:crypto'
+import type { Identity, Masker, Operation, RecordId, ResultView, Verdict } from '../decoders/types.js'
+import type { Metrics } from './admin/metrics.js'
+import { labels } from './admin/metrics.js'
+import type { BackendConfig } from './config/types.js'
+import { VecgateError, asVecgateError } from './errors.js'
+import type { IdentityVerifier } from './identity/types.js'
+import { checkScope } from './identity/scope.js'
+import type { JournalSink } from './journal/types.js'
+import type { Logger } from './log.js'
+import type { Policy } from './policy/types.js'
+
+/** Holds an `approve` verdict until a person decides (lib/approvals). */
+export interface ApprovalHold {
+  hold (req: {
+    identity: Identity
+    op: Operation
+    verdict: Verdict
+    sessionId: string
+    reason?: string
+    blastRadius?: () => Promise<number | undefined>
+    /** epoch ms */
+    deadline: number
+    signal?: AbortSignal
+  }): Promise<{ approvalId: string }>
+}
+
+/** Per-identity exfiltration limits (lib/policy/limits). */
+export interface ExfiltrationGuard {
+  admit (identity: Identity): void
+  account (identity: Identity, counts: { records: number, vectors: number }): void
+}
+
+export interface PipelineParts {
+  backend: BackendConfig
+  verifier: IdentityVerifier
+  policy: Policy
+  masks: ReadonlyMap<string, Masker>
+  journal: JournalSink
+  approvals?: ApprovalHold
+  limits?: ExfiltrationGuard
+  metrics: Metrics
+  log: Logger
+  /** longest a request is held for approval when the client gives no deadline (ms) */
+  maxHoldMs?: number
+}
+
+export interface ClientInfo { address: string, tls: boolean }
+
+export interface AdmitOptions {
+  /** the client's own deadline (epoch ms), e.g. from grpc-timeout */
+  deadline?: number
+  /** aborted when the client goes away (cancel, disconnect) */
+  signal?: AbortSignal
+  /** measures what a bulk operation would touch, for the approver */
+  blastRadius?: () => Promise<number | undefined>
+}
+
+export class Pipeline {
+  readonly backendLabel: string
+  constructor (readonly parts: PipelineParts) {
+    this.backendLabel = labels({ backend: parts.backend.name })
+  }
+
+  open (client: ClientInfo): Session {
+    return new Session(this, client)
+  }
+}
+
+const SESSION_ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567'
+function newSessionId (): string {
+  const b = randomBytes(12)
+  let s = 'ses_'
+  for (const x of b) s += SESSION_ID_ALPHABET[x & 31]
+  return s
+}
+
+/** One client connection (Postgres) or one HTTP/2 connection (gRPC). */
+export class Session {
+  readonly id = newSessionId()
+  readonly log: Logger
+  identity: Identity | undefined
+  private readonly parts: PipelineParts
+  /** tokens verified on this connection; each stream still presents its own and is checked against this */
+  private readonly verified = new Map<string, Identity>()
+  private calls = 0
+  private ended = false
+
+  constructor (readonly pipeline: Pipeline, readonly client: ClientInfo) {
+    this.parts = pipeline.parts
+    this.log = this.parts.log.child({ session: this.id, backend: this.parts.backend.name })
+    this.parts.metrics.connections.inc(pipeline.backendLabel)
+    this.parts.journal.start({
+      id: this.id,
+      backend: this.parts.backend.name,
+      protocol: this.parts.backend.protocol,
+      client: client.address,
+      tls: client.tls,
+      at: Date.now()
+    })
+  }
+
+  /**
+   * Verifies the token a request presented. A connection remembers the tokens it has verified (the
+   * gRPC streams of one connection carry the same token again and again), but expiry, revocation and use
+   * counts are checked on every request in `admit`.
+   */
+  async authenticate (token: string | undefined): Promise<Identity> {
+    if (token === undefined || token === '') {
+      throw this.refuse(new VecgateError('VG_ERR_UNAUTHENTICATED', 'no token: present a vecgate token where the client sends its secret'))
+    }
+    const known = this.verified.get(token)
+    if (known !== undefined) return known
+    let identity: Identity
+    try {
+      identity = await this.parts.verifier.verify(token)
+    } catch (e) {
+      throw this.refuse(asVecgateError(e))
+    }
+    if (this.verified.size >= 8) this.verified.clear()
+    this.verified.set(token, identity)
+    if (this.identity === undefined || this.identity.tokenId !== identity.tokenId) {
+      this.identity = identity
+      this.parts.journal.event({ session: this.id, at: Date.now(), kind: 'auth', identity })
+      this.log.info({ subject: identity.subject, issuer: identity.issuer, jti: identity.tokenId }, 'authenticated')
+    }
+    return identity
+  }
+
+  /**
+   * Decides one decoded request. Resolves with a Call when it may go upstream; rejects with the
+   * VecgateError to send back in the protocol's own terms (already journaled and counted).
+   */
+  async admit (identity: Identity, op: Operation, opts: AdmitOptions = {}): Promise<Call> {
+    const n = ++this.calls
+    const at = Date.now()
+    this.parts.journal.event({ session: this.id, at, kind: 'request', call: n, op })
+    let verdict: Verdict | undefined
+    try {
+      if (identity.expiresAt * 1000 <= at) {
+        throw new VecgateError('VG_ERR_UNAUTHENTICATED', 'token expired during the session', { hint: 'get a fresh token and reconnect' })
+      }
+      this.parts.verifier.use?.(identity)
+      checkScope(identity.scope, op)
+      verdict = this.parts.policy.decide(identity, op)
+      this.parts.journal.event({ session: this.id, at, kind: 'verdict', call: n, verdict })
+      this.parts.metrics.requests.inc(`${this.pipeline.backendLabel},action="${op.action}",effect="${verdict.effect}"`)
+      if (verdict.effect === 'deny') {
+        throw new VecgateError('VG_ERR_DENIED', verdict.reason, { rule: verdict.rule })
+      }
+      this.parts.limits?.admit(identity)
+      if (verdict.effect === 'approve') await this.hold(identity, op, verdict, opts)
+    } catch (e) {
+      throw this.refuse(asVecgateError(e), n)
+    }
+    const masker = verdict.mask !== undefined ? this.parts.masks.get(verdict.mask) : undefined
+    if (verdict.mask !== undefined && masker === undefined) {
+      // compile-time validation makes this unreachable; fail closed if it ever is not
+      throw this.refuse(new VecgateError('VG_ERR_INTERNAL', `mask profile ${verdict.mask} is not loaded`), n)
+    }
+    return new Call(this, n, identity, op, verdict, masker)
+  }
+
+  private async hold (identity: Identity, op: Operation, verdict: Verdict, opts: AdmitOptions): Promise<void> {
+    const approvals = this.parts.approvals
+    if (approvals === undefined) {
+      throw new VecgateError('VG_ERR_APPROVAL_REQUIRED', `${verdict.reason}; approvals are not enabled on this gateway`, { rule: verdict.rule })
+    }
+    const maxHold = this.parts.maxHoldMs ?? 30_000
+    const deadline = Math.min(opts.deadline ?? Infinity, Date.now() + maxHold)
+    await approvals.hold({ identity, op, verdict, sessionId: this.id, deadline, signal: opts.signal, blastRadius: opts.blastRadius })
+  }
+
+  /** Records and counts a refusal; returns the error so callers can `throw session.refuse(e)`. */
+  refuse (err: VecgateError, call?: number): VecgateError {
+    this.parts.metrics.refusals.inc(`${this.pipeline.backendLabel},code="${err.code}"`)
+    this.parts.journal.event({
+      session: this.id,
+      at: Date.now(),
+      kind: 'error',
+      call,
+      data: { code: err.code, message: err.message, ...err.detail }
+    })
+    this.log.info({ code: err.code, call, rule: err.detail.rule, approval: err.detail.approvalId }, err.message)
+    return err
+  }
+
+  /** A protocol-level problem not tied to one request (malformed frame, upstream lost). */
+  error (err: VecgateError): void {
+    this.refuse(err)
+  }
+
+  end (reason: string): void {
+    if (this.ended) return
+    this.ended = true
+    this.parts.journal.end(this.id, Date.now(), reason)
+    this.log.debug({ reason, calls: this.calls }, 'session ended')
+  }
+
+  /** @internal */
+  get journal (): JournalSink { return this.parts.journal }
+  /** @internal */
+  get metrics (): Metrics { return this.parts.metrics }
+  /** @internal */
+  get limits (): ExfiltrationGuard | undefined { return this.parts.limits }
+}
+
+/** One admitted request and its response. */
+export class Call {
+  private readonly started = process.hrtime.bigint()
+  private records = 0
+  private vectors = 0
+  private ids: RecordId[] | undefined
+  private done = false
+
+  constructor (
+    readonly session: Session,
+    readonly n: number,
+    readonly identity: Identity,
+    readonly op: Operation,
+    readonly verdict: Verdict,
+    /** the mask to apply to every result of this call; undefined = forward results untouched */
+    readonly masker: Masker | undefined
+  ) {}
+
+  /**
+   * One result message (gRPC) or batch of rows (Postgres) on its way to the client, already masked.
+   * Journaled as what the client received; ids feed `journal who-saw`.
+   */
+  response (view: ResultView): void {
+    const c = view.counts()
+    this.records += c.records
+    this.vectors += c.vectors
+    const ids = view.ids()
+    if (ids.length > 0) {
+      if (this.ids === undefined) this.ids = []
+      for (const id of ids) this.ids.push(id)
+    }
+    this.session.journal.event({
+      session: this.session.id,
+      at: Date.now(),
+      kind: 'response',
+      call: this.n,
+      collection: this.op.collection,
+      ids,
+      data: { result: view }
+    })
+  }
+
+  /** The response is complete (or failed). */
+  finish (outcome: { ok: boolean, status?: string | number, message?: string, bytes?: number }): void {
+    if (this.done) return
+    this.done = true
+    const seconds = Number(process.hrtime.bigint() - this.started) / 1e9
+    this.session.metrics.latency.observe(this.session.pipeline.backendLabel, seconds)
+    if (this.records > 0 || this.vectors > 0) {
+      this.session.limits?.account(this.identity, { records: this.records, vectors: this.vectors })
+    }
+    this.session.journal.event({
+      session: this.session.id,
+      at: Date.now(),
+      kind: 'response',
+      call: this.n,
+      data: { ok: outcome.ok, status: outcome.status, message: outcome.message, bytes: outcome.bytes, ms: seconds * 1000, records: this.records, vectors: this.vectors, final: true }
+    })
+  }
+}
