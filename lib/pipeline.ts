@@ -96,6 +96,8 @@ export class Session {
   private readonly verified = new Map<string, Identity>()
   private calls = 0
   private ended = false
+  /** refusals already journaled, so a protocol path that catches one again does not record it twice */
+  private readonly recorded = new WeakSet<VecgateError>()
 
   constructor (readonly pipeline: Pipeline, readonly client: ClientInfo) {
     this.parts = pipeline.parts
@@ -184,6 +186,8 @@ export class Session {
 
   /** Records and counts a refusal; returns the error so callers can `throw session.refuse(e)`. */
   refuse (err: VecgateError, call?: number): VecgateError {
+    if (this.recorded.has(err)) return err
+    this.recorded.add(err)
     this.parts.metrics.refusals.inc(`${this.pipeline.backendLabel},code="${err.code}"`)
     this.parts.journal.event({
       session: this.id,

@@ -1,0 +1,40 @@
+import type protobuf from 'protobufjs'
+import type { BackendConfig } from '../../lib/config/types.js'
+import type { Identity, Operation, ResultView } from '../types.js'
+
+/** Request metadata as the relay decoded it (lower-case names). */
+export interface Metadata {
+  get (name: string): string | undefined
+  all (name: string): string[]
+}
+
+/** One RPC of a gRPC service the gateway understands. Unknown paths are refused by the relay. */
+export interface GrpcMethod {
+  /** ':path', e.g. '/qdrant.Points/Search' */
+  path: string
+  /** Operation.method, e.g. 'qdrant.Points/Search' */
+  name: string
+  requestType: protobuf.Type
+  responseType: protobuf.Type
+  /** authenticated but not put to the policy (health checks, client telemetry) */
+  passThrough?: boolean
+  /** decode the request message into an Operation; throws VG_ERR_MALFORMED on bytes that do not decode */
+  operation (request: Buffer, md: Metadata, backend: string): Operation
+  /** a view over one response message, when the method returns records (masking, who-saw) */
+  resultView? (response: Buffer): ResultView
+}
+
+/** What the HTTP/2 relay needs to know of a gRPC protocol (Qdrant, Milvus); nothing else is protocol-specific. */
+export interface GrpcService {
+  protocol: 'qdrant' | 'milvus'
+  method (path: string): GrpcMethod | undefined
+  /**
+   * The vecgate token the client presented in its metadata, undefined when none. Two credentials in one
+   * request are refused (VG_ERR_UNAUTHENTICATED) rather than one picked (THREATS.md).
+   */
+  credential (md: Metadata): string | undefined
+  /** request metadata never forwarded upstream (the client's credentials) */
+  readonly secretHeaders: ReadonlySet<string>
+  /** metadata added upstream: the backend's own credentials, computed per session */
+  upstreamCredentials (backend: BackendConfig, identity: Identity): Array<[string, string]>
+}

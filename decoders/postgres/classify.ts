@@ -1,0 +1,314 @@
+import { createRequire } from 'node:module'
+import type { Action } from '../types.js'
+import { VecgateError } from '../../lib/errors.js'
+import { LITERAL_BASE, shapeOf } from './sql-literals.js'
+
+/**
+ * SQL → what each statement does, using PostgreSQL's own grammar (libpg-query, the server's parser
+ * compiled to WASM). THREATS.md "Classification evasion": multi-statement strings, comments, dollar
+ * quoting and data-modifying CTEs are the parser's business, not regular expressions'; anything not
+ * understood is `admin`; text the parser rejects is refused.
+ */
+
+export interface StatementClass {
+  /** 'SELECT', 'INSERT', 'CREATE INDEX', 'BEGIN', ... */
+  method: string
+  action: Action
+  /** schema-qualified as written: 'items', 'public.items' */
+  tables: string[]
+  bulk: boolean
+  /**
+   * Transaction and session control that touches no data (BEGIN, COMMIT, SET datestyle, SHOW,
+   * DISCARD, LISTEN ...): forwarded without asking the policy.
+   */
+  control: boolean
+  /** LIMIT as a number, or an index into the query's literals */
+  limit?: number
+  limitLiteral?: number
+  /** the statement with its literal values replaced by $n: what the journal keeps */
+  text: string
+  /** DEALLOCATE / DISCARD: the relay forgets prepared statements too */
+  forgets?: { statement?: string, all?: boolean }
+}
+
+export interface Classified {
+  statements: StatementClass[]
+  /** literal values of this text, in the order the statements' $n refer to them */
+  literals: string[]
+}
+
+type ParseSync = (sql: string) => { stmts?: Array<{ stmt: Record<string, unknown>, stmt_location?: number, stmt_len?: number }> }
+type NormalizeSync = (sql: string) => string
+let parseSync: ParseSync | undefined
+let normalizeSync: NormalizeSync | undefined
+
+/** Loads the parser (WASM, async) once at start; classification itself is synchronous. */
+export async function loadClassifier (): Promise<void> {
+  if (parseSync !== undefined) return
+  const require = createRequire(import.meta.url)
+  const mod = require('libpg-query') as { loadModule: () => Promise<void>, parseSync: ParseSync, normalizeSync: NormalizeSync }
+  await mod.loadModule()
+  parseSync = mod.parseSync
+  normalizeSync = mod.normalizeSync
+}
+
+const CACHE_MAX = 4096
+const cache = new Map<string, StatementClass[] | VecgateError>()
+
+/**
+ * Classifies a query string. Results are cached by the text with its literals taken out, so repeated
+ * shapes (`... WHERE aid = 17`, `... WHERE aid = 42`) cost one scan and a Map lookup. Throws
+ * VG_ERR_MALFORMED when PostgreSQL's grammar rejects the text.
+ */
+export function classify (sql: string): Classified {
+  if (parseSync === undefined) throw new VecgateError('VG_ERR_INTERNAL', 'SQL classifier not loaded: call loadClassifier() at start')
+  const shape = shapeOf(sql)
+  const key = shape?.text ?? sql
+  let hit = cache.get(key)
+  if (hit === undefined) {
+    hit = classifyText(key, shape !== undefined && shape.literals.length > 0 ? sql : undefined)
+    if (!(UNCACHEABLE in hit)) {
+      if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string)
+      cache.set(key, hit)
+    }
+  } else {
+    // LRU: move to the back
+    cache.delete(key)
+    cache.set(key, hit)
+  }
+  if (hit instanceof VecgateError) throw hit
+  return { statements: hit, literals: shape?.literals ?? [] }
+}
+
+function classifyText (text: string, original: string | undefined, literalsInText = false): StatementClass[] | VecgateError {
+  if (text.trim() === '') return []
+  let tree
+  try {
+    tree = parseSync!(text)
+  } catch (e) {
+    if (original !== undefined) {
+      // the shaped text may not be valid where a literal was syntax (INTERVAL '1 day'): classify the
+      // original instead; that result holds for these values only, so it is not cached under the shape
+      const r = classifyText(original, undefined, true)
+      if (r instanceof VecgateError) return r
+      return uncacheable(r)
+    }
+    return new VecgateError('VG_ERR_MALFORMED', `SQL not understood: ${(e as Error).message}`, { hint: 'vecgate refuses statements PostgreSQL\'s parser rejects' })
+  }
+  const out: StatementClass[] = []
+  for (const raw of tree.stmts ?? []) {
+    const loc = raw.stmt_location ?? 0
+    const len = raw.stmt_len ?? (text.length - loc)
+    let stmtText = text.slice(loc, loc + len).trim()
+    if (literalsInText || (original === undefined && shapeOf(stmtText) === undefined)) stmtText = summarize(stmtText)
+    out.push(classifyStatement(raw.stmt, stmtText))
+  }
+  return out
+}
+
+/** Marks a result computed from one text's literals: it must not be reused for other values. */
+const UNCACHEABLE = Symbol('uncacheable')
+function uncacheable (r: StatementClass[]): StatementClass[] {
+  (r as unknown as Record<symbol, boolean>)[UNCACHEABLE] = true
+  return r
+}
+
+function summarize (stmt: string): string {
+  try {
+    return normalizeSync!(stmt).slice(0, 2000)
+  } catch {
+    return stmt.slice(0, 200)
+  }
+}
+
+type Node = Record<string, unknown>
+
+const RANK: Record<Action, number> = { read: 0, search: 1, write: 2, delete: 3, admin: 4 }
+const worse = (a: Action, b: Action): Action => RANK[a] >= RANK[b] ? a : b
+
+/** pgvector's distance operators (pgvector README "Querying"): ORDER BY one of these is a KNN search. */
+const DISTANCE_OPS = new Set(['<->', '<=>', '<#>', '<+>', '<~>', '<%>'])
+
+/**
+ * Functions that act outside the row set they appear in: files, other sessions, configuration, SQL
+ * run from a string (query_to_xml), other servers (dblink). Called from a SELECT they make it admin.
+ */
+const ADMIN_FUNCTIONS = new Set([
+  'pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'pg_ls_logdir', 'pg_ls_waldir', 'pg_ls_tmpdir',
+  'lo_import', 'lo_export', 'lo_unlink', 'lo_create', 'lo_creat', 'lo_put', 'lo_from_bytea', 'lo_get', 'lo_open', 'lo_truncate',
+  'dblink', 'dblink_exec', 'dblink_connect', 'dblink_connect_u', 'dblink_send_query',
+  'pg_terminate_backend', 'pg_cancel_backend', 'pg_reload_conf', 'pg_rotate_logfile', 'pg_promote', 'pg_switch_wal',
+  'set_config', 'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema',
+  'table_to_xml_and_xmlschema', 'cursor_to_xml', 'schema_to_xml', 'database_to_xml', 'database_to_xml_and_xmlschema',
+  'pg_logical_emit_message', 'pg_create_logical_replication_slot', 'pg_drop_replication_slot', 'pg_file_write', 'pg_file_unlink'
+])
+const WRITE_FUNCTIONS = new Set(['nextval', 'setval'])
+
+/** SET of these changes who we are or what unqualified table names mean: not mere session control. */
+const GUARDED_SETTINGS = new Set(['role', 'session_authorization', 'search_path'])
+
+const CONTROL_STMTS = new Set([
+  'TransactionStmt', 'VariableShowStmt', 'DiscardStmt', 'DeallocateStmt', 'ListenStmt', 'UnlistenStmt',
+  'ClosePortalStmt', 'ConstraintsSetStmt', 'NotifyStmt'
+])
+
+const METHOD: Record<string, string> = {
+  SelectStmt: 'SELECT', InsertStmt: 'INSERT', UpdateStmt: 'UPDATE', DeleteStmt: 'DELETE', MergeStmt: 'MERGE',
+  TruncateStmt: 'TRUNCATE', CopyStmt: 'COPY', DropStmt: 'DROP', IndexStmt: 'CREATE INDEX', CreateStmt: 'CREATE TABLE',
+  CreateExtensionStmt: 'CREATE EXTENSION', VariableSetStmt: 'SET', VariableShowStmt: 'SHOW', ExplainStmt: 'EXPLAIN',
+  PrepareStmt: 'PREPARE', ExecuteStmt: 'EXECUTE', DeclareCursorStmt: 'DECLARE', FetchStmt: 'FETCH', DoStmt: 'DO',
+  CreateTableAsStmt: 'CREATE TABLE AS', ViewStmt: 'CREATE VIEW', AlterTableStmt: 'ALTER TABLE', CallStmt: 'CALL'
+}
+
+function methodOf (type: string, node: Node): string {
+  if (type === 'TransactionStmt') return String(node.kind ?? 'TRANS_STMT').replace('TRANS_STMT_', '').replace('_', ' ')
+  return METHOD[type] ?? type.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase()
+}
+
+const rangeName = (rv: Node): string => (rv.schemaname !== undefined ? `${String(rv.schemaname)}.` : '') + String(rv.relname)
+
+/** What a walk over a statement tree found. */
+interface Found {
+  tables: string[]
+  cteNames: Set<string>
+  action: Action
+  search: boolean
+}
+
+/** Visits every node below `n`: tables read, nested data-modifying statements, side-effect functions. */
+function walk (n: unknown, f: Found): void {
+  if (Array.isArray(n)) { for (const x of n) walk(x, f); return }
+  if (n === null || typeof n !== 'object') return
+  for (const [k, v] of Object.entries(n as Node)) {
+    if (k === 'RangeVar' || (k === 'relation' && typeof (v as Node).relname === 'string')) {
+      const name = rangeName(v as Node)
+      if (!f.tables.includes(name)) f.tables.push(name)
+      continue
+    }
+    if (k === 'CommonTableExpr') f.cteNames.add(String((v as Node).ctename))
+    else if (k === 'InsertStmt' || k === 'UpdateStmt' || k === 'MergeStmt') f.action = worse(f.action, 'write')
+    else if (k === 'DeleteStmt') f.action = worse(f.action, 'delete')
+    else if (k === 'FuncCall') {
+      const names = ((v as Node).funcname as Node[] | undefined) ?? []
+      const last = names[names.length - 1] as { String?: { sval?: string } } | undefined
+      const fn = last?.String?.sval?.toLowerCase() ?? ''
+      if (ADMIN_FUNCTIONS.has(fn) || fn.startsWith('dblink') || fn.startsWith('lo_')) f.action = worse(f.action, 'admin')
+      else if (WRITE_FUNCTIONS.has(fn)) f.action = worse(f.action, 'write')
+    } else if (k === 'sortClause' && containsDistanceOp(v)) f.search = true
+    else if (k === 'intoClause') f.action = worse(f.action, 'admin') // SELECT ... INTO creates a table
+    walk(v, f)
+  }
+}
+
+function containsDistanceOp (n: unknown): boolean {
+  if (Array.isArray(n)) return n.some(containsDistanceOp)
+  if (n === null || typeof n !== 'object') return false
+  for (const [k, v] of Object.entries(n as Node)) {
+    if (k === 'A_Expr') {
+      const name = (v as Node).name as Array<{ String?: { sval?: string } }> | undefined
+      const op = name?.[name.length - 1]?.String?.sval
+      if (op !== undefined && DISTANCE_OPS.has(op)) return true
+    }
+    if (containsDistanceOp(v)) return true
+  }
+  return false
+}
+
+function limitOf (select: Node, c: StatementClass): void {
+  const lc = select.limitCount as Node | undefined
+  if (lc === undefined) return
+  const ac = lc.A_Const as { ival?: { ival?: number } } | undefined
+  if (ac !== undefined) { c.limit = ac.ival?.ival ?? 0; return }
+  const pr = lc.ParamRef as { number?: number } | undefined
+  if (pr?.number !== undefined && pr.number >= LITERAL_BASE) c.limitLiteral = pr.number - LITERAL_BASE
+}
+
+export function classifyStatement (wrapper: Node, text: string): StatementClass {
+  const type = Object.keys(wrapper)[0] ?? 'Unknown'
+  const node = (wrapper[type] ?? {}) as Node
+  const f: Found = { tables: [], cteNames: new Set(), action: 'read', search: false }
+  const c: StatementClass = { method: methodOf(type, node), action: 'admin', tables: [], bulk: false, control: false, text }
+  switch (type) {
+    case 'SelectStmt':
+      walk(node, f)
+      c.action = f.action
+      if (f.search && c.action === 'read') c.action = 'search'
+      limitOf(node, c)
+      break
+    case 'InsertStmt':
+    case 'MergeStmt':
+      walk(node, f)
+      c.action = worse('write', f.action)
+      break
+    case 'UpdateStmt':
+      walk(node, f)
+      c.action = worse('write', f.action)
+      c.bulk = node.whereClause === undefined
+      break
+    case 'DeleteStmt':
+      walk(node, f)
+      c.action = worse('delete', f.action)
+      c.bulk = node.whereClause === undefined
+      break
+    case 'TruncateStmt':
+      walk(node, f)
+      c.action = 'delete'
+      c.bulk = true
+      break
+    case 'CopyStmt':
+      walk(node, f)
+      if (node.is_program === true || node.filename !== undefined) c.action = 'admin' // COPY ... PROGRAM / server files
+      else if (node.is_from === true) c.action = worse('write', f.action)
+      else {
+        c.action = f.action
+        c.bulk = node.relation !== undefined // COPY table TO: the whole table
+      }
+      break
+    case 'DropStmt':
+      c.action = 'admin'
+      c.bulk = true
+      for (const o of (node.objects as unknown[] | undefined) ?? []) {
+        const parts = ((o as Node).List as { items?: Array<{ String?: { sval?: string } }> } | undefined)?.items
+        if (parts !== undefined) f.tables.push(parts.map(p => p.String?.sval ?? '').join('.'))
+      }
+      break
+    case 'ExplainStmt':
+    case 'PrepareStmt':
+    case 'DeclareCursorStmt': {
+      // the statement inside decides: EXPLAIN ANALYZE runs it; PREPARE and DECLARE will
+      const inner = classifyStatement((node.query ?? {}) as Node, text)
+      return { ...inner, method: `${c.method} ${inner.method}`, text }
+    }
+    case 'FetchStmt':
+      c.action = 'read'
+      break
+    case 'VariableSetStmt':
+      if (GUARDED_SETTINGS.has(String(node.name ?? '').toLowerCase()) || node.kind === 'VAR_RESET_ALL') c.action = 'admin'
+      else { c.action = 'read'; c.control = true }
+      break
+    case 'DeallocateStmt':
+      c.action = 'read'
+      c.control = true
+      c.forgets = node.name !== undefined ? { statement: String(node.name) } : { all: true }
+      break
+    case 'DiscardStmt':
+      c.action = 'read'
+      c.control = true
+      if (node.target === 'DISCARD_ALL') c.forgets = { all: true }
+      break
+    default:
+      if (CONTROL_STMTS.has(type)) {
+        c.action = 'read'
+        c.control = true
+      } else {
+        // DDL and everything else: admin; name the table it is about when it has one
+        walk(node, f)
+        c.action = 'admin'
+      }
+  }
+  c.tables = f.cteNames.size > 0 ? f.tables.filter(t => !f.cteNames.has(t)) : f.tables
+  return c
+}
+
+/** Test seam: forget cached classifications. */
+export function clearClassifierCache (): void { cache.clear() }
