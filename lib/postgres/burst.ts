@@ -1,0 +1,50 @@
+import type { Socket } from 'node:net'
+
+/**
+ * What one read burst sends to one socket, written at the end of the burst in one go (one write or
+ * one corked writev) — pgbench-style traffic is many tiny round trips, and every syscall shows.
+ * Adjacent slices of the same buffer are merged, so untouched messages leave as the bytes they
+ * arrived in, usually as a single slice of the chunk that was read.
+ */
+export class Burst {
+  private bufs: Buffer[] = []
+  private lastBuf: Buffer | undefined
+  private lastStart = 0
+  private lastEnd = 0
+
+  /** `buf[start, end)`, to go out after what was added before */
+  slice (buf: Buffer, start: number, end: number): void {
+    if (this.lastBuf === buf && this.lastEnd === start) { this.lastEnd = end; return }
+    this.seal()
+    this.lastBuf = buf
+    this.lastStart = start
+    this.lastEnd = end
+  }
+
+  add (b: Buffer): void {
+    this.seal()
+    this.bufs.push(b)
+  }
+
+  private seal (): void {
+    if (this.lastBuf === undefined) return
+    this.bufs.push(this.lastStart === 0 && this.lastEnd === this.lastBuf.length ? this.lastBuf : this.lastBuf.subarray(this.lastStart, this.lastEnd))
+    this.lastBuf = undefined
+  }
+
+  get empty (): boolean { return this.lastBuf === undefined && this.bufs.length === 0 }
+
+  /** Writes everything; returns what the last write returned (false = the socket's buffer is full). */
+  flush (socket: Socket): boolean {
+    this.seal()
+    const bufs = this.bufs
+    if (bufs.length === 0) return true
+    this.bufs = []
+    if (bufs.length === 1) return socket.write(bufs[0])
+    socket.cork()
+    let ok = true
+    for (const b of bufs) ok = socket.write(b)
+    socket.uncork()
+    return ok
+  }
+}
