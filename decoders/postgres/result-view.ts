@@ -1,0 +1,250 @@
+import { DROP, type Masker, type RecordId, type ResultView } from '../types.js'
+import type { Column } from './messages.js'
+
+/**
+ * Result rows as masking and the journal see them (PostgreSQL docs 55.7 RowDescription / DataRow).
+ * A DataRow is decoded only when a mask applies to it or the journal asks for it; a row no mask
+ * changes is forwarded as the bytes it arrived in.
+ */
+
+/** Type OIDs from pg_type.dat that the masker can read and write in either format. */
+const OID = {
+  bool: 16, bytea: 17, char: 18, name: 19, int8: 20, int2: 21, int4: 23, text: 25, oid: 26,
+  json: 114, float4: 700, float8: 701, unknown: 705, bpchar: 1042, varchar: 1043, numeric: 1700, jsonb: 3802
+} as const
+const TEXTLIKE = new Set<number>([OID.text, OID.varchar, OID.bpchar, OID.name, OID.char, OID.unknown])
+const NUMERIC = new Set<number>([OID.int2, OID.int4, OID.int8, OID.float4, OID.float8, OID.numeric, OID.oid])
+/** OIDs below this are built in; pgvector's `vector` gets one above it when the extension is created */
+const FIRST_USER_OID = 16384
+
+type Work = 0 | 1 | 2 | 3 // keep, scalar, json document, maybe-vector
+
+/** Per RowDescription and mask: which columns need work, decided once for all rows of a result. */
+export class MaskPlan {
+  private readonly work: Work[]
+  readonly active: boolean
+
+  constructor (readonly columns: Column[], readonly masker: Masker) {
+    this.work = columns.map(c => {
+      if (c.typeOid === OID.json || c.typeOid === OID.jsonb) return 2
+      if (masker.vectors !== 'keep' && c.typeOid >= FIRST_USER_OID) return 3
+      return masker.touches(c.name) ? 1 : 0
+    })
+    this.active = this.work.some(w => w !== 0)
+  }
+
+  /**
+   * Masks one DataRow message (type byte and length included). Returns the same buffer when nothing
+   * changed, else a re-encoded DataRow.
+   */
+  apply (row: Buffer): Buffer {
+    if (!this.active) return row
+    const n = row.readInt16BE(5)
+    let pos = 7
+    let values: Array<Buffer | null> | undefined
+    for (let i = 0; i < n; i++) {
+      const len = row.readInt32BE(pos)
+      pos += 4
+      const start = pos
+      if (len > 0) pos += len
+      const w = this.work[i] ?? 0
+      if (w === 0 || len < 0) continue
+      const col = this.columns[i]
+      const before = row.subarray(start, start + len)
+      const after = this.maskValue(w, col, before)
+      if (after === before) continue
+      if (values === undefined) values = splitRow(row)
+      values[i] = after
+    }
+    return values === undefined ? row : encodeDataRow(values)
+  }
+
+  private maskValue (w: Work, col: Column, raw: Buffer): Buffer | null {
+    const m = this.masker
+    const binary = col.format === 1
+    if (w === 3) {
+      const v = binary ? binaryVector(raw) : textVector(raw)
+      if (v === undefined) return m.touches(col.name) ? this.maskValue(1, col, raw) : raw
+      const out = m.vector(v)
+      if (out === null) return null
+      if (out === v) return raw
+      return binary ? encodeBinaryVector(out) : Buffer.from(`[${Array.from(out).join(',')}]`)
+    }
+    if (w === 2) {
+      const jsonb = col.typeOid === OID.jsonb
+      const text = binary && jsonb ? raw.toString('utf8', 1) : raw.toString('utf8')
+      let doc: unknown
+      try { doc = JSON.parse(text) } catch { return null } // cannot check it: do not pass it on
+      if (doc === null || typeof doc !== 'object') {
+        if (!m.touches(col.name)) return raw
+        return this.scalarOut(col, m.scalar(col.name, doc as string | number | boolean | null), raw, JSON.stringify(doc))
+      }
+      if (!m.document(doc as Record<string, unknown>, col.name)) return raw
+      const s = JSON.stringify(doc)
+      return binary && jsonb ? Buffer.concat([Buffer.from([1]), Buffer.from(s)]) : Buffer.from(s)
+    }
+    const value = binary ? decodeBinary(col.typeOid, raw) : raw.toString('utf8')
+    if (value === undefined) return null // a binary type we cannot read: fail closed
+    return this.scalarOut(col, m.scalar(col.name, value), raw, value)
+  }
+
+  private scalarOut (col: Column, out: ReturnType<Masker['scalar']>, raw: Buffer, before: unknown): Buffer | null {
+    if (out === before) return raw
+    if (out === DROP || out === null) return null
+    if (col.format === 1) return encodeBinary(col.typeOid, out)
+    // text format: the client parses the value by its type; a string where a number (or date, uuid ...)
+    // is expected would break the client, so such values become NULL
+    if (TEXTLIKE.has(col.typeOid) || col.typeOid === OID.json || col.typeOid === OID.jsonb) return Buffer.from(col.typeOid === OID.json || col.typeOid === OID.jsonb ? JSON.stringify(out) : String(out))
+    if (NUMERIC.has(col.typeOid) && typeof out === 'number') return Buffer.from(String(out))
+    if (col.typeOid === OID.bool && typeof out === 'boolean') return Buffer.from(out ? 't' : 'f')
+    return null
+  }
+}
+
+function splitRow (row: Buffer): Array<Buffer | null> {
+  const n = row.readInt16BE(5)
+  const out: Array<Buffer | null> = new Array(n)
+  let pos = 7
+  for (let i = 0; i < n; i++) {
+    const len = row.readInt32BE(pos)
+    pos += 4
+    if (len < 0) { out[i] = null; continue }
+    out[i] = row.subarray(pos, pos + len)
+    pos += len
+  }
+  return out
+}
+
+export function encodeDataRow (values: Array<Buffer | null>): Buffer {
+  let size = 7
+  for (const v of values) size += 4 + (v === null ? 0 : v.length)
+  const b = Buffer.allocUnsafe(size)
+  b[0] = 0x44 // 'D'
+  b.writeInt32BE(size - 1, 1)
+  b.writeInt16BE(values.length, 5)
+  let pos = 7
+  for (const v of values) {
+    if (v === null) { b.writeInt32BE(-1, pos); pos += 4; continue }
+    b.writeInt32BE(v.length, pos)
+    pos += 4
+    b.set(v, pos)
+    pos += v.length
+  }
+  return b
+}
+
+/** pgvector text output: '[1,2,3]' (pgvector src/vector.c vector_out). */
+function textVector (raw: Buffer): number[] | undefined {
+  if (raw.length < 2 || raw[0] !== 0x5b || raw[raw.length - 1] !== 0x5d) return undefined
+  const inner = raw.toString('latin1', 1, raw.length - 1)
+  if (inner === '') return []
+  const parts = inner.split(',')
+  const v = new Array<number>(parts.length)
+  for (let i = 0; i < parts.length; i++) {
+    const x = Number(parts[i])
+    if (Number.isNaN(x) && parts[i].trim() !== 'NaN') return undefined
+    v[i] = x
+  }
+  return v
+}
+
+/** pgvector binary output: int16 dim, int16 unused, float4 × dim (pgvector src/vector.c vector_send). */
+function binaryVector (raw: Buffer): number[] | undefined {
+  if (raw.length < 4) return undefined
+  const dim = raw.readInt16BE(0)
+  if (raw.length !== 4 + 4 * dim) return undefined
+  const v = new Array<number>(dim)
+  for (let i = 0; i < dim; i++) v[i] = raw.readFloatBE(4 + 4 * i)
+  return v
+}
+
+function encodeBinaryVector (v: ArrayLike<number>): Buffer {
+  const b = Buffer.alloc(4 + 4 * v.length)
+  b.writeInt16BE(v.length, 0)
+  for (let i = 0; i < v.length; i++) b.writeFloatBE(v[i], 4 + 4 * i)
+  return b
+}
+
+function decodeBinary (oid: number, raw: Buffer): string | number | boolean | undefined {
+  switch (oid) {
+    case OID.bool: return raw[0] === 1
+    case OID.int2: return raw.readInt16BE(0)
+    case OID.int4: case OID.oid: return raw.readInt32BE(0)
+    case OID.int8: return Number(raw.readBigInt64BE(0))
+    case OID.float4: return raw.readFloatBE(0)
+    case OID.float8: return raw.readDoubleBE(0)
+    default: return TEXTLIKE.has(oid) ? raw.toString('utf8') : undefined
+  }
+}
+
+function encodeBinary (oid: number, v: string | number | boolean): Buffer | null {
+  if (TEXTLIKE.has(oid)) return Buffer.from(String(v))
+  if (typeof v === 'boolean') return oid === OID.bool ? Buffer.from([v ? 1 : 0]) : null
+  if (typeof v !== 'number') return null
+  const b = Buffer.alloc(8)
+  switch (oid) {
+    case OID.int2: b.writeInt16BE(v); return b.subarray(0, 2)
+    case OID.int4: b.writeInt32BE(v); return b.subarray(0, 4)
+    case OID.int8: b.writeBigInt64BE(BigInt(Math.trunc(v))); return b
+    case OID.float4: b.writeFloatBE(v); return b.subarray(0, 4)
+    case OID.float8: b.writeDoubleBE(v); return b
+    default: return null
+  }
+}
+
+/**
+ * The rows one call returned in one read burst: counted and journaled as a batch. Decoding for the
+ * journal happens only when the journal serializes it (`toJSON`).
+ */
+export class RowsView implements ResultView {
+  constructor (readonly columns: Column[] | undefined, readonly rows: Buffer[]) {}
+
+  ids (): RecordId[] {
+    const i = this.columns?.findIndex(c => c.name === 'id') ?? -1
+    if (i < 0) return []
+    const col = this.columns![i]
+    const out: RecordId[] = []
+    for (const row of this.rows) {
+      const v = splitRow(row)[i]
+      if (v === null || v === undefined) continue
+      const x = col.format === 1 ? decodeBinary(col.typeOid, v) : v.toString('utf8')
+      if (typeof x === 'number') out.push(x)
+      else if (typeof x === 'string') out.push(NUMERIC.has(col.typeOid) && /^-?\d+$/.test(x) && Number.isSafeInteger(Number(x)) ? Number(x) : x)
+    }
+    return out
+  }
+
+  counts (): { records: number, vectors: number } {
+    let vcols = 0
+    for (const c of this.columns ?? []) if (c.typeOid >= FIRST_USER_OID) vcols++
+    return { records: this.rows.length, vectors: vcols * this.rows.length }
+  }
+
+  mask (masker: Masker): boolean {
+    if (this.columns === undefined) return false
+    const plan = new MaskPlan(this.columns, masker)
+    let changed = false
+    for (let i = 0; i < this.rows.length; i++) {
+      const r = plan.apply(this.rows[i])
+      if (r !== this.rows[i]) { this.rows[i] = r; changed = true }
+    }
+    return changed
+  }
+
+  toJSON (): unknown {
+    const cols = this.columns
+    return this.rows.map(row => {
+      const values = splitRow(row)
+      if (cols === undefined) return values.map(v => v === null ? null : v.toString('utf8'))
+      const o: Record<string, unknown> = {}
+      values.forEach((v, i) => {
+        const c = cols[i]
+        if (c === undefined) return
+        o[c.name] = v === null ? null : c.format === 1 ? (decodeBinary(c.typeOid, v) ?? `<${v.length} bytes>`) : v.toString('utf8')
+      })
+      return o
+    })
+  }
+
+  encode (): Buffer { return Buffer.concat(this.rows) }
+}

@@ -1,0 +1,716 @@
+import type { Socket } from 'node:net'
+import { classify, type Classified, type StatementClass } from '../../decoders/postgres/classify.js'
+import {
+  decodeBind, decodeErrorFields, decodeExecute, decodeParse, decodeQuery, decodeRowDescription, decodeTarget, type Column
+} from '../../decoders/postgres/messages.js'
+import { B, F, codeName } from '../../decoders/postgres/protocol.js'
+import type { MessageReader } from '../../decoders/postgres/reader.js'
+import { MaskPlan, RowsView, encodeDataRow } from '../../decoders/postgres/result-view.js'
+import { serialize } from '../../decoders/postgres/writer.js'
+import type { Identity, Operation } from '../../decoders/types.js'
+import type { BackendConfig } from '../config/types.js'
+import { VecgateError, asVecgateError, sqlStateOf } from '../errors.js'
+import type { Call, Session } from '../pipeline.js'
+import { Burst } from './burst.js'
+
+/** A statement as the client prepared it (Parse), with the columns its Describe reported. */
+interface Prepared {
+  /** undefined for an empty query string */
+  cls: StatementClass | undefined
+  literals: string[]
+  columns?: Column[]
+}
+
+/** A portal (Bind): the statement it runs and the result formats the client asked for. */
+interface Portal {
+  stmt: Prepared
+  formats: number[]
+  columns?: Column[]
+  /** Syncs sent before it was bound: it dies with the transaction that the next ReadyForQuery ends */
+  gen: number
+}
+
+const enum Kind { Query, Parse, Bind, Describe, Execute, Close, Sync, Refusal, LocalReady }
+
+/**
+ * One expected answer from the upstream, in the order the requests went up: the relay walks this
+ * queue as responses arrive to know which call a DataRow belongs to, where an ErrorResponse ends,
+ * and where a refusal of its own must be slotted into the response stream (like Envoy's
+ * postgres_proxy, but exact per message rather than per Sync).
+ */
+interface Unit {
+  kind: Kind
+  /** Query: one call per statement (undefined for control statements) */
+  calls?: Array<Call | undefined>
+  idx: number
+  /** Execute */
+  call?: Call
+  stmtName?: string
+  stmt?: Prepared
+  portalName?: string
+  portal?: Portal
+  /** the result's columns (Query: from its RowDescription; Execute: from the portal) */
+  columns?: Column[]
+  plan?: MaskPlan | null
+  /** rows of this unit's call seen in the current burst, journaled at its end */
+  rows?: Buffer[]
+  /** Refusal: the ErrorResponse to send; poisoned = a failing Bind went upstream in its place */
+  error?: Buffer
+  poisoned?: boolean
+}
+
+const READY_IDLE = 0x49 // 'I'
+/** queued request bytes while an admission is pending, before the client socket is paused */
+const QUEUE_HIGH_WATER = 1 << 20
+/**
+ * A Bind naming a statement that cannot exist: sent upstream in place of a refused message so the
+ * upstream fails the same implicit or explicit transaction PostgreSQL itself would have failed,
+ * and its ErrorResponse is replaced by vecgate's.
+ */
+const POISON = serialize.bind('', 'vecgate: refused by policy')
+const SYNC = serialize.sync()
+
+export interface RelayOptions {
+  backend: BackendConfig
+  database: string
+  session: Session
+  identity: Identity
+  client: Socket
+  upstream: Socket
+  front: MessageReader
+  back: MessageReader
+  status: number
+  parameters: Map<string, string>
+  onEnd: (reason: string) => void
+}
+
+/**
+ * The wire-protocol relay of one client connection after startup: requests are classified and
+ * admitted, then forwarded as the bytes they arrived in; responses are forwarded the same way unless
+ * a mask applies to their rows.
+ */
+export class PgRelay {
+  private readonly client: Socket
+  private readonly upstream: Socket
+  private readonly front: MessageReader
+  private readonly back: MessageReader
+  private readonly session: Session
+  private readonly identity: Identity
+  private readonly backendName: string
+  private readonly database: string
+  private readonly toUpstream = new Burst()
+  private readonly toClient = new Burst()
+  private readonly units: Unit[] = []
+  private readonly statements = new Map<string, Prepared>()
+  private readonly portals = new Map<string, Portal>()
+  private txStatus: number
+  private syncsSent = 0
+  private syncsDone = 0
+  private standardStrings = true
+  /** after a refused extended-protocol message: skip until Sync (55.2.3) */
+  private discarding = false
+  /** an admission is pending: request bytes wait in `queued` */
+  private waiting = false
+  private queued: Buffer[] = []
+  private queuedBytes = 0
+  private pausedForQueue = false
+  private pausedForUpstream = false
+  private upstreamPaused = false
+  private ended = false
+  private readonly abort = new AbortController()
+
+  constructor (private readonly o: RelayOptions) {
+    this.client = o.client
+    this.upstream = o.upstream
+    this.front = o.front
+    this.back = o.back
+    this.session = o.session
+    this.identity = o.identity
+    this.backendName = o.backend.name
+    this.database = o.database
+    this.txStatus = o.status
+    this.standardStrings = o.parameters.get('standard_conforming_strings') !== 'off'
+  }
+
+  start (): void {
+    const { client, upstream } = this
+    client.on('data', (c: Buffer) => this.onClientData(c))
+    upstream.on('data', (c: Buffer) => this.onUpstreamData(c))
+    client.on('drain', () => { if (this.upstreamPaused) { this.upstreamPaused = false; upstream.resume() } })
+    upstream.on('drain', () => { this.pausedForUpstream = false; this.updateClientFlow() })
+    client.on('close', () => this.end('client closed'))
+    upstream.on('close', () => this.upstreamLost())
+    client.on('error', () => this.end('client error'))
+    upstream.on('error', () => this.upstreamLost())
+    // whatever arrived after the startup exchange
+    if (this.back.pending > 0) this.onUpstreamData(Buffer.alloc(0))
+    if (this.front.pending > 0) this.onClientData(Buffer.alloc(0))
+  }
+
+  // ---- request direction -------------------------------------------------------------------------
+
+  private onClientData (chunk: Buffer): void {
+    if (this.ended) return
+    if (this.waiting) {
+      this.queued.push(chunk)
+      this.queuedBytes += chunk.length
+      if (this.queuedBytes > QUEUE_HIGH_WATER && !this.pausedForQueue) { this.pausedForQueue = true; this.updateClientFlow() }
+      return
+    }
+    this.front.push(chunk)
+    this.pumpFront()
+  }
+
+  private pumpFront (): void {
+    const f = this.front
+    try {
+      while (!this.waiting && f.next()) {
+        const code = f.code
+        if (this.discarding) {
+          if (code === F.Sync) {
+            this.discarding = false
+            this.toUpstream.add(SYNC)
+            this.push({ kind: Kind.Sync, idx: 0 })
+          }
+          continue
+        }
+        switch (code) {
+          case F.Query: this.onQuery(); break
+          case F.Parse: this.onParse(); break
+          case F.Bind: this.onBind(); break
+          case F.Describe: this.onDescribe(); break
+          case F.Execute: this.onExecute(); break
+          case F.Close: this.onClose(); break
+          case F.Sync:
+            this.forward()
+            this.push({ kind: Kind.Sync, idx: 0 })
+            break
+          case F.Flush:
+          case F.CopyData:
+          case F.CopyDone:
+          case F.CopyFail:
+            this.forward()
+            break
+          case F.Terminate:
+            this.forward()
+            this.flushUpstream()
+            this.end('client terminated')
+            return
+          case F.FunctionCall:
+            // fast-path calls run a function by OID with no SQL to classify: refused, fail closed
+            this.refuseSimple(new VecgateError('VG_ERR_UNKNOWN_METHOD', 'fast-path function calls are not allowed through vecgate'))
+            break
+          default:
+            throw new VecgateError('VG_ERR_MALFORMED', `unexpected message '${codeName(code)}' from the client`)
+        }
+      }
+    } catch (e) {
+      this.fatal(asVecgateError(e))
+      return
+    }
+    this.flushUpstream()
+  }
+
+  private forward (): void {
+    const f = this.front
+    this.toUpstream.slice(f.buf, f.start, f.end)
+  }
+
+  private flushUpstream (): void {
+    if (this.toUpstream.empty || this.ended) return
+    if (!this.toUpstream.flush(this.upstream) && !this.pausedForUpstream) {
+      this.pausedForUpstream = true
+      this.updateClientFlow()
+    }
+  }
+
+  private updateClientFlow (): void {
+    if (this.pausedForQueue || this.pausedForUpstream) this.client.pause()
+    else if (!this.ended) this.client.resume()
+  }
+
+  private classifyText (sql: string): Classified {
+    // with standard_conforming_strings off, backslashes escape quotes: the grammar we parse with
+    // would read string boundaries differently from the server (PostgreSQL docs 4.1.2.2)
+    if (!this.standardStrings && sql.includes('\\')) {
+      throw new VecgateError('VG_ERR_DENIED', 'backslashes in SQL are refused while standard_conforming_strings is off')
+    }
+    return classify(sql)
+  }
+
+  private operation (c: StatementClass, literals: string[]): Operation {
+    const op: Operation = {
+      backend: this.backendName,
+      protocol: 'postgres',
+      method: c.method,
+      action: c.action,
+      database: this.database,
+      collection: c.tables[0],
+      bulk: c.bulk,
+      summary: { sql: c.text }
+    }
+    if (c.tables.length > 1) op.collections = c.tables
+    if (c.limit !== undefined) op.limit = c.limit
+    else if (c.limitLiteral !== undefined) {
+      const n = Number(literals[c.limitLiteral])
+      if (Number.isFinite(n)) op.limit = n
+    }
+    return op
+  }
+
+  private onQuery (): void {
+    const f = this.front
+    let cls: Classified
+    try {
+      cls = this.classifyText(decodeQuery(f.buf, f.body, f.end))
+    } catch (e) {
+      this.refuseSimple(asVecgateError(e))
+      return
+    }
+    const stmts = cls.statements
+    let needs = false
+    for (const s of stmts) if (!s.control) { needs = true; break }
+    const msg = f.message()
+    if (!needs) {
+      this.sendQuery(msg, cls, new Array(stmts.length))
+      return
+    }
+    this.waiting = true
+    this.admitAll(cls).then(
+      calls => this.sendQuery(msg, cls, calls),
+      e => this.refuseSimple(asVecgateError(e))
+    ).finally(() => this.resumeFront())
+  }
+
+  /** Multi-statement messages are judged statement by statement; one refusal refuses the message. */
+  private async admitAll (cls: Classified): Promise<Array<Call | undefined>> {
+    const calls: Array<Call | undefined> = new Array(cls.statements.length)
+    try {
+      for (let i = 0; i < cls.statements.length; i++) {
+        const s = cls.statements[i]
+        if (s.control) continue
+        calls[i] = await this.session.admit(this.identity, this.operation(s, cls.literals), { signal: this.abort.signal })
+      }
+    } catch (e) {
+      for (const c of calls) c?.finish({ ok: false, message: 'not sent: another statement of the message was refused' })
+      throw e
+    }
+    return calls
+  }
+
+  private sendQuery (msg: Buffer, cls: Classified, calls: Array<Call | undefined>): void {
+    for (const s of cls.statements) if (s.forgets !== undefined) this.forget(s.forgets)
+    this.toUpstream.add(msg)
+    this.push({ kind: Kind.Query, calls, idx: 0 })
+  }
+
+  private forget (what: { statement?: string, all?: boolean }): void {
+    if (what.all === true) { this.statements.clear(); this.portals.clear() } else if (what.statement !== undefined) this.statements.delete(what.statement)
+  }
+
+  private resumeFront (): void {
+    this.waiting = false
+    if (this.ended) return
+    this.pumpFront()
+    while (!this.waiting && this.queued.length > 0 && !this.ended) {
+      const c = this.queued.shift()!
+      this.queuedBytes -= c.length
+      this.front.push(c)
+      this.pumpFront()
+    }
+    if (this.pausedForQueue && this.queuedBytes <= QUEUE_HIGH_WATER / 2) { this.pausedForQueue = false; this.updateClientFlow() }
+  }
+
+  private onParse (): void {
+    const f = this.front
+    const { name, sql } = decodeParse(f.buf, f.body, f.end)
+    if (name !== '' && this.statements.has(name)) {
+      this.refuseExtended(new VecgateError('VG_ERR_MALFORMED', `prepared statement "${name}" already exists`))
+      return
+    }
+    let cls: Classified
+    try {
+      cls = this.classifyText(sql)
+    } catch (e) {
+      this.refuseExtended(asVecgateError(e))
+      return
+    }
+    if (cls.statements.length > 1) {
+      this.refuseExtended(new VecgateError('VG_ERR_MALFORMED', 'cannot insert multiple commands into a prepared statement'))
+      return
+    }
+    const stmt: Prepared = { cls: cls.statements[0], literals: cls.literals }
+    this.statements.set(name, stmt)
+    this.forward()
+    this.push({ kind: Kind.Parse, idx: 0, stmtName: name, stmt })
+  }
+
+  private onBind (): void {
+    const f = this.front
+    const { portal, statement, resultFormats } = decodeBind(f.buf, f.body, f.end)
+    const stmt = this.statements.get(statement)
+    if (stmt === undefined) {
+      // statements vecgate did not see being prepared (SQL PREPARE) have no classification: fail closed
+      this.refuseExtended(new VecgateError('VG_ERR_MALFORMED', `prepared statement "${statement}" is not known to vecgate`))
+      return
+    }
+    if (portal !== '' && this.portals.has(portal)) {
+      this.refuseExtended(new VecgateError('VG_ERR_MALFORMED', `portal "${portal}" already exists`))
+      return
+    }
+    const p: Portal = { stmt, formats: resultFormats, gen: this.syncsSent }
+    this.portals.set(portal, p)
+    this.forward()
+    this.push({ kind: Kind.Bind, idx: 0, portalName: portal, portal: p })
+  }
+
+  private onDescribe (): void {
+    const f = this.front
+    const t = decodeTarget(f.buf, f.body, f.end)
+    this.forward()
+    if (t.kind === 'S') this.push({ kind: Kind.Describe, idx: 0, stmt: this.statements.get(t.name) })
+    else this.push({ kind: Kind.Describe, idx: 0, portal: this.portals.get(t.name) })
+  }
+
+  private onClose (): void {
+    const f = this.front
+    const t = decodeTarget(f.buf, f.body, f.end)
+    if (t.kind === 'S') this.statements.delete(t.name)
+    else this.portals.delete(t.name)
+    this.forward()
+    this.push({ kind: Kind.Close, idx: 0 })
+  }
+
+  /** Execute is where the verdict counts: a statement prepared earlier is judged again now. */
+  private onExecute (): void {
+    const f = this.front
+    const name = decodeExecute(f.buf, f.body, f.end)
+    const portal = this.portals.get(name)
+    if (portal === undefined) {
+      this.refuseExtended(new VecgateError('VG_ERR_MALFORMED', `portal "${name}" is not known to vecgate`))
+      return
+    }
+    const cls = portal.stmt.cls
+    if (cls === undefined || cls.control) {
+      if (cls?.forgets !== undefined) this.forget(cls.forgets)
+      this.forward()
+      this.push({ kind: Kind.Execute, idx: 0, portal })
+      return
+    }
+    const msg = f.message()
+    this.waiting = true
+    this.session.admit(this.identity, this.operation(cls, portal.stmt.literals), { signal: this.abort.signal }).then(
+      call => {
+        this.toUpstream.add(msg)
+        this.push({ kind: Kind.Execute, idx: 0, portal, call })
+      },
+      e => this.refuseExtended(asVecgateError(e))
+    ).finally(() => this.resumeFront())
+  }
+
+  private errorBytes (e: VecgateError): Buffer {
+    const hint = e.detail.approvalId !== undefined ? `approval id: ${e.detail.approvalId}` : e.detail.hint
+    return serialize.errorResponse({ code: sqlStateOf(e), message: e.message, hint })
+  }
+
+  /**
+   * A refused Query: ErrorResponse then ReadyForQuery, so the session stays usable. Inside a
+   * transaction block the upstream is failed too (as PostgreSQL fails a transaction on any error).
+   */
+  private refuseSimple (e: VecgateError): void {
+    const error = this.errorBytes(e)
+    if (this.txStatus === READY_IDLE) {
+      this.push({ kind: Kind.Refusal, idx: 0, error, poisoned: false })
+      this.push({ kind: Kind.LocalReady, idx: 0 })
+    } else {
+      this.toUpstream.add(POISON)
+      this.toUpstream.add(SYNC)
+      this.push({ kind: Kind.Refusal, idx: 0, error, poisoned: true })
+      this.push({ kind: Kind.Sync, idx: 0 })
+    }
+  }
+
+  /**
+   * A refused extended-protocol message: ErrorResponse in its place, then skip until Sync exactly as
+   * PostgreSQL does (55.2.3 "Extended Query"). The upstream gets a failing Bind in its place, so
+   * whatever of the batch already went up is rolled back with it and the upstream stays in step.
+   */
+  private refuseExtended (e: VecgateError): void {
+    this.toUpstream.add(POISON)
+    this.push({ kind: Kind.Refusal, idx: 0, error: this.errorBytes(e), poisoned: true })
+    this.discarding = true
+  }
+
+  private push (u: Unit): void {
+    if (u.kind === Kind.Sync || u.kind === Kind.Query || u.kind === Kind.LocalReady) this.syncsSent++
+    this.units.push(u)
+    if (this.units.length === 1 && this.isLocal(u)) {
+      this.drainLocal()
+      this.flushClient()
+    }
+  }
+
+  private isLocal (u: Unit): boolean {
+    return (u.kind === Kind.Refusal && u.poisoned === false) || u.kind === Kind.LocalReady
+  }
+
+  /** Emits refusals that answer themselves once every response before them has gone out. */
+  private drainLocal (): void {
+    const units = this.units
+    while (units.length > 0 && this.isLocal(units[0])) {
+      const u = units.shift()!
+      if (u.kind === Kind.LocalReady) this.syncsDone++
+      this.toClient.add(u.kind === Kind.Refusal ? u.error! : serialize.readyForQuery(this.txStatus))
+    }
+  }
+
+  // ---- response direction ------------------------------------------------------------------------
+
+  private onUpstreamData (chunk: Buffer): void {
+    if (this.ended) return
+    const r = this.back
+    if (chunk.length > 0) r.push(chunk)
+    try {
+      while (r.next()) this.onBackendMessage(r.code)
+    } catch (e) {
+      this.fatal(new VecgateError('VG_ERR_UPSTREAM', `upstream protocol error: ${asVecgateError(e).message}`))
+      return
+    }
+    this.journalRows()
+    this.flushClient()
+  }
+
+  private flushClient (): void {
+    if (this.toClient.empty || this.ended) return
+    if (!this.toClient.flush(this.client) && !this.upstreamPaused) {
+      this.upstreamPaused = true
+      this.upstream.pause()
+    }
+  }
+
+  private pass (): void {
+    const r = this.back
+    this.toClient.slice(r.buf, r.start, r.end)
+  }
+
+  private onBackendMessage (code: number): void {
+    const r = this.back
+    const u = this.units[0] as Unit | undefined
+    switch (code) {
+      case B.DataRow:
+        if (u === undefined) break
+        this.onDataRow(u)
+        return
+      case B.CommandComplete:
+      case B.EmptyQueryResponse:
+      case B.PortalSuspended:
+        this.pass()
+        if (u === undefined) return
+        if (u.kind === Kind.Query) {
+          this.finishCall(u, u.calls?.[u.idx], true, code)
+          u.idx++
+          u.columns = undefined
+          u.plan = undefined
+        } else if (u.kind === Kind.Execute) {
+          this.finishCall(u, u.call, true, code)
+          this.shift()
+        }
+        return
+      case B.ReadyForQuery:
+        this.txStatus = r.buf[r.body]
+        this.onReady()
+        this.pass()
+        this.drainLocal()
+        return
+      case B.ErrorResponse:
+        this.onError(u)
+        return
+      case B.ParseComplete:
+      case B.BindComplete:
+      case B.CloseComplete:
+      case B.NoData:
+        this.pass()
+        if (u !== undefined && u.kind !== Kind.Query) this.shift()
+        return
+      case B.RowDescription:
+        this.pass()
+        if (u === undefined) return
+        if (u.kind === Kind.Describe) {
+          const cols = decodeRowDescription(r.buf, r.body, r.end)
+          if (u.portal !== undefined) u.portal.columns = cols
+          else if (u.stmt !== undefined) u.stmt.columns = cols
+          this.shift()
+        } else if (u.kind === Kind.Query) {
+          u.columns = decodeRowDescription(r.buf, r.body, r.end)
+          u.plan = undefined
+        }
+        return
+      case B.ParameterStatus: {
+        const name = r.buf.toString('utf8', r.body, r.buf.indexOf(0, r.body))
+        if (name === 'standard_conforming_strings') this.standardStrings = r.buf.toString('utf8', r.body + name.length + 1, r.end - 1) !== 'off'
+        this.pass()
+        return
+      }
+      default:
+        // ParameterDescription, notices, notifications, COPY traffic: as they are
+        this.pass()
+    }
+  }
+
+  private shift (): void {
+    this.units.shift()
+    this.drainLocal()
+  }
+
+  private currentCall (u: Unit): Call | undefined {
+    return u.kind === Kind.Query ? u.calls?.[u.idx] : u.kind === Kind.Execute ? u.call : undefined
+  }
+
+  private onDataRow (u: Unit): void {
+    const call = this.currentCall(u)
+    if (call === undefined) { this.pass(); return }
+    const r = this.back
+    let row = r.message()
+    if (call.masker !== undefined) {
+      if (u.plan === undefined) {
+        const cols = u.columns ?? (u.portal !== undefined ? columnsOf(u.portal) : undefined)
+        u.columns = cols
+        u.plan = cols !== undefined ? new MaskPlan(cols, call.masker) : null
+      }
+      if (u.plan === null) {
+        // a masked call whose columns are unknown: nothing of the row may pass (fail closed)
+        row = encodeDataRow(new Array(row.readInt16BE(5)).fill(null))
+      } else {
+        row = u.plan.apply(row)
+      }
+      if (row !== r.message()) this.toClient.add(row)
+      else this.pass()
+    } else {
+      this.pass()
+      if (u.columns === undefined && u.portal !== undefined) u.columns = columnsOf(u.portal)
+    }
+    if (u.rows === undefined) { u.rows = []; this.rowUnits.push(u) }
+    u.rows.push(row)
+  }
+
+  private readonly rowUnits: Unit[] = []
+
+  /** One journal entry per call per read burst, not per row. */
+  private journalRows (): void {
+    for (const u of this.rowUnits) this.flushRows(u, this.currentCall(u))
+    this.rowUnits.length = 0
+  }
+
+  private flushRows (u: Unit, call: Call | undefined): void {
+    if (u.rows === undefined) return
+    if (call !== undefined && u.rows.length > 0) call.response(new RowsView(u.columns, u.rows))
+    u.rows = undefined
+  }
+
+  private finishCall (u: Unit, call: Call | undefined, ok: boolean, code: number, message?: string, status?: string): void {
+    this.flushRows(u, call)
+    if (call === undefined) return
+    call.finish({ ok, status: status ?? (code === B.PortalSuspended ? 'suspended' : undefined), message })
+  }
+
+  private onReady (): void {
+    const units = this.units
+    while (units.length > 0) {
+      const u = units.shift()!
+      if (u.kind === Kind.Query) {
+        for (let i = u.idx; i < (u.calls?.length ?? 0); i++) this.finishCall(u, u.calls![i], false, 0, 'not run: an earlier statement failed')
+        break
+      }
+      if (u.kind === Kind.Sync) break
+      this.unwind(u, 'not run: the upstream skipped it')
+    }
+    this.syncsDone++
+    // portals live until the transaction ends (55.2.3); those bound after this Sync are not affected
+    if (this.txStatus === READY_IDLE) {
+      for (const [name, p] of this.portals) if (p.gen < this.syncsDone) this.portals.delete(name)
+    }
+  }
+
+  /** Forgets what a skipped or failed message would have created, and closes its call. */
+  private unwind (u: Unit, message: string): void {
+    if (u.kind === Kind.Parse && this.statements.get(u.stmtName!) === u.stmt) this.statements.delete(u.stmtName!)
+    if (u.kind === Kind.Bind && this.portals.get(u.portalName!) === u.portal) this.portals.delete(u.portalName!)
+    if (u.call !== undefined) this.finishCall(u, u.call, false, 0, message)
+  }
+
+  private onError (u: Unit | undefined): void {
+    const r = this.back
+    if (u === undefined) { this.pass(); return }
+    if (u.kind === Kind.Refusal && u.poisoned === true) {
+      // the upstream's answer to the failing Bind: the client gets vecgate's refusal instead
+      this.toClient.add(u.error!)
+      this.units.shift()
+      this.skipUntilSync()
+      return
+    }
+    const f = decodeErrorFields(r.buf, r.body, r.end)
+    const status = f.get('C')
+    const message = f.get('M')
+    this.pass()
+    if (u.kind === Kind.Query) {
+      this.finishCall(u, u.calls?.[u.idx], false, 0, message, status)
+      u.idx++
+      return
+    }
+    if (u.kind === Kind.Sync) return
+    this.units.shift()
+    this.unwind(u, message ?? 'failed')
+    this.skipUntilSync()
+  }
+
+  /** After an error in an extended-protocol batch the upstream ignores everything until Sync. */
+  private skipUntilSync (): void {
+    const units = this.units
+    while (units.length > 0 && units[0].kind !== Kind.Sync && units[0].kind !== Kind.Query && !this.isLocal(units[0])) {
+      this.unwind(units.shift()!, 'not run: an earlier message of the batch failed')
+    }
+  }
+
+  // ---- endings -----------------------------------------------------------------------------------
+
+  private upstreamLost (): void {
+    if (this.ended) return
+    this.fatal(new VecgateError('VG_ERR_UPSTREAM', 'lost the connection to the database behind vecgate'))
+  }
+
+  /** A FATAL ErrorResponse to the client, then both connections close. */
+  private fatal (e: VecgateError): void {
+    if (this.ended) return
+    this.session.error(e)
+    this.journalRows()
+    this.toClient.add(serialize.errorResponse({ severity: 'FATAL', code: sqlStateOf(e), message: e.message }))
+    this.toClient.flush(this.client)
+    this.end(e.message)
+  }
+
+  end (reason: string): void {
+    if (this.ended) return
+    this.ended = true
+    this.abort.abort()
+    for (const u of this.units) {
+      if (u.kind === Kind.Query) for (let i = u.idx; i < (u.calls?.length ?? 0); i++) u.calls![i]?.finish({ ok: false, message: reason })
+      u.call?.finish({ ok: false, message: reason })
+    }
+    this.units.length = 0
+    this.client.end()
+    this.upstream.end()
+    // give the last bytes (a FATAL, a Terminate) time to leave, then make sure both are gone
+    setTimeout(() => { this.client.destroy(); this.upstream.destroy() }, 2000).unref()
+    this.o.onEnd(reason)
+  }
+}
+
+/** The columns an Execute returns: the portal's Describe, or the statement's with the Bind's formats. */
+function columnsOf (p: Portal): Column[] | undefined {
+  if (p.columns !== undefined) return p.columns
+  const cols = p.stmt.columns
+  if (cols === undefined) return undefined
+  const fm = p.formats
+  p.columns = cols.map((c, i) => ({ ...c, format: fm.length === 0 ? 0 : fm.length === 1 ? fm[0] : (fm[i] ?? 0) }))
+  return p.columns
+}
