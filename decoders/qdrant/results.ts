@@ -146,10 +146,14 @@ function vectorsToJs (v: Msg): unknown {
   return v.vector != null ? one(v.vector) : null
 }
 
+const VALUE_KINDS = ['string_value', 'integer_value', 'double_value', 'bool_value', 'struct_value', 'list_value', 'null_value']
+
 /** qdrant.Value → plain JS (google.protobuf.Value-like, with integer_value as int64) */
 export function valueToJs (v: Msg | null | undefined): unknown {
   if (v == null) return null
-  switch (v.kind) {
+  // decoded messages name their oneof in `kind`; plain objects built by jsToValue carry only the field
+  const kind: string | undefined = v.kind ?? VALUE_KINDS.find(k => v[k] !== undefined && v[k] !== null)
+  switch (kind) {
     case 'null_value': return null
     case 'double_value': return v.double_value
     case 'integer_value': {

@@ -64,7 +64,29 @@ export function qdrantSchema (): QdrantSchema {
   })
   const descriptorSet = Buffer.from(descriptor.FileDescriptorSet.encode(set).finish())
   const root = (protobuf.Root as unknown as { fromDescriptor: (d: unknown) => protobuf.Root }).fromDescriptor(set)
+  restoreMaps(root)
   root.resolveAll()
   cached = { root, descriptorSet }
   return cached
+}
+
+/**
+ * protobufjs' fromDescriptor leaves `map<K, V>` fields as repeated `…Entry` messages (which is what
+ * they are on the wire). Turn them back into map fields so payloads decode to plain objects.
+ */
+function restoreMaps (ns: protobuf.NamespaceBase): void {
+  for (const nested of ns.nestedArray) {
+    if (nested instanceof protobuf.Type) {
+      for (const field of [...nested.fieldsArray]) {
+        if (!field.repeated || field.partOf !== null) continue
+        const entry = nested.nested?.[field.type.split('.').pop() as string]
+        if (!(entry instanceof protobuf.Type) || entry.getOption('map_entry') !== true) continue
+        const key = entry.fields.key
+        const value = entry.fields.value
+        nested.remove(field)
+        nested.add(new protobuf.MapField(field.name, field.id, key.type, value.type, field.options))
+      }
+    }
+    if (nested instanceof protobuf.Namespace || nested instanceof protobuf.Type) restoreMaps(nested as protobuf.NamespaceBase)
+  }
 }

@@ -1,0 +1,53 @@
+/**
+ * What the Milvus decoder knows of collection schemas, learned only from the upstream's own
+ * DescribeCollection answers (never from client requests: a client could claim any schema in a
+ * CreateCollection that then fails). Two facts matter for classification:
+ *   - the primary key field: `pk in [..]` names records, `other in [..]` is a filter (bulk for Delete);
+ *   - the vector fields: output fields naming one mean the request asks for vectors.
+ * Unknown collections classify conservatively (no ids, vectors assumed for `*`). Entries expire, and
+ * drop/rename/alter requests forget the collection at once, so a re-created collection is re-learned.
+ * One instance per backend: the same names on two backends are different collections.
+ */
+export interface CollectionFacts {
+  /** the collection's own name (differs from the key when the key is an alias) */
+  name: string
+  primary: string
+  vectors: ReadonlySet<string>
+}
+
+export class MilvusCollections {
+  private readonly known = new Map<string, { facts: CollectionFacts, until: number }>()
+
+  constructor (private readonly ttlMs = 60_000, private readonly max = 4096) {}
+
+  get (db: string, collection: string): CollectionFacts | undefined {
+    const k = key(db, collection)
+    const e = this.known.get(k)
+    if (e === undefined) return undefined
+    if (e.until < Date.now()) {
+      this.known.delete(k)
+      return undefined
+    }
+    return e.facts
+  }
+
+  learn (db: string, names: string[], facts: CollectionFacts): void {
+    for (const n of names) {
+      if (n === '') continue
+      if (this.known.size >= this.max) this.known.delete(this.known.keys().next().value as string)
+      this.known.set(key(db, n), { facts, until: Date.now() + this.ttlMs })
+    }
+  }
+
+  forget (db: string, collection: string): void {
+    this.known.delete(key(db, collection))
+  }
+
+  /** a database dropped or an alias moved: forget everything of that database */
+  forgetDatabase (db: string): void {
+    const prefix = db + '\u0000'
+    for (const k of this.known.keys()) if (k.startsWith(prefix)) this.known.delete(k)
+  }
+}
+
+const key = (db: string, collection: string): string => db + '\u0000' + collection
