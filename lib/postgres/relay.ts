@@ -117,6 +117,7 @@ export class PgRelay {
   private pausedForUpstream = false
   private upstreamPaused = false
   private ended = false
+  private draining = false
   private readonly abort = new AbortController()
 
   constructor (private readonly o: RelayOptions) {
@@ -478,6 +479,7 @@ export class PgRelay {
     }
     this.journalRows()
     this.flushClient()
+    if (this.draining) this.closeIfDrained()
   }
 
   private flushClient (): void {
@@ -672,6 +674,23 @@ export class PgRelay {
   }
 
   // ---- endings -----------------------------------------------------------------------------------
+
+  /** true while responses are outstanding */
+  get busy (): boolean { return this.units.length > 0 || this.waiting }
+
+  /** Gateway shutdown: close as soon as no query is in flight, as PostgreSQL's smart shutdown does. */
+  drain (): void {
+    this.draining = true
+    this.closeIfDrained()
+  }
+
+  private closeIfDrained (): void {
+    if (!this.draining || this.busy || this.ended) return
+    // 57P01 admin_shutdown (PostgreSQL docs, Appendix A)
+    this.toClient.add(serialize.errorResponse({ severity: 'FATAL', code: '57P01', message: 'terminating connection: vecgate is shutting down' }))
+    this.toClient.flush(this.client)
+    this.end('gateway draining')
+  }
 
   private upstreamLost (): void {
     if (this.ended) return

@@ -20,6 +20,14 @@ export interface ServePostgresOptions {
   tls?: tls.SecureContext
   log: Logger
   cancelKeys?: CancelKeys
+  /** the listener already terminated TLS (direct TLS); SSLRequest is then refused */
+  tlsTerminated?: boolean
+}
+
+/** What the gateway holds of each connection: drain it at shutdown, and whether a query is in flight. */
+export interface PgConnection {
+  drain (): void
+  readonly activeStreams: number
 }
 
 /**
@@ -38,8 +46,10 @@ const MAX_BACKEND_MESSAGE = 256 * 1024 * 1024
  * negotiation, CancelRequest, StartupMessage, the token as a cleartext password, then an upstream
  * connection with the backend's own credentials and the message relay.
  */
-export function servePostgres (socket: net.Socket, pipeline: Pipeline, opts: ServePostgresOptions): void {
-  new Frontend(socket, pipeline, opts).start()
+export function servePostgres (socket: net.Socket, pipeline: Pipeline, opts: ServePostgresOptions): PgConnection {
+  const f = new Frontend(socket, pipeline, opts)
+  f.start()
+  return f
 }
 
 const isLoopback = (addr: string | undefined): boolean =>
@@ -47,8 +57,10 @@ const isLoopback = (addr: string | undefined): boolean =>
 
 const enum Phase { Startup, Password, Connecting, Relaying, Closed }
 
-class Frontend {
+class Frontend implements PgConnection {
   private socket: net.Socket
+  private relay: PgRelay | undefined
+  private draining = false
   private readonly reader: MessageReader
   private phase = Phase.Startup
   private tlsOn = false
@@ -65,6 +77,15 @@ class Frontend {
     this.reader = new MessageReader(Math.min(MAX_STARTUP_PACKET, opts.limits.pg_max_message), true)
     this.log = opts.log
     this.keys = opts.cancelKeys ?? defaultCancelKeys
+    this.tlsOn = opts.tlsTerminated === true
+  }
+
+  get activeStreams (): number { return this.relay?.busy === true ? 1 : 0 }
+
+  drain (): void {
+    this.draining = true
+    if (this.relay !== undefined) this.relay.drain()
+    else if (this.phase !== Phase.Connecting) this.refuse(new VecgateError('VG_ERR_UPSTREAM', 'vecgate is shutting down'), false)
   }
 
   start (): void {
@@ -247,7 +268,9 @@ class Frontend {
         session.end(reason)
       }
     })
+    this.relay = relay
     relay.start()
+    if (this.draining) relay.drain()
   }
 
   /** A FATAL ErrorResponse in the client's protocol, then close (55.2.1: errors during startup are fatal). */
