@@ -17,6 +17,7 @@ export interface CollectionFacts {
 
 export class MilvusCollections {
   private readonly known = new Map<string, { facts: CollectionFacts, until: number }>()
+  private readonly pending = new Map<string, Map<string, number>>()
 
   constructor (private readonly ttlMs = 60_000, private readonly max = 4096) {}
 
@@ -41,6 +42,31 @@ export class MilvusCollections {
 
   forget (db: string, collection: string): void {
     this.known.delete(key(db, collection))
+  }
+
+  /**
+   * DescribeCollection answers name the database (real Milvus fills `db_name`; milvus-lite leaves it
+   * empty). For the empty case, the request side notes which database each pending describe is for;
+   * an answer is learned only when exactly one database is pending for that name.
+   */
+  expectDescribe (db: string, collection: string): void {
+    let dbs = this.pending.get(collection)
+    if (dbs === undefined) {
+      if (this.pending.size >= this.max) this.pending.delete(this.pending.keys().next().value as string)
+      dbs = new Map()
+      this.pending.set(collection, dbs)
+    }
+    dbs.set(db, Date.now() + this.ttlMs)
+  }
+
+  /** the one database a describe of `collection` is pending for, undefined when none or ambiguous */
+  describedIn (collection: string): string | undefined {
+    const dbs = this.pending.get(collection)
+    if (dbs === undefined) return undefined
+    const now = Date.now()
+    for (const [db, until] of dbs) if (until < now) dbs.delete(db)
+    if (dbs.size === 0) this.pending.delete(collection)
+    return dbs.size === 1 ? dbs.keys().next().value : undefined
   }
 
   /** a database dropped or an alias moved: forget everything of that database */

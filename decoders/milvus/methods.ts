@@ -48,7 +48,7 @@ const RULES: Record<string, Rule> = {
   HasCollection: READ,
   LoadCollection: ADMIN,
   ReleaseCollection: ADMIN_BULK,
-  DescribeCollection: READ,
+  DescribeCollection: { action: 'read', refine: (op, _m, cx) => { if (op.collection !== undefined) cx.collections.expectDescribe(cx.db, op.collection) } },
   BatchDescribeCollection: { action: 'read', refine: (op, m) => addCollections(op, m.collection_name) },
   GetCollectionStatistics: READ,
   ShowCollections: { action: 'read', refine: (op, m) => addCollections(op, m.collection_names) },
@@ -473,7 +473,7 @@ function rowsWritten (op: Operation, m: Msg, cx: Context): void {
       op.ids = columnValues(FieldData.decode(raw) as unknown as Msg) as RecordId[]
     }
   }
-  op.summary = { ...op.summary, rows: m.num_rows ?? 0, fields }
+  op.summary = { ...op.summary, fields }
 }
 
 /** FieldData.field_name (field 2) without decoding the column's data */
@@ -503,9 +503,10 @@ function learnSchema (type: protobuf.Type, response: Buffer, collections: Milvus
     const fields: Msg[] = m!.schema.fields ?? []
     const pk = fields.find(f => f.is_primary_key === true)
     const name = str(m!.collection_name) ?? str(m!.schema.name)
-    if (pk !== undefined && name !== undefined) {
+    const db = str(m!.db_name) ?? (name !== undefined ? collections.describedIn(name) : undefined)
+    if (pk !== undefined && name !== undefined && db !== undefined) {
       const vectors = new Set<string>(fields.filter(f => f.data_type >= 100 && f.data_type < 200).map(f => f.name as string))
-      collections.learn(str(m!.db_name) ?? 'default', [name, ...(m!.aliases ?? [])], { name, primary: pk.name, vectors })
+      collections.learn(db, [name, ...(m!.aliases ?? [])], { name, primary: pk.name, vectors })
     }
   }
   return {
