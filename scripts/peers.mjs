@@ -113,7 +113,17 @@ function setupPython () {
   }
   if (!isFile(VENV_PYTHON)) {
     say('python3 -m venv .venv')
-    const r = run('python3', ['-m', 'venv', VENV], { capture: true })
+    let r = run('python3', ['-m', 'venv', VENV], { capture: true })
+    if (!r.ok && process.getuid?.() === 0) {
+      // Debian's python3 ships venv without ensurepip until python3-venv is installed
+      say('apt-get install python3-venv')
+      const env = { DEBIAN_FRONTEND: 'noninteractive' }
+      run('apt-get', ['update', '-q'], { env, capture: true })
+      const inst = run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'python3-venv'], { env, capture: true })
+      if (!inst.ok) fail(`apt-get install python3-venv failed: ${lastLines(inst)}`)
+      run('rm', ['-rf', VENV])
+      r = run('python3', ['-m', 'venv', VENV], { capture: true })
+    }
     if (!r.ok) {
       fail(`python3 -m venv failed (${r.err.trim().split('\n').pop()}); on Debian: apt-get install -y python3-venv`)
     }
