@@ -89,7 +89,8 @@ export class Gateway {
       maxHoldMs: this.config.policy.approval_hold * 1000
     })
     const serve = await protocolPath(backend, this.config)
-    const tlsOptions = listenerTls(backend)
+    // PostgreSQL clients ask for TLS in-band (SSLRequest): its path upgrades the socket itself
+    const tlsOptions = backend.protocol === 'postgres' ? undefined : listenerTls(backend)
     const onSocket = (socket: net.Socket, tlsOn: boolean): void => {
       if (this.stopping) { socket.destroy(); return }
       socket.on('error', () => {})
