@@ -1,0 +1,94 @@
+/**
+ * Collection globs of policy rules: `*` is any run of characters (dots included), `?` is one
+ * character, everything else is literal. Compiled once into a Set of exact names plus anchored RegExps.
+ *
+ * PostgreSQL tables are schema-qualified, and decoders report them as written (`items` or
+ * `public.items`). A rule name without a schema is read the way that errs on the safe side:
+ *  - in an allow rule it means the table in `public` (the default search_path), so `items` never
+ *    lets `secret.items` through;
+ *  - in a deny or approve rule it means the table in any schema, so `items` stops `archive.items` too.
+ * An operation naming a table without a schema is taken to mean `public.<table>`.
+ * Qdrant and Milvus names are flat: patterns match the whole name as it is.
+ */
+
+const BAD = /[[\]{}\\\s]/
+
+/** Why a pattern is unusable, or undefined when it is fine. */
+export function globProblem (p: unknown): string | undefined {
+  if (typeof p !== 'string') return 'a collection name or glob (a string)'
+  if (p === '') return 'a non-empty collection name or glob'
+  if (BAD.test(p)) return `a glob using only * and ? as wildcards (no [ ] { } \\ or spaces), got "${p}"`
+  if (p.startsWith('.') || p.endsWith('.') || p.includes('..')) return `a name like docs, docs_* or public.items, got "${p}"`
+  return undefined
+}
+
+const isWild = (p: string): boolean => p.includes('*') || p.includes('?')
+
+function toRegExp (p: string): RegExp {
+  let s = '^'
+  for (const ch of p) {
+    if (ch === '*') s += '.*'
+    else if (ch === '?') s += '.'
+    else s += ch.replace(/[.+^$()|]/g, '\\$&')
+  }
+  return new RegExp(s + '$', 's')
+}
+
+/** Does the glob match the name? For compile-time use (not the hot path). */
+export function globMatch (pattern: string, name: string): boolean {
+  return isWild(pattern) ? toRegExp(pattern).test(name) : pattern === name
+}
+
+/** A set of globs tested as one: exact names by hash lookup, wildcards by anchored RegExp. */
+export class GlobSet {
+  private readonly exact = new Set<string>()
+  private readonly wild: RegExp[] = []
+  private any = false
+
+  add (p: string): void {
+    if (p === '*') this.any = true
+    else if (isWild(p)) this.wild.push(toRegExp(p))
+    else this.exact.add(p)
+  }
+
+  test (name: string): boolean {
+    if (this.any || this.exact.has(name)) return true
+    const w = this.wild
+    for (let i = 0; i < w.length; i++) if (w[i].test(name)) return true
+    return false
+  }
+}
+
+/** The globs of one rule, in the three forms the protocols need (see the header comment). */
+export class CollectionGlobs {
+  /** Qdrant, Milvus: whole names */
+  private readonly flat = new GlobSet()
+  /** Postgres, operation names `schema.table` */
+  private readonly qualified = new GlobSet()
+  /** Postgres, operation names without a schema (= public) */
+  private readonly unqualified = new GlobSet()
+
+  constructor (readonly patterns: readonly string[], restrictive: boolean) {
+    for (const p of patterns) {
+      this.flat.add(p)
+      if (p === '*') {
+        this.qualified.add(p)
+        this.unqualified.add(p)
+        continue
+      }
+      const dot = p.indexOf('.')
+      if (dot === -1) {
+        this.qualified.add(restrictive ? `*.${p}` : `public.${p}`)
+        this.unqualified.add(p)
+      } else {
+        this.qualified.add(p)
+        if (globMatch(p.slice(0, dot), 'public')) this.unqualified.add(p.slice(dot + 1))
+      }
+    }
+  }
+
+  test (name: string, postgres: boolean): boolean {
+    if (!postgres) return this.flat.test(name)
+    return name.includes('.') ? this.qualified.test(name) : this.unqualified.test(name)
+  }
+}
