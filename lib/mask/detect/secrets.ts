@@ -1,0 +1,120 @@
+import { isBase64Url } from './chars.js'
+import type { Spans } from './spans.js'
+
+/**
+ * Credentials that end up in payloads: JWTs and API keys.
+ */
+
+/**
+ * JWS compact serialization (RFC 7515 §7.1: three base64url segments) and JWE (RFC 7516 §7.1: five).
+ * A candidate starts at `eyJ` (base64 of `{"`), and counts only when its header decodes to a JSON
+ * object with an `alg` member (RFC 7515 §4.1.1), so dotted base64-looking text is left alone. Later
+ * segments may be empty (the signature under `alg: none`, the encrypted key under JWE `dir`).
+ */
+export function findJwts (s: string, spans: Spans, id: number): void {
+  const n = s.length
+  let from = 0
+  for (let a = s.indexOf('eyJ', from); a !== -1; a = s.indexOf('eyJ', from)) {
+    from = a + 3
+    if (a > 0 && isBase64Url(s.charCodeAt(a - 1))) continue
+    let j = a
+    let segments = 0
+    let headerEnd = -1
+    let end = -1
+    for (;;) {
+      const g = j
+      while (j < n && isBase64Url(s.charCodeAt(j))) j++
+      segments++
+      if (segments === 1) headerEnd = j
+      if (j === g && segments === 1) break
+      if (segments === 3 || segments === 5) end = j
+      if (segments === 5 || j >= n || s.charCodeAt(j) !== 46) break
+      j++
+    }
+    if (end < 0 || headerEnd - a < 10) continue
+    if (!jsonWithAlg(s.slice(a, headerEnd))) continue
+    spans.add(a, end, id)
+    from = end
+  }
+}
+
+function jsonWithAlg (segment: string): boolean {
+  try {
+    const h = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8')) as unknown
+    return h !== null && typeof h === 'object' && typeof (h as { alg?: unknown }).alg === 'string'
+  } catch {
+    return false
+  }
+}
+
+/**
+ * API keys with a known prefix, each with the shortest body its issuer uses:
+ * OpenAI/Anthropic `sk-`, Stripe `sk_live_`/`sk_test_`/`rk_live_`/`rk_test_`, GitHub `ghp_` `gho_`
+ * `ghu_` `ghs_` `ghr_` `github_pat_`, GitLab `glpat-`, Slack `xoxb-` `xoxp-` `xoxa-` `xoxr-` `xoxs-`,
+ * Hugging Face `hf_`, npm `npm_`, Google `AIza`, SendGrid `SG.`, AWS access key ids `AKIA`/`ASIA`
+ * (+16 upper-case alphanumerics), and PEM private key blocks. Repetitions are bounded.
+ */
+const PREFIXED = new RegExp([
+  '(?<![A-Za-z0-9_-])(sk-|sk_live_|sk_test_|rk_live_|rk_test_|gh[pousr]_|github_pat_|glpat-|xox[bpaors]-|hf_|npm_|AIza)[A-Za-z0-9_-]{10,512}',
+  '(?<![A-Za-z0-9_.-])(SG\\.)[A-Za-z0-9_-]{16,64}\\.[A-Za-z0-9_-]{16,64}',
+  '(?<![A-Za-z0-9])(AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])',
+  '(-----BEGIN )[A-Z0-9 ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\\s:,.-]{0,16384}?-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----'
+].join('|'), 'g')
+
+/** shortest body after each prefix (issuer formats; shorter strings are ordinary words) */
+const MIN_BODY: Record<string, number> = {
+  'sk-': 20, sk_live_: 16, sk_test_: 16, rk_live_: 16, rk_test_: 16, ghp_: 36, gho_: 36, ghu_: 36, ghs_: 36,
+  ghr_: 36, github_pat_: 22, 'glpat-': 20, 'xoxb-': 10, 'xoxp-': 10, 'xoxa-': 10, 'xoxr-': 10, 'xoxs-': 10,
+  hf_: 30, npm_: 36, AIza: 35
+}
+
+/**
+ * Generic `key=value` / `"secret": "value"` assignments in text. Password-like names mask any value
+ * of four or more characters; key/secret/token names only values that look random (16+ characters,
+ * at least two character classes, ≥ 3 bits of entropy per character), so `token: expired` stays.
+ */
+const ASSIGNED = /(?<![A-Za-z0-9])(api[_-]?key|apikey|access[_-]?key|secret[_-]?key|client[_-]?secret|secret|auth[_-]?token|access[_-]?token|token|private[_-]?key|passw(?:or)?d|pwd)["']?[ \t]{0,3}[:=][ \t]{0,3}["']?([^\s"'&,;]{4,512})/gi
+
+export function findApiKeys (s: string, spans: Spans, id: number): void {
+  PREFIXED.lastIndex = 0
+  for (let m = PREFIXED.exec(s); m !== null; m = PREFIXED.exec(s)) {
+    const prefix = m[1] ?? m[2] ?? m[3] ?? m[4]
+    const min = MIN_BODY[prefix]
+    if (min !== undefined && m[0].length - prefix.length < min) continue
+    spans.add(m.index, m.index + m[0].length, id, prefix.startsWith('-') ? 0 : prefix.length)
+  }
+  if (s.indexOf('=') < 0 && s.indexOf(':') < 0) return
+  ASSIGNED.lastIndex = 0
+  for (let m = ASSIGNED.exec(s); m !== null; m = ASSIGNED.exec(s)) {
+    const name = m[1].toLowerCase()
+    const value = m[2]
+    const password = name.startsWith('pass') || name === 'pwd'
+    if (!password && !looksRandom(value)) continue
+    const end = m.index + m[0].length
+    spans.add(end - value.length, end, id)
+  }
+}
+
+const counts = new Int32Array(128)
+
+/** 16+ characters, two or more classes, Shannon entropy ≥ 3 bits per character */
+export function looksRandom (v: string): boolean {
+  if (v.length < 16) return false
+  let lower = 0; let upper = 0; let digit = 0
+  counts.fill(0)
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i)
+    if (c >= 97 && c <= 122) lower = 1
+    else if (c >= 65 && c <= 90) upper = 1
+    else if (c >= 48 && c <= 57) digit = 1
+    counts[c & 127]++
+  }
+  if (lower + upper + digit < 2) return false
+  let h = 0
+  for (let i = 0; i < 128; i++) {
+    if (counts[i] === 0) continue
+    const p = counts[i] / v.length
+    h -= p * Math.log2(p)
+  }
+  return h >= 3
+}

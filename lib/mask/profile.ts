@@ -1,0 +1,167 @@
+import { DROP, type Dropped, type Masker } from '../../decoders/types.js'
+import { VecgateError } from '../errors.js'
+import { fieldValue, type Hasher, type MaskAction } from './actions.js'
+import { PathSet, type PathNode } from './paths.js'
+import type { Scanner } from './scanner.js'
+import { roundVector } from './vectors.js'
+
+/** deeper than this a document is refused rather than walked (the stack is finite; no real payload nests so) */
+export const MAX_DEPTH = 256
+
+export interface MaskProfileParts {
+  name: string
+  paths: PathSet
+  scanner: Scanner
+  action: MaskAction
+  hasher: Hasher
+  vectors: 'keep' | 'drop' | 'round'
+  roundBits: number
+}
+
+/**
+ * One compiled mask profile: what decoders call for every result (decoders/types.ts `Masker`).
+ * Built once at config load; every method is a walk over the value with precompiled paths and
+ * detectors, and allocates only when something is masked.
+ */
+export class MaskProfile implements Masker {
+  readonly name: string
+  readonly vectors: 'keep' | 'drop' | 'round'
+  private readonly paths: PathSet
+  private readonly scanner: Scanner
+  private readonly action: MaskAction
+  private readonly hasher: Hasher
+  private readonly roundBits: number
+  private readonly detect: boolean
+
+  constructor (p: MaskProfileParts) {
+    this.name = p.name
+    this.vectors = p.vectors
+    this.paths = p.paths
+    this.scanner = p.scanner
+    this.action = p.action
+    this.hasher = p.hasher
+    this.roundBits = p.roundBits
+    this.detect = p.scanner.active
+  }
+
+  /**
+   * Masks a JSON-like document in place. `prefix` is the document's own path: with prefix `meta`,
+   * the configured path `meta.email` applies to `doc.email`. When the prefix itself is configured,
+   * every top-level value gets the action (the document cannot replace itself; `drop` empties it).
+   * Keys are checked by the detectors too (an address used as a map key is still an address): a key
+   * with a hit is renamed to its masked form, or removed under `null`/`drop`.
+   */
+  document (doc: Record<string, unknown>, prefix = ''): boolean {
+    const node = prefix === '' ? this.paths.root : this.paths.at(prefix)
+    if (node === null && !this.detect) return false
+    if (node !== null && node.terminal) return this.wholeObject(doc)
+    return this.object(doc, node, 0)
+  }
+
+  scalar (path: string, value: string | number | boolean | null): string | number | boolean | null | Dropped {
+    if (this.paths.root !== null && this.paths.matches(path)) {
+      if (this.action === 'drop') return DROP
+      return fieldValue(this.action, this.hasher, value) as string | null
+    }
+    if (typeof value === 'string' && this.detect) return this.scanner.scan(value)
+    return value
+  }
+
+  touches (path: string): boolean {
+    return this.detect || this.paths.touches(path)
+  }
+
+  /** keep: the same vector; drop: null; round: a new Float32Array (see vectors.ts) */
+  vector (v: ArrayLike<number>): ArrayLike<number> | null {
+    if (this.vectors === 'keep') return v
+    if (this.vectors === 'drop') return null
+    return roundVector(v, this.roundBits)
+  }
+
+  private object (obj: Record<string, unknown>, node: PathNode | null, depth: number): boolean {
+    if (depth > MAX_DEPTH) throw new VecgateError('VG_ERR_MALFORMED', `document nested deeper than ${MAX_DEPTH} levels; not masked, not sent`)
+    let changed = false
+    let renames: Array<string | null> | undefined
+    for (const k in obj) {
+      const v = obj[k]
+      const child = node === null ? null : this.paths.child(node, k)
+      if (child !== null && child.terminal) {
+        if (this.field(obj, k, v)) changed = true
+      } else if (typeof v === 'string') {
+        if (this.detect) {
+          const out = this.scanner.scan(v)
+          if (out !== v) {
+            if (out === DROP) delete obj[k]
+            else obj[k] = out
+            changed = true
+          }
+        }
+      } else if (v !== null && typeof v === 'object' && (child !== null || this.detect)) {
+        if (Array.isArray(v) ? this.array(v, child, depth + 1) : this.object(v as Record<string, unknown>, child, depth + 1)) changed = true
+      }
+      if (this.detect && k.length >= 6) {
+        const out = this.scanner.scan(k)
+        if (out !== k) (renames ??= []).push(k, out === DROP ? null : out)
+      }
+    }
+    if (renames !== undefined) {
+      for (let i = 0; i < renames.length; i += 2) {
+        const from = renames[i] as string
+        let to = renames[i + 1]
+        if (!(from in obj)) continue // dropped above
+        const v = obj[from]
+        delete obj[from]
+        if (to === null) continue
+        while (to in obj) to += '~'
+        obj[to] = v
+      }
+      changed = true
+    }
+    return changed
+  }
+
+  private array (arr: unknown[], node: PathNode | null, depth: number): boolean {
+    if (depth > MAX_DEPTH) throw new VecgateError('VG_ERR_MALFORMED', `document nested deeper than ${MAX_DEPTH} levels; not masked, not sent`)
+    let changed = false
+    for (let i = 0; i < arr.length; i++) {
+      const v = arr[i]
+      if (typeof v === 'string') {
+        if (this.detect) {
+          const out = this.scanner.scan(v)
+          if (out !== v) { arr[i] = out === DROP ? null : out; changed = true }
+        }
+      } else if (v !== null && typeof v === 'object') {
+        if (Array.isArray(v) ? this.array(v, node, depth + 1) : this.object(v as Record<string, unknown>, node, depth + 1)) changed = true
+      }
+    }
+    return changed
+  }
+
+  /** a configured field: drop the key, or replace its value (each element, for an array) */
+  private field (obj: Record<string, unknown>, k: string, v: unknown): boolean {
+    if (this.action === 'drop') { delete obj[k]; return true }
+    if (Array.isArray(v)) return this.elements(v)
+    const out = fieldValue(this.action, this.hasher, v)
+    if (out === v) return false
+    obj[k] = out
+    return true
+  }
+
+  /** arrays under a configured path keep their shape: each element masked whole */
+  private elements (arr: unknown[]): boolean {
+    let changed = false
+    for (let i = 0; i < arr.length; i++) {
+      const v = arr[i]
+      if (Array.isArray(v)) { if (this.elements(v)) changed = true; continue }
+      const out = fieldValue(this.action, this.hasher, v)
+      if (out !== v) { arr[i] = out; changed = true }
+    }
+    return changed
+  }
+
+  private wholeObject (doc: Record<string, unknown>): boolean {
+    let changed = false
+    for (const k in doc) if (this.field(doc, k, doc[k])) changed = true
+    return changed
+  }
+}

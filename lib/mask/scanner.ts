@@ -1,0 +1,68 @@
+import { DROP, type Dropped } from '../../decoders/types.js'
+import type { Hasher, MaskAction } from './actions.js'
+import { Spans } from './detect/spans.js'
+import { gate, type Detector } from './detectors.js'
+
+/** one reused hit list: scans never interleave (single-threaded, not re-entrant) */
+const spans = new Spans()
+
+/**
+ * A profile's detectors over one string. `scan` returns the string itself when nothing was found —
+ * the common case, which allocates nothing: one counting pass (`gate`), then only the detectors the
+ * counts allow.
+ */
+export class Scanner {
+  private readonly mask: number
+  private readonly redactions: string[]
+
+  constructor (
+    private readonly detectors: readonly Detector[],
+    private readonly action: MaskAction,
+    private readonly hasher: Hasher
+  ) {
+    let mask = 0
+    for (const det of detectors) mask |= det.bit
+    this.mask = mask
+    this.redactions = detectors.map(det => `[redacted:${det.name}]`)
+  }
+
+  get active (): boolean { return this.detectors.length > 0 }
+
+  /** the string with hits replaced, the same string when none, null (action null) or DROP (action drop) */
+  scan (s: string): string | null | Dropped {
+    const g = gate(s) & this.mask
+    if (g === 0) return s
+    spans.reset()
+    const dets = this.detectors
+    for (let i = 0; i < dets.length; i++) {
+      if ((g & dets[i].bit) !== 0) dets[i].find(s, spans, i)
+    }
+    if (spans.count === 0) return s
+    if (this.action === 'null') return null
+    if (this.action === 'drop') return DROP
+    spans.sort()
+    let out = ''
+    let pos = 0
+    for (let k = 0; k < spans.count; k++) {
+      const a = spans.start[k]
+      const b = spans.end[k]
+      const det = spans.detector[k]
+      out += s.slice(pos, a) + this.replacement(det, s.slice(a, b), spans.keep[k])
+      pos = b
+    }
+    return out + s.slice(pos)
+  }
+
+  /** true when the string holds anything the profile's detectors find (tests, key checks) */
+  hits (s: string): boolean {
+    return this.scan(s) !== s
+  }
+
+  private replacement (det: number, m: string, keep: number): string {
+    switch (this.action) {
+      case 'hash': return this.hasher.token(m)
+      case 'partial': return this.detectors[det].partial(m, keep)
+      default: return this.redactions[det]
+    }
+  }
+}
