@@ -19,7 +19,15 @@ export interface GrantRequest {
   uses?: number
   /** seconds */
   ttl: number
+  /**
+   * Further claims to carry (e.g. the IdP's email, for policy rules that match on claims). Registered
+   * names and the scope claim are vecgate's own and cannot be set this way.
+   */
+  claims?: Record<string, unknown>
 }
+
+/** Claims a grant sets itself; `GrantRequest.claims` may not override them. */
+const RESERVED = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'groups', SCOPE_CLAIM])
 
 export interface IssuedGrant { token: string, jti: string, expiresAt: number }
 
@@ -38,7 +46,9 @@ export class Grants {
     if (req.actions !== undefined && req.actions.length > 0) scope.actions = req.actions
     if (req.ids !== undefined && req.ids.length > 0) scope.ids = req.ids
     if (req.uses !== undefined) scope.uses = req.uses
-    const token = await new SignJWT({ groups: req.groups ?? [], [SCOPE_CLAIM]: scope })
+    const extra: Record<string, unknown> = {}
+    if (req.claims !== undefined) for (const [k, v] of Object.entries(req.claims)) if (!RESERVED.has(k)) extra[k] = v
+    const token = await new SignJWT({ ...extra, groups: req.groups ?? [], [SCOPE_CLAIM]: scope })
       .setProtectedHeader({ alg: 'EdDSA', kid: this.key.kid, typ: 'JWT' })
       .setIssuer(GRANT_ISSUER)
       .setAudience(this.audience)
@@ -95,7 +105,8 @@ export function unauthenticated (reason: string, cause?: unknown): VecgateError 
   return new VecgateError('VG_ERR_UNAUTHENTICATED', reason, { hint: 'get a fresh token: vecgate login, vecgate request or vecgate token issue' }, { cause })
 }
 
-function reasonOf (e: unknown): string {
+/** A reason safe to show for a jose verification failure (shared by grants and OIDC). */
+export function reasonOf (e: unknown): string {
   if (e instanceof joseErrors.JWTExpired) return 'token expired'
   if (e instanceof joseErrors.JWTClaimValidationFailed) {
     if (e.claim === 'nbf') return 'token not yet valid'
@@ -105,5 +116,8 @@ function reasonOf (e: unknown): string {
   }
   if (e instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature is invalid'
   if (e instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm is not accepted'
+  if (e instanceof joseErrors.JWKSNoMatchingKey) return 'token was signed by an unknown key'
+  if (e instanceof joseErrors.JWKSMultipleMatchingKeys) return 'token names no key id and several keys match'
+  if (e instanceof joseErrors.JWTInvalid || e instanceof joseErrors.JWSInvalid) return 'token is malformed'
   return 'token is invalid'
 }

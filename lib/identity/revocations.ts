@@ -1,0 +1,108 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+
+/**
+ * Revoked token ids and the use counts of N-use grants (THREATS.md "Stolen tokens replayed"), in one
+ * small SQLite file shared by the gateway and the CLI (`vecgate token revoke` writes, the gateway reads
+ * on every request, WAL keeps readers and the writer apart). Rows carry the token's expiry and are pruned
+ * once it has passed: an expired token is refused anyway, so its row has no more work to do.
+ *
+ * The schema version is part of the table names (as undici's SQLite cache store does), so a future
+ * layout can sit beside this one instead of migrating in place.
+ */
+export interface RevocationStoreOptions {
+  /** file path, or ':memory:' for tests */
+  path: string
+  /** how long a revocation is kept when the token's expiry is not known (seconds); default 24 h */
+  defaultKeep?: number
+  /** how often expired rows are pruned (ms); default 60 s; 0 disables the timer */
+  pruneEvery?: number
+}
+
+/** Rows are kept this long past a token's expiry: verification accepts that much clock skew. */
+const SKEW = 60
+
+export class RevocationStore {
+  private readonly db: Database.Database
+  private readonly insertRevoked: Database.Statement<[string, number, number]>
+  private readonly selectRevoked: Database.Statement<[string], { jti: string }>
+  private readonly bumpUse: Database.Statement<[string, number], { n: number }>
+  private readonly selectUses: Database.Statement<[string], { n: number }>
+  private readonly pruneRevoked: Database.Statement<[number]>
+  private readonly pruneUses: Database.Statement<[number]>
+  private readonly listRevoked: Database.Statement<[number], { jti: string, revoked_at: number, expires_at: number }>
+  private readonly defaultKeep: number
+  private readonly timer: NodeJS.Timeout | undefined
+
+  constructor (opts: RevocationStoreOptions) {
+    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true })
+    this.db = new Database(opts.path)
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('synchronous = NORMAL')
+    // the CLI and the gateway may write at the same moment; wait for the lock rather than fail
+    this.db.pragma('busy_timeout = 2000')
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS revoked_v1 (jti TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL, expires_at INTEGER NOT NULL) STRICT;
+      CREATE TABLE IF NOT EXISTS uses_v1 (jti TEXT PRIMARY KEY, n INTEGER NOT NULL, expires_at INTEGER NOT NULL) STRICT;
+      CREATE INDEX IF NOT EXISTS revoked_v1_exp ON revoked_v1 (expires_at);
+      CREATE INDEX IF NOT EXISTS uses_v1_exp ON uses_v1 (expires_at);
+    `)
+    this.insertRevoked = this.db.prepare('INSERT INTO revoked_v1 (jti, revoked_at, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)')
+    this.selectRevoked = this.db.prepare('SELECT jti FROM revoked_v1 WHERE jti = ?')
+    // one statement, so two gateways sharing the file cannot both see the last use as theirs
+    this.bumpUse = this.db.prepare('INSERT INTO uses_v1 (jti, n, expires_at) VALUES (?, 1, ?) ON CONFLICT (jti) DO UPDATE SET n = n + 1 RETURNING n')
+    this.selectUses = this.db.prepare('SELECT n FROM uses_v1 WHERE jti = ?')
+    this.pruneRevoked = this.db.prepare('DELETE FROM revoked_v1 WHERE expires_at < ?')
+    this.pruneUses = this.db.prepare('DELETE FROM uses_v1 WHERE expires_at < ?')
+    this.listRevoked = this.db.prepare('SELECT jti, revoked_at, expires_at FROM revoked_v1 WHERE expires_at >= ? ORDER BY revoked_at')
+    this.defaultKeep = opts.defaultKeep ?? 86_400
+    const every = opts.pruneEvery ?? 60_000
+    if (every > 0) {
+      this.timer = setInterval(() => this.prune(), every)
+      this.timer.unref()
+    }
+  }
+
+  /** Revokes a token id; `expiresAt` (epoch seconds) bounds how long the row is kept. */
+  revoke (jti: string, expiresAt?: number): void {
+    const now = nowSeconds()
+    this.insertRevoked.run(jti, now, expiresAt ?? now + this.defaultKeep)
+  }
+
+  isRevoked (jti: string): boolean {
+    return this.selectRevoked.get(jti) !== undefined
+  }
+
+  /**
+   * Counts one use of an N-use grant. Returns false once the grant has been used `uses` times already
+   * (the use that returns false is still counted: it was an attempt, and later ones stay refused).
+   */
+  consume (jti: string, uses: number, expiresAt: number): boolean {
+    const row = this.bumpUse.get(jti, expiresAt)
+    return row !== undefined && row.n <= uses
+  }
+
+  /** How many times a token id has been presented (0 when never). */
+  usesOf (jti: string): number {
+    return this.selectUses.get(jti)?.n ?? 0
+  }
+
+  revoked (): Array<{ jti: string, revokedAt: number, expiresAt: number }> {
+    return this.listRevoked.all(nowSeconds() - SKEW).map(r => ({ jti: r.jti, revokedAt: r.revoked_at, expiresAt: r.expires_at }))
+  }
+
+  prune (now = nowSeconds()): void {
+    this.pruneRevoked.run(now - SKEW)
+    this.pruneUses.run(now - SKEW)
+  }
+
+  close (): void {
+    if (this.timer !== undefined) clearInterval(this.timer)
+    if (this.db.open) this.db.close()
+  }
+}
+
+function nowSeconds (): number {
+  return Math.floor(Date.now() / 1000)
+}
