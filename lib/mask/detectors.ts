@@ -47,7 +47,8 @@ export const DETECTOR_GROUPS: Readonly<Record<string, readonly string[]>> = {
   all: DETECTORS.map(x => x.name)
 }
 
-export const DETECTOR_NAMES: readonly string[] = [...DETECTORS.map(x => x.name), ...Object.keys(DETECTOR_GROUPS)]
+/** every name a profile may list, alphabetically (error messages show it) */
+export const DETECTOR_NAMES: readonly string[] = [...DETECTORS.map(x => x.name), ...Object.keys(DETECTOR_GROUPS)].sort()
 
 /**
  * One pass over the string's code units, counting what the detectors need, and the mask of

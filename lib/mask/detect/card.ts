@@ -21,7 +21,7 @@ export function findCards (s: string, spans: Spans, id: number): void {
     if (!isDigit(s.charCodeAt(i))) { i++; continue }
     // i starts a digit run (the character before it is not a digit)
     const p = i > 0 ? s.charCodeAt(i - 1) : -1
-    const decimal = (p === 46 || p === 44) && i > 1 && isDigit(s.charCodeAt(i - 2))
+    const decimal = p === 46 && i > 1 && isDigit(s.charCodeAt(i - 2)) // a comma is a list separator far more often than a decimal one
     let groups = 0
     let sep = -1
     let j = i

@@ -88,9 +88,9 @@ function valid (s: string, plus: boolean): boolean {
   for (let g = 0; g < groups; g++) digits += gLen[g]
   if (plus) return digits >= 8 && digits <= 15 && gFirst[0] !== 48
   if (groups < 2) return false
-  if (gFirst[0] === 48 && gLen[0] >= 2 && groups >= 2) {
-    // 00 international prefix, or a national number with its trunk 0
-    if (!gParen[0] && gLen[0] === 2 && s.charCodeAt(gStart[0] + 1) === 48) return groups > 2 && digits >= 10 && digits <= 17 && oneSeparator()
+  if (gFirst[0] === 48 && gLen[0] >= 2) {
+    // 00 international prefix (then a country code and 8–15 digits), or a national number with its trunk 0
+    if (!gParen[0] && s.charCodeAt(gStart[0] + 1) === 48) return digits >= 10 && digits <= 17 && oneSeparator()
     return digits >= 9 && digits <= 12 && oneSeparator() && minGroup(2)
   }
   // NANP, optionally with the country code 1

@@ -1,0 +1,237 @@
+import t from 'tap'
+import { DROP, type Masker } from '../../../decoders/types.js'
+import type { MaskProfileConfig } from '../../../lib/config/types.js'
+import { isVecgateError } from '../../../lib/errors.js'
+import { compileMasking } from '../../../lib/mask/index.js'
+
+const KEY = Buffer.alloc(32, 7)
+
+function profile (p: Partial<MaskProfileConfig>, hashKey = KEY): Masker {
+  const cfg: MaskProfileConfig = { fields: [], detectors: [], action: 'redact', vectors: 'keep', ...p }
+  return compileMasking({ p: cfg }, { hashKey }).get('p')!
+}
+
+t.test('field paths: top level, nested, arrays, wildcard', async t => {
+  const m = profile({ fields: ['email', 'customer.phone', 'contacts.email', '*.ssn', 'a.*.c'] })
+  const doc = {
+    email: 'x@y.com',
+    name: 'Ann',
+    customer: { phone: '555', city: 'Oslo' },
+    contacts: [{ email: 'p@q.com', kind: 'work' }, { email: 'r@s.com' }, 'not-an-object', [{ email: 'deep@t.com' }]],
+    person: { ssn: '1', age: 3 },
+    a: { b: { c: 1, d: 2 }, e: { c: 3 } }
+  }
+  t.equal(m.document(doc), true)
+  t.same(doc, {
+    email: '[redacted]',
+    name: 'Ann',
+    customer: { phone: '[redacted]', city: 'Oslo' },
+    contacts: [{ email: '[redacted]', kind: 'work' }, { email: '[redacted]' }, 'not-an-object', [{ email: '[redacted]' }]],
+    person: { ssn: '[redacted]', age: 3 },
+    a: { b: { c: '[redacted]', d: 2 }, e: { c: '[redacted]' } }
+  })
+})
+
+t.test('a path covers everything under it; flat dotted keys are followed', async t => {
+  const m = profile({ fields: ['customer', 'meta.owner.email'] })
+  const doc: Record<string, unknown> = { customer: { phone: '1', nested: { x: 1 } }, 'meta.owner.email': 'a@b.co', 'meta.owner': { email: 'c@d.co' }, other: 1 }
+  t.ok(m.document(doc))
+  t.same(doc, { customer: '[redacted]', 'meta.owner.email': '[redacted]', 'meta.owner': { email: '[redacted]' }, other: 1 })
+})
+
+t.test('a configured array keeps its shape; elements are masked whole', async t => {
+  const m = profile({ fields: ['tags', 'ids'], action: 'hash' })
+  const doc = { tags: ['a', 'b', null, ['c']], ids: [1, 2] }
+  t.ok(m.document(doc))
+  t.equal(doc.tags.length, 4)
+  t.match(doc.tags[0], /^h:[A-Za-z0-9_-]{16}$/)
+  t.equal(doc.tags[2], null)
+  t.match((doc.tags[3] as string[])[0], /^h:/)
+  t.match(doc.ids[0], /^h:/)
+})
+
+t.test('actions on configured fields', async t => {
+  const mk = (action: MaskProfileConfig['action']): Record<string, unknown> => {
+    const doc: Record<string, unknown> = { email: 'alice@example.com', phone: '+44 20 7946 0958', name: 'Alice Smith', n: 5551234567, ok: true, obj: { a: 1 }, none: null, keep: 'x' }
+    profile({ fields: ['email', 'phone', 'name', 'n', 'ok', 'obj', 'none'], action }).document(doc)
+    return doc
+  }
+  t.same(mk('redact'), { email: '[redacted]', phone: '[redacted]', name: '[redacted]', n: '[redacted]', ok: '[redacted]', obj: '[redacted]', none: null, keep: 'x' })
+  t.same(mk('null'), { email: null, phone: null, name: null, n: null, ok: null, obj: null, none: null, keep: 'x' })
+  t.same(mk('drop'), { keep: 'x' })
+  t.same(mk('partial'), { email: '***@example.com', phone: '+** ** **** 0958', name: 'A**** S****', n: '******4567', ok: '[redacted]', obj: '[redacted]', none: null, keep: 'x' })
+  const h = mk('hash')
+  for (const k of ['email', 'phone', 'name', 'n', 'ok', 'obj']) t.match(h[k], /^h:[A-Za-z0-9_-]{16}$/, k)
+  t.equal(h.none, null)
+  t.equal(h.keep, 'x')
+})
+
+t.test('hash tokens are stable across calls and differ across keys and values', async t => {
+  const a = profile({ fields: ['email'], action: 'hash' })
+  const a2 = profile({ fields: ['email'], action: 'hash' })
+  const b = profile({ fields: ['email'], action: 'hash' }, Buffer.alloc(32, 8))
+  const run = (m: Masker, v: string): unknown => { const d = { email: v }; m.document(d); return d.email }
+  t.equal(run(a, 'x@y.com'), run(a, 'x@y.com'))
+  t.equal(run(a, 'x@y.com'), run(a2, 'x@y.com'), 'same key, another compile')
+  t.not(run(a, 'x@y.com'), run(b, 'x@y.com'), 'another key')
+  t.not(run(a, 'x@y.com'), run(a, 'z@y.com'))
+  t.equal(a.scalar('email', 'x@y.com'), run(a, 'x@y.com'), 'scalar and document agree')
+  t.equal(a.scalar('email', 42), a.scalar('email', '42'), 'a number hashes as its text')
+  const det = profile({ detectors: ['email'], action: 'hash' })
+  t.equal(det.scalar('note', 'mail x@y.com now'), `mail ${run(a, 'x@y.com') as string} now`, 'a detected value hashes like the field')
+})
+
+t.test('detectors inside documents: strings anywhere, keys too', async t => {
+  const m = profile({ detectors: ['email', 'credit_card'] })
+  const doc: Record<string, unknown> = {
+    note: 'reach me at a@b.com',
+    n: 4111111111111111,
+    list: ['x', 'card 4111 1111 1111 1111', { deep: ['c@d.org'] }],
+    'owner@corp.com': { role: 'admin' },
+    clean: 'nothing here'
+  }
+  t.ok(m.document(doc))
+  t.same(doc, {
+    note: 'reach me at [redacted:email]',
+    n: 4111111111111111, // numbers are not scanned
+    list: ['x', 'card [redacted:credit_card]', { deep: ['[redacted:email]'] }],
+    '[redacted:email]': { role: 'admin' },
+    clean: 'nothing here'
+  })
+})
+
+t.test('detector hits under null and drop', async t => {
+  const n = profile({ detectors: ['email'], action: 'null' })
+  const d1: Record<string, unknown> = { a: 'x a@b.com', b: ['a@b.com', 'ok'], 'k@x.io': 1, c: 'fine' }
+  t.ok(n.document(d1))
+  t.same(d1, { a: null, b: [null, 'ok'], c: 'fine' })
+  const dr = profile({ detectors: ['email'], action: 'drop' })
+  const d2: Record<string, unknown> = { a: 'x a@b.com', b: ['a@b.com', 'ok'], 'k@x.io': 1, c: 'fine' }
+  t.ok(dr.document(d2))
+  t.same(d2, { b: [null, 'ok'], c: 'fine' })
+  t.equal(dr.scalar('col', 'a@b.com'), DROP)
+  t.equal(n.scalar('col', 'a@b.com'), null)
+})
+
+t.test('renamed keys never overwrite each other', async t => {
+  const m = profile({ detectors: ['email'] })
+  const doc: Record<string, unknown> = { 'a@b.com': 1, 'c@d.com': 2 }
+  m.document(doc)
+  t.same(Object.values(doc).sort(), [1, 2])
+  t.notOk(JSON.stringify(doc).includes('@b.com'))
+})
+
+t.test('nothing configured matches: false and untouched', async t => {
+  const m = profile({ fields: ['email', 'customer.phone'], detectors: ['email', 'phone', 'credit_card', 'iban', 'jwt', 'api_key'] })
+  const doc = { title: 'A short story', score: 0.93, tags: ['red', 'blue'], customer: { name: 'Ann' }, when: '2024-01-15', n: 12345 }
+  const before = JSON.stringify(doc)
+  t.equal(m.document(doc), false)
+  t.equal(JSON.stringify(doc), before)
+  t.equal(profile({}).document({ email: 'a@b.com' }), false, 'an empty profile changes nothing')
+})
+
+t.test('prefix: the document is at a path', async t => {
+  const m = profile({ fields: ['meta.email', 'profile'] })
+  const d1 = { email: 'a@b.com', name: 'x' }
+  t.ok(m.document(d1, 'meta'))
+  t.same(d1, { email: '[redacted]', name: 'x' })
+  const d2 = { email: 'a@b.com' }
+  t.notOk(m.document(d2, 'other'), 'another column: not configured')
+  t.notOk(m.document(d2), 'no prefix: `email` alone is not configured')
+  t.same(d2, { email: 'a@b.com' })
+  const d3 = { a: 1, b: { c: 'x' }, d: null }
+  t.ok(m.document(d3, 'profile'), 'the prefix itself configured: every value')
+  t.same(d3, { a: '[redacted]', b: '[redacted]', d: null })
+  const drop = profile({ fields: ['profile'], action: 'drop' })
+  const d4 = { a: 1 }
+  t.ok(drop.document(d4, 'profile'))
+  t.same(d4, {})
+  const deep = profile({ fields: ['t.meta.owner.email'] })
+  const d5 = { owner: { email: 'a@b.com' } }
+  t.ok(deep.document(d5, 't.meta'), 'a dotted prefix')
+  t.same(d5, { owner: { email: '[redacted]' } })
+})
+
+t.test('scalar: configured paths, detectors, DROP', async t => {
+  const m = profile({ fields: ['email', 'customer', 'x.*'], detectors: ['email'], action: 'redact' })
+  t.equal(m.scalar('email', 'a@b.com'), '[redacted]')
+  t.equal(m.scalar('email', null), null)
+  t.equal(m.scalar('email', 7), '[redacted]')
+  t.equal(m.scalar('customer.phone', '555'), '[redacted]', 'under a configured path')
+  t.equal(m.scalar('x.y', true), '[redacted]', 'wildcard')
+  t.equal(m.scalar('note', 'mail a@b.com'), 'mail [redacted:email]')
+  const same = 'plain text'
+  t.equal(m.scalar('note', same), same)
+  t.equal(m.scalar('n', 5), 5)
+  const drop = profile({ fields: ['email'], action: 'drop' })
+  t.equal(drop.scalar('email', 'a@b.com'), DROP)
+  t.equal(drop.scalar('email', null), DROP, 'drop removes the column whatever it holds')
+  t.equal(drop.scalar('name', 'a@b.com'), 'a@b.com', 'no detectors: other columns pass')
+})
+
+t.test('touches', async t => {
+  const m = profile({ fields: ['email', 'meta.owner.phone', 'x.*.y'] })
+  t.ok(m.touches('email'))
+  t.ok(m.touches('meta'), 'a path starts under it')
+  t.ok(m.touches('meta.owner'))
+  t.ok(m.touches('meta.owner.phone'))
+  t.ok(m.touches('email.local'), 'under a configured path')
+  t.ok(m.touches('x.anything'))
+  t.notOk(m.touches('name'))
+  t.notOk(m.touches('meta.title'))
+  t.notOk(m.touches('emails'))
+  t.ok(profile({ detectors: ['email'] }).touches('anything'), 'detectors on: any string may change')
+  t.notOk(profile({}).touches('email'))
+})
+
+t.test('vectors: keep, drop, round', async t => {
+  const v = [0.123456789, -1.5, 3.14159265, 0, -0, 1e-40, Infinity, NaN, 3.4028234663852886e38]
+  t.equal(profile({ vectors: 'keep' }).vector(v), v, 'keep: the same vector')
+  t.equal(profile({ vectors: 'drop' }).vector(v), null)
+  const r = profile({ vectors: 'round' }).vector(v) as Float32Array
+  t.type(r, Float32Array)
+  t.not(r as unknown, v)
+  t.equal(r[0], 0.12353515625, '8 mantissa bits, round to nearest')
+  t.equal(r[1], -1.5)
+  t.equal(r[2], 3.140625)
+  t.equal(r[3], 0)
+  t.ok(Object.is(r[4], -0))
+  t.equal(r[6], Infinity)
+  t.ok(Number.isNaN(r[7]))
+  t.ok(Number.isFinite(r[8]), 'the largest float does not round up to Infinity')
+  const bits = new Uint32Array(r.buffer)
+  for (let i = 0; i < 6; i++) t.equal(bits[i] & 0x7fff, 0, `low 15 mantissa bits clear (${i})`)
+  const r2 = profile({ vectors: 'round', round_bits: 2 }).vector(new Float32Array([1.3, 1.6])) as Float32Array
+  t.same(Array.from(r2), [1.25, 1.5])
+  t.equal(v[0], 0.123456789, 'the input is not changed')
+})
+
+t.test('too deep a document is refused, not half-masked', async t => {
+  const m = profile({ detectors: ['email'] })
+  let doc: Record<string, unknown> = { e: 'a@b.com' }
+  for (let i = 0; i < 1000; i++) doc = { n: doc }
+  t.throws(() => m.document(doc), { code: 'VG_ERR_MALFORMED' })
+})
+
+t.test('config errors name the key', async t => {
+  const bad = (p: Record<string, unknown>, re: RegExp, opts = { hashKey: KEY }): void => {
+    try {
+      compileMasking({ pii: { fields: [], detectors: [], action: 'redact', vectors: 'keep', ...p } as MaskProfileConfig }, opts)
+      t.fail(`accepted ${JSON.stringify(p)}`)
+    } catch (e) {
+      t.ok(isVecgateError(e) && e.code === 'VG_ERR_CONFIG', 'VG_ERR_CONFIG')
+      t.match((e as Error).message, re)
+    }
+  }
+  bad({ detectors: ['email', 'phone', 'fone'] }, /^masking\.profiles\.pii\.detectors\[2\]: unknown detector "fone" \(expected one of all, api_key, credit_card, email, .*phone/)
+  bad({ fields: ['ok', ''] }, /^masking\.profiles\.pii\.fields\[1\]: /)
+  bad({ fields: ['a..b'] }, /^masking\.profiles\.pii\.fields\[0\]: .*empty segments/)
+  bad({ fields: ['a.b*'] }, /^masking\.profiles\.pii\.fields\[0\]: .*whole segment/)
+  bad({ fields: [3] }, /^masking\.profiles\.pii\.fields\[0\]: /)
+  bad({ action: 'blur' }, /^masking\.profiles\.pii\.action: one of redact, hash, partial, null, drop/)
+  bad({ vectors: 'fuzz' }, /^masking\.profiles\.pii\.vectors: /)
+  bad({ vectors: 'round', round_bits: 24 }, /^masking\.profiles\.pii\.round_bits: /)
+  bad({}, /hash key/, { hashKey: Buffer.alloc(4) })
+  const groups = compileMasking({ g: { fields: [], detectors: ['national_id', 'secrets', 'ip'], action: 'redact', vectors: 'keep' } }, { hashKey: KEY }).get('g')!
+  t.equal(groups.scalar('c', 'ssn 123-45-6789 from 10.0.0.1'), 'ssn [redacted:us_ssn] from [redacted:ipv4]', 'group names expand')
+})
