@@ -110,9 +110,13 @@ export function compileRule (cfg: PolicyRuleConfig, index: number, ctx: RuleCont
     if (s.groups !== undefined) groups = new Set(strings(s.groups, '.subjects.groups'))
     if (s.claims !== undefined) {
       const c = mapping(s.claims, '.subjects.claims', new Set(Object.keys(s.claims as object)))
+      // YAML turns `email_verified: true` and `level: 3` into scalars; claims compare as text
+      const scalar = (x: unknown): x is string | number | boolean => typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean'
       claims = Object.entries(c).map(([name, v]) => {
-        const values = typeof v === 'string' ? [v] : strings(v, `.subjects.claims.${name}`)
-        return [name, new Set(values)]
+        const k = `.subjects.claims.${name}`
+        const values = Array.isArray(v) && v.length > 0 ? v : [v]
+        values.forEach((x, i) => { if (!scalar(x) || x === '') fail(Array.isArray(v) ? `${k}[${i}]` : k, 'a value or list of values (strings, numbers, true/false)') })
+        return [name, new Set(values.map(String))]
       })
       if (claims.length === 0) fail('.subjects.claims', 'at least one claim')
     }
