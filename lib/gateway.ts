@@ -170,10 +170,9 @@ async function buildParts (config: Config, log: Logger, given: Partial<GatewayPa
   return { key, grants, verifier, policy, masks, journal, approvals, limits }
 }
 
-async function buildVerifier (config: Config, grants: Grants, _log: Logger): Promise<IdentityVerifier> {
-  if (config.identity.oidc.length === 0) return { verify: async (t) => await grants.verify(t) }
-  const mod = await import('./identity/verifier.js')
-  return mod.createVerifierFromConfig(config, grants)
+async function buildVerifier (config: Config, grants: Grants, log: Logger): Promise<IdentityVerifier> {
+  const { createVerifierFromConfig } = await import('./identity/verifier.js')
+  return createVerifierFromConfig(config, grants, { log })
 }
 
 async function buildPolicy (config: Config): Promise<GatewayParts['policy']> {

@@ -30,8 +30,10 @@ export interface ApprovalHold {
     sessionId: string
     reason?: string
     blastRadius?: () => Promise<number | undefined>
-    /** epoch ms */
+    /** epoch ms: the end of the hold (the earlier of the client's deadline and the hold maximum) */
     deadline: number
+    /** epoch ms: the client's own deadline, when it gave one */
+    clientDeadline?: number
     signal?: AbortSignal
   }): Promise<{ approvalId: string }>
 }
@@ -181,7 +183,7 @@ export class Session {
     }
     const maxHold = this.parts.maxHoldMs ?? 30_000
     const deadline = Math.min(opts.deadline ?? Infinity, Date.now() + maxHold)
-    await approvals.hold({ identity, op, verdict, sessionId: this.id, deadline, signal: opts.signal, blastRadius: opts.blastRadius })
+    await approvals.hold({ identity, op, verdict, sessionId: this.id, deadline, clientDeadline: opts.deadline, signal: opts.signal, blastRadius: opts.blastRadius })
   }
 
   /** Records and counts a refusal; returns the error so callers can `throw session.refuse(e)`. */
