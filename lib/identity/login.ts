@@ -128,7 +128,8 @@ export async function pkceFlow (meta: OidcMetadata, clientId: string, scope: str
   const state = b64url(randomBytes(16))
   const nonce = b64url(randomBytes(16))
 
-  const { redirectUri, code } = await loopbackRedirect(state, (redirect) => {
+  const issParam = meta.authorization_response_iss_parameter_supported === true
+  const { redirectUri, code } = await loopbackRedirect(state, { issuer: meta.issuer, required: issParam }, (redirect) => {
     const u = new URL(authorize.href)
     u.searchParams.set('response_type', 'code')
     u.searchParams.set('client_id', clientId)
@@ -149,7 +150,7 @@ export async function pkceFlow (meta: OidcMetadata, clientId: string, scope: str
   return tokens
 }
 
-async function loopbackRedirect (state: string, ready: (redirectUri: string) => void, signal?: AbortSignal): Promise<{ redirectUri: string, code: string }> {
+async function loopbackRedirect (state: string, iss: { issuer: string, required: boolean }, ready: (redirectUri: string) => void, signal?: AbortSignal): Promise<{ redirectUri: string, code: string }> {
   const server = http.createServer()
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', () => resolve()) })
   const redirectUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback`
@@ -163,6 +164,14 @@ async function loopbackRedirect (state: string, ready: (redirectUri: string) => 
         if (u.pathname !== '/callback') { res.writeHead(404).end(); return }
         // another tab, a stale link or a forged redirect: not ours, keep waiting for the real one
         if (u.searchParams.get('state') !== state) { res.writeHead(400, { 'content-type': 'text/plain' }).end('state does not match; start again with vecgate login\n'); return }
+        // RFC 9207 §2.4: the answer must come from the issuer we asked (mix-up attacks)
+        const from = u.searchParams.get('iss')
+        if ((from === null && iss.required) || (from !== null && from !== iss.issuer)) {
+          res.writeHead(400, { 'content-type': 'text/plain' }).end('the answer names another issuer\n')
+          signal?.removeEventListener('abort', abort)
+          reject(failed('the authorization answer came from another issuer'))
+          return
+        }
         const error = u.searchParams.get('error')
         const code = u.searchParams.get('code')
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
