@@ -133,6 +133,7 @@ export class Approvals {
     if (a === undefined) {
       if (req.signal?.aborted === true) throw abandoned(verdict)
       const blast = await this.measure(req.blastRadius, Math.min(holdEnd, start + (this.opts.blastRadiusMs ?? 5000)))
+      if (this.closed) throw new VecgateError('VG_ERR_APPROVAL_REQUIRED', `${verdict.reason}; the gateway is stopping, retry later`, { rule: verdict.rule })
       const now = this.now()
       // an identical request may have asked while this one measured
       a = this.find(fp, 'pending', verdict, now) ?? this.create(req, fp, blast, now)

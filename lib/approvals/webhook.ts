@@ -89,7 +89,7 @@ export class WebhookNotifier implements Notifier {
       }
       this.opts.log?.warn({ approval: a.id, host: this.host, attempt, tries: this.tries, problem }, 'approval webhook failed')
       if (attempt < this.tries) {
-        await new Promise(resolve => setTimeout(resolve, wait).unref())
+        await new Promise(resolve => setTimeout(resolve, wait))
         wait *= 2
       }
     }
