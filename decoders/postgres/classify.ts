@@ -52,8 +52,26 @@ export async function loadClassifier (): Promise<void> {
   normalizeSync = mod.normalizeSync
 }
 
-const CACHE_MAX = 4096
-const cache = new Map<string, StatementClass[] | VecgateError>()
+/**
+ * Two generations instead of a strict LRU: a hit is one Map lookup (no re-insertion), and entries
+ * not seen for a whole generation fall out when the old one is dropped.
+ */
+const GENERATION = 2048
+let young = new Map<string, StatementClass[] | VecgateError>()
+let old = new Map<string, StatementClass[] | VecgateError>()
+
+function cached (key: string): StatementClass[] | VecgateError | undefined {
+  const y = young.get(key)
+  if (y !== undefined) return y
+  const o = old.get(key)
+  if (o !== undefined) remember(key, o)
+  return o
+}
+
+function remember (key: string, v: StatementClass[] | VecgateError): void {
+  if (young.size >= GENERATION) { old = young; young = new Map() }
+  young.set(key, v)
+}
 
 /**
  * Classifies a query string. Results are cached by the text with its literals taken out, so repeated
@@ -64,17 +82,10 @@ export function classify (sql: string): Classified {
   if (parseSync === undefined) throw new VecgateError('VG_ERR_INTERNAL', 'SQL classifier not loaded: call loadClassifier() at start')
   const shape = shapeOf(sql)
   const key = shape?.text ?? sql
-  let hit = cache.get(key)
+  let hit = cached(key)
   if (hit === undefined) {
     hit = classifyText(key, shape !== undefined && shape.literals.length > 0 ? sql : undefined)
-    if (!(UNCACHEABLE in hit)) {
-      if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value as string)
-      cache.set(key, hit)
-    }
-  } else {
-    // LRU: move to the back
-    cache.delete(key)
-    cache.set(key, hit)
+    if (!(UNCACHEABLE in hit)) remember(key, hit)
   }
   if (hit instanceof VecgateError) throw hit
   return { statements: hit, literals: shape?.literals ?? [] }
@@ -311,4 +322,4 @@ export function classifyStatement (wrapper: Node, text: string): StatementClass 
 }
 
 /** Test seam: forget cached classifications. */
-export function clearClassifierCache (): void { cache.clear() }
+export function clearClassifierCache (): void { young.clear(); old.clear() }

@@ -12,9 +12,10 @@ export class ScramClient {
   private readonly firstBare: string
   private serverSignature: Buffer | undefined
 
-  constructor (private readonly password: string, nonce = randomBytes(18).toString('base64')) {
+  /** `user` stays empty for PostgreSQL (the startup packet names the user); RFC 7677's vectors use one */
+  constructor (private readonly password: string, nonce = randomBytes(18).toString('base64'), user = '') {
     this.nonce = nonce
-    this.firstBare = `n=,r=${this.nonce}`
+    this.firstBare = `n=${user},r=${this.nonce}`
   }
 
   static readonly mechanism = 'SCRAM-SHA-256'

@@ -12,6 +12,7 @@ import type { BackendConfig } from '../config/types.js'
 import { VecgateError, asVecgateError, sqlStateOf } from '../errors.js'
 import type { Call, Session } from '../pipeline.js'
 import { Burst } from './burst.js'
+import type { ReadBuffer } from './read-buffer.js'
 
 /** A statement as the client prepared it (Parse), with the columns its Describe reported. */
 interface Prepared {
@@ -79,6 +80,9 @@ export interface RelayOptions {
   upstream: Socket
   front: MessageReader
   back: MessageReader
+  /** how the upstream's bytes reach the relay (a reused read buffer on plain TCP) */
+  setUpstreamData: (fn: (chunk: Buffer) => void) => void
+  readBuffer?: ReadBuffer
   status: number
   parameters: Map<string, string>
   onEnd: (reason: string) => void
@@ -119,6 +123,7 @@ export class PgRelay {
   private ended = false
   private draining = false
   private readonly abort = new AbortController()
+  private readonly readBuffer: ReadBuffer | undefined
 
   constructor (private readonly o: RelayOptions) {
     this.client = o.client
@@ -130,13 +135,14 @@ export class PgRelay {
     this.backendName = o.backend.name
     this.database = o.database
     this.txStatus = o.status
+    this.readBuffer = o.readBuffer
     this.standardStrings = o.parameters.get('standard_conforming_strings') !== 'off'
   }
 
   start (): void {
     const { client, upstream } = this
     client.on('data', (c: Buffer) => this.onClientData(c))
-    upstream.on('data', (c: Buffer) => this.onUpstreamData(c))
+    this.o.setUpstreamData((c: Buffer) => this.onUpstreamData(c))
     client.on('drain', () => { if (this.upstreamPaused) { this.upstreamPaused = false; upstream.resume() } })
     upstream.on('drain', () => { this.pausedForUpstream = false; this.updateClientFlow() })
     client.on('close', () => this.end('client closed'))
@@ -277,10 +283,18 @@ export class PgRelay {
       return
     }
     this.waiting = true
+    if (stmts.length === 1) {
+      const s = stmts[0]
+      this.session.admit(this.identity, this.operation(s, cls.literals), { signal: this.abort.signal }).then(
+        call => { this.sendQuery(msg, cls, [call]); this.resumeFront() },
+        e => { this.refuseSimple(asVecgateError(e)); this.resumeFront() }
+      )
+      return
+    }
     this.admitAll(cls).then(
-      calls => this.sendQuery(msg, cls, calls),
-      e => this.refuseSimple(asVecgateError(e))
-    ).finally(() => this.resumeFront())
+      calls => { this.sendQuery(msg, cls, calls); this.resumeFront() },
+      e => { this.refuseSimple(asVecgateError(e)); this.resumeFront() }
+    )
   }
 
   /** Multi-statement messages are judged statement by statement; one refusal refuses the message. */
@@ -404,9 +418,10 @@ export class PgRelay {
       call => {
         this.toUpstream.add(msg)
         this.push({ kind: Kind.Execute, idx: 0, portal, call })
+        this.resumeFront()
       },
-      e => this.refuseExtended(asVecgateError(e))
-    ).finally(() => this.resumeFront())
+      e => { this.refuseExtended(asVecgateError(e)); this.resumeFront() }
+    )
   }
 
   private errorBytes (e: VecgateError): Buffer {
@@ -479,8 +494,13 @@ export class PgRelay {
     }
     this.journalRows()
     this.flushClient()
+    // slices of this read still in use: the next read must not overwrite them
+    if (this.readBuffer !== undefined && (r.pending > 0 || this.keptSlices || this.client.writableLength > 0)) this.readBuffer.retain()
+    this.keptSlices = false
     if (this.draining) this.closeIfDrained()
   }
+
+  private keptSlices = false
 
   private flushClient (): void {
     if (this.toClient.empty || this.ended) return
@@ -592,6 +612,11 @@ export class PgRelay {
       if (u.columns === undefined && u.portal !== undefined) u.columns = columnsOf(u.portal)
     }
     if (u.rows === undefined) { u.rows = []; this.rowUnits.push(u) }
+    // the journal keeps rows past this read: copy small ones, keep the read buffer for big ones
+    if (this.readBuffer !== undefined && row.buffer === r.buf.buffer) {
+      if (row.length <= 2048) row = Buffer.from(row)
+      else this.keptSlices = true
+    }
     u.rows.push(row)
   }
 

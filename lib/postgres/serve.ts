@@ -261,6 +261,8 @@ class Frontend implements PgConnection {
       upstream: up.socket,
       front: this.reader,
       back: up.reader,
+      setUpstreamData: up.setOnData,
+      readBuffer: up.readBuffer,
       status: up.status,
       parameters: up.parameters,
       onEnd: (reason) => {

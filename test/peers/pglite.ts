@@ -14,8 +14,9 @@ export async function startPglite (): Promise<PglitePeer> {
   const require = createRequire(import.meta.url)
   let script: string
   try {
-    script = join(dirname(require.resolve('@electric-sql/pglite-socket/package.json')), 'dist/scripts/server.js')
-    require.resolve('@electric-sql/pglite-pgvector/package.json')
+    // the packages export no package.json; the server script sits beside the entry point
+    script = join(dirname(require.resolve('@electric-sql/pglite-socket')), 'scripts/server.js')
+    require.resolve('@electric-sql/pglite-pgvector')
   } catch {
     throw new Error('@electric-sql/pglite-socket and @electric-sql/pglite-pgvector are needed: npm install')
   }
