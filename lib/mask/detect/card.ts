@@ -10,9 +10,13 @@ import type { Spans } from './spans.js'
  * Decimals are not cards: a run right after `digit.` (a score like 0.4111111111111111) is skipped.
  */
 
-const MAX_GROUPS = 12
+/** groups remembered per chain; a longer chain is scanned in overlapping pieces (a card spans at most 6 groups) */
+const MAX_GROUPS = 32
+const OVERLAP = 6
 const gStart = new Int32Array(MAX_GROUPS)
 const gEnd = new Int32Array(MAX_GROUPS)
+/** separator before each group (space or dash); one card uses one kind */
+const gSep = new Int32Array(MAX_GROUPS)
 
 export function findCards (s: string, spans: Spans, id: number): void {
   const n = s.length
@@ -23,35 +27,39 @@ export function findCards (s: string, spans: Spans, id: number): void {
     const p = i > 0 ? s.charCodeAt(i - 1) : -1
     const decimal = p === 46 && i > 1 && isDigit(s.charCodeAt(i - 2)) // a comma is a list separator far more often than a decimal one
     let groups = 0
-    let sep = -1
+    let sep = 0
     let j = i
     for (;;) {
       const g = j
       while (j < n && isDigit(s.charCodeAt(j))) j++
-      if (groups < MAX_GROUPS) { gStart[groups] = g; gEnd[groups] = j; groups++ }
+      gStart[groups] = g; gEnd[groups] = j; gSep[groups] = sep; groups++
+      if (groups === MAX_GROUPS) break
       if (j + 1 < n) {
         const c = s.charCodeAt(j)
-        if ((c === 32 || c === 45) && (sep === -1 || sep === c) && isDigit(s.charCodeAt(j + 1))) { sep = c; j++; continue }
+        if ((c === 32 || c === 45) && isDigit(s.charCodeAt(j + 1))) { sep = c; j++; continue }
       }
       break
     }
     const after = j < n ? s.charCodeAt(j) : -1
-    const glued = isAsciiLetter(p) || (after === 46 && j + 1 < n && isDigit(s.charCodeAt(j + 1))) // x4111…, 4111….5
-    if (!decimal && !glued) scanChain(s, spans, id, groups)
-    i = j
+    // x4111…, 0.4111… and +4915… (an E.164 phone) cannot start a card; 4111….5 cannot end one
+    const firstOk = !decimal && !isAsciiLetter(p) && p !== 43
+    const lastOk = !(after === 46 && j + 1 < n && isDigit(s.charCodeAt(j + 1))) && !isAsciiLetter(after)
+    scanChain(s, spans, id, firstOk ? 0 : 1, lastOk ? groups - 1 : groups - 2)
+    i = groups === MAX_GROUPS ? gStart[MAX_GROUPS - OVERLAP] : j
   }
 }
 
-/** within one chain of digit groups, the longest whole-group windows that look like a card */
-function scanChain (s: string, spans: Spans, id: number, groups: number): void {
-  let g0 = 0
-  while (g0 < groups) {
+/** within groups first..last of a chain, the longest whole-group windows that look like a card */
+function scanChain (s: string, spans: Spans, id: number, first: number, last: number): void {
+  let g0 = first
+  while (g0 <= last) {
     let best = -1
     let digits = 0
-    for (let g1 = g0; g1 < groups; g1++) {
+    for (let g1 = g0; g1 <= last; g1++) {
       const len = gEnd[g1] - gStart[g1]
       if (g1 === g0 ? len > 19 : (len < 3 || len > 7)) break
-      if (g1 > g0 && g1 === g0 + 1 && gEnd[g0] - gStart[g0] !== 4) break // grouped cards start with 4 digits
+      if (g1 === g0 + 1 && gEnd[g0] - gStart[g0] !== 4) break // grouped cards start with 4 digits
+      if (g1 > g0 + 1 && gSep[g1] !== gSep[g0 + 1]) break // one separator kind
       digits += len
       if (digits > 19) break
       if (digits >= 13 && validCard(s, gStart[g0], gEnd[g1])) best = g1

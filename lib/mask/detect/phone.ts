@@ -11,57 +11,68 @@ import type { Spans } from './spans.js'
  * An unformatted run of digits is never a phone (ids, amounts, timestamps), and dates and times
  * do not fit these shapes: `2024-01-15`, `01.02.2024 10:30`, `12/31/2024` have too few digits,
  * the wrong groups or mixed separators.
+ *
+ * The scan reads a chain of digit groups joined by single separators, then looks for the longest
+ * run of whole groups that fits a shape, starting at the chain's start or after a space — so a
+ * number right after a date or an id (`2024-01-15 (918) 903-2635`) is still found.
  */
 
-const MAX_GROUPS = 12
+const MAX_GROUPS = 16
 const gLen = new Int32Array(MAX_GROUPS)
-const gFirst = new Int32Array(MAX_GROUPS)
+/** where the group's digits start, and where its text starts (the '(' of a parenthesised group) */
 const gStart = new Int32Array(MAX_GROUPS)
+const gFrom = new Int32Array(MAX_GROUPS)
+const gEnd = new Int32Array(MAX_GROUPS)
+const gFirst = new Int32Array(MAX_GROUPS)
 const gParen = new Uint8Array(MAX_GROUPS)
+/** separator before the group: 32 space, 45 dash, 46 dot, 0 none (right after a parenthesis) */
+const gSep = new Int32Array(MAX_GROUPS)
+let groups = 0
+/** the last group runs into a letter (`2671x`): it cannot end a number */
+let glued = false
 
 export function findPhones (s: string, spans: Spans, id: number): void {
   const n = s.length
   let i = 0
   while (i < n) {
     const c = s.charCodeAt(i)
-    const open = c === 40 && i + 1 < n && isDigit(s.charCodeAt(i + 1))
-    const plus = c === 43 && i + 1 < n && (isDigit(s.charCodeAt(i + 1)) || s.charCodeAt(i + 1) === 40)
+    const next = i + 1 < n ? s.charCodeAt(i + 1) : -1
+    const open = c === 40 && isDigit(next)
+    const plus = c === 43 && (isDigit(next) || next === 40)
     if (!(isDigit(c) || open || plus)) { i++; continue }
     const p = i > 0 ? s.charCodeAt(i - 1) : -1
     if (isAsciiAlnum(p) || p === 46 || p === 43 || p === 95 || (p === 45 && i > 1 && isDigit(s.charCodeAt(i - 2)))) {
-      i = skipRun(s, i)
+      i = skipDigits(s, i)
       continue
     }
-    const end = scan(s, plus ? i + 1 : i)
-    if (end > 0 && valid(s, plus)) spans.add(i, end, id)
-    i = end > i ? end : skipRun(s, i)
+    const end = chain(s, plus ? i + 1 : i)
+    if (groups > 0) pick(s, spans, id, plus ? i : -1)
+    // a chain longer than we remember is scanned again from a few groups back (a number spans at most 6)
+    i = groups === MAX_GROUPS ? gFrom[MAX_GROUPS - 6] : end > i ? end : i + 1
   }
 }
 
-let groups = 0
-let seps = 0 // bit per separator kind seen between groups: 1 space, 2 dash, 4 dot, 8 none (after a paren)
-
-/** reads digit groups from `j`; returns the end of the last group, -1 when the shape is off */
-function scan (s: string, j: number): number {
+/** reads a chain of digit groups from `j`; returns where it ends */
+function chain (s: string, j: number): number {
   const n = s.length
   groups = 0
-  seps = 0
-  let end = -1
-  for (;;) {
-    if (groups === MAX_GROUPS) return -1
+  glued = false
+  let sep = 0
+  let end = j
+  while (groups < MAX_GROUPS) {
     const c = j < n ? s.charCodeAt(j) : -1
     if (c === 40) { // (NXX) or (0)
       let k = j + 1
       while (k < n && isDigit(s.charCodeAt(k)) && k - j <= 4) k++
       if (k === j + 1 || k >= n || s.charCodeAt(k) !== 41) break
-      gLen[groups] = k - j - 1; gStart[groups] = j + 1; gFirst[groups] = s.charCodeAt(j + 1); gParen[groups] = 1; groups++
+      record(j, j + 1, k, 1, sep, s)
       end = k + 1
       j = k + 1
-      if (j < n && isDigit(s.charCodeAt(j))) { seps |= 8; continue }
+      if (j < n && isDigit(s.charCodeAt(j))) { sep = 0; continue }
     } else if (isDigit(c)) {
       const g = j
       while (j < n && isDigit(s.charCodeAt(j))) j++
-      gLen[groups] = j - g; gStart[groups] = g; gFirst[groups] = c; gParen[groups] = 0; groups++
+      record(g, g, j, 0, sep, s)
       end = j
     } else {
       break
@@ -69,49 +80,69 @@ function scan (s: string, j: number): number {
     if (j + 1 >= n) break
     const d = s.charCodeAt(j)
     const next = s.charCodeAt(j + 1)
-    if ((d === 32 || d === 45 || d === 46) && (isDigit(next) || next === 40)) {
-      seps |= d === 32 ? 1 : d === 45 ? 2 : 4
-      j++
-      continue
-    }
+    if ((d === 32 || d === 45 || d === 46) && (isDigit(next) || next === 40)) { sep = d; j++; continue }
     break
   }
-  if (end > 0 && end < n) {
+  if (end < n) {
     const after = s.charCodeAt(end)
-    if (isAsciiAlnum(after) || after === 95) return -1
+    glued = isAsciiAlnum(after) || after === 95
   }
   return end
 }
 
-function valid (s: string, plus: boolean): boolean {
+function record (from: number, start: number, end: number, paren: number, sep: number, s: string): void {
+  gFrom[groups] = from; gStart[groups] = start; gEnd[groups] = end
+  gLen[groups] = end - start; gFirst[groups] = s.charCodeAt(start); gParen[groups] = paren; gSep[groups] = sep
+  groups++
+}
+
+/** the longest runs of whole groups that fit a shape, left to right */
+function pick (s: string, spans: Spans, id: number, plusAt: number): void {
+  const last = glued ? groups - 2 : groups - 1
+  for (let g0 = 0; g0 <= last; g0++) {
+    if (g0 > 0 && gSep[g0] !== 32) continue // a number starts the chain or follows a space
+    for (let g1 = last; g1 >= g0; g1--) {
+      const plus = g0 === 0 && plusAt >= 0
+      if (!valid(s, g0, g1, plus)) continue
+      spans.add(plus ? plusAt : gFrom[g0], gEnd[g1], id)
+      g0 = g1
+      break
+    }
+  }
+}
+
+function valid (s: string, g0: number, g1: number, plus: boolean): boolean {
   let digits = 0
-  for (let g = 0; g < groups; g++) digits += gLen[g]
-  if (plus) return digits >= 8 && digits <= 15 && gFirst[0] !== 48
-  if (groups < 2) return false
-  if (gFirst[0] === 48 && gLen[0] >= 2) {
+  for (let g = g0; g <= g1; g++) digits += gLen[g]
+  if (plus) return digits >= 8 && digits <= 15 && gFirst[g0] !== 48
+  if (g1 === g0) return false // unformatted
+  if (gFirst[g0] === 48 && gLen[g0] >= 2) {
     // 00 international prefix (then a country code and 8–15 digits), or a national number with its trunk 0
-    if (!gParen[0] && s.charCodeAt(gStart[0] + 1) === 48) return digits >= 10 && digits <= 17 && oneSeparator()
-    return digits >= 9 && digits <= 12 && oneSeparator() && minGroup(2)
+    if (!gParen[g0] && s.charCodeAt(gStart[g0] + 1) === 48) return digits >= 10 && digits <= 17 && oneSeparator(g0, g1)
+    return digits >= 9 && digits <= 12 && oneSeparator(g0, g1) && minGroup(g0, g1, 2)
   }
   // NANP, optionally with the country code 1
-  let g = 0
-  if (gLen[0] === 1 && gFirst[0] === 49) g = 1
-  if (groups - g !== 3 || gLen[g] !== 3 || gLen[g + 1] !== 3 || gLen[g + 2] !== 4) return false
+  let g = g0
+  if (gLen[g0] === 1 && gFirst[g0] === 49 && !gParen[g0]) g++
+  if (g1 - g !== 2 || gLen[g] !== 3 || gLen[g + 1] !== 3 || gLen[g + 2] !== 4) return false
   if (gFirst[g] < 50 || gFirst[g + 1] < 50) return false
   return !gParen[g + 1] && !gParen[g + 2]
 }
 
-function oneSeparator (): boolean {
-  return seps === 1 || seps === 2 || seps === 4
-}
-
-function minGroup (min: number): boolean {
-  for (let g = 0; g < groups; g++) if (gLen[g] < min && !gParen[g]) return false
+/** one separator kind between the groups, and never none */
+function oneSeparator (g0: number, g1: number): boolean {
+  const sep = gSep[g0 + 1]
+  if (sep === 0) return false
+  for (let g = g0 + 2; g <= g1; g++) if (gSep[g] !== sep) return false
   return true
 }
 
-/** skips past a run of digits and separators that cannot start a number (e.g. the tail of a word) */
-function skipRun (s: string, i: number): number {
+function minGroup (g0: number, g1: number, min: number): boolean {
+  for (let g = g0; g <= g1; g++) if (gLen[g] < min && !gParen[g]) return false
+  return true
+}
+
+function skipDigits (s: string, i: number): number {
   let j = i + 1
   while (j < s.length && isDigit(s.charCodeAt(j))) j++
   return j
