@@ -1,0 +1,64 @@
+import t from 'tap'
+import { MaskPlan, RowsView, encodeDataRow } from '../../../decoders/postgres/result-view.js'
+import type { Column } from '../../../decoders/postgres/messages.js'
+import { DROP, type Masker } from '../../../decoders/types.js'
+
+const col = (name: string, typeOid: number, format = 0): Column => ({ name, tableOid: 0, attnum: 0, typeOid, typeLen: -1, typeMod: -1, format })
+const masker = (vectors: Masker['vectors'] = 'drop'): Masker => ({
+  name: 'pii',
+  vectors,
+  touches: (p) => p === 'email' || p === 'age' || p === 'secret',
+  scalar: (p, v) => p === 'secret' ? DROP : p === 'age' ? 0 : typeof v === 'string' ? v.replace(/@.*/, '@***') : v,
+  document: (doc) => { if ('email' in doc) { doc.email = '***'; return true } return false },
+  vector: (v) => vectors === 'drop' ? null : Array.from(v, x => Math.round(x))
+})
+const row = (...vals: Array<string | Buffer | null>): Buffer => encodeDataRow(vals.map(v => typeof v === 'string' ? Buffer.from(v) : v))
+const values = (r: Buffer): Array<string | null> => {
+  const n = r.readInt16BE(5); const out: Array<string | null> = []; let pos = 7
+  for (let i = 0; i < n; i++) { const len = r.readInt32BE(pos); pos += 4; if (len < 0) { out.push(null); continue } out.push(r.toString('utf8', pos, pos + len)); pos += len }
+  return out
+}
+
+t.test('text format: scalars, vectors, json, untouched columns', async t => {
+  const cols = [col('id', 20), col('email', 25), col('embedding', 16385), col('doc', 3802), col('note', 25), col('age', 23), col('secret', 25)]
+  const plan = new MaskPlan(cols, masker())
+  const r = row('7', 'ann@example.com', '[1.5,2,3]', '{"email":"ann@example.com","k":1}', 'hello', '42', 'pw')
+  const m = plan.apply(r)
+  t.same(values(m), ['7', 'ann@***', null, '{"email":"***","k":1}', 'hello', '0', null])
+  const untouched = row('8', null, null, null, 'x', null, null)
+  t.equal(plan.apply(untouched), untouched, 'a row nothing changes is the same buffer')
+  const keep = new MaskPlan(cols, masker('round'))
+  t.equal(values(keep.apply(r))[2], '[2,2,3]')
+})
+
+t.test('binary format', async t => {
+  const vec = Buffer.alloc(4 + 8); vec.writeInt16BE(2, 0); vec.writeFloatBE(1.25, 4); vec.writeFloatBE(2.75, 8)
+  const age = Buffer.alloc(4); age.writeInt32BE(42)
+  const cols = [col('email', 1043, 1), col('embedding', 16385, 1), col('age', 23, 1), col('doc', 3802, 1)]
+  const jsonb = Buffer.concat([Buffer.from([1]), Buffer.from('{"email":"a@b"}')])
+  const m = new MaskPlan(cols, masker('round')).apply(row(Buffer.from('bob@example.com'), vec, age, jsonb))
+  const n = m.readInt16BE(5); t.equal(n, 4)
+  let pos = 7
+  const parts: Buffer[] = []
+  for (let i = 0; i < n; i++) { const len = m.readInt32BE(pos); pos += 4; parts.push(m.subarray(pos, pos + len)); pos += len }
+  t.equal(parts[0].toString(), 'bob@***')
+  t.same([parts[1].readInt16BE(0), parts[1].readFloatBE(4), parts[1].readFloatBE(8)], [2, 1, 3])
+  t.equal(parts[2].readInt32BE(0), 0)
+  t.equal(parts[3][0], 1, 'jsonb version byte kept')
+  t.same(JSON.parse(parts[3].toString('utf8', 1)), { email: '***' })
+})
+
+t.test('a binary value the masker cannot read is withheld', async t => {
+  const m = new MaskPlan([col('email', 1700, 1)], masker()).apply(row(Buffer.from([0, 1, 0, 0])))
+  t.same(values(m), [null])
+})
+
+t.test('RowsView: ids, counts, journal form', async t => {
+  const v = new RowsView([col('id', 20), col('name', 25), col('embedding', 16385)], [row('1', 'a', '[1]'), row('2', null, '[2]')])
+  t.same(v.ids(), [1, 2])
+  t.same(v.counts(), { records: 2, vectors: 2 })
+  t.same(v.toJSON(), [{ id: '1', name: 'a', embedding: '[1]' }, { id: '2', name: null, embedding: '[2]' }])
+  t.ok(v.mask(masker()))
+  t.same(values(v.rows[0]), ['1', 'a', null])
+  t.equal(v.encode().length, v.rows[0].length + v.rows[1].length)
+})
