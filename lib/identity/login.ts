@@ -259,11 +259,12 @@ export function readStoredGrant (home?: string): StoredGrant | undefined {
   } catch {
     return undefined
   }
-  let g: StoredGrant
-  try { g = JSON.parse(raw) as StoredGrant } catch { return undefined }
-  if (typeof g?.token !== 'string' || typeof g.expires_at !== 'number') return undefined
-  if (g.expires_at <= Math.floor(Date.now() / 1000)) return undefined
-  return g
+  let file: StoredGrant & { version?: number }
+  try { file = JSON.parse(raw) as StoredGrant & { version?: number } } catch { return undefined }
+  if (typeof file?.token !== 'string' || typeof file.expires_at !== 'number') return undefined
+  if (file.expires_at <= Math.floor(Date.now() / 1000)) return undefined
+  const { version: _version, ...grant } = file
+  return grant
 }
 
 function tokensOf (body: Record<string, unknown>): IdpTokens {

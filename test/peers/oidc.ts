@@ -30,6 +30,8 @@ export interface OidcPeer {
   slowDownNext: number
   /** how many times the token endpoint was polled with a device code */
   devicePolls: number
+  /** when each device-code poll arrived (epoch ms) */
+  pollTimes: number[]
   close: () => Promise<void>
 }
 
@@ -56,6 +58,7 @@ export async function startOidcProvider (opts: { accounts?: Record<string, Accou
     browser: undefined as unknown as Browser,
     slowDownNext: 0,
     devicePolls: 0,
+    pollTimes: [],
     close: async () => await new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) })
   }
 
@@ -103,6 +106,7 @@ export async function startOidcProvider (opts: { accounts?: Record<string, Accou
     await next()
     if (ctx.path !== '/token' || ctx.oidc?.params?.grant_type !== 'urn:ietf:params:oauth:grant-type:device_code') return
     peer.devicePolls++
+    peer.pollTimes.push(Date.now())
     if (peer.slowDownNext > 0 && ctx.body?.error === 'authorization_pending') {
       peer.slowDownNext--
       ctx.status = 400
