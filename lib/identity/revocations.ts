@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
+import { decodeJwt } from 'jose'
 
 /**
  * Revoked token ids and the use counts of N-use grants (THREATS.md "Stolen tokens replayed"), in one
@@ -105,4 +106,20 @@ export class RevocationStore {
 
 function nowSeconds (): number {
   return Math.floor(Date.now() / 1000)
+}
+
+/**
+ * What `vecgate token revoke ARG` revokes: ARG is a jti, or a whole token whose jti and expiry are read
+ * from it. The token is not verified: revoking is always safe, and an expired or foreign token only
+ * adds a row that is pruned later.
+ */
+export function revocationTarget (arg: string): { jti: string, expiresAt?: number } {
+  if (arg.split('.').length === 3) {
+    let claims
+    try { claims = decodeJwt(arg) } catch { throw new Error('not a token: expected a jti or a JWT') }
+    if (typeof claims.jti !== 'string') throw new Error('the token has no jti to revoke')
+    return { jti: claims.jti, ...(typeof claims.exp === 'number' ? { expiresAt: claims.exp } : {}) }
+  }
+  if (!/^[\w.:-]{1,200}$/.test(arg)) throw new Error('not a jti: expected letters, digits, - _ . :')
+  return { jti: arg }
 }

@@ -36,9 +36,11 @@ export interface OidcPeer {
 }
 
 export async function startOidcProvider (opts: { accounts?: Record<string, Account>, interval?: number } = {}): Promise<OidcPeer> {
-  let Provider: typeof import('oidc-provider').default
+  // oidc-provider ships no type declarations; it is driven through `any` here
+  const moduleName = 'oidc-provider'
+  let Provider: any
   try {
-    Provider = (await import('oidc-provider')).default
+    Provider = ((await import(moduleName)) as { default: unknown }).default
   } catch (e) {
     throw new Error(`oidc-provider is not installed (a dev dependency): run \`npm install\` in the repository (${(e as Error).message})`)
   }

@@ -4,7 +4,7 @@ import { SignJWT } from 'jose'
 import t from 'tap'
 import type { Operation } from '../../../decoders/types.js'
 import { OidcVerifier } from '../../../lib/identity/oidc.js'
-import { RevocationStore } from '../../../lib/identity/revocations.js'
+import { RevocationStore, revocationTarget } from '../../../lib/identity/revocations.js'
 import { createVerifier } from '../../../lib/identity/verifier.js'
 import { testParts } from '../../helpers/parts.js'
 import { startKeyServer } from '../../peers/oidc.js'
@@ -139,4 +139,11 @@ t.test('revocations and use counts are shared through the file: the CLI revokes,
   t.notOk(gateway.isRevoked('old'))
   t.ok(gateway.isRevoked('j'), 'unexpired revocations stay')
   t.equal(gateway.usesOf('u'), 3)
+})
+
+t.test('token revoke takes a jti or a whole token', async t => {
+  const g = await parts.grants.issue({ subject: 'alice', ttl: 60 })
+  t.same(revocationTarget(g.token), { jti: g.jti, expiresAt: g.expiresAt })
+  t.same(revocationTarget(g.jti), { jti: g.jti })
+  t.throws(() => revocationTarget('a b'))
 })
