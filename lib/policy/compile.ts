@@ -11,7 +11,7 @@ import { ACTIONS } from '../../decoders/types.js'
 import type { PolicyConfig } from '../config/types.js'
 import { VecgateError } from '../errors.js'
 import { explainDecision, type Explanation } from './explain.js'
-import { compileRule, matchCode, minuteOfDay, Miss, type CompiledRule } from './rules.js'
+import { compileRule, minuteOfDay, RuleList, type CompiledRule } from './rules.js'
 import type { Policy } from './types.js'
 
 export type { Explanation, RuleExplanation } from './explain.js'
@@ -33,9 +33,9 @@ export interface PolicyKnown {
 
 /** The rules that can apply to one backend and action, by effect, in config order. */
 interface Bucket {
-  deny: CompiledRule[]
-  approve: CompiledRule[]
-  allow: CompiledRule[]
+  deny: RuleList
+  approve: RuleList
+  allow: RuleList
   /** some rule here has `when.hours` */
   clock: boolean
 }
@@ -80,14 +80,16 @@ class RulePolicy implements CompiledPolicy {
     if (ai === undefined) return this.fallthrough(identity, op)
     const b = (this.byBackend.get(op.backend) ?? this.other)[ai]
     const minute = b.clock ? minuteOfDay(this.now()) : 0
-    const deny = b.deny
-    for (let i = 0; i < deny.length; i++) if (matchCode(deny[i], identity, op, minute) === Miss.None) return deny[i].verdict
-    const approve = b.approve
-    for (let i = 0; i < approve.length; i++) {
-      if (matchCode(approve[i], identity, op, minute) === Miss.None) return this.approveVerdict(approve[i], b, identity, op, minute)
+    if (b.deny.length > 0) {
+      const deny = b.deny.first(identity, op, minute)
+      if (deny !== undefined) return deny.verdict
     }
-    const allow = b.allow
-    for (let i = 0; i < allow.length; i++) if (matchCode(allow[i], identity, op, minute) === Miss.None) return allow[i].verdict
+    if (b.approve.length > 0) {
+      const approve = b.approve.first(identity, op, minute)
+      if (approve !== undefined) return this.approveVerdict(approve, b, identity, op, minute)
+    }
+    const allow = b.allow.first(identity, op, minute)
+    if (allow !== undefined) return allow.verdict
     return this.fallthrough(identity, op)
   }
 
@@ -102,18 +104,15 @@ class RulePolicy implements CompiledPolicy {
    */
   private approveVerdict (rule: CompiledRule, b: Bucket, identity: Identity, op: Operation, minute: number): Verdict {
     if (rule.mask !== undefined) return rule.verdict
-    for (const a of b.allow) {
-      if (matchCode(a, identity, op, minute) !== Miss.None) continue
-      if (a.mask === undefined) return rule.verdict
-      const k = `${rule.index}:${a.mask}`
-      let v = this.approveMasked.get(k)
-      if (v === undefined) {
-        v = Object.freeze({ ...rule.verdict, mask: a.mask })
-        this.approveMasked.set(k, v)
-      }
-      return v
+    const a = b.allow.first(identity, op, minute)
+    if (a?.mask === undefined) return rule.verdict
+    const k = `${rule.index}:${a.mask}`
+    let v = this.approveMasked.get(k)
+    if (v === undefined) {
+      v = Object.freeze({ ...rule.verdict, mask: a.mask })
+      this.approveMasked.set(k, v)
     }
-    return rule.verdict
+    return v
   }
 
   private fallthrough (identity: Identity, op: Operation): Verdict {
@@ -125,9 +124,9 @@ function buckets (rules: CompiledRule[]): Bucket[] {
   return ACTIONS.map(a => {
     const here = rules.filter(r => r.actions === undefined || r.actions.has(a))
     return {
-      deny: here.filter(r => r.effect === 'deny'),
-      approve: here.filter(r => r.effect === 'approve'),
-      allow: here.filter(r => r.effect === 'allow'),
+      deny: new RuleList(here.filter(r => r.effect === 'deny')),
+      approve: new RuleList(here.filter(r => r.effect === 'approve')),
+      allow: new RuleList(here.filter(r => r.effect === 'allow')),
       clock: here.some(r => r.hours !== undefined)
     }
   })

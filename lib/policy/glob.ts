@@ -39,22 +39,57 @@ export function globMatch (pattern: string, name: string): boolean {
   return isWild(pattern) ? toRegExp(pattern).test(name) : pattern === name
 }
 
-/** A set of globs tested as one: exact names by hash lookup, wildcards by anchored RegExp. */
+/**
+ * One wildcard glob as the cheapest test that decides it. Globs of `*` only (nearly all) need no
+ * RegExp: the text before the first star is a prefix, after the last a suffix, and the pieces between
+ * are found left to right (leftmost is always right for `*`). Globs with `?` use an anchored RegExp.
+ */
+type Test = (name: string) => boolean
+
+function compileWild (p: string): Test {
+  if (p.includes('?')) {
+    const re = toRegExp(p)
+    return n => re.test(n)
+  }
+  const parts = p.split('*')
+  const pre = parts[0]
+  const suf = parts[parts.length - 1]
+  const mids = parts.slice(1, -1).filter(m => m !== '')
+  const min = parts.reduce((n, x) => n + x.length, 0)
+  if (mids.length === 0) {
+    if (suf === '') return n => n.startsWith(pre)
+    if (pre === '') return n => n.endsWith(suf)
+    return n => n.length >= min && n.startsWith(pre) && n.endsWith(suf)
+  }
+  return n => {
+    if (n.length < min || !n.startsWith(pre) || !n.endsWith(suf)) return false
+    const end = n.length - suf.length
+    let at = pre.length
+    for (let i = 0; i < mids.length; i++) {
+      const k = n.indexOf(mids[i], at)
+      if (k === -1 || k + mids[i].length > end) return false
+      at = k + mids[i].length
+    }
+    return true
+  }
+}
+
+/** A set of globs tested as one: exact names by hash lookup, wildcards by the tests above. */
 export class GlobSet {
   private readonly exact = new Set<string>()
-  private readonly wild: RegExp[] = []
+  private readonly wild: Test[] = []
   private any = false
 
   add (p: string): void {
     if (p === '*') this.any = true
-    else if (isWild(p)) this.wild.push(toRegExp(p))
+    else if (isWild(p)) this.wild.push(compileWild(p))
     else this.exact.add(p)
   }
 
   test (name: string): boolean {
     if (this.any || this.exact.has(name)) return true
     const w = this.wild
-    for (let i = 0; i < w.length; i++) if (w[i].test(name)) return true
+    for (let i = 0; i < w.length; i++) if (w[i](name)) return true
     return false
   }
 }

@@ -23,20 +23,37 @@ import type { PolicyRuleConfig } from '../config/types.js'
 import { VecgateError } from '../errors.js'
 import { CollectionGlobs, globProblem } from './glob.js'
 
-export enum Miss {
-  None = 0,
-  Subject,
-  Claims,
-  Backend,
-  Action,
-  NoCollection,
-  Collection,
-  Bulk,
-  Ids,
-  Limit,
-  Vectors,
-  Hours
-}
+/**
+ * Why a rule does not apply (0: it does). Plain numbers rather than an enum: the hot path compares
+ * them without a property lookup.
+ */
+export type Miss = number
+export const MISS = Object.freeze({
+  None: 0,
+  Subject: 1,
+  Claims: 2,
+  Backend: 3,
+  Action: 4,
+  NoCollection: 5,
+  Collection: 6,
+  Bulk: 7,
+  Ids: 8,
+  Limit: 9,
+  Vectors: 10,
+  Hours: 11
+})
+const NONE = 0
+const SUBJECT = 1
+const CLAIMS = 2
+const BACKEND = 3
+const ACTION = 4
+const NO_COLLECTION = 5
+const COLLECTION = 6
+const BULK = 7
+const IDS = 8
+const LIMIT = 9
+const VECTORS = 10
+const HOURS_MISS = 11
 
 export interface CompiledRule {
   readonly index: number
@@ -269,42 +286,100 @@ function collectionsMiss (rule: CompiledRule, op: Operation): Miss {
   const c = op.collection
   const more = op.collections
   if (c === undefined && (more === undefined || more.length === 0)) {
-    return !rule.permissive && op.action === 'admin' ? Miss.None : Miss.NoCollection
+    return !rule.permissive && op.action === 'admin' ? NONE : NO_COLLECTION
   }
   if (rule.permissive) {
-    if (c !== undefined && !globs.test(c, pg)) return Miss.Collection
-    if (more !== undefined) for (let i = 0; i < more.length; i++) if (!globs.test(more[i], pg)) return Miss.Collection
-    return Miss.None
+    if (c !== undefined && !globs.test(c, pg)) return COLLECTION
+    if (more !== undefined) for (let i = 0; i < more.length; i++) if (!globs.test(more[i], pg)) return COLLECTION
+    return NONE
   }
-  if (c !== undefined && globs.test(c, pg)) return Miss.None
-  if (more !== undefined) for (let i = 0; i < more.length; i++) if (globs.test(more[i], pg)) return Miss.None
-  return Miss.Collection
+  if (c !== undefined && globs.test(c, pg)) return NONE
+  if (more !== undefined) for (let i = 0; i < more.length; i++) if (globs.test(more[i], pg)) return NONE
+  return COLLECTION
 }
 
 /** A bound holds when the count is known and within it; allow rules need it to, others apply past it. */
 const within = (n: number | undefined, max: number): boolean => n !== undefined && n <= max
 
 /**
- * Why the rule does not apply to the request, or Miss.None when it does. `minute` is the UTC
+ * Why the rule does not apply to the request, or NONE when it does. `minute` is the UTC
  * minute of the day (only read when the rule has hours).
  */
 export function matchCode (rule: CompiledRule, identity: Identity, op: Operation, minute: number): Miss {
-  if (rule.backends !== undefined && !rule.backends.has(op.backend)) return Miss.Backend
-  if (rule.actions !== undefined && !rule.actions.has(op.action)) return Miss.Action
-  if (!subjectHolds(rule, identity)) return Miss.Subject
-  if (rule.claims !== undefined && failingClaim(rule, identity) !== undefined) return Miss.Claims
+  if (rule.backends !== undefined && !rule.backends.has(op.backend)) return BACKEND
+  if (rule.actions !== undefined && !rule.actions.has(op.action)) return ACTION
+  if (!subjectHolds(rule, identity)) return SUBJECT
+  if (rule.claims !== undefined && failingClaim(rule, identity) !== undefined) return CLAIMS
   if (rule.collections !== undefined) {
     const m = collectionsMiss(rule, op)
-    if (m !== Miss.None) return m
+    if (m !== NONE) return m
   }
-  if (rule.bulk !== undefined && op.bulk !== rule.bulk) return Miss.Bulk
-  if (rule.withVectors !== undefined && (op.withVectors === true) !== rule.withVectors) return Miss.Vectors
-  if (rule.maxIds !== undefined && within(op.ids?.length, rule.maxIds) !== rule.permissive) return Miss.Ids
-  if (rule.maxLimit !== undefined && within(op.limit, rule.maxLimit) !== rule.permissive) return Miss.Limit
+  if (rule.bulk !== undefined && op.bulk !== rule.bulk) return BULK
+  if (rule.withVectors !== undefined && (op.withVectors === true) !== rule.withVectors) return VECTORS
+  if (rule.maxIds !== undefined && within(op.ids?.length, rule.maxIds) !== rule.permissive) return IDS
+  if (rule.maxLimit !== undefined && within(op.limit, rule.maxLimit) !== rule.permissive) return LIMIT
   if (rule.hours !== undefined) {
     const { from, to } = rule.hours
     const inside = from < to ? minute >= from && minute < to : minute >= from || minute < to
-    if (!inside) return Miss.Hours
+    if (!inside) return HOURS_MISS
   }
-  return Miss.None
+  return NONE
+}
+
+/**
+ * The rules of one effect for one backend and action, indexed by subject: a caller only meets the
+ * rules that name no users or groups, name them, or name one of their groups. `first` finds the
+ * earliest applicable rule in config order by scanning each of those sorted lists up to the best
+ * index found so far, without allocating.
+ */
+export class RuleList {
+  private readonly open: CompiledRule[] = []
+  private readonly byUser = new Map<string, CompiledRule[]>()
+  private readonly byGroup = new Map<string, CompiledRule[]>()
+
+  constructor (readonly all: readonly CompiledRule[]) {
+    const into = (m: Map<string, CompiledRule[]>, k: string, r: CompiledRule): void => {
+      const l = m.get(k)
+      if (l === undefined) m.set(k, [r])
+      else if (l[l.length - 1] !== r) l.push(r)
+    }
+    for (const r of all) {
+      if (r.users === undefined && r.groups === undefined) { this.open.push(r); continue }
+      for (const u of r.users ?? []) into(this.byUser, u, r)
+      for (const g of r.groups ?? []) into(this.byGroup, g, r)
+    }
+  }
+
+  get length (): number { return this.all.length }
+
+  first (identity: Identity, op: Operation, minute: number): CompiledRule | undefined {
+    let best = firstIn(this.open, identity, op, minute, Infinity)
+    let below = best !== undefined ? best.index : Infinity
+    if (this.byUser.size > 0) {
+      const l = this.byUser.get(identity.subject)
+      if (l !== undefined) {
+        const r = firstIn(l, identity, op, minute, below)
+        if (r !== undefined) { best = r; below = r.index }
+      }
+    }
+    if (this.byGroup.size > 0) {
+      const groups = identity.groups
+      for (let i = 0; i < groups.length; i++) {
+        const l = this.byGroup.get(groups[i])
+        if (l === undefined) continue
+        const r = firstIn(l, identity, op, minute, below)
+        if (r !== undefined) { best = r; below = r.index }
+      }
+    }
+    return best
+  }
+}
+
+function firstIn (rules: readonly CompiledRule[], identity: Identity, op: Operation, minute: number, below: number): CompiledRule | undefined {
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]
+    if (r.index >= below) return undefined
+    if (matchCode(r, identity, op, minute) === NONE) return r
+  }
+  return undefined
 }

@@ -1,0 +1,37 @@
+import t from 'tap'
+import { CollectionGlobs, GlobSet, globMatch, globProblem } from '../../../lib/policy/glob.js'
+
+t.test('star-only globs are decided without a RegExp, and agree with one', async t => {
+  const patterns = ['*', 'a*', '*a', 'a*b', '*a*', 'a*b*c', '*.secret_1*', 'x**y', '**', 'ab*ab', '*ab*ab*', 'a?c', '?*', 'a.b*']
+  const names = ['', 'a', 'b', 'ab', 'abab', 'ababab', 'aXbYc', 'acb', 'abc', 'x', 'xy', 'xzy', 'public.secret_1', 'public.secret_12', 'secret_1', 'a.bc', 'aXb.c', 'ab.ab']
+  for (const p of patterns) {
+    const set = new GlobSet()
+    set.add(p)
+    for (const n of names) t.equal(set.test(n), globMatch(p, n), `${p} ~ ${JSON.stringify(n)}`)
+  }
+  t.equal(globMatch('ab*ab', 'ab'), false, 'prefix and suffix may not overlap')
+  t.equal(globMatch('*ab*ab*', 'abab'), true)
+  t.equal(globMatch('a*b*c', 'acb'), false, 'pieces in order')
+})
+
+t.test('problems are named', async t => {
+  t.equal(globProblem('docs_*'), undefined)
+  t.equal(globProblem('public.items'), undefined)
+  t.match(globProblem('docs[0-9]'), /only \* and \?/)
+  t.match(globProblem('a b'), /only \* and \?/)
+  t.match(globProblem('{a,b}'), /only \* and \?/)
+  t.match(globProblem(''), /non-empty/)
+  t.match(globProblem('.items'), /a name like/)
+  t.match(globProblem(3), /a string/)
+})
+
+t.test('Postgres forms: allow reads an unqualified name as public, deny as any schema', async t => {
+  const allow = new CollectionGlobs(['items'], false)
+  const deny = new CollectionGlobs(['items'], true)
+  t.equal(allow.test('items', true), true)
+  t.equal(allow.test('public.items', true), true)
+  t.equal(allow.test('other.items', true), false)
+  t.equal(deny.test('other.items', true), true)
+  t.equal(deny.test('items', false), true, 'flat for Qdrant and Milvus')
+  t.equal(deny.test('other.items', false), false, 'flat: the whole name')
+})
