@@ -9,6 +9,7 @@ import { loadClassifier } from '../../../decoders/postgres/classify.js'
 import type { Identity, Masker, Operation, Verdict } from '../../../decoders/types.js'
 import type { BackendConfig } from '../../../lib/config/types.js'
 import { createLogger } from '../../../lib/log.js'
+import type { PipelineParts } from '../../../lib/pipeline.js'
 import { listenPostgres } from '../../../lib/postgres/serve.js'
 import { testParts, type TestParts } from '../../helpers/parts.js'
 
@@ -33,6 +34,7 @@ export async function startGate (up: Upstream, opts: {
   masks?: Map<string, Masker>
   tls?: tls.SecureContext
   maxMessage?: number
+  extra?: Partial<PipelineParts>
 } = {}): Promise<Gate> {
   await loadClassifier()
   const parts = await testParts()
@@ -43,7 +45,7 @@ export async function startGate (up: Upstream, opts: {
     upstream: { host: up.host, port: up.port },
     credentials: { user: up.user, password: up.password, database: up.database }
   }
-  const pipeline = parts.pipeline(backend, { decide: opts.decide ?? denySecret, masks: opts.masks })
+  const pipeline = parts.pipeline(backend, { decide: opts.decide ?? denySecret, masks: opts.masks, extra: opts.extra })
   const server = await listenPostgres(pipeline, {
     backend,
     limits: { pg_max_message: opts.maxMessage ?? 1 << 20 },

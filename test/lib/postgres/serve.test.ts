@@ -14,6 +14,7 @@ import postgres from 'postgres'
 import t from 'tap'
 import { serialize } from '../../../decoders/postgres/writer.js'
 import { DROP, type Masker } from '../../../decoders/types.js'
+import { VecgateError } from '../../../lib/errors.js'
 import { startPostgres } from '../../peers/postgres.js'
 import { denySecret, psql, rawExchange, sqlStateIn, startGate } from './harness.js'
 
@@ -254,6 +255,38 @@ t.test('TLS to the client when configured; N otherwise', async t => {
   t.equal(psqlPrefer.stdout.trim(), '1', 'sslmode=prefer falls back after N')
   const early = await rawExchange(g.port, [Buffer.concat([serialize.sslRequest(), serialize.startupMessage({ user: 'alice' })])])
   t.ok(early.closed, 'plaintext sent right after SSLRequest is refused (CVE-2021-23214)')
+})
+
+t.test('approval holds: requests wait in order, then run or are refused with the approval id', async t => {
+  const released: string[] = []
+  const g = await startGate(peer, {
+    decide: (_id, op) => op.action === 'delete' ? { effect: 'approve', rule: 'deletes-need-approval', reason: 'deletes need approval' } : { effect: 'allow', reason: 'ok' },
+    extra: {
+      approvals: {
+        async hold (req) {
+          await new Promise(resolve => setTimeout(resolve, 200))
+          const where = String(req.op.summary.sql)
+          t.notMatch(where, /5001|9999/, 'approvers see the statement without its values')
+          if (released.length > 0) throw new VecgateError('VG_ERR_APPROVAL_REQUIRED', 'approval denied by bob', { approvalId: 'apr_123' })
+          released.push(where)
+          return { approvalId: 'apr_ok' }
+        }
+      }
+    }
+  })
+  t.teardown(() => g.close())
+  const c = new pg.Client({ host: '127.0.0.1', port: g.port, user: 'alice', password: await g.token(), database: 'postgres' })
+  await c.connect()
+  t.teardown(() => c.end())
+  await direct.query("INSERT INTO items VALUES (5001, 'held', null), (9999, 'kept', null)")
+  // pg queues these; the second is only sent after the first finished, so order is the client's
+  const [del, after] = await Promise.all([c.query('DELETE FROM items WHERE id = 5001'), c.query('SELECT count(*)::int AS n FROM items WHERE id = 5001')])
+  t.equal(del.rowCount, 1)
+  t.same(after.rows, [{ n: 0 }])
+  t.equal(released.length, 1)
+  const refused = await c.query('DELETE FROM items WHERE id = 9999').catch((e: { code: string, hint: string }) => e)
+  t.match(refused, { code: '42501', hint: /apr_123/ }, 'HINT carries the approval id')
+  t.same((await direct.query('SELECT count(*)::int AS n FROM items WHERE id = 9999')).rows, [{ n: 1 }])
 })
 
 t.test('bad input: clean refusals, no crash, other clients unaffected', async t => {
