@@ -4,8 +4,8 @@
  * directory inside the data directory.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash, randomBytes } from 'node:crypto'
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,6 +19,8 @@ export interface PostgresPeer {
   password: string
   database: string
   dir: string
+  /** PEM of the server certificate when started with `ssl` */
+  cert?: string
   close (): Promise<void>
 }
 
@@ -36,7 +38,13 @@ function ownerIds (): { uid: number, gid: number } {
   return { uid, gid }
 }
 
-export async function startPostgres (opts: { settings?: Record<string, string> } = {}): Promise<PostgresPeer> {
+export async function startPostgres (opts: {
+  settings?: Record<string, string>
+  /** serve TLS with a fresh self-signed certificate (its PEM is `cert` on the result) */
+  ssl?: boolean
+  /** password method in pg_hba.conf: scram-sha-256 (default), md5 (passwords stored as MD5), password */
+  auth?: 'scram-sha-256' | 'md5' | 'password'
+} = {}): Promise<PostgresPeer> {
   if (!existsSync(join(PG_BIN, 'initdb'))) {
     throw new Error(`PostgreSQL 15 is not installed (no ${PG_BIN}/initdb): run \`node scripts/peers.mjs setup\` or \`apt-get install -y postgresql-15\` as root`)
   }
@@ -58,10 +66,34 @@ export async function startPostgres (opts: { settings?: Record<string, string> }
       : spawnSync(join(PG_BIN, cmd), args, { encoding: 'utf8' })
     if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout}`)
   }
-  run('initdb', ['-D', data, '-U', 'postgres', `--pwfile=${pwfile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8'])
+  const auth = opts.auth ?? 'scram-sha-256'
+  const extra: Record<string, string> = {}
+  run('initdb', ['-D', data, '-U', 'postgres', `--pwfile=${pwfile}`, `--auth=${auth}`, '-E', 'UTF8', '--locale=C.UTF-8'])
+  let cert: string | undefined
+  if (opts.ssl === true) {
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(data, 'server.key'), '-out', join(data, 'server.crt'),
+      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`)
+    chmodSync(join(data, 'server.key'), 0o600)
+    if (asPostgres) {
+      const { uid, gid } = ownerIds()
+      chownSync(join(data, 'server.key'), uid, gid)
+      chownSync(join(data, 'server.crt'), uid, gid)
+    }
+    cert = readFileSync(join(data, 'server.crt'), 'utf8')
+    Object.assign(extra, { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' })
+  }
   const port = await freePort()
-  const settings = Object.entries({ fsync: 'off', ...opts.settings }).map(([k, v]) => `-c ${k}=${v}`).join(' ')
+  const settings = Object.entries({ fsync: 'off', ...extra, ...opts.settings }).map(([k, v]) => `-c ${k}=${v}`).join(' ')
   run('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-o', `-p ${port} -k ${data} -c listen_addresses=127.0.0.1 ${settings}`, '-w', 'start'])
+  if (auth === 'md5') {
+    // initdb stored the password as SCRAM (which the md5 method still accepts); store it as MD5 so
+    // that the server really asks for MD5 (PostgreSQL docs 21.5 "Password Authentication")
+    const hash = 'md5' + createHash('md5').update(password + 'postgres').digest('hex')
+    const r = spawnSync('psql', ['-X', '-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-c', `ALTER USER postgres PASSWORD '${hash}'`],
+      { env: { ...process.env, PGPASSWORD: password }, encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(`could not store an MD5 password: ${r.stderr}`)
+  }
   let closed = false
   return {
     host: '127.0.0.1',
@@ -70,6 +102,7 @@ export async function startPostgres (opts: { settings?: Record<string, string> }
     password,
     database: 'postgres',
     dir,
+    cert,
     async close () {
       if (closed) return
       closed = true
