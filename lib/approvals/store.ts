@@ -3,6 +3,8 @@
  * name, every statement prepared once (as undici's sqlite cache store does). better-sqlite3 is
  * synchronous, so each method is atomic with respect to the rest of the process.
  */
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { VecgateError } from '../errors.js'
 import type { Approval, ApprovalStatus, ApprovalVote } from './types.js'
@@ -45,6 +47,7 @@ export class ApprovalStore {
 
   constructor (path: string) {
     try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
       this.db = new Database(path)
     } catch (e) {
       throw new VecgateError('VG_ERR_CONFIG', `approvals store ${path}: cannot open (${(e as Error).message}); check the folder exists and is writable`, {}, { cause: e })

@@ -5,6 +5,7 @@
  * the host only (a webhook URL usually carries its secret in the path).
  */
 import { request } from 'undici'
+import { VecgateError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Approval } from './types.js'
 
@@ -62,7 +63,13 @@ export class WebhookNotifier implements Notifier {
     this.tries = opts.tries ?? 3
     this.backoffMs = opts.backoffMs ?? 500
     this.timeoutMs = opts.timeoutMs ?? 5000
-    this.host = new URL(opts.url).host
+    let url: URL | undefined
+    try { url = new URL(opts.url) } catch {}
+    if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+      // the URL itself is a secret (Slack puts the token in the path): never repeat it
+      throw new VecgateError('VG_ERR_CONFIG', 'policy.webhook.url: expected an http:// or https:// URL')
+    }
+    this.host = url.host
   }
 
   async notify (a: Approval): Promise<boolean> {

@@ -237,7 +237,7 @@ t.test('expiry: pending and approved-unused approvals expire after approval_ttl'
 })
 
 t.test('approvals survive a restart', async t => {
-  const path = join(mkdtempSync(join(tmpdir(), 'vg-approvals-')), 'approvals.db')
+  const path = join(mkdtempSync(join(tmpdir(), 'vg-approvals-')), 'data', 'approvals.db') // the folder is created
   const one = setup(t, { path })
   const held = one.hold()
   const id = await one.created()

@@ -107,3 +107,8 @@ t.test('Approvals posts the webhook from the config when an approval is created'
   approvals.approve(id, { ...alice, subject: 'sam', groups: ['security'] })
   t.same(await held, { approvalId: id })
 })
+
+t.test('a webhook URL that is not http(s) is a config error that does not repeat it', async t => {
+  t.throws(() => new WebhookNotifier({ url: 'ftp://hooks.example/T0/secret' }), { code: 'VG_ERR_CONFIG', message: 'policy.webhook.url: expected an http:// or https:// URL' })
+  t.throws(() => new WebhookNotifier({ url: 'not a url secret' }), { code: 'VG_ERR_CONFIG' })
+})
