@@ -5,7 +5,7 @@ import { findEsDni, findUkNino, findUsSsn } from './detect/national-id.js'
 import { findIpv4, findIpv6, partialIpv4, partialIpv6 } from './detect/network.js'
 import { keepAlnum, keepDomain, keepLastDigits } from './detect/partial.js'
 import { findPhones } from './detect/phone.js'
-import { findApiKeys, findJwts } from './detect/secrets.js'
+import { findAssignedSecrets, findJwts, findPrefixedKeys, KEY_PAIRS } from './detect/secrets.js'
 import type { Spans } from './detect/spans.js'
 
 /**
@@ -27,60 +27,89 @@ const d = (name: string, bit: number, find: Detector['find'], partial: Detector[
 
 export const DETECTORS: readonly Detector[] = [
   d('jwt', 1 << 0, findJwts, () => '[redacted:jwt]'),
-  d('api_key', 1 << 1, findApiKeys, (m, keep) => m.slice(0, keep) + '****'),
-  d('email', 1 << 2, findEmails, keepDomain),
-  d('iban', 1 << 3, findIbans, m => keepAlnum(m, 2, 4)),
-  d('credit_card', 1 << 4, findCards, m => keepLastDigits(m)),
-  d('us_ssn', 1 << 5, findUsSsn, m => keepAlnum(m, 0, 4)),
-  d('uk_nino', 1 << 6, findUkNino, m => keepAlnum(m, 0, 3)),
-  d('es_dni', 1 << 7, findEsDni, m => keepAlnum(m, 0, 3)),
-  d('ipv6', 1 << 8, findIpv6, partialIpv6),
-  d('ipv4', 1 << 9, findIpv4, partialIpv4),
-  d('phone', 1 << 10, findPhones, m => keepLastDigits(m))
+  d('api_key', 1 << 1, findPrefixedKeys, (m, keep) => m.slice(0, keep) + '****'),
+  d('api_key', 1 << 2, findAssignedSecrets, () => '****'),
+  d('email', 1 << 3, findEmails, keepDomain),
+  d('iban', 1 << 4, findIbans, m => keepAlnum(m, 2, 4)),
+  d('credit_card', 1 << 5, findCards, m => keepLastDigits(m)),
+  d('us_ssn', 1 << 6, findUsSsn, m => keepAlnum(m, 0, 4)),
+  d('uk_nino', 1 << 7, findUkNino, m => keepAlnum(m, 0, 3)),
+  d('es_dni', 1 << 8, findEsDni, m => keepAlnum(m, 0, 3)),
+  d('ipv6', 1 << 9, findIpv6, partialIpv6),
+  d('ipv4', 1 << 10, findIpv4, partialIpv4),
+  d('phone', 1 << 11, findPhones, m => keepLastDigits(m))
 ]
+
+const NAMES = [...new Set(DETECTORS.map(x => x.name))]
 
 /** names that stand for several detectors */
 export const DETECTOR_GROUPS: Readonly<Record<string, readonly string[]>> = {
   national_id: ['us_ssn', 'uk_nino', 'es_dni'],
   ip: ['ipv4', 'ipv6'],
   secrets: ['jwt', 'api_key'],
-  all: DETECTORS.map(x => x.name)
+  all: NAMES
 }
 
 /** every name a profile may list, alphabetically (error messages show it) */
-export const DETECTOR_NAMES: readonly string[] = [...DETECTORS.map(x => x.name), ...Object.keys(DETECTOR_GROUPS)].sort()
+export const DETECTOR_NAMES: readonly string[] = [...NAMES, ...Object.keys(DETECTOR_GROUPS)].sort()
+
+/** (previous, current) character pairs that may start a prefixed API key, as a 128×128 bit table */
+const KEY_PAIR = new Uint8Array(128 * 128)
+for (const p of KEY_PAIRS) KEY_PAIR[(p.charCodeAt(0) << 7) | p.charCodeAt(1)] = 1
+
+const isWordChar = (c: number): boolean => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122) || c === 95
 
 /**
- * One pass over the string's code units, counting what the detectors need, and the mask of
- * detectors that could match at all. Shortest hits: `a@b.co` (6), `::ff:1` …, so shorter strings
- * return 0 at once.
+ * One pass over the string's code units, measuring what the detectors need, and the mask of the
+ * detectors that could match at all. Most strings (words, dates, URLs, ids) fail every test and are
+ * never scanned. A "chain" is digits joined by the separators numbers are written with
+ * (space - . ( ) +): a card needs 13 digits in one chain, a phone 9 (8 after a `+`), an SSN 9.
  */
 export function gate (s: string): number {
   const n = s.length
   if (n < 6) return 0
-  let digits = 0; let at = 0; let dots = 0; let colons = 0; let eq = 0
+  let digits = 0; let at = 0; let dots = 0; let colons = 0; let eq = 0; let plus = 0
+  let chain = 0; let maxChain = 0; let run = 0; let maxRun = 0
+  let letterDigit = 0; let keyPair = 0
+  let prev = 0; let prev2 = 0
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i)
-    if (c <= 57) {
-      if (c >= 48) digits++
-      else if (c === 46) dots++
-    } else if (c <= 64) {
-      if (c === 58) colons++
-      else if (c === 64) at++
-      else if (c === 61) eq++
+    if (c >= 48 && c <= 57) {
+      digits++
+      if (++chain > maxChain) maxChain = chain
+      if (++run > maxRun) maxRun = run
+      if (((prev | 32) >= 97 && (prev | 32) <= 122)) letterDigit++
+    } else {
+      run = 0
+      if (c === 32 || c === 45 || c === 46 || c === 40 || c === 41 || c === 43) {
+        if (c === 46) dots++
+        else if (c === 43) plus++
+        else if (c === 45 && prev === 45) keyPair = 1
+      } else {
+        chain = 0
+        if (c < 128) {
+          if (c === 58) colons++
+          else if (c === 64) at++
+          else if (c === 61) eq++
+          else if (KEY_PAIR[((prev & 127) << 7) | c] === 1 && !isWordChar(prev2)) keyPair = 1 // at a word start
+        }
+      }
     }
+    prev2 = prev
+    prev = c
   }
   let m = 0
   if (dots >= 2 && n >= 24) m |= 1 << 0 // jwt: eyJ….….
-  if (n >= 15 || (eq + colons > 0 && n >= 8)) m |= 1 << 1 // api keys: the shortest is xoxb- + 10; `pwd=abcd`
-  if (at > 0 && dots > 0) m |= 1 << 2
-  if (digits >= 6 && n >= 15) m |= 1 << 3
-  if (digits >= 13) m |= 1 << 4
-  if (digits >= 9) m |= 1 << 5
-  if (digits >= 6 && n >= 9) m |= 1 << 6
-  if (digits >= 7) m |= 1 << 7
-  if (colons >= 2) m |= 1 << 8
-  if (dots >= 3 && digits >= 4) m |= 1 << 9
-  if (digits >= 8) m |= 1 << 10
+  if (keyPair !== 0 && n >= 14) m |= 1 << 1 // the shortest prefixed key: xoxb- + 10
+  if (eq + colons > 0) m |= 1 << 2
+  if (at > 0 && dots > 0) m |= 1 << 3
+  if (letterDigit > 0 && digits >= 6 && n >= 15) m |= 1 << 4 // iban: CCdd…
+  if (maxChain >= 13) m |= 1 << 5
+  if (maxChain >= 9) m |= 1 << 6
+  if (digits >= 6 && n >= 9) m |= 1 << 7
+  if (maxRun >= 7) m |= 1 << 8
+  if (colons >= 2) m |= 1 << 9
+  if (dots >= 3 && digits >= 4) m |= 1 << 10
+  if (maxChain >= 9 || (plus > 0 && maxChain >= 8)) m |= 1 << 11
   return m
 }

@@ -1,4 +1,4 @@
-import { isBase64Url } from './chars.js'
+import { isAsciiAlnum, isAsciiLetter, isBase64Url } from './chars.js'
 import type { Spans } from './spans.js'
 
 /**
@@ -68,14 +68,7 @@ const MIN_BODY: Record<string, number> = {
   hf_: 30, npm_: 36, AIza: 35
 }
 
-/**
- * Generic `key=value` / `"secret": "value"` assignments in text. Password-like names mask any value
- * of four or more characters; key/secret/token names only values that look random (16+ characters,
- * at least two character classes, ≥ 3 bits of entropy per character), so `token: expired` stays.
- */
-const ASSIGNED = /(?<![A-Za-z0-9])(api[_-]?key|apikey|access[_-]?key|secret[_-]?key|client[_-]?secret|secret|auth[_-]?token|access[_-]?token|token|private[_-]?key|passw(?:or)?d|pwd)["']?[ \t]{0,3}[:=][ \t]{0,3}["']?([^\s"'&,;]{4,512})/gi
-
-export function findApiKeys (s: string, spans: Spans, id: number): void {
+export function findPrefixedKeys (s: string, spans: Spans, id: number): void {
   PREFIXED.lastIndex = 0
   for (let m = PREFIXED.exec(s); m !== null; m = PREFIXED.exec(s)) {
     const prefix = m[1] ?? m[2] ?? m[3] ?? m[4]
@@ -83,17 +76,53 @@ export function findApiKeys (s: string, spans: Spans, id: number): void {
     if (min !== undefined && m[0].length - prefix.length < min) continue
     spans.add(m.index, m.index + m[0].length, id, prefix.startsWith('-') ? 0 : prefix.length)
   }
-  if (s.indexOf('=') < 0 && s.indexOf(':') < 0) return
-  ASSIGNED.lastIndex = 0
-  for (let m = ASSIGNED.exec(s); m !== null; m = ASSIGNED.exec(s)) {
-    const name = m[1].toLowerCase()
-    const value = m[2]
-    const password = name.startsWith('pass') || name === 'pwd'
-    if (!password && !looksRandom(value)) continue
-    const end = m.index + m[0].length
-    spans.add(end - value.length, end, id)
-  }
 }
+
+/** character pairs that start a prefix above (`sk`, `gh`, `AK` …): the gate's cheap test before the regex */
+export const KEY_PAIRS: readonly string[] = ['sk', 'rk', 'gh', 'gi', 'gl', 'xo', 'hf', 'np', 'AI', 'AK', 'AS', 'SG', '--']
+
+/**
+ * Generic `name=value` / `"name": "value"` assignments in text, found from each `=` and `:` (no
+ * regex over the whole string). Password-like names mask any value of four or more characters;
+ * key/secret/token names only values that look random (16+ characters, at least two character
+ * classes, ≥ 3 bits of entropy per character), so `token: expired` stays.
+ */
+const SECRET_NAMES = new Set(['apikey', 'accesskey', 'secretkey', 'clientsecret', 'secret', 'authtoken', 'accesstoken',
+  'token', 'privatekey', 'password', 'passwd', 'pwd'])
+const PASSWORD_NAMES = new Set(['password', 'passwd', 'pwd'])
+/** last letters of the names above: most `:` (URLs, times) are passed over before any string is built */
+const NAME_END = new Set([...'ytndYTND'].map(c => c.charCodeAt(0)))
+
+export function findAssignedSecrets (s: string, spans: Spans, id: number): void {
+  for (let i = s.indexOf('='); i !== -1; i = s.indexOf('=', i + 1)) assigned(s, i, spans, id)
+  for (let i = s.indexOf(':'); i !== -1; i = s.indexOf(':', i + 1)) assigned(s, i, spans, id)
+}
+
+function assigned (s: string, sep: number, spans: Spans, id: number): void {
+  // the name, read backwards: [spaces] [quote] name
+  let j = sep - 1
+  for (let k = 0; k < 3 && j >= 0 && (s.charCodeAt(j) === 32 || s.charCodeAt(j) === 9); k++) j--
+  if (j >= 0 && (s.charCodeAt(j) === 34 || s.charCodeAt(j) === 39)) j--
+  if (j < 2 || !NAME_END.has(s.charCodeAt(j))) return
+  const nameEnd = j + 1
+  while (j >= 0 && nameEnd - j <= 20 && isNameChar(s.charCodeAt(j))) j--
+  if (j >= 0 && isAsciiAlnum(s.charCodeAt(j))) return
+  const name = s.slice(j + 1, nameEnd).toLowerCase().replace(/[-_]/g, '')
+  if (!SECRET_NAMES.has(name)) return
+  // the value: [spaces] [quote] value
+  let v = sep + 1
+  for (let k = 0; k < 3 && v < s.length && (s.charCodeAt(v) === 32 || s.charCodeAt(v) === 9); k++) v++
+  if (v < s.length && (s.charCodeAt(v) === 34 || s.charCodeAt(v) === 39)) v++
+  let e = v
+  while (e < s.length && e - v < 512 && isValueChar(s.charCodeAt(e))) e++
+  if (e - v < 4) return
+  if (!PASSWORD_NAMES.has(name) && !looksRandom(s.slice(v, e))) return
+  spans.add(v, e, id)
+}
+
+const isNameChar = (c: number): boolean => isAsciiLetter(c) || c === 95 || c === 45
+/** anything up to whitespace, a quote or a list/query separator */
+const isValueChar = (c: number): boolean => c > 32 && c !== 34 && c !== 39 && c !== 38 && c !== 44 && c !== 59 && c !== 0x7f
 
 const counts = new Int32Array(128)
 

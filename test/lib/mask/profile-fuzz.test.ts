@@ -131,7 +131,7 @@ function value (r: Rand, depth: number, planted: string[]): [unknown, unknown] {
     for (let i = int(r, 0, 4); i > 0; i--) { const [v, x] = value(r, depth - 1, planted); a.push(v); e.push(x) }
     return [a, e]
   }
-  if (roll < 0.4) return pick(r, [[int(r, -1000, 100000)], [r()], [true], [false], [null]] as Array<[unknown]>).concat([]).map(v => v).flatMap(v => [v, v]) as [unknown, unknown]
+  if (roll < 0.4) { const v = pick(r, [int(r, -1000, 100000), r(), true, false, null]); return [v, v] }
   if (roll < 0.7) { const s = sentence(r); return [s, s] }
   const [kind, make] = pick(r, KINDS)
   const secret = make(r)
