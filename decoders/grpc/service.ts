@@ -35,6 +35,6 @@ export interface GrpcService {
   credential (md: Metadata): string | undefined
   /** request metadata never forwarded upstream (the client's credentials) */
   readonly secretHeaders: ReadonlySet<string>
-  /** metadata added upstream: the backend's own credentials, computed per session */
-  upstreamCredentials (backend: BackendConfig, identity: Identity): Array<[string, string]>
+  /** metadata added upstream: the backend's own credentials (or a credential minted for this identity) */
+  upstreamCredentials (backend: BackendConfig, identity: Identity): Array<[string, string]> | Promise<Array<[string, string]>>
 }

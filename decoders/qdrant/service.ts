@@ -1,4 +1,5 @@
 import type { BackendConfig } from '../../lib/config/types.js'
+import { QdrantJwtMinter } from '../../lib/identity/qdrant-jwt.js'
 import { VecgateError } from '../../lib/errors.js'
 import type { GrpcMethod, GrpcService, Metadata } from '../grpc/service.js'
 import type { Identity } from '../types.js'
@@ -30,8 +31,19 @@ export class QdrantService implements GrpcService {
     return undefined
   }
 
-  upstreamCredentials (backend: BackendConfig, _identity: Identity): Array<[string, string]> {
+  private minter: QdrantJwtMinter | undefined
+
+  /**
+   * The backend's API key; or, when the backend runs Qdrant's JWT RBAC (`credentials.jwt_rbac: true`),
+   * a Qdrant JWT minted for this grant: its collections, read-only when it is, expiring with it.
+   */
+  upstreamCredentials (backend: BackendConfig, identity: Identity): Array<[string, string]> | Promise<Array<[string, string]>> {
     const key = backend.credentials.api_key
-    return key !== undefined && key !== '' ? [['api-key', key]] : []
+    if (key === undefined || key === '') return []
+    if (backend.credentials.jwt_rbac === 'true') {
+      this.minter ??= new QdrantJwtMinter(key)
+      return this.minter.tokenFor(identity).then(jwt => [['api-key', jwt]])
+    }
+    return [['api-key', key]]
   }
 }

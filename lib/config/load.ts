@@ -314,7 +314,7 @@ class Validator {
 
   /** a secret: literal, "${ENV}", or "file:/path" — resolved now, never echoed */
   secret (x: unknown, key: string): string {
-    if (typeof x === 'number') return String(x)
+    if (typeof x === 'number' || typeof x === 'boolean') return String(x)
     const s = this.string(x, key)
     const env = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(s)
     if (env !== null) {

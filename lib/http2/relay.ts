@@ -79,6 +79,8 @@ class RelayStream {
   responseReader: GrpcMessageReader | undefined
   responseBytes = 0
   call: Call | undefined
+  /** what the gateway sends upstream in place of the client's credential */
+  credentials: Array<[string, string]> = []
   abort: AbortController | undefined
   readonly toClient: Lane
   readonly toUpstream: Lane
@@ -381,6 +383,7 @@ export class GrpcRelay {
 
   private async admit (s: RelayStream): Promise<Identity> {
     const identity = await this.session.authenticate(s.token)
+    s.credentials = await this.credentialsFor(identity)
     const method = s.method!
     if (method.passThrough === true) return identity
     const body = s.firstMessage !== undefined
@@ -404,7 +407,7 @@ export class GrpcRelay {
     if (s.call?.masker !== undefined || s.method!.resultView !== undefined) {
       s.responseReader = new GrpcMessageReader(this.opts.limits.max_message)
     }
-    const headers = s.headers.concat(this.credentialsFor(identity))
+    const headers = s.headers.concat(s.credentials)
     const endNow = s.clientEnded && s.pending.length === 0
     this.queue('upstream', s, { kind: 'headers', headers, endStream: endNow })
     for (const p of s.pending) this.sendData('upstream', s, undefined, p.payload, p.endStream, p.payload.length)
@@ -413,11 +416,12 @@ export class GrpcRelay {
     s.firstMessage = undefined
   }
 
-  private credentialsFor (identity: Identity): Array<[string, string]> {
-    if (this.upstreamCredentials?.identity !== identity) {
-      this.upstreamCredentials = { identity, headers: this.opts.service.upstreamCredentials(this.opts.backend, identity) }
-    }
-    return this.upstreamCredentials.headers
+  /** the credentials sent upstream, per identity of the connection (minting a JWT is async) */
+  private async credentialsFor (identity: Identity): Promise<Array<[string, string]>> {
+    if (this.upstreamCredentials?.identity === identity) return this.upstreamCredentials.headers
+    const headers = await this.opts.service.upstreamCredentials(this.opts.backend, identity)
+    this.upstreamCredentials = { identity, headers }
+    return headers
   }
 
   private onClientReset (f: F.Frame): void {
