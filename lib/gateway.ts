@@ -132,11 +132,10 @@ export class Gateway {
 
   async stop (): Promise<void> {
     this.stopping = true
-    for (const s of this.servers) {
-      s.close()
-      ;(s as net.Server & { closeAllConnections?: () => void })
-    }
+    for (const s of this.servers) s.close()
     await this.admin?.close()
+    ;(this.parts.approvals as { close?: () => void } | undefined)?.close?.()
+    ;(this.parts.verifier as { revocations?: { close: () => void } }).revocations?.close()
     await this.parts.journal.close()
   }
 }

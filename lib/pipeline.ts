@@ -67,6 +67,8 @@ export interface AdmitOptions {
   signal?: AbortSignal
   /** measures what a bulk operation would touch, for the approver */
   blastRadius?: () => Promise<number | undefined>
+  /** why the requester needs it (gRPC `vecgate-reason` metadata), shown to approvers */
+  reason?: string
 }
 
 export class Pipeline {
@@ -183,7 +185,7 @@ export class Session {
     }
     const maxHold = this.parts.maxHoldMs ?? 30_000
     const deadline = Math.min(opts.deadline ?? Infinity, Date.now() + maxHold)
-    await approvals.hold({ identity, op, verdict, sessionId: this.id, deadline, clientDeadline: opts.deadline, signal: opts.signal, blastRadius: opts.blastRadius })
+    await approvals.hold({ identity, op, verdict, sessionId: this.id, deadline, clientDeadline: opts.deadline, signal: opts.signal, blastRadius: opts.blastRadius, reason: opts.reason })
   }
 
   /** Records and counts a refusal; returns the error so callers can `throw session.refuse(e)`. */

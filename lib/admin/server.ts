@@ -90,7 +90,7 @@ export async function startAdmin (gw: Gateway): Promise<AdminServer> {
       return { status: 404, json: { error: 'not_found', message: `no route ${req.method ?? ''} ${url.pathname}` } }
     } catch (e) {
       const err = asVecgateError(e)
-      const status = err.code === 'VG_ERR_UNAUTHENTICATED' ? 401
+      const status = /^no approval /.test(err.message) ? 404 : err.code === 'VG_ERR_UNAUTHENTICATED' ? 401
         : err.code === 'VG_ERR_DENIED' ? 403
           : err.code === 'VG_ERR_USAGE' || err.code === 'VG_ERR_MALFORMED' ? 400
             : err.code === 'VG_ERR_INTERNAL' ? 500 : 409

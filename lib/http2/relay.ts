@@ -395,7 +395,7 @@ export class GrpcRelay {
     } catch (e) {
       throw this.session.refuse(asVecgateError(e))
     }
-    s.call = await this.session.admit(identity, op, { deadline: s.deadline, signal: s.abort!.signal })
+    s.call = await this.session.admit(identity, op, { deadline: s.deadline, signal: s.abort!.signal, reason: s.md!.get('vecgate-reason') })
     return identity
   }
 

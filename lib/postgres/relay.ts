@@ -107,6 +107,8 @@ export class PgRelay {
   private readonly units: Unit[] = []
   private readonly statements = new Map<string, Prepared>()
   private readonly portals = new Map<string, Portal>()
+  /** SQL cursors (DECLARE) by name: a FETCH returns their rows and is judged as their query */
+  private readonly cursors = new Map<string, StatementClass>()
   private txStatus: number
   private syncsSent = 0
   private syncsDone = 0
@@ -245,7 +247,15 @@ export class PgRelay {
     return classify(sql)
   }
 
-  private operation (c: StatementClass, literals: string[]): Operation {
+  private operation (stmt: StatementClass, literals: string[]): Operation {
+    let c = stmt
+    if (c.declares !== undefined) this.cursors.set(c.declares, c)
+    if (c.fetches !== undefined) {
+      const cursor = this.cursors.get(c.fetches)
+      c = cursor !== undefined
+        ? { ...cursor, method: 'FETCH', text: c.text }
+        : { ...c, action: 'admin', method: 'FETCH' } // a cursor vecgate did not see declared
+    }
     const op: Operation = {
       backend: this.backendName,
       protocol: 'postgres',
@@ -314,6 +324,13 @@ export class PgRelay {
   }
 
   private sendQuery (msg: Buffer, cls: Classified, calls: Array<Call | undefined>): void {
+    for (let i = 0; i < calls.length; i++) {
+      if (calls[i]?.masker !== undefined && unmaskable(cls.statements[i])) {
+        for (const c of calls) c?.finish({ ok: false, message: 'not sent: the result could not be masked' })
+        this.refuseSimple(UNMASKABLE)
+        return
+      }
+    }
     for (const s of cls.statements) if (s.forgets !== undefined) this.forget(s.forgets)
     this.toUpstream.add(msg)
     this.push({ kind: Kind.Query, calls, idx: 0 })
@@ -416,8 +433,13 @@ export class PgRelay {
     this.waiting = true
     this.session.admit(this.identity, this.operation(cls, portal.stmt.literals), { signal: this.abort.signal }).then(
       call => {
-        this.toUpstream.add(msg)
-        this.push({ kind: Kind.Execute, idx: 0, portal, call })
+        if (call.masker !== undefined && unmaskable(cls)) {
+          call.finish({ ok: false, message: 'not sent: the result could not be masked' })
+          this.refuseExtended(UNMASKABLE)
+        } else {
+          this.toUpstream.add(msg)
+          this.push({ kind: Kind.Execute, idx: 0, portal, call })
+        }
         this.resumeFront()
       },
       e => { this.refuseExtended(asVecgateError(e)); this.resumeFront() }
@@ -748,6 +770,15 @@ export class PgRelay {
     this.o.onEnd(reason)
   }
 }
+
+/**
+ * COPY ... TO sends rows as CopyData in COPY's own formats (text, csv, binary), which the mask does not
+ * rewrite: a masked call may not use it (fail closed), SELECT returns the same rows maskable.
+ */
+function unmaskable (c: StatementClass): boolean {
+  return c.method.startsWith('COPY') && c.action !== 'write'
+}
+const UNMASKABLE = new VecgateError('VG_ERR_DENIED', 'COPY ... TO cannot be masked for this identity; read the rows with SELECT instead')
 
 /** The columns an Execute returns: the portal's Describe, or the statement's with the Bind's formats. */
 function columnsOf (p: Portal): Column[] | undefined {
