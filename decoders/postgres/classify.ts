@@ -29,6 +29,9 @@ export interface StatementClass {
   text: string
   /** DEALLOCATE / DISCARD: the relay forgets prepared statements too */
   forgets?: { statement?: string, all?: boolean }
+  /** DECLARE names a cursor; FETCH reads one: judged as the cursor's own query */
+  declares?: string
+  fetches?: string
 }
 
 export interface Classified {
@@ -288,10 +291,14 @@ export function classifyStatement (wrapper: Node, text: string): StatementClass 
     case 'DeclareCursorStmt': {
       // the statement inside decides: EXPLAIN ANALYZE runs it; PREPARE and DECLARE will
       const inner = classifyStatement((node.query ?? {}) as Node, text)
-      return { ...inner, method: `${c.method} ${inner.method}`, text }
+      const out: StatementClass = { ...inner, method: `${c.method} ${inner.method}`, text }
+      if (type === 'DeclareCursorStmt') out.declares = String(node.portalname ?? '')
+      return out
     }
     case 'FetchStmt':
+      // rows of a cursor: the relay judges them as the DECLAREd query (admin when it does not know it)
       c.action = 'read'
+      if (node.ismove !== true) c.fetches = String(node.portalname ?? '')
       break
     case 'VariableSetStmt':
       if (GUARDED_SETTINGS.has(String(node.name ?? '').toLowerCase()) || node.kind === 'VAR_RESET_ALL') c.action = 'admin'
