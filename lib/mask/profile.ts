@@ -63,7 +63,7 @@ export class MaskProfile implements Masker {
       if (this.action === 'drop') return DROP
       return fieldValue(this.action, this.hasher, value) as string | null
     }
-    if (typeof value === 'string' && this.detect) return this.scanner.scan(value)
+    if (typeof value === 'string' && this.detect) return this.scanner.named(path, value)
     return value
   }
 
@@ -89,7 +89,7 @@ export class MaskProfile implements Masker {
         if (this.field(obj, k, v)) changed = true
       } else if (typeof v === 'string') {
         if (this.detect) {
-          const out = this.scanner.scan(v)
+          const out = this.scanner.named(k, v)
           if (out !== v) {
             if (out === DROP) delete obj[k]
             else obj[k] = out

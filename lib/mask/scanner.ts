@@ -1,5 +1,6 @@
 import { DROP, type Dropped } from '../../decoders/types.js'
 import type { Hasher, MaskAction } from './actions.js'
+import { secretByName } from './detect/secrets.js'
 import { Spans } from './detect/spans.js'
 import { gate, type Detector } from './detectors.js'
 
@@ -14,6 +15,7 @@ const spans = new Spans()
 export class Scanner {
   private readonly mask: number
   private readonly redactions: string[]
+  private readonly byName: boolean
 
   constructor (
     private readonly detectors: readonly Detector[],
@@ -24,9 +26,28 @@ export class Scanner {
     for (const det of detectors) mask |= det.bit
     this.mask = mask
     this.redactions = detectors.map(det => `[redacted:${det.name}]`)
+    this.byName = detectors.some(det => det.name === 'api_key')
   }
 
   get active (): boolean { return this.detectors.length > 0 }
+
+  /**
+   * A string stored under a name (payload key, column): with the api_key detector on, a value under
+   * a secret-sounding name (`password`, `api_key`, `client_secret` …) is masked whole; otherwise,
+   * and always for other names, the detectors scan it.
+   */
+  named (name: string, s: string): string | null | Dropped {
+    if (this.byName && secretByName(name, s)) {
+      switch (this.action) {
+        case 'null': return null
+        case 'drop': return DROP
+        case 'hash': return this.hasher.token(s)
+        case 'partial': return '****'
+        default: return '[redacted:api_key]'
+      }
+    }
+    return this.scan(s)
+  }
 
   /** the string with hits replaced, the same string when none, null (action null) or DROP (action drop) */
   scan (s: string): string | null | Dropped {

@@ -1,4 +1,4 @@
-import { isAsciiAlnum, isAsciiLetter, isBase64Url } from './chars.js'
+import { isAsciiAlnum, isBase64Url } from './chars.js'
 import type { Spans } from './spans.js'
 
 /**
@@ -83,15 +83,44 @@ export const KEY_PAIRS: readonly string[] = ['sk', 'rk', 'gh', 'gi', 'gl', 'xo',
 
 /**
  * Generic `name=value` / `"name": "value"` assignments in text, found from each `=` and `:` (no
- * regex over the whole string). Password-like names mask any value of four or more characters;
- * key/secret/token names only values that look random (16+ characters, at least two character
- * classes, ≥ 3 bits of entropy per character), so `token: expired` stays.
+ * regex over the whole string), and values stored under such a name (a payload key or column named
+ * `password`, `api_key`, `aws_secret_access_key` …: see `secretKind`). Password-like names mask any
+ * value of four or more characters; key/secret/token names only values that look random (16+
+ * characters, at least two character classes, ≥ 3 bits of entropy per character), so
+ * `token: expired` stays.
  */
-const SECRET_NAMES = new Set(['apikey', 'accesskey', 'secretkey', 'clientsecret', 'secret', 'authtoken', 'accesstoken',
-  'token', 'privatekey', 'password', 'passwd', 'pwd'])
-const PASSWORD_NAMES = new Set(['password', 'passwd', 'pwd'])
+const PASSWORD_SUFFIXES = ['password', 'passwd', 'pwd', 'passphrase']
+const KEY_SUFFIXES = ['apikey', 'accesskey', 'secretkey', 'privatekey', 'clientsecret', 'secret', 'token']
 /** last letters of the names above: most `:` (URLs, times) are passed over before any string is built */
-const NAME_END = new Set([...'ytndYTND'].map(c => c.charCodeAt(0)))
+const NAME_END = new Set([...'ytndeYTNDE'].map(c => c.charCodeAt(0)))
+
+export const NOT_SECRET = 0
+export const PASSWORD = 1
+export const KEY = 2
+const kinds = new Map<string, number>()
+
+/**
+ * What a name says about its value: PASSWORD, KEY, or NOT_SECRET. Case, `_`, `-` and `.` are
+ * ignored and only the end counts, so `dbPassword`, `users.password` and `OPENAI_API_KEY` all count.
+ * Names repeat (payload keys, column names), so answers are cached (bounded).
+ */
+export function secretKind (name: string): number {
+  const n = name.length
+  if (n < 3 || !NAME_END.has(name.charCodeAt(n - 1))) return NOT_SECRET
+  let k = kinds.get(name)
+  if (k !== undefined) return k
+  const norm = name.toLowerCase().replace(/[-_.\s]/g, '')
+  k = PASSWORD_SUFFIXES.some(x => norm.endsWith(x)) ? PASSWORD : KEY_SUFFIXES.some(x => norm.endsWith(x)) ? KEY : NOT_SECRET
+  if (kinds.size >= 4096) kinds.clear()
+  kinds.set(name, k)
+  return k
+}
+
+/** true when `value`, stored under `name`, is to be masked whole */
+export function secretByName (name: string, value: string): boolean {
+  const k = secretKind(name)
+  return k === PASSWORD ? value.length >= 4 : k === KEY && looksRandom(value)
+}
 
 export function findAssignedSecrets (s: string, spans: Spans, id: number): void {
   for (let i = s.indexOf('='); i !== -1; i = s.indexOf('=', i + 1)) assigned(s, i, spans, id)
@@ -105,10 +134,10 @@ function assigned (s: string, sep: number, spans: Spans, id: number): void {
   if (j >= 0 && (s.charCodeAt(j) === 34 || s.charCodeAt(j) === 39)) j--
   if (j < 2 || !NAME_END.has(s.charCodeAt(j))) return
   const nameEnd = j + 1
-  while (j >= 0 && nameEnd - j <= 20 && isNameChar(s.charCodeAt(j))) j--
+  while (j >= 0 && nameEnd - j <= 32 && isNameChar(s.charCodeAt(j))) j--
   if (j >= 0 && isAsciiAlnum(s.charCodeAt(j))) return
-  const name = s.slice(j + 1, nameEnd).toLowerCase().replace(/[-_]/g, '')
-  if (!SECRET_NAMES.has(name)) return
+  const kind = secretKind(s.slice(j + 1, nameEnd))
+  if (kind === NOT_SECRET) return
   // the value: [spaces] [quote] value
   let v = sep + 1
   for (let k = 0; k < 3 && v < s.length && (s.charCodeAt(v) === 32 || s.charCodeAt(v) === 9); k++) v++
@@ -116,11 +145,11 @@ function assigned (s: string, sep: number, spans: Spans, id: number): void {
   let e = v
   while (e < s.length && e - v < 512 && isValueChar(s.charCodeAt(e))) e++
   if (e - v < 4) return
-  if (!PASSWORD_NAMES.has(name) && !looksRandom(s.slice(v, e))) return
+  if (kind === KEY && !looksRandom(s.slice(v, e))) return
   spans.add(v, e, id)
 }
 
-const isNameChar = (c: number): boolean => isAsciiLetter(c) || c === 95 || c === 45
+const isNameChar = (c: number): boolean => isAsciiAlnum(c) || c === 95 || c === 45
 /** anything up to whitespace, a quote or a list/query separator */
 const isValueChar = (c: number): boolean => c > 32 && c !== 34 && c !== 39 && c !== 38 && c !== 44 && c !== 59 && c !== 0x7f
 

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { DETECTORS, DETECTOR_GROUPS, gate } from '../../../lib/mask/detectors.js'
 import { Spans } from '../../../lib/mask/detect/spans.js'
-import { looksRandom } from '../../../lib/mask/detect/secrets.js'
+import { KEY, looksRandom, NOT_SECRET, PASSWORD, secretByName, secretKind } from '../../../lib/mask/detect/secrets.js'
 
 /** what one detector finds in `s`, gate included (as the scanner runs it) */
 function found (name: string, s: string): string[] {
@@ -220,6 +220,8 @@ t.test('api_key', async t => {
     ['"client_secret": "c3VwZXJzZWNyZXQxMjM0NTY3OA"', ['c3VwZXJzZWNyZXQxMjM0NTY3OA']],
     ['password=hunter2', ['hunter2']],
     ['PWD: Tr0ub4dor', ['Tr0ub4dor']],
+    ['DB_PASSWORD=correct-horse', ['correct-horse']],
+    ['export OPENAI_API_KEY=Zx81kLm2Qp09TrVb77aa', ['Zx81kLm2Qp09TrVb77aa']],
     // near misses
     ['task-force-alpha-bravo-charlie', []],
     ['sk-short', []],
@@ -230,6 +232,19 @@ t.test('api_key', async t => {
     ['secret=true', []]
   ])
   t.ok(looksRandom('Zx81kLm2Qp09TrVb77aa'))
+  t.equal(secretKind('password'), PASSWORD)
+  t.equal(secretKind('dbPassword'), PASSWORD)
+  t.equal(secretKind('users.password'), PASSWORD)
+  t.equal(secretKind('OPENAI_API_KEY'), KEY)
+  t.equal(secretKind('aws_secret_access_key'), KEY)
+  t.equal(secretKind('next-page-token'), KEY)
+  t.equal(secretKind('created_at'), NOT_SECRET)
+  t.equal(secretKind('keyboard'), NOT_SECRET)
+  t.equal(secretKind('tokens'), NOT_SECRET)
+  t.ok(secretByName('password', 'hunter2'))
+  t.notOk(secretByName('password', 'abc'))
+  t.notOk(secretByName('token', 'expired'))
+  t.ok(secretByName('token', 'Zx81kLm2Qp09TrVb77aa'))
   t.notOk(looksRandom('abcabcabcabcabcabc'))
 })
 

@@ -112,6 +112,19 @@ t.test('detector hits under null and drop', async t => {
   t.equal(n.scalar('col', 'a@b.com'), null)
 })
 
+t.test('secrets by name: values under password / api key names', async t => {
+  const m = profile({ detectors: ['secrets'] })
+  const doc = { user: 'ann', password: 'hunter2', cfg: { apiKey: 'Zx81kLm2Qp09TrVb77aa', token: 'expired', tokens: 3 } }
+  t.ok(m.document(doc))
+  t.same(doc, { user: 'ann', password: '[redacted:api_key]', cfg: { apiKey: '[redacted:api_key]', token: 'expired', tokens: 3 } })
+  t.equal(m.scalar('password', 'hunter2'), '[redacted:api_key]')
+  t.equal(m.scalar('users.pwd', 'hunter2'), '[redacted:api_key]')
+  t.equal(m.scalar('name', 'hunter2'), 'hunter2')
+  const h = profile({ detectors: ['api_key'], action: 'hash' })
+  t.match(h.scalar('password', 'hunter2'), /^h:/)
+  t.equal(profile({ detectors: ['email'] }).scalar('password', 'hunter2'), 'hunter2', 'only with the api_key detector')
+})
+
 t.test('renamed keys never overwrite each other', async t => {
   const m = profile({ detectors: ['email'] })
   const doc: Record<string, unknown> = { 'a@b.com': 1, 'c@d.com': 2 }
