@@ -63,7 +63,10 @@ export class MaskProfile implements Masker {
       if (this.action === 'drop') return DROP
       return fieldValue(this.action, this.hasher, value) as string | null
     }
-    if (typeof value === 'string' && this.detect) return this.scanner.named(path, value)
+    if (this.detect) {
+      if (typeof value === 'string') return this.scanner.named(path, value)
+      if (typeof value === 'number') return this.scanner.number(value)
+    }
     return value
   }
 
@@ -96,8 +99,17 @@ export class MaskProfile implements Masker {
             changed = true
           }
         }
-      } else if (v !== null && typeof v === 'object' && (child !== null || this.detect)) {
-        if (Array.isArray(v) ? this.array(v, child, depth + 1) : this.object(v as Record<string, unknown>, child, depth + 1)) changed = true
+      } else if (v !== null && typeof v === 'object') {
+        if (child !== null || this.detect) {
+          if (Array.isArray(v) ? this.array(v, child, depth + 1) : this.object(v as Record<string, unknown>, child, depth + 1)) changed = true
+        }
+      } else if (typeof v === 'number' && this.detect) {
+        const out = this.scanner.number(v)
+        if (out !== v) {
+          if (out === DROP) delete obj[k]
+          else obj[k] = out
+          changed = true
+        }
       }
       if (this.detect && k.length >= 6) {
         const out = this.scanner.scan(k)
@@ -132,6 +144,9 @@ export class MaskProfile implements Masker {
         }
       } else if (v !== null && typeof v === 'object') {
         if (Array.isArray(v) ? this.array(v, node, depth + 1) : this.object(v as Record<string, unknown>, node, depth + 1)) changed = true
+      } else if (typeof v === 'number' && this.detect) {
+        const out = this.scanner.number(v)
+        if (out !== v) { arr[i] = out === DROP ? null : out; changed = true }
       }
     }
     return changed

@@ -16,6 +16,7 @@ export class Scanner {
   private readonly mask: number
   private readonly redactions: string[]
   private readonly byName: boolean
+  private readonly cards: boolean
 
   constructor (
     private readonly detectors: readonly Detector[],
@@ -27,6 +28,7 @@ export class Scanner {
     this.mask = mask
     this.redactions = detectors.map(det => `[redacted:${det.name}]`)
     this.byName = detectors.some(det => det.name === 'api_key')
+    this.cards = detectors.some(det => det.name === 'credit_card')
   }
 
   get active (): boolean { return this.detectors.length > 0 }
@@ -74,9 +76,16 @@ export class Scanner {
     return out + s.slice(pos)
   }
 
-  /** true when the string holds anything the profile's detectors find (tests, key checks) */
-  hits (s: string): boolean {
-    return this.scan(s) !== s
+  /**
+   * A number: card numbers end up in integer columns and payload fields too. Only integers of 13
+   * digits or more can hold one, so everything else returns at once; a hit returns the masked text
+   * (a string), null or DROP.
+   */
+  number (v: number): number | string | null | Dropped {
+    if (!(v >= 1e12) || !this.cards || !Number.isSafeInteger(v)) return v
+    const s = String(v)
+    const out = this.scan(s)
+    return out === s ? v : out
   }
 
   private replacement (det: number, m: string, keep: number): string {

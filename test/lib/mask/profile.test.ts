@@ -85,15 +85,19 @@ t.test('detectors inside documents: strings anywhere, keys too', async t => {
   const doc: Record<string, unknown> = {
     note: 'reach me at a@b.com',
     n: 4111111111111111,
-    list: ['x', 'card 4111 1111 1111 1111', { deep: ['c@d.org'] }],
+    ts: 1718035200000,
+    small: 42,
+    list: ['x', 'card 4111 1111 1111 1111', { deep: ['c@d.org'] }, 4012888888881881],
     'owner@corp.com': { role: 'admin' },
     clean: 'nothing here'
   }
   t.ok(m.document(doc))
   t.same(doc, {
     note: 'reach me at [redacted:email]',
-    n: 4111111111111111, // numbers are not scanned
-    list: ['x', 'card [redacted:credit_card]', { deep: ['[redacted:email]'] }],
+    n: '[redacted:credit_card]', // a card stored as a number
+    ts: 1718035200000,
+    small: 42,
+    list: ['x', 'card [redacted:credit_card]', { deep: ['[redacted:email]'] }, '[redacted:credit_card]'],
     '[redacted:email]': { role: 'admin' },
     clean: 'nothing here'
   })
@@ -175,6 +179,9 @@ t.test('scalar: configured paths, detectors, DROP', async t => {
   const same = 'plain text'
   t.equal(m.scalar('note', same), same)
   t.equal(m.scalar('n', 5), 5)
+  t.equal(profile({ detectors: ['credit_card'] }).scalar('n', 4111111111111111), '[redacted:credit_card]', 'a card in an integer column')
+  t.equal(profile({ detectors: ['credit_card'] }).scalar('n', 4111111111111112), 4111111111111112)
+  t.equal(profile({ detectors: ['email'] }).scalar('n', 4111111111111111), 4111111111111111, 'numbers only for credit_card')
   const drop = profile({ fields: ['email'], action: 'drop' })
   t.equal(drop.scalar('email', 'a@b.com'), DROP)
   t.equal(drop.scalar('email', null), DROP, 'drop removes the column whatever it holds')
