@@ -8,7 +8,7 @@ import net from 'node:net'
 import { dirname, join } from 'node:path'
 import { freePort } from './postgres.js'
 
-export interface PglitePeer { host: string, port: number, close (): Promise<void> }
+export interface PglitePeer { host: string, port: number, close (): Promise<void>, kill (): void }
 
 export async function startPglite (): Promise<PglitePeer> {
   const require = createRequire(import.meta.url)
@@ -39,7 +39,8 @@ export async function startPglite (): Promise<PglitePeer> {
     port,
     async close () {
       if (child.exitCode === null) { child.kill('SIGTERM'); await exited }
-    }
+    },
+    kill () { if (child.exitCode === null) child.kill('SIGKILL') }
   }
 }
 

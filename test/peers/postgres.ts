@@ -19,6 +19,8 @@ export interface PostgresPeer {
   password: string
   database: string
   dir: string
+  /** synchronous stop, for process 'exit' handlers */
+  closeSync (): void
   /** PEM of the server certificate when started with `ssl` */
   cert?: string
   close (): Promise<void>
@@ -95,6 +97,12 @@ export async function startPostgres (opts: {
     if (r.status !== 0) throw new Error(`could not store an MD5 password: ${r.stderr}`)
   }
   let closed = false
+  const closeSync = (): void => {
+    if (closed) return
+    closed = true
+    try { run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']) } catch { /* already gone */ }
+    rmSync(dir, { recursive: true, force: true })
+  }
   return {
     host: '127.0.0.1',
     port,
@@ -103,11 +111,7 @@ export async function startPostgres (opts: {
     database: 'postgres',
     dir,
     cert,
-    async close () {
-      if (closed) return
-      closed = true
-      try { run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']) } catch { /* already gone */ }
-      rmSync(dir, { recursive: true, force: true })
-    }
+    async close () { closeSync() },
+    closeSync
   }
 }

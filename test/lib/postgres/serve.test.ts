@@ -196,6 +196,36 @@ t.test('pipelined extended batches: a refused message is skipped until Sync, the
   s.end(serialize.terminate())
 })
 
+t.test('requests split at every byte: the relay reassembles them and answers in order', async t => {
+  const tok = await gate.token('alice')
+  const s = net.connect({ host: '127.0.0.1', port: gate.port, noDelay: true })
+  const chunks: Buffer[] = []
+  s.on('data', (b: Buffer) => chunks.push(b))
+  await new Promise(resolve => s.once('connect', resolve))
+  const dribble = async (b: Buffer): Promise<void> => {
+    for (let i = 0; i < b.length; i++) {
+      s.write(b.subarray(i, i + 1))
+      await new Promise(resolve => setImmediate(resolve))
+    }
+  }
+  await dribble(serialize.startupMessage({ user: 'alice', database: 'postgres' }))
+  await waitFor(() => Buffer.concat(chunks).length >= 9)
+  await dribble(serialize.password(tok))
+  await waitFor(() => Buffer.concat(chunks).includes(Buffer.from([0x5a, 0, 0, 0, 5, 0x49])))
+  chunks.length = 0
+  await dribble(Buffer.concat([
+    serialize.query("SELECT name FROM items WHERE id = 9; SELECT 'two'"),
+    serialize.parse('s9', 'SELECT name FROM items WHERE id = $1'), serialize.bind('', 's9', ['10']), serialize.execute(''), serialize.sync(),
+    serialize.query('SELECT body FROM secret_notes'),
+    serialize.bind('', 's9', ['11']), serialize.execute(''), serialize.sync()
+  ]))
+  await waitFor(() => count(Buffer.concat(chunks), 0x5a) >= 4)
+  const out = Buffer.concat(chunks)
+  t.same(codes(out), ['T', 'D', 'C', 'T', 'D', 'C', 'Z', '1', '2', 'D', 'C', 'Z', 'E', 'Z', '2', 'D', 'C', 'Z'])
+  t.ok(out.includes(Buffer.from('item 9')) && out.includes(Buffer.from('item 10')) && out.includes(Buffer.from('item 11')))
+  s.end(serialize.terminate())
+})
+
 t.test('psql: queries, COPY both ways, refusal with the statement text', async t => {
   const tok = await gate.token('carol')
   const r = await psql(gate.port, 'carol', tok, ['-At', '-c', 'SELECT name FROM items WHERE id = 7'])
