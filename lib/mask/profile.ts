@@ -82,7 +82,7 @@ export class MaskProfile implements Masker {
   }
 
   private object (obj: Record<string, unknown>, node: PathNode | null, depth: number): boolean {
-    if (depth > MAX_DEPTH) throw new VecgateError('VG_ERR_MALFORMED', `document nested deeper than ${MAX_DEPTH} levels; not masked, not sent`)
+    if (depth > MAX_DEPTH) throw tooDeep()
     let changed = false
     let renames: Array<string | null> | undefined
     for (const k in obj) {
@@ -133,7 +133,7 @@ export class MaskProfile implements Masker {
   }
 
   private array (arr: unknown[], node: PathNode | null, depth: number): boolean {
-    if (depth > MAX_DEPTH) throw new VecgateError('VG_ERR_MALFORMED', `document nested deeper than ${MAX_DEPTH} levels; not masked, not sent`)
+    if (depth > MAX_DEPTH) throw tooDeep()
     let changed = false
     for (let i = 0; i < arr.length; i++) {
       const v = arr[i]
@@ -155,7 +155,7 @@ export class MaskProfile implements Masker {
   /** a configured field: drop the key, or replace its value (each element, for an array) */
   private field (obj: Record<string, unknown>, k: string, v: unknown): boolean {
     if (this.action === 'drop') { delete obj[k]; return true }
-    if (Array.isArray(v)) return this.elements(v)
+    if (Array.isArray(v)) return this.elements(v, 0)
     const out = fieldValue(this.action, this.hasher, v)
     if (out === v) return false
     obj[k] = out
@@ -163,11 +163,12 @@ export class MaskProfile implements Masker {
   }
 
   /** arrays under a configured path keep their shape: each element masked whole */
-  private elements (arr: unknown[]): boolean {
+  private elements (arr: unknown[], depth: number): boolean {
+    if (depth > MAX_DEPTH) throw tooDeep()
     let changed = false
     for (let i = 0; i < arr.length; i++) {
       const v = arr[i]
-      if (Array.isArray(v)) { if (this.elements(v)) changed = true; continue }
+      if (Array.isArray(v)) { if (this.elements(v, depth + 1)) changed = true; continue }
       const out = fieldValue(this.action, this.hasher, v)
       if (out !== v) { arr[i] = out; changed = true }
     }
@@ -179,4 +180,8 @@ export class MaskProfile implements Masker {
     for (const k in doc) if (this.field(doc, k, doc[k])) changed = true
     return changed
   }
+}
+
+function tooDeep (): VecgateError {
+  return new VecgateError('VG_ERR_MALFORMED', `document nested deeper than ${MAX_DEPTH} levels; not masked, not sent`)
 }

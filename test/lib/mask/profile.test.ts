@@ -230,4 +230,7 @@ t.test('too deep a document is refused, not half-masked', async t => {
   let doc: Record<string, unknown> = { e: 'a@b.com' }
   for (let i = 0; i < 1000; i++) doc = { n: doc }
   t.throws(() => m.document(doc), { code: 'VG_ERR_MALFORMED' })
+  let arr: unknown[] = ['x']
+  for (let i = 0; i < 1000; i++) arr = [arr]
+  t.throws(() => profile({ fields: ['a'] }).document({ a: arr }), { code: 'VG_ERR_MALFORMED' }, 'nested arrays under a configured path')
 })
