@@ -74,6 +74,26 @@ export class MessageReader {
     return true
   }
 
+  /**
+   * The type byte and total size (type byte included) of the next message when its header has arrived
+   * but not all of it; undefined otherwise. Lets a relay stream a big message it need not look into.
+   */
+  partial (): { code: number, size: number } | undefined {
+    const avail = this.buf.length - this.pos
+    if (this.startup || avail < 5) return undefined
+    const size = this.buf.readInt32BE(this.pos + 1) + 1
+    if (size <= avail || size < 5) return undefined
+    return { code: this.buf[this.pos], size }
+  }
+
+  /** Hands out everything kept so far (the start of a partial message) and forgets it. */
+  take (): Buffer {
+    const b = this.buf.subarray(this.pos)
+    this.buf = EMPTY
+    this.pos = 0
+    return b
+  }
+
   /** the whole current message, as it arrived */
   message (): Buffer { return this.buf.subarray(this.start, this.end) }
 }

@@ -70,6 +70,9 @@ const QUEUE_HIGH_WATER = 1 << 20
  */
 const POISON = serialize.bind('', 'vecgate: refused by policy')
 const SYNC = serialize.sync()
+/** response messages bigger than this are streamed when nothing needs to look into them */
+const STREAM_OVER = 1 << 20
+const STREAMED_ROW = encodeDataRow([])
 
 export interface RelayOptions {
   backend: BackendConfig
@@ -507,9 +510,26 @@ export class PgRelay {
   private onUpstreamData (chunk: Buffer): void {
     if (this.ended) return
     const r = this.back
+    if (this.streaming > 0) {
+      // the rest of a big message nobody needs to look into: straight through
+      const n = Math.min(this.streaming, chunk.length)
+      this.toClient.slice(chunk, 0, n)
+      this.streaming -= n
+      chunk = chunk.subarray(n)
+    }
     if (chunk.length > 0) r.push(chunk)
     try {
-      while (r.next()) this.onBackendMessage(r.code)
+      for (;;) {
+        if (r.next()) { this.onBackendMessage(r.code); continue }
+        const p = r.partial()
+        if (p !== undefined && p.size > STREAM_OVER && this.streamable(p.code)) {
+          const head = r.take()
+          this.toClient.slice(head, 0, head.length)
+          this.streaming = p.size - head.length
+          if (p.code === B.DataRow) this.countStreamedRow()
+        }
+        break
+      }
     } catch (e) {
       this.fatal(new VecgateError('VG_ERR_UPSTREAM', `upstream protocol error: ${asVecgateError(e).message}`))
       return
@@ -523,6 +543,26 @@ export class PgRelay {
   }
 
   private keptSlices = false
+  /** bytes of a streamed message still to pass */
+  private streaming = 0
+  /** a streamed row still counts as a record returned; its content is not journaled */
+  private countStreamedRow (): void {
+    const u = this.units[0] as Unit | undefined
+    if (u === undefined || this.currentCall(u) === undefined) return
+    if (u.rows === undefined) { u.rows = []; this.rowUnits.push(u) }
+    u.rows.push(STREAMED_ROW)
+  }
+
+  /**
+   * Bounded buffering: a DataRow of a call without a mask, or COPY data, larger than STREAM_OVER is
+   * not collected whole but passed on as it arrives (its row is counted, not journaled).
+   */
+  private streamable (code: number): boolean {
+    if (code === B.CopyData) return true
+    if (code !== B.DataRow) return false
+    const u = this.units[0] as Unit | undefined
+    return u === undefined || this.currentCall(u)?.masker === undefined
+  }
 
   private flushClient (): void {
     if (this.toClient.empty || this.ended) return

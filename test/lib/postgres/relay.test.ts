@@ -19,7 +19,7 @@ function rowDescription (names: string[]): Buffer {
 }
 
 /** A fake PostgreSQL: trusts everyone, answers every Query with the same rows, `chunk` bytes per write. */
-async function scriptedUpstream (rows: number, chunk: () => number): Promise<net.Server & { port: number }> {
+async function scriptedUpstream (rows: number, chunk: () => number, big = 0): Promise<net.Server & { port: number }> {
   const server = net.createServer(s => {
     s.setNoDelay(true)
     const r = new MessageReader(1 << 20, true)
@@ -50,7 +50,7 @@ async function scriptedUpstream (rows: number, chunk: () => number): Promise<net
         }
         if (r.code === 0x51) {
           const out: Buffer[] = [rowDescription(['id', 'email', 'note'])]
-          for (let i = 0; i < rows; i++) out.push(encodeDataRow([Buffer.from(String(i)), Buffer.from(`user${i}@example.com`), Buffer.from('x'.repeat(i % 50))]))
+          for (let i = 0; i < rows; i++) out.push(encodeDataRow([Buffer.from(String(i)), Buffer.from(`user${i}@example.com`), Buffer.from(i === 1 && big > 0 ? 'y'.repeat(big) : 'x'.repeat(i % 50))]))
           out.push(new MessageWriter().cstring(`SELECT ${rows}`).finish(0x43), serialize.readyForQuery(0x49))
           send(Buffer.concat(out))
         }
@@ -97,3 +97,24 @@ for (const [label, chunk] of [['one byte per write', () => 1], ['random small wr
     }
   })
 }
+
+t.test('a row bigger than the stream threshold passes through without being held whole', async t => {
+  const big = 3 * 1024 * 1024
+  const up = await scriptedUpstream(4, () => 64 * 1024, big)
+  t.teardown(() => up.close())
+  for (const masked of [false, true]) {
+    const gate = await startGate({ host: '127.0.0.1', port: up.port, user: 'app', password: 'x', database: 'postgres' }, {
+      decide: () => ({ effect: 'allow', reason: 'ok', ...(masked ? { mask: 'pii' } : {}) }),
+      masks: new Map([['pii', pii]])
+    })
+    const c = new pg.Client({ host: '127.0.0.1', port: gate.port, user: 'alice', password: await gate.token(), database: 'postgres' })
+    await c.connect()
+    const res = await c.query('SELECT id, email, note FROM people')
+    t.same(res.rows.map(r => r.note.length), [0, big, 2, 3])
+    t.equal(res.rows[1].email, masked ? '***@example.com' : 'user1@example.com', masked ? 'masked rows are still held and masked' : 'streamed row intact')
+    const records = gate.parts.journal.events.filter(e => e.kind === 'response' && e.data?.final === true).map(e => e.data?.records)
+    t.same(records, [4], 'the streamed row still counts')
+    await c.end()
+    await gate.close()
+  }
+})
