@@ -74,11 +74,15 @@ export function gate (s: string): number {
   let prev = 0; let prev2 = 0
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i)
-    if (c >= 48 && c <= 57) {
+    if ((c | 32) >= 97 && (c | 32) <= 122) { // letters first: the most common by far
+      chain = 0
+      run = 0
+      if (KEY_PAIR[((prev & 127) << 7) | c] === 1 && !isWordChar(prev2)) keyPair = 1 // at a word start
+    } else if (c >= 48 && c <= 57) {
       digits++
       if (++chain > maxChain) maxChain = chain
       if (++run > maxRun) maxRun = run
-      if (((prev | 32) >= 97 && (prev | 32) <= 122)) letterDigit++
+      if ((prev | 32) >= 97 && (prev | 32) <= 122) letterDigit++
     } else {
       run = 0
       if (c === 32 || c === 45 || c === 46 || c === 40 || c === 41 || c === 43) {
@@ -87,12 +91,9 @@ export function gate (s: string): number {
         else if (c === 45 && prev === 45) keyPair = 1
       } else {
         chain = 0
-        if (c < 128) {
-          if (c === 58) colons++
-          else if (c === 64) at++
-          else if (c === 61) eq++
-          else if (KEY_PAIR[((prev & 127) << 7) | c] === 1 && !isWordChar(prev2)) keyPair = 1 // at a word start
-        }
+        if (c === 58) colons++
+        else if (c === 64) at++
+        else if (c === 61) eq++
       }
     }
     prev2 = prev

@@ -77,15 +77,17 @@ export class Scanner {
   }
 
   /**
-   * A number: card numbers end up in integer columns and payload fields too. Only integers of 13
-   * digits or more can hold one, so everything else returns at once; a hit returns the masked text
-   * (a string), null or DROP.
+   * A number: card numbers end up in integer columns and payload fields too. Checked without
+   * building a string (millisecond timestamps are numbers of the same size and far more common):
+   * an exact integer of 13–16 digits, first digit 2–6, passing Luhn, is turned into text and masked
+   * like a string (the result is a string, null or DROP).
    */
   number (v: number): number | string | null | Dropped {
-    if (!(v >= 1e12) || !this.cards || !Number.isSafeInteger(v)) return v
-    const s = String(v)
-    const out = this.scan(s)
-    return out === s ? v : out
+    if (!this.cards || !(v >= 2e12) || v > Number.MAX_SAFE_INTEGER || !Number.isInteger(v)) return v
+    let top = v
+    while (top >= 10) top = Math.floor(top / 10)
+    if (top < 2 || top > 6 || !luhnNumber(v)) return v
+    return this.scan(String(v))
   }
 
   private replacement (det: number, m: string, keep: number): string {
@@ -95,4 +97,17 @@ export class Scanner {
       default: return this.redactions[det]
     }
   }
+}
+
+/** Luhn (ISO/IEC 7812-1 Annex B) over the decimal digits of a safe integer */
+function luhnNumber (v: number): boolean {
+  let sum = 0
+  let double = false
+  for (let x = v; x > 0; x = Math.floor(x / 10)) {
+    let d = x % 10
+    if (double) { d *= 2; if (d > 9) d -= 9 }
+    sum += d
+    double = !double
+  }
+  return sum % 10 === 0
 }
