@@ -1,3 +1,24 @@
+/**
+ * Masking profiles (CONTRACT.md "Configuration", `masking.profiles`), compiled once into the
+ * `Masker`s decoders call (decoders/types.ts). What a profile does:
+ *
+ * fields   dotted key paths (`email`, `customer.phone`, `*.ssn`); arrays are transparent; a path
+ *          covers everything under it; flat keys with dots (`"customer.phone": …`) count as nested.
+ *          For Postgres the first segment is the column (`meta.owner` inside jsonb column `meta`).
+ * detectors  email, phone, credit_card, iban, us_ssn, uk_nino, es_dni, ipv4, ipv6, jwt, api_key,
+ *          and the groups national_id, ip, secrets, all — run over every other string value, every
+ *          object key, and integers that could be card numbers. api_key also masks values stored
+ *          under secret-sounding names (`password`, `api_key`, `client_secret` …).
+ * action   on a configured field, the whole value: redact → "[redacted]"; hash → "h:" + 16
+ *          base64url chars of HMAC-SHA256 (stable under one key, so joins and grouping still work);
+ *          partial → the email domain, the last digits, or initials; null → null; drop → the key
+ *          (the column, from `scalar`) is removed. Arrays keep their length, each element masked.
+ *          On a detector hit, only the hit: "[redacted:email]", its hash token, or its partial
+ *          form (`***@example.com`, `**** **** **** 1111`); null makes the whole string null; drop
+ *          removes the key (an array element becomes null). A key with a hit is renamed the same
+ *          way, or removed under null/drop.
+ * vectors  keep; drop (null); round (`round_bits`, default 8, mantissa bits kept; a new Float32Array).
+ */
 import type { Masker } from '../../decoders/types.js'
 import type { MaskProfileConfig } from '../config/types.js'
 import { VecgateError } from '../errors.js'
