@@ -216,3 +216,41 @@ t.test('hash tokens of planted values are stable across documents', async t => {
     t.equal(a.x.slice(3), b.deep[0].y, e)
   }
 })
+
+/** plants values under configured paths: nested, inside arrays (at any level), as flat dotted keys */
+function plantFields (r: Rand, planted: string[]): Record<string, unknown> {
+  const [doc] = object(r, int(r, 0, 3), [])
+  const plant = (): unknown => {
+    const v = `PLANT${planted.length}x${chars(r, 6, 'abcdef')}`
+    planted.push(v)
+    const roll = r()
+    return roll < 0.6 ? v : roll < 0.8 ? { inner: v, more: [v] } : [v, 'also']
+  }
+  const maybeArray = (v: unknown): unknown => r() < 0.3 ? [v, ...(r() < 0.5 ? [v] : [])] : v
+  if (r() < 0.7) doc.secret = plant()
+  const shape = int(r, 0, 3)
+  if (shape === 0) doc.customer = maybeArray({ phone: plant(), name: sentence(r) })
+  if (shape === 1) doc['customer.phone'] = plant()
+  if (shape === 2) doc.customer = { [pick(r, ['phone', 'phone'])]: plant(), keep: 'kept' }
+  if (r() < 0.6) doc.contacts = maybeArray([{ email: plant() }, [{ email: plant(), kind: 'work' }]])
+  if (r() < 0.5) doc[pick(r, WORDS)] = maybeArray({ ssn: plant() })
+  return doc
+}
+
+for (const action of ['redact', 'hash', 'partial', 'null', 'drop'] as const) {
+  t.test(`fields (${action}): nothing planted under a configured path survives (seed ${SEED})`, async t => {
+    const m = compileMasking({ p: { fields: ['secret', 'customer.phone', 'contacts.email', '*.ssn'], detectors: [], action, vectors: 'keep' } }, { hashKey: KEY }).get('p')!
+    const r = prng(SEED + 3)
+    let n = 0
+    for (let i = 0; i < DOCS; i++) {
+      const planted: string[] = []
+      const doc = plantFields(r, planted)
+      const changed = m.document(doc)
+      const json = JSON.stringify(doc)
+      for (const p of planted) if (json.includes(p)) t.fail(`doc ${i}: ${p} survived under ${action}: ${json}`)
+      if (planted.length > 0 && !changed) t.fail(`doc ${i}: planted but unchanged`)
+      n += planted.length
+    }
+    t.ok(n > DOCS, `${n} values planted`)
+  })
+}
