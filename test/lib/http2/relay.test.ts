@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js'
 import net from 'node:net'
 import { once } from 'node:events'
 import { qdrantSchema } from '../../../decoders/qdrant/schema.js'
-import { startQdrantServer, type QdrantPeer } from '../../peers/qdrant-server.js'
+import { startCannedUpstream, type CannedUpstream } from '../../helpers/grpc-upstream.js'
 import { startRelay, type TestRelay } from '../../helpers/relay.js'
 
 const KEY = 'upstream-key'
@@ -16,7 +16,7 @@ const { root } = qdrantSchema()
 const T = (n: string) => root.lookupType(n)
 const codec = (type: string) => ({
   serialize: (o: object) => Buffer.from(T(type).encode(T(type).fromObject(o)).finish()),
-  deserialize: (b: Buffer) => T(type).toObject(T(type).decode(b), { longs: Number, defaults: false }) as any
+  deserialize: (b: Buffer) => T(type).toObject(T(type).decode(b), { longs: Number, enums: String, defaults: false }) as any
 })
 
 function unary (client: grpc.Client, method: string, req: object, md: grpc.Metadata, opts: grpc.CallOptions = {}): Promise<any> {
@@ -31,12 +31,12 @@ function unary (client: grpc.Client, method: string, req: object, md: grpc.Metad
 
 const mdFor = (token: string): grpc.Metadata => { const m = new grpc.Metadata(); m.set('api-key', token); return m }
 
-let peer: QdrantPeer
+let peer: CannedUpstream
 let relay: TestRelay
 let token: string
 
 t.before(async () => {
-  peer = await startQdrantServer({ apiKey: KEY })
+  peer = await startCannedUpstream({ apiKey: KEY })
   relay = await startRelay({
     upstream: peer.address,
     apiKey: KEY,
@@ -46,14 +46,6 @@ t.before(async () => {
     limits: { max_message: 64 * 1024 }
   })
   token = await relay.parts.token('tester')
-  const c = new grpc.Client(relay.address, grpc.credentials.createInsecure())
-  await unary(c, 'qdrant.Collections/Create', { collection_name: 'docs', vectors_config: { params: { size: 4, distance: 'Cosine' } } }, mdFor(token))
-  await unary(c, 'qdrant.Points/Upsert', {
-    collection_name: 'docs',
-    wait: true,
-    points: Array.from({ length: 20 }, (_, i) => ({ id: { num: i + 1 }, vectors: { vector: { data: [i, 1, 2, 3] } }, payload: { n: { integer_value: i } } }))
-  }, mdFor(token))
-  c.close()
 })
 t.teardown(async () => { await relay?.close(); await peer?.close() })
 
@@ -77,8 +69,12 @@ t.test('1000 concurrent streams on one connection, a third refused, then no stal
 
 t.test('gzip messages both ways', async t => {
   const c = new grpc.Client(relay.address, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2 } as any)
-  const r = await unary(c, 'qdrant.Points/Scroll', { collection_name: 'docs', limit: 20, with_payload: { enable: true } }, mdFor(token))
-  t.equal(r.result.length, 20)
+  const r = await unary(c, 'qdrant.Points/Upsert', {
+    collection_name: 'docs',
+    points: Array.from({ length: 300 }, (_, i) => ({ id: { num: i + 1 }, vectors: { vector: { data: [i, 1, 2, 3] } }, payload: { note: { string_value: 'lorem ipsum '.repeat(5) } } }))
+  }, mdFor(token))
+  t.equal(r.result.status, 'Completed')
+  t.equal(peer.calls.at(-1)!.request.points.length, 300, 'upstream got the whole compressed message')
   c.close()
 })
 
@@ -156,25 +152,34 @@ t.test('bad input on the port: HTTP/1.1, TLS hello, garbage, a lying length pref
 })
 
 t.test('upstream killed mid-call: UNAVAILABLE, the gateway stays up', async t => {
-  const p2 = await startQdrantServer({ apiKey: KEY })
-  const r2 = await startRelay({ upstream: p2.address, apiKey: KEY })
+  // a TCP hop we can cut the way a crashed server or a dropped link does: no frames, the socket just ends
+  const p2 = await startCannedUpstream({ apiKey: KEY })
+  const cut = new Set<net.Socket>()
+  const hop = net.createServer((down) => {
+    const up = net.connect(p2.port, '127.0.0.1')
+    cut.add(down); cut.add(up)
+    down.pipe(up); up.pipe(down)
+    down.on('error', () => {}); up.on('error', () => {})
+  })
+  await new Promise<void>(resolve => hop.listen(0, '127.0.0.1', () => resolve()))
+  const r2 = await startRelay({ upstream: `127.0.0.1:${(hop.address() as net.AddressInfo).port}`, apiKey: KEY })
   const tok = await r2.parts.token('x')
   const c = new grpc.Client(r2.address, grpc.credentials.createInsecure())
-  await unary(c, 'qdrant.Collections/Create', { collection_name: 'c', vectors_config: { params: { size: 2, distance: 'Dot' } } }, mdFor(tok))
+  t.equal((await unary(c, 'qdrant.Points/Count', { collection_name: 'c' }, mdFor(tok))).result.count, 20)
   p2.delay.set('Count', 2000)
   const pending = unary(c, 'qdrant.Points/Count', { collection_name: 'c' }, mdFor(tok))
   await new Promise(resolve => setTimeout(resolve, 200))
-  await p2.close()
+  for (const s of cut) s.resetAndDestroy()
   await t.rejects(pending, { code: grpc.status.UNAVAILABLE })
   c.close()
-  // the gateway process is fine: the other relay still serves
+  // the gateway is fine: the other relay still serves
   const c2 = new grpc.Client(relay.address, grpc.credentials.createInsecure())
   t.equal((await unary(c2, 'qdrant.Points/Count', { collection_name: 'docs' }, mdFor(token))).result.count, 20)
   c2.close()
-  await r2.close()
+  await r2.close(); hop.close(); await p2.close()
 })
 
 t.test('the upstream saw only the backend key', async t => {
-  t.ok(peer.calls.length > 600)
+  t.ok(peer.calls.length > 600, `${peer.calls.length} calls`)
   t.ok(peer.calls.every(c => c.metadata['api-key'] === KEY))
 })
