@@ -582,7 +582,7 @@ export class PgRelay {
     const u = this.units[0] as Unit | undefined
     switch (code) {
       case B.DataRow:
-        if (u === undefined) break
+        if (u === undefined) { this.pass(); return }
         this.onDataRow(u)
         return
       case B.CommandComplete:
@@ -654,7 +654,8 @@ export class PgRelay {
     const call = this.currentCall(u)
     if (call === undefined) { this.pass(); return }
     const r = this.back
-    let row = r.message()
+    const original = r.message()
+    let row = original
     if (call.masker !== undefined) {
       if (u.plan === undefined) {
         const cols = u.columns ?? (u.portal !== undefined ? columnsOf(u.portal) : undefined)
@@ -667,7 +668,7 @@ export class PgRelay {
       } else {
         row = u.plan.apply(row)
       }
-      if (row !== r.message()) this.toClient.add(row)
+      if (row !== original) this.toClient.add(row)
       else this.pass()
     } else {
       this.pass()
