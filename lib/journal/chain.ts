@@ -1,0 +1,52 @@
+/**
+ * Tamper evidence. Each event's hash covers the previous hash and every stored column of the event,
+ * so an edited, removed or reordered event breaks the chain at that event. The chain starts from a
+ * hash of the session's own header, and a session is sealed at its end with an Ed25519 signature by
+ * the gateway's key over its header, event count and last hash — a truncated tail breaks the seal.
+ */
+import { createHash, sign, verify, type KeyObject } from 'node:crypto'
+
+export interface SessionHeader {
+  id: string
+  backend: string
+  protocol: string
+  client: string
+  tls: boolean
+  started_at: number
+}
+
+export function genesis (s: SessionHeader): string {
+  return createHash('sha256')
+    .update(`vecgate-journal-v1\n${s.id}\n${s.backend}\n${s.protocol}\n${s.client}\n${s.tls ? 1 : 0}\n${s.started_at}`)
+    .digest('hex')
+}
+
+export function eventHash (prev: string, session: string, n: number, at: number, kind: string, call: number | null, body: string): string {
+  return createHash('sha256')
+    .update(`${prev}\n${session}\n${n}\n${at}\n${kind}\n${call ?? ''}\n`)
+    .update(body)
+    .digest('hex')
+}
+
+export interface SealFacts extends SessionHeader {
+  ended_at: number
+  end_reason: string
+  events: number
+  last_hash: string
+}
+
+function sealText (s: SealFacts): Buffer {
+  return Buffer.from(`vecgate-seal-v1\n${genesis(s)}\n${s.ended_at}\n${s.end_reason}\n${s.events}\n${s.last_hash}`)
+}
+
+export function seal (s: SealFacts, key: KeyObject): string {
+  return sign(null, sealText(s), key).toString('base64')
+}
+
+export function sealValid (s: SealFacts, signature: string, key: KeyObject): boolean {
+  try {
+    return verify(null, sealText(s), key, Buffer.from(signature, 'base64'))
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The journal's tables. One file, versioned by `PRAGMA user_version`; each migration runs once, in
+ * order, inside a transaction. Readers refuse a file newer than they know.
+ *
+ * - sessions: one row per client connection, numbered by `seq` in start order so a removed session
+ *   shows as a gap (pruned sessions are listed in `pruned`, so retention is not mistaken for tampering).
+ * - events: each session's events numbered 1..n, each carrying the hash of the one before it.
+ * - seen: the record ids each response returned (`journal who-saw`).
+ */
+import type Database from 'better-sqlite3'
+import { VecgateError } from '../errors.js'
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE sessions (
+     id TEXT PRIMARY KEY,
+     seq INTEGER NOT NULL UNIQUE,
+     backend TEXT NOT NULL,
+     protocol TEXT NOT NULL,
+     client TEXT NOT NULL,
+     tls INTEGER NOT NULL,
+     started_at INTEGER NOT NULL,
+     ended_at INTEGER,
+     end_reason TEXT,
+     subject TEXT,
+     groups TEXT,
+     token_id TEXT,
+     events INTEGER NOT NULL DEFAULT 0,
+     bytes INTEGER NOT NULL DEFAULT 0,
+     last_hash TEXT NOT NULL,
+     seal TEXT,
+     key_id TEXT
+   );
+   CREATE INDEX sessions_started ON sessions (started_at);
+   CREATE INDEX sessions_subject ON sessions (subject, started_at);
+   CREATE TABLE events (
+     id INTEGER PRIMARY KEY,
+     session TEXT NOT NULL,
+     n INTEGER NOT NULL,
+     at INTEGER NOT NULL,
+     kind TEXT NOT NULL,
+     call INTEGER,
+     body TEXT NOT NULL,
+     prev TEXT NOT NULL,
+     hash TEXT NOT NULL,
+     UNIQUE (session, n)
+   );
+   CREATE TABLE seen (
+     backend TEXT NOT NULL,
+     collection TEXT NOT NULL,
+     record TEXT NOT NULL,
+     session TEXT NOT NULL,
+     event INTEGER NOT NULL
+   );
+   CREATE INDEX seen_record ON seen (backend, collection, record);
+   CREATE INDEX seen_session ON seen (session);
+   CREATE TABLE pruned (
+     session TEXT PRIMARY KEY,
+     seq INTEGER NOT NULL,
+     started_at INTEGER NOT NULL,
+     ended_at INTEGER,
+     subject TEXT,
+     events INTEGER NOT NULL,
+     pruned_at INTEGER NOT NULL,
+     reason TEXT NOT NULL
+   );
+   CREATE TABLE keys (
+     kid TEXT PRIMARY KEY,
+     jwk TEXT NOT NULL,
+     first_used INTEGER NOT NULL
+   );`
+]
+
+export const SCHEMA_VERSION = MIGRATIONS.length
+
+export function migrate (db: Database.Database): void {
+  const have = db.pragma('user_version', { simple: true }) as number
+  if (have > SCHEMA_VERSION) {
+    throw new VecgateError('VG_ERR_JOURNAL', `journal ${db.name} has schema version ${have}, newer than this vecgate knows (${SCHEMA_VERSION})`, { hint: 'upgrade vecgate' })
+  }
+  for (let v = have; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v])
+      db.pragma(`user_version = ${v + 1}`)
+    })()
+  }
+}
