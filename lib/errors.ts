@@ -63,7 +63,8 @@ export function grpcStatusOf (e: VecgateError): number {
     case 'VG_ERR_LIMIT': return GrpcStatus.RESOURCE_EXHAUSTED
     case 'VG_ERR_DEADLINE': return GrpcStatus.DEADLINE_EXCEEDED
     case 'VG_ERR_OVERSIZE': return GrpcStatus.RESOURCE_EXHAUSTED
-    case 'VG_ERR_UPSTREAM': return GrpcStatus.UNAVAILABLE
+    case 'VG_ERR_UPSTREAM':
+    case 'VG_ERR_JOURNAL': return GrpcStatus.UNAVAILABLE
     default: return GrpcStatus.INTERNAL
   }
 }
@@ -81,6 +82,7 @@ export function sqlStateOf (e: VecgateError): string {
     case 'VG_ERR_MALFORMED':
     case 'VG_ERR_OVERSIZE': return '08P01'
     case 'VG_ERR_UPSTREAM': return '08006'
+    case 'VG_ERR_JOURNAL': return '58000'
     default: return 'XX000'
   }
 }

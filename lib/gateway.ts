@@ -11,6 +11,7 @@ import type { Masker } from '../decoders/types.js'
 import { Metrics } from './admin/metrics.js'
 import { startAdmin, type AdminServer } from './admin/server.js'
 import './admin/routes.js'
+import './admin/journal-routes.js'
 import type { BackendConfig, Config } from './config/types.js'
 import { VecgateError } from './errors.js'
 import { GrpcRelay } from './http2/relay.js'
@@ -50,6 +51,7 @@ export class Gateway {
   private readonly servers: net.Server[] = []
   private readonly connections = new Set<Connection>()
   private stopping = false
+  private readonly cleanups: Array<() => void> = []
 
   private constructor (readonly config: Config, readonly parts: GatewayParts, log: Logger) {
     this.log = log
@@ -68,6 +70,11 @@ export class Gateway {
       throw e
     }
     return gw
+  }
+
+  /** Runs when the gateway stops (readers and other things opened on demand). */
+  onStop (fn: () => void): void {
+    this.cleanups.push(fn)
   }
 
   address (backend: string): string {
@@ -134,6 +141,7 @@ export class Gateway {
     this.stopping = true
     for (const s of this.servers) s.close()
     await this.admin?.close()
+    for (const fn of this.cleanups.splice(0)) { try { fn() } catch {} }
     ;(this.parts.approvals as { close?: () => void } | undefined)?.close?.()
     ;(this.parts.verifier as { revocations?: { close: () => void } }).revocations?.close()
     await this.parts.journal.close()

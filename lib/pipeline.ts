@@ -154,6 +154,9 @@ export class Session {
     this.parts.journal.event({ session: this.id, at, kind: 'request', call: n, op })
     let verdict: Verdict | undefined
     try {
+      if (this.parts.journal.failure !== undefined) {
+        throw new VecgateError('VG_ERR_JOURNAL', 'the journal cannot record requests right now, so none are let through', { hint: 'see the gateway log; retry shortly' })
+      }
       if (identity.expiresAt * 1000 <= at) {
         throw new VecgateError('VG_ERR_UNAUTHENTICATED', 'token expired during the session', { hint: 'get a fresh token and reconnect' })
       }

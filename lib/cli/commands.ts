@@ -3,6 +3,7 @@ import { ACTIONS, type Action } from '../../decoders/types.js'
 import type { Config } from '../config/types.js'
 import { VecgateError } from '../errors.js'
 import { adminCall } from './admin-client.js'
+import { journalCommands } from './journal.js'
 
 export interface CommandContext {
   values: Record<string, any>
@@ -166,7 +167,8 @@ export const commands: Command[] = [
       return explanation.verdict.effect === 'allow' ? 0 : 3
     }
   },
-  ...approvalCommands()
+  ...approvalCommands(),
+  ...journalCommands
 ]
 
 function approvalCommands (): Command[] {

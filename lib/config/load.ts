@@ -130,7 +130,8 @@ export function parseConfig (raw: unknown, file: string, env: NodeJS.ProcessEnv 
     path: at(v.string(j.path ?? './data/journal.db', 'journal.path')),
     on_full: v.oneOf(j.on_full ?? 'hold', 'journal.on_full', ['hold', 'mark']) as JournalConfig['on_full'],
     queue: v.int(j.queue ?? 100_000, 'journal.queue', 100, 10_000_000),
-    store_vectors: v.bool(j.store_vectors ?? false, 'journal.store_vectors')
+    store_vectors: v.bool(j.store_vectors ?? false, 'journal.store_vectors'),
+    auditors: v.strings(j.auditors ?? ['auditors'], 'journal.auditors')
   }
   if (j.retention !== undefined) {
     const r = v.object(j.retention, 'journal.retention')

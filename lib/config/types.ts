@@ -103,6 +103,8 @@ export interface JournalConfig {
   queue: number
   retention?: { max_age?: number, max_bytes?: number }
   store_vectors: boolean
+  /** groups whose members may read every session (others see only their own) */
+  auditors: string[]
 }
 
 export interface LimitsConfig {

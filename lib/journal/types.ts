@@ -49,6 +49,8 @@ export interface JournalSink {
    */
   flush (): Promise<void>
   close (): Promise<void>
+  /** set while the journal cannot write: the pipeline refuses new requests (fail closed) */
+  readonly failure?: Error
 }
 
 /** A sink that records nothing: for tools and tests that do not journal. */

@@ -535,9 +535,20 @@ export class PgRelay {
       return
     }
     this.journalRows()
+    if (this.callsFinished) {
+      // a call ended in this read: its events must be on disk before the client sees the end of it,
+      // so a response the client received is never missing from the journal (group commit)
+      this.callsFinished = false
+      this.awaitingJournal++
+      void this.session.journal.flush().catch(() => {}).then(() => {
+        this.awaitingJournal--
+        this.flushClient()
+        if (this.draining) this.closeIfDrained()
+      })
+    }
     this.flushClient()
     // slices of this read still in use: the next read must not overwrite them
-    if (this.readBuffer !== undefined && (r.pending > 0 || this.keptSlices || this.client.writableLength > 0)) this.readBuffer.retain()
+    if (this.readBuffer !== undefined && (r.pending > 0 || this.keptSlices || this.client.writableLength > 0 || !this.toClient.empty)) this.readBuffer.retain()
     this.keptSlices = false
     if (this.draining) this.closeIfDrained()
   }
@@ -564,8 +575,12 @@ export class PgRelay {
     return u === undefined || this.currentCall(u)?.masker === undefined
   }
 
+  /** a call finished: its last events go to disk before anything more goes to the client */
+  private callsFinished = false
+  private awaitingJournal = 0
+
   private flushClient (): void {
-    if (this.toClient.empty || this.ended) return
+    if (this.toClient.empty || this.ended || this.awaitingJournal > 0) return
     if (!this.toClient.flush(this.client) && !this.upstreamPaused) {
       this.upstreamPaused = true
       this.upstream.pause()
@@ -701,6 +716,7 @@ export class PgRelay {
     this.flushRows(u, call)
     if (call === undefined) return
     call.finish({ ok, status: status ?? (code === B.PortalSuspended ? 'suspended' : undefined), message })
+    this.callsFinished = true
   }
 
   private onReady (): void {
@@ -773,7 +789,7 @@ export class PgRelay {
   }
 
   private closeIfDrained (): void {
-    if (!this.draining || this.busy || this.ended) return
+    if (!this.draining || this.busy || this.ended || this.awaitingJournal > 0) return
     // 57P01 admin_shutdown (PostgreSQL docs, Appendix A)
     this.toClient.add(serialize.errorResponse({ severity: 'FATAL', code: '57P01', message: 'terminating connection: vecgate is shutting down' }))
     this.toClient.flush(this.client)

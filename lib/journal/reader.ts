@@ -1,0 +1,225 @@
+/**
+ * Reading the journal: what auditors list, replay, search and verify. Opens the file read-only, so
+ * it can run beside a live gateway (WAL readers never block the writer).
+ */
+import Database from 'better-sqlite3'
+import { existsSync } from 'node:fs'
+import { createPublicKey, type KeyObject } from 'node:crypto'
+import { VecgateError } from '../errors.js'
+import { eventHash, genesis, sealValid } from './chain.js'
+import { SCHEMA_VERSION } from './schema.js'
+
+export interface SessionRow {
+  id: string
+  seq: number
+  backend: string
+  protocol: string
+  client: string
+  tls: boolean
+  started_at: number
+  ended_at: number | null
+  end_reason: string | null
+  subject: string | null
+  groups: string[]
+  token_id: string | null
+  events: number
+  bytes: number
+  sealed: boolean
+}
+
+export interface EventRow {
+  id: number
+  session: string
+  n: number
+  at: number
+  kind: string
+  call: number | null
+  body: Record<string, any>
+}
+
+export interface SessionFilter {
+  user?: string
+  backend?: string
+  /** epoch ms */
+  since?: number
+  until?: number
+  limit?: number
+}
+
+export interface Problem {
+  session: string
+  /** the event number within the session, when the problem is one event */
+  event?: number
+  problem: string
+}
+
+export interface VerifyReport {
+  sessions: number
+  events: number
+  sealed: number
+  open: number
+  pruned: number
+  problems: Problem[]
+  /** sessions not yet sealed (live, or the gateway has not restarted since a crash) */
+  unsealed: string[]
+}
+
+export class JournalReader {
+  private readonly db: Database.Database
+
+  constructor (readonly path: string) {
+    if (!existsSync(path)) {
+      throw new VecgateError('VG_ERR_USAGE', `no journal at ${path}`, { hint: 'check journal.path in the config; the gateway creates it on start' })
+    }
+    this.db = new Database(path, { readonly: true, fileMustExist: true })
+    const v = this.db.pragma('user_version', { simple: true }) as number
+    if (v > SCHEMA_VERSION) throw new VecgateError('VG_ERR_JOURNAL', `journal ${path} has schema version ${v}, newer than this vecgate knows (${SCHEMA_VERSION})`, { hint: 'upgrade vecgate' })
+  }
+
+  close (): void { this.db.close() }
+
+  sessions (f: SessionFilter = {}): SessionRow[] {
+    const where: string[] = []
+    const args: unknown[] = []
+    if (f.user !== undefined) { where.push('subject = ?'); args.push(f.user) }
+    if (f.backend !== undefined) { where.push('backend = ?'); args.push(f.backend) }
+    if (f.since !== undefined) { where.push('coalesce(ended_at, 9e15) >= ?'); args.push(f.since) }
+    if (f.until !== undefined) { where.push('started_at <= ?'); args.push(f.until) }
+    const sql = `SELECT * FROM sessions ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ?`
+    return (this.db.prepare(sql).all(...args, f.limit ?? 100) as any[]).map(sessionRow)
+  }
+
+  session (id: string): SessionRow | undefined {
+    const r = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id)
+    if (r !== undefined) return sessionRow(r)
+    // a unique prefix is enough, as with git object names
+    const rows = this.db.prepare("SELECT * FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 2").all(id.replace(/[%_\\]/g, '\\$&') + '%') as any[]
+    return rows.length === 1 ? sessionRow(rows[0]) : undefined
+  }
+
+  /** The session's events in order; `after` gives only those after event number `after`. */
+  events (session: string, after = 0): EventRow[] {
+    return (this.db.prepare('SELECT id, session, n, at, kind, call, body FROM events WHERE session = ? AND n > ? ORDER BY n').all(session, after) as any[])
+      .map(r => ({ ...r, body: parseBody(r.body) }))
+  }
+
+  /** Events kept in a gateway session on behalf of this one (approvals decided after it ended). */
+  eventsFor (session: string): EventRow[] {
+    return (this.db.prepare("SELECT id, session, n, at, kind, call, body FROM events WHERE body LIKE ? AND session LIKE 'gw-%' ORDER BY id").all(`{"for":${JSON.stringify(session)}%`) as any[])
+      .map(r => ({ ...r, body: parseBody(r.body) }))
+  }
+
+  /** Sessions that received a record: the response events that returned it. */
+  whoSaw (backend: string, collection: string, record: string): Array<{ session: SessionRow, events: Array<{ n: number, at: number, call: number | null }> }> {
+    const rows = this.db.prepare(`SELECT s.session, e.n, e.at, e.call FROM seen s JOIN events e ON e.id = s.event
+      WHERE s.backend = ? AND s.collection = ? AND s.record = ? ORDER BY e.id`).all(backend, collection, record) as Array<{ session: string, n: number, at: number, call: number | null }>
+    const out = new Map<string, { session: SessionRow, events: Array<{ n: number, at: number, call: number | null }> }>()
+    for (const r of rows) {
+      let o = out.get(r.session)
+      if (o === undefined) {
+        const s = this.session(r.session)
+        if (s === undefined) continue
+        o = { session: s, events: [] }
+        out.set(r.session, o)
+      }
+      o.events.push({ n: r.n, at: r.at, call: r.call })
+    }
+    return [...out.values()]
+  }
+
+  pruned (): Array<{ session: string, seq: number, pruned_at: number, reason: string }> {
+    return this.db.prepare('SELECT session, seq, pruned_at, reason FROM pruned ORDER BY seq').all() as any[]
+  }
+
+  /** Public keys the journal was sealed with, by key id (as recorded by the writer). */
+  keys (): Map<string, KeyObject> {
+    const out = new Map<string, KeyObject>()
+    for (const r of this.db.prepare('SELECT kid, jwk FROM keys').all() as Array<{ kid: string, jwk: string }>) {
+      out.set(r.kid, createPublicKey({ key: JSON.parse(r.jwk), format: 'jwk' }))
+    }
+    return out
+  }
+
+  /**
+   * Checks every session's chain and seal. `trusted` are the public keys to check seals with — the
+   * gateway's own key file, not the keys stored in the journal (whoever edits the file could replace
+   * those). Reports each broken event by session and number.
+   */
+  verify (trusted: Map<string, KeyObject>, progress?: (done: number, total: number) => void): VerifyReport {
+    const report: VerifyReport = { sessions: 0, events: 0, sealed: 0, open: 0, pruned: 0, problems: [], unsealed: [] }
+    const total = (this.db.prepare('SELECT count(*) AS c FROM sessions').get() as { c: number }).c
+    const pruned = this.db.prepare('SELECT seq FROM pruned').all() as Array<{ seq: number }>
+    report.pruned = pruned.length
+    const seqs = new Set<number>(pruned.map(p => p.seq))
+    const eventsOf = this.db.prepare('SELECT id, n, at, kind, call, body, prev, hash FROM events WHERE session = ? ORDER BY n')
+    for (const raw of this.db.prepare('SELECT * FROM sessions ORDER BY seq').iterate() as IterableIterator<any>) {
+      report.sessions++
+      seqs.add(raw.seq)
+      const s = raw as { id: string, backend: string, protocol: string, client: string, tls: number, started_at: number, ended_at: number | null, end_reason: string | null, events: number, last_hash: string, seal: string | null, key_id: string | null }
+      const header = { id: s.id, backend: s.backend, protocol: s.protocol, client: s.client, tls: s.tls === 1, started_at: s.started_at }
+      let last = genesis(header)
+      let expected = 1
+      let firstBad: Problem | undefined
+      const flag = (p: Problem): void => { if (firstBad === undefined) { firstBad = p; report.problems.push(p) } }
+      for (const e of eventsOf.iterate(s.id) as IterableIterator<{ id: number, n: number, at: number, kind: string, call: number | null, body: string, prev: string, hash: string }>) {
+        report.events++
+        if (e.n !== expected) {
+          flag({ session: s.id, event: expected, problem: e.n > expected ? `event #${expected}${e.n - expected > 1 ? `–#${e.n - 1}` : ''} removed` : `event #${e.n} out of order` })
+        }
+        const computed = eventHash(e.prev, s.id, e.n, e.at, e.kind, e.call, e.body)
+        if (e.prev !== last) {
+          flag({ session: s.id, event: e.n, problem: e.n === expected ? `event #${e.n} (${e.kind}) does not follow event #${e.n - 1}: an event before it was edited, removed or reordered` : `event #${e.n} (${e.kind}) out of place` })
+        } else if (computed !== e.hash) {
+          flag({ session: s.id, event: e.n, problem: `event #${e.n} (${e.kind}, at ${new Date(e.at).toISOString()}) was edited: its content does not match its hash` })
+        }
+        last = e.hash
+        expected = e.n + 1
+      }
+      if (s.seal === null) {
+        report.open++
+        report.unsealed.push(s.id)
+        continue
+      }
+      const key = trusted.get(s.key_id ?? '')
+      if (key === undefined) {
+        flag({ session: s.id, problem: `sealed with key ${s.key_id ?? '?'}, which is not a trusted key` })
+      } else if (!sealValid({ ...header, ended_at: s.ended_at ?? 0, end_reason: s.end_reason ?? '', events: s.events, last_hash: s.last_hash }, s.seal, key)) {
+        flag({ session: s.id, problem: 'the seal does not match the session (its header, end or event count was edited)' })
+      } else if (s.events !== expected - 1 || s.last_hash !== last) {
+        flag({ session: s.id, event: s.events, problem: s.events > expected - 1 ? `events after #${expected - 1} removed (sealed with ${s.events})` : `events beyond the seal (#${s.events + 1}…) were added` })
+      } else if (firstBad === undefined) {
+        report.sealed++
+      }
+      progress?.(report.sessions, total)
+    }
+    const max = Math.max(0, ...seqs)
+    for (let i = 1; i <= max; i++) {
+      if (!seqs.has(i)) report.problems.push({ session: `#${i}`, problem: `session number ${i} was removed (it is neither in the journal nor recorded as pruned)` })
+    }
+    return report
+  }
+}
+
+function sessionRow (r: any): SessionRow {
+  return {
+    id: r.id,
+    seq: r.seq,
+    backend: r.backend,
+    protocol: r.protocol,
+    client: r.client,
+    tls: r.tls === 1,
+    started_at: r.started_at,
+    ended_at: r.ended_at,
+    end_reason: r.end_reason,
+    subject: r.subject,
+    groups: r.groups !== null ? JSON.parse(r.groups) : [],
+    token_id: r.token_id,
+    events: r.events,
+    bytes: r.bytes,
+    sealed: r.seal !== null
+  }
+}
+
+function parseBody (s: string): Record<string, any> {
+  try { return JSON.parse(s) } catch { return { unreadable: s.slice(0, 200) } }
+}
