@@ -3,6 +3,7 @@ import { ACTIONS, type Action } from '../../decoders/types.js'
 import type { Config } from '../config/types.js'
 import { VecgateError } from '../errors.js'
 import { adminCall } from './admin-client.js'
+import { parseDuration, parseActions } from './args.js'
 import { journalCommands } from './journal.js'
 
 export interface CommandContext {
@@ -25,20 +26,7 @@ export interface Command {
 
 const usage = (m: string): VecgateError => new VecgateError('VG_ERR_USAGE', m)
 
-export function parseDuration (s: string, what: string): number {
-  const m = /^(\d+)(s|m|h|d)?$/.exec(s)
-  if (m === null) throw usage(`${what}: expected a duration like 90s, 5m, 1h (got ${JSON.stringify(s)})`)
-  const n = Number(m[1])
-  return m[2] === 'm' ? n * 60 : m[2] === 'h' ? n * 3600 : m[2] === 'd' ? n * 86400 : n
-}
-
-export function parseActions (s: string | undefined): Action[] | undefined {
-  if (s === undefined) return undefined
-  return s.split(',').map(a => a.trim()).filter(a => a !== '').map(a => {
-    if (!(ACTIONS as readonly string[]).includes(a)) throw usage(`--actions: ${a} is not one of ${ACTIONS.join(', ')}`)
-    return a as Action
-  })
-}
+export { parseDuration, parseActions } from './args.js'
 
 function ids (s: string | undefined): Array<string | number> | undefined {
   if (s === undefined) return undefined

@@ -9,7 +9,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import type { Command, CommandContext } from './commands.js'
-import { parseDuration } from './commands.js'
+import { parseDuration } from './args.js'
 import { adminCall } from './admin-client.js'
 import { VecgateError } from '../errors.js'
 import { JournalReader, type EventRow, type SessionFilter, type SessionRow } from '../journal/reader.js'

@@ -71,6 +71,8 @@ export class JournalWriter implements JournalSink {
   private retryTimer: NodeJS.Timeout | undefined
   private readonly pruneTimer: NodeJS.Timeout | undefined
   private lastLoud = 0
+  /** sessions opened by the batch being written, forgotten again if it rolls back */
+  private batchOpened: string[] = []
   private closed = false
   private readonly lock: string
   private readonly st: ReturnType<JournalWriter['prepare']>
@@ -88,13 +90,15 @@ export class JournalWriter implements JournalSink {
       this.db.pragma('auto_vacuum = INCREMENTAL') // only takes effect on a new file, before the first table
       this.db.pragma('journal_mode = WAL')
       this.db.pragma('synchronous = NORMAL')
+      // pruned sessions and superseded pages are overwritten with zeros, not left readable in free pages
+      this.db.pragma('secure_delete = ON')
       migrate(this.db)
     } catch (e) {
       rmSync(this.lock, { force: true })
       throw new VecgateError('VG_ERR_JOURNAL', `journal.path: cannot open ${opts.path}: ${(e as Error).message}`, { hint: 'check the path and its permissions' })
     }
     this.st = this.prepare()
-    this.seq = (this.db.prepare('SELECT max(m) AS m FROM (SELECT max(seq) AS m FROM sessions UNION ALL SELECT max(seq) AS m FROM pruned)').get() as { m: number | null }).m ?? 0
+    this.seq = this.maxSeq()
     this.db.prepare('INSERT OR IGNORE INTO keys (kid, jwk, first_used) VALUES (?, ?, ?)')
       .run(opts.keyId, JSON.stringify(createPublicKey(opts.signingKey).export({ format: 'jwk' })), Date.now())
     this.recover()
@@ -103,6 +107,10 @@ export class JournalWriter implements JournalSink {
       this.pruneTimer = setInterval(() => this.prune(), opts.pruneEvery ?? 600_000)
       this.pruneTimer.unref()
     }
+  }
+
+  private maxSeq (): number {
+    return (this.db.prepare('SELECT max(m) AS m FROM (SELECT max(seq) AS m FROM sessions UNION ALL SELECT max(seq) AS m FROM pruned)').get() as { m: number | null }).m ?? 0
   }
 
   private prepare () {
@@ -191,14 +199,15 @@ export class JournalWriter implements JournalSink {
     this.queue = []
     const touched = new Set<Open>()
     const opened: string[] = []
+    this.batchOpened = opened
     try {
       this.db.transaction(() => {
-        this.writeLosses(touched)
         for (const item of items) {
-          if (item.t === 0) opened.push(this.writeStart(item.s))
+          if (item.t === 0) this.writeStart(item.s)
           else if (item.t === 1) this.writeEvent(item.e, touched)
           else this.writeEnd(item.session, item.at, item.reason, touched)
         }
+        this.writeLosses(touched)
         for (const o of touched) {
           if (o.dirty) this.st.progress.run(o.n, o.last, o.bytes, o.header.id)
           o.dirty = false
@@ -225,7 +234,10 @@ export class JournalWriter implements JournalSink {
 
   private fail (err: Error, items: Item[], opened: string[]): void {
     // the transaction rolled back: forget in-memory progress it made
-    for (const id of opened) this.open.delete(id)
+    for (const id of opened) {
+      this.open.delete(id)
+      if (id === this.gatewaySession) this.gatewaySession = undefined
+    }
     this.reload()
     this.failure = err
     const now = Date.now()
@@ -248,6 +260,7 @@ export class JournalWriter implements JournalSink {
 
   /** After a rolled-back batch, the open sessions' chain state comes back from the database. */
   private reload (): void {
+    this.seq = this.maxSeq()
     for (const [id, o] of this.open) {
       const row = this.db.prepare('SELECT events, last_hash, bytes FROM sessions WHERE id = ?').get(id) as { events: number, last_hash: string, bytes: number } | undefined
       if (row === undefined) { this.open.delete(id); continue }
@@ -260,6 +273,7 @@ export class JournalWriter implements JournalSink {
     const last = genesis(header)
     this.st.session.run(s.id, ++this.seq, s.backend, s.protocol, s.client, s.tls ? 1 : 0, s.at, last)
     this.open.set(s.id, { header, n: 0, last, bytes: 0, dirty: false })
+    this.batchOpened.push(s.id)
     return s.id
   }
 
@@ -371,13 +385,17 @@ export class JournalWriter implements JournalSink {
       for (const { id } of old) { pruneOne(id, `older than journal.retention.max_age (${r.max_age}s)`); pruned++ }
     }
     if (r.max_bytes !== undefined) {
-      const oldest = this.db.prepare('SELECT id FROM sessions WHERE ended_at IS NOT NULL ORDER BY seq LIMIT 50')
-      while (this.size() > r.max_bytes) {
-        const batch = oldest.all() as Array<{ id: string }>
-        if (batch.length === 0) break
+      // prune the oldest share of ended sessions that brings the size under the limit; pages of
+      // indexes stay partly used after deletes, so a few rounds may be needed
+      for (let round = 0; round < 4; round++) {
+        const size = this.size()
+        if (size <= r.max_bytes) break
+        const ended = (this.db.prepare('SELECT count(*) AS c FROM sessions WHERE ended_at IS NOT NULL').get() as { c: number }).c
+        if (ended === 0) break
+        const n = Math.max(1, Math.ceil(ended * (1 - r.max_bytes / size) * 1.1))
+        const batch = this.db.prepare('SELECT id FROM sessions WHERE ended_at IS NOT NULL ORDER BY seq LIMIT ?').all(n) as Array<{ id: string }>
         for (const { id } of batch) { pruneOne(id, `journal over journal.retention.max_bytes (${r.max_bytes} bytes)`); pruned++ }
         this.db.pragma('incremental_vacuum')
-        this.db.pragma('wal_checkpoint(TRUNCATE)')
       }
     }
     if (pruned > 0) {
@@ -411,7 +429,7 @@ function takeLock (path: string): string {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new VecgateError('VG_ERR_JOURNAL', `journal.path: cannot create ${lock}: ${(e as Error).message}`)
       const pid = Number(readFileSync(lock, 'utf8'))
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
         throw new VecgateError('VG_ERR_JOURNAL', `journal.path: ${path} is in use by another vecgate (pid ${pid})`, { hint: 'stop it, or give this gateway its own journal.path' })
       }
       rmSync(lock, { force: true })

@@ -1,0 +1,218 @@
+/**
+ * The journal through a real client and server: pg (node-postgres) and psql through vecgate to
+ * pgvector on PGlite. Every request, verdict and masked response is recorded in order; replay,
+ * sessions list, who-saw and verify work from the CLI, locally and through the admin API; an edited
+ * byte is named by verify; a SIGKILLed gateway loses no event of a response the client received.
+ */
+import t from 'tap'
+import pg from 'pg'
+import { spawn } from 'node:child_process'
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Writable } from 'node:stream'
+import { once } from 'node:events'
+import { startPglite } from '../peers/pglite.js'
+import { startTestGateway } from '../helpers/gateway.js'
+import { JournalReader } from '../../lib/journal/reader.js'
+import { journalCommands } from '../../lib/cli/journal.js'
+import type { Command } from '../../lib/cli/commands.js'
+import type { Config } from '../../lib/config/types.js'
+import { psql } from '../lib/postgres/harness.js'
+
+const lite = await startPglite()
+t.teardown(() => lite.close())
+const up = { host: lite.host, port: lite.port, user: 'postgres', password: 'any', database: 'postgres' }
+const direct = new pg.Client(up)
+await direct.connect()
+t.teardown(() => direct.end())
+await direct.query('CREATE EXTENSION IF NOT EXISTS vector')
+await direct.query(`CREATE TABLE people (id bigint PRIMARY KEY, name text, email text, embedding vector(3));
+  INSERT INTO people VALUES (1, 'Ada', 'ada@example.com', '[1,0,0]'), (2, 'Bob', 'bob@example.com', '[0,1,0]'), (3, 'Cy', 'cy@example.com', '[0,0,1]')`)
+
+const policy = {
+  rules: [
+    { id: 'analysts-read', subjects: { groups: ['analysts'] }, backends: ['pg'], actions: ['read', 'search'], effect: 'allow', mask: 'pii' },
+    { id: 'no-writes', subjects: { groups: ['analysts'] }, actions: ['write', 'delete', 'admin'], effect: 'deny' }
+  ]
+}
+const masking = { profiles: { pii: { fields: ['email'], action: 'redact', vectors: 'drop' } } }
+
+async function run (cmd: string, config: Config, values: Record<string, unknown>, positionals: string[] = []): Promise<{ code: number, out: string }> {
+  const c = journalCommands.find(x => x.name === cmd) as Command
+  let out = ''
+  const sink = new Writable({ write (chunk, _e, cb) { out += String(chunk); cb() } })
+  const code = await c.run({ values, positionals, config: () => config, configPath: config.file, out: sink, err: sink })
+  return { code, out }
+}
+
+t.test('sessions through pg and psql are journaled in order, masked, replayable, searchable and verifiable', async t => {
+  const gw = await startTestGateway({
+    backends: [{ name: 'pg', protocol: 'postgres', upstream: `${lite.host}:${lite.port}`, credentials: { user: 'postgres', password: 'any', database: 'postgres' } }],
+    policy,
+    masking
+  })
+  t.teardown(() => gw.stop())
+  const token = await gw.token('alice', { groups: ['analysts'] })
+  const c = new pg.Client({ host: '127.0.0.1', port: gw.port('pg'), user: 'alice', password: token, database: 'postgres' })
+  await c.connect()
+  const knn = await c.query("SELECT id, name, email, embedding FROM people ORDER BY embedding <-> '[1,0.1,0]' LIMIT 2")
+  t.same(knn.rows.map(r => [r.id, r.name]), [['1', 'Ada'], ['2', 'Bob']])
+  t.notOk(knn.rows.some(r => String(r.email).includes('@')), 'emails masked for the client')
+  await t.rejects(c.query('DELETE FROM people'), { code: '42501' })
+  const one = await c.query('SELECT id, email FROM people WHERE id = $1', [3])
+  t.equal(one.rows[0].id, '3')
+  await c.end()
+  const viaPsql = await psql(gw.port('pg'), 'alice', token, ['-At', '-c', 'SELECT id, name FROM people WHERE id = 2'])
+  t.equal(viaPsql.stdout.trim(), '2|Bob', viaPsql.stderr)
+  await gw.gw.parts.journal.flush()
+
+  const r = new JournalReader(gw.config.journal.path)
+  t.teardown(() => r.close())
+  const sessions = r.sessions({ backend: 'pg' })
+  t.equal(sessions.length, 2, 'two connections, two sessions')
+  t.ok(sessions.every(s => s.subject === 'alice'))
+  const pgSession = [...sessions].sort((a, b) => b.events - a.events)[0]
+  const events = r.events(pgSession.id)
+  const calls = new Map<number, string[]>()
+  for (const e of events) if (e.call !== null) calls.set(e.call, [...(calls.get(e.call) ?? []), e.kind])
+  for (const [n, kinds] of calls) {
+    t.equal(kinds[0], 'request', `call ${n} starts with its request`)
+    t.equal(kinds[1], 'verdict', `call ${n} then its verdict`)
+    t.ok(kinds.slice(2).every(k => k === 'response' || k === 'error'), `call ${n} then responses or its refusal: ${kinds.join(',')}`)
+  }
+  const knnCall = events.find(e => e.kind === 'request' && e.body.op.action === 'search')!
+  const result = events.find(e => e.kind === 'response' && e.call === knnCall.call && e.body.data?.result !== undefined)!
+  t.match(JSON.stringify(result.body.data.result), /Ada/, 'what the client received')
+  t.notMatch(JSON.stringify(result.body.data.result), /ada@example\.com/, 'never the raw email')
+  const refused = events.find(e => e.kind === 'error')!
+  t.match(refused.body.data, { code: 'VG_ERR_DENIED' })
+  t.same(r.whoSaw('pg', 'people', '3').map(x => x.session.id), [pgSession.id], 'who-saw finds the row')
+  t.equal(r.whoSaw('pg', 'people', '2').length, 2, 'row 2 went to both sessions')
+
+  // the CLI, reading the file
+  const list = await run('sessions list', gw.config, { user: 'alice' })
+  t.equal(list.code, 0)
+  t.match(list.out, pgSession.id)
+  const replay = await run('replay', gw.config, {}, [pgSession.id.slice(0, 12)])
+  t.match(replay.out, /identity alice groups analysts/)
+  t.match(replay.out, /request\s+search people/)
+  t.match(replay.out, /verdict\s+ALLOW by analysts-read, mask pii/)
+  t.match(replay.out, /DENY by no-writes/)
+  t.match(replay.out, /VG_ERR_DENIED/)
+  const detail = await run('replay', gw.config, { event: String(result.n) }, [pgSession.id])
+  t.match(detail.out, /Ada/)
+  const ndjson = await run('replay', gw.config, { json: true }, [pgSession.id])
+  const lines = ndjson.out.trim().split('\n').map(l => JSON.parse(l))
+  t.equal(lines.length, events.length + 1, 'NDJSON: the session, then one line per event')
+  const who = await run('journal who-saw', gw.config, { backend: 'pg', collection: 'people', id: '3' })
+  t.match(who.out, pgSession.id)
+
+  // the CLI through the admin API: an auditor sees everyone, alice only herself, bob nothing of alice
+  const auditor = await gw.token('carol', { groups: ['auditors'] })
+  const bob = await gw.token('bob', { groups: ['analysts'] })
+  const asAuditor = await run('sessions list', gw.config, { token: auditor, admin: gw.adminUrl, json: true })
+  t.equal(asAuditor.out.trim().split('\n').length, 2)
+  const asBob = await run('sessions list', gw.config, { token: bob, admin: gw.adminUrl })
+  t.equal(asBob.out.trim(), 'no sessions')
+  await t.rejects(run('replay', gw.config, { token: bob, admin: gw.adminUrl }, [pgSession.id]), /no session/)
+  const asAlice = await run('replay', gw.config, { token, admin: gw.adminUrl }, [pgSession.id])
+  t.match(asAlice.out, /ALLOW by analysts-read/)
+  await t.rejects(run('journal who-saw', gw.config, { token: bob, admin: gw.adminUrl, backend: 'pg', collection: 'people', id: '3' }), /auditors/)
+
+  // verify passes while running; after a stop, one edited byte is named
+  t.equal((await run('journal verify', gw.config, {})).code, 0)
+  await gw.gw.stop()
+  const ok = await run('journal verify', gw.config, {})
+  t.equal(ok.code, 0, ok.out)
+  t.match(ok.out, /journal verified/)
+  const file = readFileSync(gw.config.journal.path)
+  const at = file.indexOf(Buffer.from('"reason":"denied by'))
+  t.ok(at > 0, 'the verdict text is in the file')
+  file[at + 12] ^= 0x20
+  writeFileSync(gw.config.journal.path, file)
+  const bad = await run('journal verify', gw.config, {})
+  t.equal(bad.code, 1)
+  t.match(bad.out, new RegExp(`TAMPERED  session ${pgSession.id} event #\\d+: event #\\d+ \\(verdict`))
+})
+
+t.test('a SIGKILLed gateway loses no event of a response the client received', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'vecgate-kill-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const configPath = join(dir, 'vecgate.yaml')
+  writeFileSync(configPath, JSON.stringify({
+    admin: { listen: '127.0.0.1:0' },
+    identity: { signing_key: join(dir, 'signing.jwk') },
+    journal: { path: join(dir, 'journal.db') },
+    backends: [{ name: 'pg', protocol: 'postgres', listen: '127.0.0.1:0', upstream: `${lite.host}:${lite.port}`, credentials: { user: 'postgres', password: 'any', database: 'postgres' } }],
+    policy,
+    masking
+  }))
+  const bin = fileURLToPath(new URL('../../dist/bin/vecgate.js', import.meta.url))
+  const gwProc = spawn(process.execPath, [bin, 'start', '--config', configPath, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { if (gwProc.exitCode === null) gwProc.kill('SIGKILL') })
+  let started = ''
+  gwProc.stdout.on('data', (d: Buffer) => { started += d.toString() })
+  while (!started.includes('\n')) {
+    const [code] = await Promise.race([once(gwProc, 'exit'), new Promise(resolve => setTimeout(() => resolve([undefined]), 50))]) as [number | undefined]
+    if (code !== undefined) t.fail(`vecgate start exited: ${code}`)
+  }
+  const info = JSON.parse(started.split('\n')[0]) as { listening: Array<{ address: string }> }
+  const port = Number(info.listening[0].address.split(':').pop())
+  const { loadConfig } = await import('../../lib/config/load.js')
+  const config = loadConfig(configPath)
+  const { loadOrCreateSigningKey } = await import('../../lib/identity/keys.js')
+  const { Grants } = await import('../../lib/identity/grants.js')
+  const grants = new Grants(await loadOrCreateSigningKey(config.identity.signing_key), config.identity.audience, config.identity.max_ttl)
+  const token = (await grants.issue({ subject: 'alice', groups: ['analysts'], ttl: 300 })).token
+
+  // four clients querying as fast as they can; the gateway is killed while they run
+  const answered: Array<{ client: number, id: number }> = []
+  let stop = false
+  const clients = await Promise.all([0, 1, 2, 3].map(async i => {
+    const c = new pg.Client({ host: '127.0.0.1', port, user: 'alice', password: token, database: 'postgres' })
+    await c.connect()
+    c.on('error', () => {})
+    return c
+  }))
+  const ports = clients.map(c => (c as any).connection.stream.localPort as number)
+  const loops = clients.map(async (c, i) => {
+    for (let k = 0; !stop; k++) {
+      const id = 1 + (k % 3)
+      try {
+        await c.query(`SELECT id, email FROM people WHERE id = ${id} AND ${k} = ${k}`)
+        answered.push({ client: i, id: k })
+      } catch { return }
+    }
+  })
+  while (answered.length < 200) await new Promise(resolve => setTimeout(resolve, 5))
+  gwProc.kill('SIGKILL')
+  await once(gwProc, 'exit')
+  stop = true
+  await Promise.all(loops)
+  // the next start closes what the killed one left open
+  const { JournalWriter } = await import('../../lib/journal/writer.js')
+  const { createLogger } = await import('../../lib/log.js')
+  const key = await loadOrCreateSigningKey(config.identity.signing_key)
+  await new JournalWriter({ path: config.journal.path, onFull: 'hold', queue: 1000, storeVectors: false, signingKey: key.privateKey, keyId: key.kid, log: createLogger({ level: 'silent' }) }).close()
+  const reader = new JournalReader(config.journal.path)
+  t.teardown(() => reader.close())
+  const verified = reader.verify(new Map([[key.kid, key.publicKey]]))
+  t.same(verified.problems, [], 'the journal verifies after the kill')
+  // each client is one session, found by its address; its calls that ended are journaled with their end
+  t.ok(answered.length >= 200, `${answered.length} responses reached the clients`)
+  for (let i = 0; i < clients.length; i++) {
+    const s = reader.sessions({ backend: 'pg' }).find(x => x.client.endsWith(`:${ports[i]}`))
+    t.ok(s, `client ${i} has a session`)
+    if (s === undefined) continue
+    const events = reader.events(s.id)
+    const ended = events.filter(e => e.kind === 'response' && e.body.data?.final === true && e.body.data?.ok === true).length
+    const asked = events.filter(e => e.kind === 'request').length
+    const got = answered.filter(a => a.client === i).length
+    t.ok(ended >= got, `client ${i}: ${got} answers received, ${ended} calls journaled with their end (${asked} requests)`)
+    t.equal(s.end_reason, 'gateway stopped abruptly', 'closed by recovery')
+    t.match(events.at(-1), { kind: 'loss' })
+  }
+  for (const c of clients) await c.end().catch(() => {})
+})
