@@ -36,7 +36,7 @@ export function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env):
 export const DEFAULT_LIMITS: LimitsConfig = {
   max_message: 64 * 1024 * 1024,
   max_header_list: 64 * 1024,
-  max_streams_per_second: 2000,
+  max_streams_per_second: 100_000,
   idle_timeout: 300,
   pg_max_message: 64 * 1024 * 1024
 }

@@ -35,6 +35,8 @@ export interface RelayOptions {
   connectionWindow?: number
 }
 
+/** client resets per second per connection before GOAWAY (rapid reset); legitimate cancels are rare */
+const RESETS_PER_SECOND = 1000
 const DEFAULT_WINDOW = 65535
 const MAX_WINDOW = 2 ** 31 - 1
 /** bytes queued toward one side for one stream before the gateway stops crediting the other side */
@@ -840,9 +842,14 @@ export class GrpcRelay {
       this.resetsThisSecond = 0
       return
     }
+    // a busy client opens many streams; an attacker opens and resets them (CVE-2023-44487): the two
+    // have separate budgets, the reset one far smaller
     const max = this.opts.limits.max_streams_per_second
-    if (this.streamsThisSecond > max || this.resetsThisSecond > max / 2) {
+    if (this.streamsThisSecond > max) {
       throw new F.Http2Error(ErrorCode.ENHANCE_YOUR_CALM, `more than ${max} streams per second`)
+    }
+    if (this.resetsThisSecond > Math.min(RESETS_PER_SECOND, max / 2)) {
+      throw new F.Http2Error(ErrorCode.ENHANCE_YOUR_CALM, `more than ${Math.min(RESETS_PER_SECOND, max / 2)} streams reset per second`)
     }
   }
 

@@ -111,8 +111,8 @@ export class JournalReader {
 
   /** Sessions that received a record: the response events that returned it. */
   whoSaw (backend: string, collection: string, record: string): Array<{ session: SessionRow, events: Array<{ n: number, at: number, call: number | null }> }> {
-    const rows = this.db.prepare(`SELECT s.session, e.n, e.at, e.call FROM seen s JOIN events e ON e.id = s.event
-      WHERE s.backend = ? AND s.collection = ? AND s.record = ? ORDER BY e.id`).all(backend, collection, record) as Array<{ session: string, n: number, at: number, call: number | null }>
+    const rows = this.db.prepare(`SELECT e.session, e.n, e.at, e.call FROM scopes c JOIN seen s ON s.scope = c.id JOIN events e ON e.id = s.event
+      WHERE c.backend = ? AND c.collection = ? AND s.record = ? ORDER BY e.id`).all(backend, collection, record) as Array<{ session: string, n: number, at: number, call: number | null }>
     const out = new Map<string, { session: SessionRow, events: Array<{ n: number, at: number, call: number | null }> }>()
     for (const r of rows) {
       let o = out.get(r.session)

@@ -5,7 +5,8 @@
  * - sessions: one row per client connection, numbered by `seq` in start order so a removed session
  *   shows as a gap (pruned sessions are listed in `pruned`, so retention is not mistaken for tampering).
  * - events: each session's events numbered 1..n, each carrying the hash of the one before it.
- * - seen: the record ids each response returned (`journal who-saw`).
+ * - seen: the record ids each response returned (`journal who-saw`), one B-tree keyed by
+ *   (backend+collection scope, record id, event): the cheapest index that answers who-saw.
  */
 import type Database from 'better-sqlite3'
 import { VecgateError } from '../errors.js'
@@ -44,15 +45,18 @@ const MIGRATIONS: string[] = [
      hash TEXT NOT NULL,
      UNIQUE (session, n)
    );
-   CREATE TABLE seen (
+   CREATE TABLE scopes (
+     id INTEGER PRIMARY KEY,
      backend TEXT NOT NULL,
      collection TEXT NOT NULL,
-     record TEXT NOT NULL,
-     session TEXT NOT NULL,
-     event INTEGER NOT NULL
+     UNIQUE (backend, collection)
    );
-   CREATE INDEX seen_record ON seen (backend, collection, record);
-   CREATE INDEX seen_session ON seen (session);
+   CREATE TABLE seen (
+     scope INTEGER NOT NULL,
+     record TEXT NOT NULL,
+     event INTEGER NOT NULL,
+     PRIMARY KEY (scope, record, event)
+   ) WITHOUT ROWID;
    CREATE TABLE pruned (
      session TEXT PRIMARY KEY,
      seq INTEGER NOT NULL,

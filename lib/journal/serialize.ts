@@ -40,6 +40,10 @@ function replacer (storeVectors: boolean): (this: unknown, key: string, value: u
   }
 }
 
+function plain (doc: unknown): string | undefined {
+  try { return JSON.stringify(doc) } catch { return undefined }
+}
+
 export class EventSerializer {
   private readonly replace: ReturnType<typeof replacer>
   constructor (storeVectors: boolean) {
@@ -58,7 +62,9 @@ export class EventSerializer {
     if (e.data !== undefined) doc.data = e.data
     let text: string
     try {
-      text = JSON.stringify(doc, this.replace)
+      // a replacer makes stringify several times slower: only results (vectors, bytes) need it, and
+      // anything else that holds a bigint falls back to it
+      text = e.data?.result !== undefined ? JSON.stringify(doc, this.replace) : plain(doc) ?? JSON.stringify(doc, this.replace)
     } catch (err) {
       // a result that cannot serialize is still an event: say so instead of losing it
       text = JSON.stringify({ ...doc, data: { unserializable: (err as Error).message } }, this.replace)

@@ -52,6 +52,7 @@ interface Open {
 }
 
 const GATEWAY_BACKEND = '-'
+const SEEN_ROWS = 32
 
 export class JournalWriter implements JournalSink {
   readonly path: string
@@ -92,6 +93,9 @@ export class JournalWriter implements JournalSink {
       this.db.pragma('synchronous = NORMAL')
       // pruned sessions and superseded pages are overwritten with zeros, not left readable in free pages
       this.db.pragma('secure_delete = ON')
+      // fewer, larger checkpoints and a bigger page cache: the journal is append-mostly
+      this.db.pragma('wal_autocheckpoint = 8192')
+      this.db.pragma('cache_size = -32768')
       migrate(this.db)
     } catch (e) {
       rmSync(this.lock, { force: true })
@@ -118,7 +122,7 @@ export class JournalWriter implements JournalSink {
     return {
       session: db.prepare('INSERT INTO sessions (id, seq, backend, protocol, client, tls, started_at, last_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       event: db.prepare('INSERT INTO events (session, n, at, kind, call, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
-      seen: db.prepare('INSERT INTO seen (backend, collection, record, session, event) VALUES (?, ?, ?, ?, ?)'),
+      scope: db.prepare('INSERT INTO scopes (backend, collection) VALUES (?, ?) ON CONFLICT DO UPDATE SET backend = backend RETURNING id'),
       auth: db.prepare('UPDATE sessions SET subject = ?, groups = ?, token_id = ? WHERE id = ? AND subject IS NULL'),
       progress: db.prepare('UPDATE sessions SET events = ?, last_hash = ?, bytes = ? WHERE id = ?'),
       end: db.prepare('UPDATE sessions SET ended_at = ?, end_reason = ?, events = ?, last_hash = ?, bytes = ?, seal = ?, key_id = ? WHERE id = ?')
@@ -312,10 +316,30 @@ export class JournalWriter implements JournalSink {
       o.subject = e.identity.subject
       this.st.auth.run(e.identity.subject, JSON.stringify(e.identity.groups), e.identity.tokenId ?? null, o.header.id)
     }
-    if (e.ids !== undefined && e.ids.length > 0) {
-      const collection = e.collection ?? e.op?.collection ?? ''
-      const backend = o.header.backend
-      for (const rid of e.ids) this.st.seen.run(backend, collection, String(rid), e.session, id)
+    if (e.ids !== undefined && e.ids.length > 0) this.writeSeen(o.header.backend, e.collection ?? e.op?.collection ?? '', e.ids, id)
+  }
+
+  private readonly scopes = new Map<string, number>()
+  /** INSERT statements for 1..SEEN_ROWS rows at once: one statement per response, not per id */
+  private readonly seenInserts: Database.Statement[] = []
+
+  private writeSeen (backend: string, collection: string, ids: readonly unknown[], event: number): void {
+    const key = backend + '\u0000' + collection
+    let scope = this.scopes.get(key)
+    if (scope === undefined) {
+      scope = (this.st.scope.get(backend, collection) as { id: number }).id
+      this.scopes.set(key, scope)
+    }
+    for (let i = 0; i < ids.length; i += SEEN_ROWS) {
+      const n = Math.min(SEEN_ROWS, ids.length - i)
+      let stmt = this.seenInserts[n]
+      if (stmt === undefined) {
+        stmt = this.db.prepare('INSERT OR IGNORE INTO seen (scope, record, event) VALUES ' + Array(n).fill('(?, ?, ?)').join(', '))
+        this.seenInserts[n] = stmt
+      }
+      const args: unknown[] = new Array(n * 3)
+      for (let j = 0; j < n; j++) { args[j * 3] = scope; args[j * 3 + 1] = String(ids[i + j]); args[j * 3 + 2] = event }
+      stmt.run(...args)
     }
   }
 
@@ -376,8 +400,14 @@ export class JournalWriter implements JournalSink {
     const pruneOne = this.db.transaction((id: string, reason: string) => {
       this.db.prepare(`INSERT INTO pruned (session, seq, started_at, ended_at, subject, events, pruned_at, reason)
         SELECT id, seq, started_at, ended_at, subject, events, ?, ? FROM sessions WHERE id = ?`).run(now, reason, id)
+      // seen rows, found through the ids the session's responses recorded
+      const backend = (this.db.prepare('SELECT backend FROM sessions WHERE id = ?').get(id) as { backend: string }).backend
+      const drop = this.db.prepare('DELETE FROM seen WHERE scope = (SELECT id FROM scopes WHERE backend = ? AND collection = ?) AND record = ? AND event = ?')
+      for (const e of this.db.prepare("SELECT id, body FROM events WHERE session = ? AND kind = 'response' AND body LIKE '%\"ids\":%'").all(id) as Array<{ id: number, body: string }>) {
+        const b = JSON.parse(e.body) as { collection?: string, ids?: unknown[], op?: { collection?: string } }
+        for (const rid of b.ids ?? []) drop.run(backend, b.collection ?? '', String(rid), e.id)
+      }
       this.db.prepare('DELETE FROM events WHERE session = ?').run(id)
-      this.db.prepare('DELETE FROM seen WHERE session = ?').run(id)
       this.db.prepare('DELETE FROM sessions WHERE id = ?').run(id)
     })
     if (r.max_age !== undefined) {
