@@ -260,7 +260,14 @@ export class GrpcRelay {
       }
     }
     if (this.upstreamUp || !this.upstreamFailed) this.writeUpstream(f.raw)
+    if (this.upstreamGrowPending > 0) {
+      this.writeUpstream(F.windowUpdate(0, this.upstreamGrowPending))
+      this.upstreamGrowPending = 0
+    }
   }
+
+  /** the connection window increase for upstream, waiting for the client's first SETTINGS */
+  private upstreamGrowPending = 0
 
   private onClientDataFrame (f: F.Frame): void {
     const s = this.streams.get(f.streamId)
@@ -521,7 +528,9 @@ export class GrpcRelay {
       const grow = this.connectionWindow - DEFAULT_WINDOW
       if (grow > 0) {
         this.writeClient(F.windowUpdate(0, grow))
-        this.writeUpstream(F.windowUpdate(0, grow))
+        // toward upstream only after the client's preface and SETTINGS went first (RFC 9113 §3.4)
+        if (this.clientSettingsSeen > 0) this.writeUpstream(F.windowUpdate(0, grow))
+        else this.upstreamGrowPending = grow
       }
     } else {
       this.writeClient(f.raw)
@@ -618,7 +627,8 @@ export class GrpcRelay {
   }
 
   private onUpstreamGoaway (f: F.Frame): void {
-    const { lastStreamId, code } = F.parseGoaway(f.payload)
+    const { lastStreamId, code, debug } = F.parseGoaway(f.payload)
+    this.session.log[code === ErrorCode.NO_ERROR ? 'debug' : 'warn']({ code, lastStreamId, debug: debug.toString('utf8', 0, Math.min(debug.length, 200)) }, 'upstream sent GOAWAY')
     this.goingAway = true
     // streams upstream never processed: refuse them so the client may retry elsewhere
     for (const s of [...this.streams.values()]) {
