@@ -94,7 +94,8 @@ export class Gateway {
       limits: this.parts.limits,
       metrics: this.metrics,
       log: this.log,
-      maxHoldMs: this.config.policy.approval_hold * 1000
+      maxHoldMs: this.config.policy.approval_hold * 1000,
+      durable: this.config.journal.durable
     })
     const serve = await protocolPath(backend, this.config)
     // PostgreSQL clients ask for TLS in-band (SSLRequest): its path upgrades the socket itself

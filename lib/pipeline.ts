@@ -56,6 +56,11 @@ export interface PipelineParts {
   log: Logger
   /** longest a request is held for approval when the client gives no deadline (ms) */
   maxHoldMs?: number
+  /**
+   * which calls end only once their journal events are committed: 'all', or 'changes' (writes,
+   * deletes, admin; reads and searches are journaled in the next batch, a millisecond later)
+   */
+  durable?: 'all' | 'changes'
 }
 
 export interface ClientInfo { address: string, tls: boolean }
@@ -267,6 +272,16 @@ export class Call {
       ids,
       data: { result: view }
     })
+  }
+
+  /**
+   * Resolves once this call's events are committed, when the journal's durability setting says the
+   * client must not see the call end before that; undefined when it need not wait (no promise made).
+   */
+  committed (): Promise<void> | undefined {
+    const a = this.op.action
+    if (this.session.pipeline.parts.durable !== 'all' && (a === 'read' || a === 'search')) return undefined
+    return this.session.journal.flush()
   }
 
   /** The response is complete (or failed). */

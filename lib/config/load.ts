@@ -131,7 +131,8 @@ export function parseConfig (raw: unknown, file: string, env: NodeJS.ProcessEnv 
     on_full: v.oneOf(j.on_full ?? 'hold', 'journal.on_full', ['hold', 'mark']) as JournalConfig['on_full'],
     queue: v.int(j.queue ?? 100_000, 'journal.queue', 100, 10_000_000),
     store_vectors: v.bool(j.store_vectors ?? false, 'journal.store_vectors'),
-    auditors: v.strings(j.auditors ?? ['auditors'], 'journal.auditors')
+    auditors: v.strings(j.auditors ?? ['auditors'], 'journal.auditors'),
+    durable: v.oneOf(j.durable ?? 'changes', 'journal.durable', ['all', 'changes']) as JournalConfig['durable']
   }
   if (j.retention !== undefined) {
     const r = v.object(j.retention, 'journal.retention')

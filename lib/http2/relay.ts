@@ -561,15 +561,19 @@ export class GrpcRelay {
     const out: Header[] = []
     for (const h of headers) if (!CONNECTION_HEADERS.has(h[0])) out.push(h)
     if (endStream && s.call !== undefined) {
-      // the call's last events must be on disk before the client learns it is over, so a response
-      // the client received is never missing from the journal (one group commit for all calls in flight)
+      // the call's last events are committed before the client learns it is over (journal.durable),
+      // so a response the client received is never missing from the journal (one group commit for
+      // all calls in flight)
       s.call.finish({ ok: status === '0', status: status ?? 'missing', bytes: s.responseBytes })
-      void this.session.journal.flush().catch(() => {}).then(() => {
-        if (this.closed || s.state === State.Closed) return
-        this.queue('client', s, { kind: 'headers', headers: out, endStream })
-        this.upstreamFinished(s)
-      })
-      return
+      const committed = s.call.committed()
+      if (committed !== undefined) {
+        void committed.catch(() => {}).then(() => {
+          if (this.closed || s.state === State.Closed) return
+          this.queue('client', s, { kind: 'headers', headers: out, endStream })
+          this.upstreamFinished(s)
+        })
+        return
+      }
     }
     this.queue('client', s, { kind: 'headers', headers: out, endStream })
     if (endStream) this.upstreamFinished(s)

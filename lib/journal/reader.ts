@@ -85,15 +85,15 @@ export class JournalReader {
     if (f.backend !== undefined) { where.push('backend = ?'); args.push(f.backend) }
     if (f.since !== undefined) { where.push('coalesce(ended_at, 9e15) >= ?'); args.push(f.since) }
     if (f.until !== undefined) { where.push('started_at <= ?'); args.push(f.until) }
-    const sql = `SELECT * FROM sessions ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ?`
+    const sql = `SELECT *, ${LIVE_EVENTS} FROM sessions ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ?`
     return (this.db.prepare(sql).all(...args, f.limit ?? 100) as any[]).map(sessionRow)
   }
 
   session (id: string): SessionRow | undefined {
-    const r = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id)
+    const r = this.db.prepare(`SELECT *, ${LIVE_EVENTS} FROM sessions WHERE id = ?`).get(id)
     if (r !== undefined) return sessionRow(r)
     // a unique prefix is enough, as with git object names
-    const rows = this.db.prepare("SELECT * FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 2").all(id.replace(/[%_\\]/g, '\\$&') + '%') as any[]
+    const rows = this.db.prepare(`SELECT *, ${LIVE_EVENTS} FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 2`).all(id.replace(/[%_\\]/g, '\\$&') + '%') as any[]
     return rows.length === 1 ? sessionRow(rows[0]) : undefined
   }
 
@@ -200,6 +200,9 @@ export class JournalReader {
   }
 }
 
+/** an open session's row is not updated per event: count its events instead */
+const LIVE_EVENTS = 'CASE WHEN ended_at IS NULL THEN (SELECT count(*) FROM events e WHERE e.session = sessions.id) ELSE events END AS live_events'
+
 function sessionRow (r: any): SessionRow {
   return {
     id: r.id,
@@ -214,7 +217,7 @@ function sessionRow (r: any): SessionRow {
     subject: r.subject,
     groups: r.groups !== null ? JSON.parse(r.groups) : [],
     token_id: r.token_id,
-    events: r.events,
+    events: r.live_events ?? r.events,
     bytes: r.bytes,
     sealed: r.seal !== null
   }

@@ -77,6 +77,7 @@ export class JournalWriter implements JournalSink {
   private closed = false
   private readonly lock: string
   private readonly st: ReturnType<JournalWriter['prepare']>
+  private readonly batch: (fn: () => void) => void
   /** written so far, for the benchmark and /metrics */
   written = 0
 
@@ -102,6 +103,8 @@ export class JournalWriter implements JournalSink {
       throw new VecgateError('VG_ERR_JOURNAL', `journal.path: cannot open ${opts.path}: ${(e as Error).message}`, { hint: 'check the path and its permissions' })
     }
     this.st = this.prepare()
+    const tx = this.db.transaction((fn: () => void) => fn())
+    this.batch = (fn) => tx(fn)
     this.seq = this.maxSeq()
     this.db.prepare('INSERT OR IGNORE INTO keys (kid, jwk, first_used) VALUES (?, ?, ?)')
       .run(opts.keyId, JSON.stringify(createPublicKey(opts.signingKey).export({ format: 'jwk' })), Date.now())
@@ -124,7 +127,7 @@ export class JournalWriter implements JournalSink {
       event: db.prepare('INSERT INTO events (session, n, at, kind, call, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       scope: db.prepare('INSERT INTO scopes (backend, collection) VALUES (?, ?) ON CONFLICT DO UPDATE SET backend = backend RETURNING id'),
       auth: db.prepare('UPDATE sessions SET subject = ?, groups = ?, token_id = ? WHERE id = ? AND subject IS NULL'),
-      progress: db.prepare('UPDATE sessions SET events = ?, last_hash = ?, bytes = ? WHERE id = ?'),
+      tail: db.prepare('SELECT n, hash, (SELECT coalesce(sum(length(body)), 0) FROM events WHERE session = ?) AS bytes FROM events WHERE session = ? ORDER BY n DESC LIMIT 1'),
       end: db.prepare('UPDATE sessions SET ended_at = ?, end_reason = ?, events = ?, last_hash = ?, bytes = ?, seal = ?, key_id = ? WHERE id = ?')
     }
   }
@@ -145,9 +148,19 @@ export class JournalWriter implements JournalSink {
     if (this.queue.length === 0 && this.failure === undefined) return
     return await new Promise<void>((resolve, reject) => {
       this.waiters.push({ resolve, reject })
-      this.schedule()
+      // someone waits: commit as soon as the current I/O callback is done (a microtask), with
+      // everything it produced, rather than a whole event-loop turn later
+      if (!this.commitSoon) {
+        this.commitSoon = true
+        queueMicrotask(() => {
+          this.commitSoon = false
+          this.write()
+        })
+      }
     })
   }
+
+  private commitSoon = false
 
   async close (): Promise<void> {
     if (this.closed) return
@@ -205,18 +218,16 @@ export class JournalWriter implements JournalSink {
     const opened: string[] = []
     this.batchOpened = opened
     try {
-      this.db.transaction(() => {
+      this.batch(() => {
         for (const item of items) {
           if (item.t === 0) this.writeStart(item.s)
           else if (item.t === 1) this.writeEvent(item.e, touched)
           else this.writeEnd(item.session, item.at, item.reason, touched)
         }
         this.writeLosses(touched)
-        for (const o of touched) {
-          if (o.dirty) this.st.progress.run(o.n, o.last, o.bytes, o.header.id)
-          o.dirty = false
-        }
-      })()
+        // a session's row is written at its start and its end only: one page less per commit; its
+        // chain state while open is its last event (see tail())
+      })
     } catch (e) {
       this.fail(e as Error, items, opened)
       return
@@ -265,11 +276,13 @@ export class JournalWriter implements JournalSink {
   /** After a rolled-back batch, the open sessions' chain state comes back from the database. */
   private reload (): void {
     this.seq = this.maxSeq()
-    for (const [id, o] of this.open) {
-      const row = this.db.prepare('SELECT events, last_hash, bytes FROM sessions WHERE id = ?').get(id) as { events: number, last_hash: string, bytes: number } | undefined
-      if (row === undefined) { this.open.delete(id); continue }
-      o.n = row.events; o.last = row.last_hash; o.bytes = row.bytes; o.dirty = false
-    }
+    for (const o of this.open.values()) Object.assign(o, this.tail(o.header), { dirty: false })
+  }
+
+  /** An open session's chain state, from its last recorded event. */
+  private tail (h: SessionHeader): { n: number, last: string, bytes: number } {
+    const r = this.st.tail.get(h.id, h.id) as { n: number, hash: string, bytes: number } | undefined
+    return r === undefined ? { n: 0, last: genesis(h), bytes: 0 } : { n: r.n, last: r.hash, bytes: r.bytes }
   }
 
   private writeStart (s: SessionStart): string {
@@ -379,11 +392,12 @@ export class JournalWriter implements JournalSink {
     const touched = new Set<Open>()
     this.db.transaction(() => {
       for (const r of rows) {
-        const o: Open = { header: { id: r.id, backend: r.backend, protocol: r.protocol, client: r.client, tls: r.tls === 1, started_at: r.started_at }, n: r.events, last: r.last_hash, bytes: r.bytes, dirty: false }
+        const header = { id: r.id, backend: r.backend, protocol: r.protocol, client: r.client, tls: r.tls === 1, started_at: r.started_at }
+        const o: Open = { header, ...this.tail(header), dirty: false }
         this.open.set(r.id, o)
         const calls = (unfinished.all(r.id, r.id) as Array<{ call: number }>).map(c => c.call)
         const at = Date.now()
-        const body = JSON.stringify({ data: { reason: 'the gateway stopped without ending this session (crash or kill); anything after the last recorded event was not journaled', last_event: r.events, unfinished_calls: calls } })
+        const body = JSON.stringify({ data: { reason: 'the gateway stopped without ending this session (crash or kill); anything after the last recorded event was not journaled', last_event: o.n, unfinished_calls: calls } })
         this.append(o, at, 'loss', null, body, touched)
         const ended = Math.max(at, (lastAt.get(r.id) as { at: number | null }).at ?? at)
         this.writeEnd(r.id, ended, 'gateway stopped abruptly', touched)

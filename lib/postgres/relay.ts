@@ -535,12 +535,13 @@ export class PgRelay {
       return
     }
     this.journalRows()
-    if (this.callsFinished) {
+    if (this.callsFinished !== undefined) {
       // a call ended in this read: its events must be on disk before the client sees the end of it,
       // so a response the client received is never missing from the journal (group commit)
-      this.callsFinished = false
+      const committed = this.callsFinished
+      this.callsFinished = undefined
       this.awaitingJournal++
-      void this.session.journal.flush().catch(() => {}).then(() => {
+      void committed.catch(() => {}).then(() => {
         this.awaitingJournal--
         this.flushClient()
         if (this.draining) this.closeIfDrained()
@@ -576,7 +577,7 @@ export class PgRelay {
   }
 
   /** a call finished: its last events go to disk before anything more goes to the client */
-  private callsFinished = false
+  private callsFinished: Promise<void> | undefined
   private awaitingJournal = 0
 
   private flushClient (): void {
@@ -716,7 +717,7 @@ export class PgRelay {
     this.flushRows(u, call)
     if (call === undefined) return
     call.finish({ ok, status: status ?? (code === B.PortalSuspended ? 'suspended' : undefined), message })
-    this.callsFinished = true
+    this.callsFinished = call.committed() ?? this.callsFinished
   }
 
   private onReady (): void {

@@ -137,16 +137,22 @@ t.test('sessions through pg and psql are journaled in order, masked, replayable,
   t.match(bad.out, new RegExp(`TAMPERED  session ${pgSession.id} event #\\d+: event #\\d+ \\(verdict`))
 })
 
-t.test('a SIGKILLed gateway loses no event of a response the client received', async t => {
+const killCases = [
+  { name: 'reads with journal.durable: all', durable: 'all', groups: ['analysts'], sql: (id: number, k: number) => `SELECT id, email FROM people WHERE id = ${id} AND ${k} = ${k}` },
+  { name: 'writes with the default durability', durable: undefined, groups: ['writers'], sql: (id: number, k: number) => `INSERT INTO kill_log VALUES (${id}, ${k})` }
+]
+await direct.query('CREATE TABLE kill_log (client int, k int)')
+
+for (const kc of killCases) t.test(`a SIGKILLed gateway loses no event of a response the client received: ${kc.name}`, async t => {
   const dir = mkdtempSync(join(tmpdir(), 'vecgate-kill-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const configPath = join(dir, 'vecgate.yaml')
   writeFileSync(configPath, JSON.stringify({
     admin: { listen: '127.0.0.1:0' },
     identity: { signing_key: join(dir, 'signing.jwk') },
-    journal: { path: join(dir, 'journal.db') },
+    journal: { path: join(dir, 'journal.db'), ...(kc.durable !== undefined ? { durable: kc.durable } : {}) },
     backends: [{ name: 'pg', protocol: 'postgres', listen: '127.0.0.1:0', upstream: `${lite.host}:${lite.port}`, credentials: { user: 'postgres', password: 'any', database: 'postgres' } }],
-    policy,
+    policy: { rules: [...policy.rules, { id: 'writers', subjects: { groups: ['writers'] }, backends: ['pg'], actions: ['write'], effect: 'allow' }] },
     masking
   }))
   const bin = fileURLToPath(new URL('../../dist/bin/vecgate.js', import.meta.url))
@@ -165,7 +171,7 @@ t.test('a SIGKILLed gateway loses no event of a response the client received', a
   const { loadOrCreateSigningKey } = await import('../../lib/identity/keys.js')
   const { Grants } = await import('../../lib/identity/grants.js')
   const grants = new Grants(await loadOrCreateSigningKey(config.identity.signing_key), config.identity.audience, config.identity.max_ttl)
-  const token = (await grants.issue({ subject: 'alice', groups: ['analysts'], ttl: 300 })).token
+  const token = (await grants.issue({ subject: 'alice', groups: kc.groups, ttl: 300 })).token
 
   // four clients querying as fast as they can; the gateway is killed while they run
   const answered: Array<{ client: number, id: number }> = []
@@ -181,7 +187,7 @@ t.test('a SIGKILLed gateway loses no event of a response the client received', a
     for (let k = 0; !stop; k++) {
       const id = 1 + (k % 3)
       try {
-        await c.query(`SELECT id, email FROM people WHERE id = ${id} AND ${k} = ${k}`)
+        await c.query(kc.sql(i === 0 ? id : i, k))
         answered.push({ client: i, id: k })
       } catch { return }
     }
