@@ -31,7 +31,7 @@ const peerPort = Number(peer.address.split(':')[1])
 const adminToken = await gw.token('root', { groups: ['admins'] })
 const analystToken = await gw.token('alice', { groups: ['analysts'] })
 
-const client = (apiKey: string, p = port): QdrantClient => new QdrantClient({ host, port: p, apiKey, checkCompatibility: false, timeout: 10_000 })
+const client = (apiKey: string, p = port): QdrantClient => new QdrantClient({ host, port: p, apiKey, https: false, checkCompatibility: false, timeout: 10_000 })
 const viaGateway = client(adminToken)
 const direct = client(UPSTREAM_KEY, peerPort)
 
