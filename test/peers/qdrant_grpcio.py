@@ -2,7 +2,7 @@
 prefer_grpc=True, i.e. grpcio) through one collection's whole life, and prints what it saw as one JSON
 document on stdout. Errors are reported as {"error": {"code": NAME, "details": TEXT}} for the step.
 
-usage: qdrant_client.py HOST PORT COLLECTION --key KEY [--steps all|a,b,...]
+usage: qdrant_grpcio.py HOST PORT COLLECTION --key KEY [--steps all|a,b,...]
 """
 import argparse
 import json
