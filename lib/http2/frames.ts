@@ -91,11 +91,23 @@ export class FrameReader {
     const start = CLIENT_PREFACE.length - this.prefaceLeft
     const n = Math.min(this.prefaceLeft, this.buf.length - this.off)
     for (let i = 0; i < n; i++) {
-      if (this.buf[this.off + i] !== CLIENT_PREFACE[start + i]) throw new PrefaceError(classify(this.buf.subarray(this.off)))
+      if (this.buf[this.off + i] !== CLIENT_PREFACE[start + i]) {
+        // everything the peer sent so far: the matched part of the preface and what follows
+        const seen = Buffer.concat([CLIENT_PREFACE.subarray(0, start), this.buf.subarray(this.off)])
+        // a few more bytes may tell an HTTP/1.1 request line or a TLS record from garbage
+        if (seen.length < 16 && undecided(seen)) return
+        throw new PrefaceError(classify(seen))
+      }
     }
     this.off += n
     this.prefaceLeft -= n
   }
+}
+
+/** too few bytes yet to name what this is */
+function undecided (b: Buffer): boolean {
+  if (b[0] === 0x16) return b.length < 2
+  return /^([A-Z]{0,8}|[A-Z]{3,8} )$/.test(b.toString('latin1'))
 }
 
 function classify (b: Buffer): 'http1' | 'tls' | 'garbage' {
