@@ -156,7 +156,8 @@ export class Session {
   async admit (identity: Identity, op: Operation, opts: AdmitOptions = {}): Promise<Call> {
     const n = ++this.calls
     const at = Date.now()
-    this.parts.journal.event({ session: this.id, at, kind: 'request', call: n, op })
+    // the subject on every request: clients of one process may share a connection with several tokens
+    this.parts.journal.event({ session: this.id, at, kind: 'request', call: n, op, data: { subject: identity.subject } })
     let verdict: Verdict | undefined
     try {
       if (this.parts.journal.failure !== undefined) {

@@ -51,7 +51,7 @@ adminExtensions.push((gw, route) => {
     await gw.parts.journal.flush()
     const r = reader(gw)
     const session = r.session(req.params.id)
-    if (session === undefined || (!isAuditor(gw, who) && session.subject !== who.subject)) {
+    if (session === undefined || (!isAuditor(gw, who) && !session.subjects.includes(who.subject))) {
       return { status: 404, json: { error: 'not_found', message: `no session ${req.params.id}` } }
     }
     const after = num(req.query.get('after'), 'after') ?? 0

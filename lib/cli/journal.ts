@@ -206,7 +206,7 @@ export const journalCommands: Command[] = [
     run: async (ctx) => {
       const { backend, collection = '', id } = ctx.values as { backend?: string, collection?: string, id?: string }
       if (backend === undefined || id === undefined) throw usage('--backend and --id are required (and --collection for most backends)')
-      let found: Array<{ session: SessionRow, events: Array<{ n: number, at: number, call: number | null }> }>
+      let found: Array<{ session: SessionRow, events: Array<{ n: number, at: number, call: number | null, subject: string | null }> }>
       if (viaAdmin(ctx)) {
         const q = new URLSearchParams({ backend, collection, id })
         found = (await adminCall(ctx, 'GET', `/v1/journal/who-saw?${q.toString()}`) as { sessions: typeof found }).sessions
@@ -216,7 +216,7 @@ export const journalCommands: Command[] = [
       }
       if (ctx.values.json === true) { for (const f of found) out(ctx, JSON.stringify(f)); return 0 }
       if (found.length === 0) { out(ctx, `no session received ${backend}/${collection}/${id}`); return 0 }
-      out(ctx, found.map(f => `${sessionLine(f.session)}\n    events ${f.events.map(e => `#${e.n} (call ${e.call ?? '-'}, ${time(e.at)})`).join(', ')}`).join('\n'))
+      out(ctx, found.map(f => `${sessionLine(f.session)}\n    events ${f.events.map(e => `#${e.n} (call ${e.call ?? '-'}${e.subject !== null && e.subject !== f.session.subject ? ` as ${e.subject}` : ''}, ${time(e.at)})`).join(', ')}`).join('\n'))
       return 0
     }
   }

@@ -20,7 +20,7 @@ function idList (ids: unknown[] | undefined, n = 5): string {
 }
 
 export function sessionLine (s: SessionRow): string {
-  const who = s.subject ?? '(no identity)'
+  const who = s.subjects.length > 1 ? s.subjects.join('+') : s.subject ?? '(no identity)'
   const end = s.ended_at !== null ? `${Math.round((s.ended_at - s.started_at) / 100) / 10}s, ${s.end_reason ?? ''}` : 'open'
   return `${s.id}  ${time(s.started_at)}  ${pad(who, 12)} ${pad(s.backend, 10)} ${pad(s.client, 21)} ${String(s.events).padStart(5)} events  ${end}${s.sealed ? '' : s.ended_at === null ? '' : '  (unsealed)'}`
 }
@@ -29,7 +29,7 @@ export function sessionHeader (s: SessionRow): string {
   return [
     `session ${s.id}  (#${s.seq})`,
     `  backend ${s.backend} (${s.protocol}), client ${s.client}${s.tls ? ' over TLS' : ''}`,
-    `  identity ${s.subject ?? '(none)'}${s.groups.length > 0 ? ` groups ${s.groups.join(',')}` : ''}${s.token_id !== null ? ` token ${s.token_id}` : ''}`,
+    `  identity ${s.subject ?? '(none)'}${s.subjects.length > 1 ? ` (also ${s.subjects.slice(1).join(', ')} on the same connection)` : ''}${s.groups.length > 0 ? ` groups ${s.groups.join(',')}` : ''}${s.token_id !== null ? ` token ${s.token_id}` : ''}`,
     `  started ${time(s.started_at)}${s.ended_at !== null ? `, ended ${time(s.ended_at)} (${s.end_reason ?? ''})` : ', still open'}${s.sealed ? ', sealed' : ''}`
   ].join('\n')
 }
@@ -46,6 +46,7 @@ export function eventSummary (e: EventRow): string {
     case 'request': {
       const op = b.op ?? {}
       const parts = [op.action, op.collection ?? '', op.method]
+      if (typeof b.data?.subject === 'string') parts.unshift(`[${b.data.subject as string}]`)
       if (op.bulk === true) parts.push('BULK')
       if (Array.isArray(op.ids) && op.ids.length > 0) parts.push(`ids ${idList(op.ids)}`)
       if (op.limit !== undefined) parts.push(`limit ${op.limit}`)

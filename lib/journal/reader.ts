@@ -20,6 +20,8 @@ export interface SessionRow {
   ended_at: number | null
   end_reason: string | null
   subject: string | null
+  /** every subject the session carried, the first one first */
+  subjects: string[]
   groups: string[]
   token_id: string | null
   events: number
@@ -81,7 +83,7 @@ export class JournalReader {
   sessions (f: SessionFilter = {}): SessionRow[] {
     const where: string[] = []
     const args: unknown[] = []
-    if (f.user !== undefined) { where.push('subject = ?'); args.push(f.user) }
+    if (f.user !== undefined) { where.push('id IN (SELECT session FROM identities WHERE subject = ?)'); args.push(f.user) }
     if (f.backend !== undefined) { where.push('backend = ?'); args.push(f.backend) }
     if (f.since !== undefined) { where.push('coalesce(ended_at, 9e15) >= ?'); args.push(f.since) }
     if (f.until !== undefined) { where.push('started_at <= ?'); args.push(f.until) }
@@ -110,10 +112,13 @@ export class JournalReader {
   }
 
   /** Sessions that received a record: the response events that returned it. */
-  whoSaw (backend: string, collection: string, record: string): Array<{ session: SessionRow, events: Array<{ n: number, at: number, call: number | null }> }> {
-    const rows = this.db.prepare(`SELECT e.session, e.n, e.at, e.call FROM scopes c JOIN seen s ON s.scope = c.id JOIN events e ON e.id = s.event
-      WHERE c.backend = ? AND c.collection = ? AND s.record = ? ORDER BY e.id`).all(backend, collection, record) as Array<{ session: string, n: number, at: number, call: number | null }>
-    const out = new Map<string, { session: SessionRow, events: Array<{ n: number, at: number, call: number | null }> }>()
+  whoSaw (backend: string, collection: string, record: string): Array<{ session: SessionRow, events: Array<{ n: number, at: number, call: number | null, subject: string | null }> }> {
+    // the subject is the one on the call's request (a connection may carry several identities)
+    const rows = this.db.prepare(`SELECT e.session, e.n, e.at, e.call,
+        (SELECT json_extract(q.body, '$.data.subject') FROM events q WHERE q.session = e.session AND q.call = e.call AND q.kind = 'request') AS subject
+      FROM scopes c JOIN seen s ON s.scope = c.id JOIN events e ON e.id = s.event
+      WHERE c.backend = ? AND c.collection = ? AND s.record = ? ORDER BY e.id`).all(backend, collection, record) as Array<{ session: string, n: number, at: number, call: number | null, subject: string | null }>
+    const out = new Map<string, { session: SessionRow, events: Array<{ n: number, at: number, call: number | null, subject: string | null }> }>()
     for (const r of rows) {
       let o = out.get(r.session)
       if (o === undefined) {
@@ -122,7 +127,7 @@ export class JournalReader {
         o = { session: s, events: [] }
         out.set(r.session, o)
       }
-      o.events.push({ n: r.n, at: r.at, call: r.call })
+      o.events.push({ n: r.n, at: r.at, call: r.call, subject: r.subject ?? o.session.subject })
     }
     return [...out.values()]
   }
@@ -200,8 +205,15 @@ export class JournalReader {
   }
 }
 
+function orderFirst (first: string | null, all: string[]): string[] {
+  return first === null ? all : [first, ...all.filter(s => s !== first)]
+}
+
+/** every subject of the session, joined (SOH never appears in a subject we accept) */
+const SUBJECTS = "(SELECT group_concat(subject, char(1)) FROM identities i WHERE i.session = sessions.id) AS subjects"
+
 /** an open session's row is not updated per event: count its events instead */
-const LIVE_EVENTS = 'CASE WHEN ended_at IS NULL THEN (SELECT count(*) FROM events e WHERE e.session = sessions.id) ELSE events END AS live_events'
+const LIVE_EVENTS = 'CASE WHEN ended_at IS NULL THEN (SELECT count(*) FROM events e WHERE e.session = sessions.id) ELSE events END AS live_events, ' + SUBJECTS
 
 function sessionRow (r: any): SessionRow {
   return {
@@ -215,6 +227,7 @@ function sessionRow (r: any): SessionRow {
     ended_at: r.ended_at,
     end_reason: r.end_reason,
     subject: r.subject,
+    subjects: r.subjects !== undefined && r.subjects !== null ? orderFirst(r.subject, String(r.subjects).split('\u0001')) : r.subject !== null ? [r.subject] : [],
     groups: r.groups !== null ? JSON.parse(r.groups) : [],
     token_id: r.token_id,
     events: r.live_events ?? r.events,

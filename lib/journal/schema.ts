@@ -5,6 +5,8 @@
  * - sessions: one row per client connection, numbered by `seq` in start order so a removed session
  *   shows as a gap (pruned sessions are listed in `pruned`, so retention is not mistaken for tampering).
  * - events: each session's events numbered 1..n, each carrying the hash of the one before it.
+ * - identities: every subject a session carried (gRPC clients in one process share a connection, so
+ *   one session may serve several tokens); `sessions.subject` is the first.
  * - seen: the record ids each response returned (`journal who-saw`), one B-tree keyed by
  *   (backend+collection scope, record id, event): the cheapest index that answers who-saw.
  */
@@ -56,6 +58,11 @@ const MIGRATIONS: string[] = [
      record TEXT NOT NULL,
      event INTEGER NOT NULL,
      PRIMARY KEY (scope, record, event)
+   ) WITHOUT ROWID;
+   CREATE TABLE identities (
+     subject TEXT NOT NULL,
+     session TEXT NOT NULL,
+     PRIMARY KEY (subject, session)
    ) WITHOUT ROWID;
    CREATE TABLE pruned (
      session TEXT PRIMARY KEY,

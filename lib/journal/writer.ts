@@ -127,6 +127,7 @@ export class JournalWriter implements JournalSink {
       event: db.prepare('INSERT INTO events (session, n, at, kind, call, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       scope: db.prepare('INSERT INTO scopes (backend, collection) VALUES (?, ?) ON CONFLICT DO UPDATE SET backend = backend RETURNING id'),
       auth: db.prepare('UPDATE sessions SET subject = ?, groups = ?, token_id = ? WHERE id = ? AND subject IS NULL'),
+      identity: db.prepare('INSERT OR IGNORE INTO identities (subject, session) VALUES (?, ?)'),
       tail: db.prepare('SELECT n, hash, (SELECT coalesce(sum(length(body)), 0) FROM events WHERE session = ?) AS bytes FROM events WHERE session = ? ORDER BY n DESC LIMIT 1'),
       end: db.prepare('UPDATE sessions SET ended_at = ?, end_reason = ?, events = ?, last_hash = ?, bytes = ?, seal = ?, key_id = ? WHERE id = ?')
     }
@@ -325,9 +326,12 @@ export class JournalWriter implements JournalSink {
     const o = this.sessionFor(e.session)
     const body = this.serializer.body(e, o.header.id !== e.session ? e.session : undefined)
     const id = this.append(o, e.at, e.kind, e.call ?? null, body, touched)
-    if (e.kind === 'auth' && e.identity !== undefined && o.subject === undefined) {
-      o.subject = e.identity.subject
-      this.st.auth.run(e.identity.subject, JSON.stringify(e.identity.groups), e.identity.tokenId ?? null, o.header.id)
+    if (e.kind === 'auth' && e.identity !== undefined && o.header.id === e.session) {
+      if (o.subject === undefined) {
+        o.subject = e.identity.subject
+        this.st.auth.run(e.identity.subject, JSON.stringify(e.identity.groups), e.identity.tokenId ?? null, o.header.id)
+      }
+      this.st.identity.run(e.identity.subject, o.header.id)
     }
     if (e.ids !== undefined && e.ids.length > 0) this.writeSeen(o.header.backend, e.collection ?? e.op?.collection ?? '', e.ids, id)
   }
@@ -422,6 +426,7 @@ export class JournalWriter implements JournalSink {
         for (const rid of b.ids ?? []) drop.run(backend, b.collection ?? '', String(rid), e.id)
       }
       this.db.prepare('DELETE FROM events WHERE session = ?').run(id)
+      this.db.prepare('DELETE FROM identities WHERE session = ?').run(id)
       this.db.prepare('DELETE FROM sessions WHERE id = ?').run(id)
     })
     if (r.max_age !== undefined) {

@@ -97,7 +97,7 @@ t.test('sessions through pg and psql are journaled in order, masked, replayable,
   t.match(list.out, pgSession.id)
   const replay = await run('replay', gw.config, {}, [pgSession.id.slice(0, 12)])
   t.match(replay.out, /identity alice groups analysts/)
-  t.match(replay.out, /request\s+search people/)
+  t.match(replay.out, /request\s+\[alice\] search people/)
   t.match(replay.out, /verdict\s+ALLOW by analysts-read, mask pii/)
   t.match(replay.out, /DENY by no-writes/)
   t.match(replay.out, /VG_ERR_DENIED/)
