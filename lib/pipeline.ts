@@ -70,6 +70,8 @@ export interface AdmitOptions {
   deadline?: number
   /** aborted when the client goes away (cancel, disconnect) */
   signal?: AbortSignal
+  /** the same, as its controller: its signal (costly to create) is only made when a hold needs it */
+  abort?: AbortController
   /** measures what a bulk operation would touch, for the approver */
   blastRadius?: () => Promise<number | undefined>
   /** why the requester needs it (gRPC `vecgate-reason` metadata), shown to approvers */
@@ -194,7 +196,7 @@ export class Session {
     }
     const maxHold = this.parts.maxHoldMs ?? 30_000
     const deadline = Math.min(opts.deadline ?? Infinity, Date.now() + maxHold)
-    await approvals.hold({ identity, op, verdict, sessionId: this.id, deadline, clientDeadline: opts.deadline, signal: opts.signal, blastRadius: opts.blastRadius, reason: opts.reason })
+    await approvals.hold({ identity, op, verdict, sessionId: this.id, deadline, clientDeadline: opts.deadline, signal: opts.signal ?? opts.abort?.signal, blastRadius: opts.blastRadius, reason: opts.reason })
   }
 
   /** Records and counts a refusal; returns the error so callers can `throw session.refuse(e)`. */

@@ -27,13 +27,16 @@ const SKEW = 60
 export class RevocationStore {
   private readonly db: Database.Database
   private readonly insertRevoked: Database.Statement<[string, number, number]>
-  private readonly selectRevoked: Database.Statement<[string], { jti: string }>
   private readonly bumpUse: Database.Statement<[string, number], { n: number }>
   private readonly selectUses: Database.Statement<[string], { n: number }>
   private readonly pruneRevoked: Database.Statement<[number]>
   private readonly pruneUses: Database.Statement<[number]>
   private readonly listRevoked: Database.Statement<[number], { jti: string, revoked_at: number, expires_at: number }>
   private readonly defaultKeep: number
+  private readonly allRevoked: Database.Statement
+  private readonly dataVersion: Database.Statement
+  private seenVersion = -1
+  private revokedSet: Set<string> | undefined
   private readonly timer: NodeJS.Timeout | undefined
 
   constructor (opts: RevocationStoreOptions) {
@@ -50,7 +53,8 @@ export class RevocationStore {
       CREATE INDEX IF NOT EXISTS uses_v1_exp ON uses_v1 (expires_at);
     `)
     this.insertRevoked = this.db.prepare('INSERT INTO revoked_v1 (jti, revoked_at, expires_at) VALUES (?, ?, ?) ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)')
-    this.selectRevoked = this.db.prepare('SELECT jti FROM revoked_v1 WHERE jti = ?')
+    this.allRevoked = this.db.prepare('SELECT jti FROM revoked_v1')
+    this.dataVersion = this.db.prepare('PRAGMA data_version').pluck()
     // one statement, so two gateways sharing the file cannot both see the last use as theirs
     this.bumpUse = this.db.prepare('INSERT INTO uses_v1 (jti, n, expires_at) VALUES (?, 1, ?) ON CONFLICT (jti) DO UPDATE SET n = n + 1 RETURNING n')
     this.selectUses = this.db.prepare('SELECT n FROM uses_v1 WHERE jti = ?')
@@ -69,10 +73,21 @@ export class RevocationStore {
   revoke (jti: string, expiresAt?: number): void {
     const now = nowSeconds()
     this.insertRevoked.run(jti, now, expiresAt ?? now + this.defaultKeep)
+    this.revokedSet?.add(jti) // data_version does not move for this connection's own writes
   }
 
+  /**
+   * Asked on every request: answered from memory. The set is reloaded when the file changed —
+   * `PRAGMA data_version` moves when any other connection (the CLI's `token revoke`, another gateway)
+   * commits — so a revocation takes effect on the next request, at the cost of one cheap pragma.
+   */
   isRevoked (jti: string): boolean {
-    return this.selectRevoked.get(jti) !== undefined
+    const v = this.dataVersion.get() as number
+    if (v !== this.seenVersion || this.revokedSet === undefined) {
+      this.seenVersion = v
+      this.revokedSet = new Set((this.allRevoked.all() as Array<{ jti: string }>).map(r => r.jti))
+    }
+    return this.revokedSet.has(jti)
   }
 
   /**
@@ -96,6 +111,7 @@ export class RevocationStore {
   prune (now = nowSeconds()): void {
     this.pruneRevoked.run(now - SKEW)
     this.pruneUses.run(now - SKEW)
+    this.revokedSet = undefined // reloaded on the next check
   }
 
   close (): void {

@@ -35,6 +35,8 @@ export interface JournalWriterOptions {
   retention?: { max_age?: number, max_bytes?: number }
   /** how often retention runs, ms (default 10 minutes) */
   pruneEvery?: number
+  /** longest an event nobody waits for stays queued, ms (default 2) */
+  commitDelay?: number
 }
 
 type Item =
@@ -53,6 +55,8 @@ interface Open {
 
 const GATEWAY_BACKEND = '-'
 const SEEN_ROWS = 32
+/** queued events that start a commit without waiting for the commit delay */
+const BATCH = 1024
 
 export class JournalWriter implements JournalSink {
   readonly path: string
@@ -171,6 +175,7 @@ export class JournalWriter implements JournalSink {
     this.write()
     this.closed = true
     clearTimeout(this.retryTimer)
+    clearTimeout(this.timer)
     clearInterval(this.pruneTimer)
     for (const w of this.waiters.splice(0)) w.reject(new VecgateError('VG_ERR_JOURNAL', 'journal closed'))
     try { this.db.pragma('wal_checkpoint(TRUNCATE)') } catch {}
@@ -192,14 +197,32 @@ export class JournalWriter implements JournalSink {
     this.schedule()
   }
 
+  /**
+   * Events nobody waits for are committed within `commitDelay` ms (one commit for everything in that
+   * window: at low concurrency a commit per request would cost more than the request), or at once
+   * when BATCH of them are queued. Calls that wait (`flush`) commit right after their I/O callback.
+   */
   private schedule (): void {
-    if (this.scheduled || this.closed) return
+    if (this.closed) return
+    if (this.queue.length >= BATCH) {
+      if (this.immediate) return
+      this.immediate = true
+      setImmediate(() => {
+        this.immediate = false
+        this.write()
+      })
+      return
+    }
+    if (this.scheduled) return
     this.scheduled = true
-    setImmediate(() => {
+    this.timer = setTimeout(() => {
       this.scheduled = false
       this.write()
-    })
+    }, this.opts.commitDelay ?? 2)
   }
+
+  private immediate = false
+  private timer: NodeJS.Timeout | undefined
 
   private countLoss (item: Item): void {
     // starts and ends are never dropped: the chain needs them, and there are few
