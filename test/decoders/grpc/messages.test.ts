@@ -1,0 +1,60 @@
+/**
+ * gRPC length-prefixed messages: the same messages whatever the split, several per chunk, one across
+ * many chunks, lying and oversize prefixes refused before anything is buffered, compression with a
+ * bounded inflate (a gzip bomb is RESOURCE_EXHAUSTED, not gigabytes).
+ */
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { gzipSync } from 'node:zlib'
+import { GrpcMessageReader, frameMessage, gzipMessage, inflateMessage, type GrpcMessage } from '../../../decoders/grpc/messages.js'
+
+const bodies = [Buffer.alloc(0), Buffer.from('a'), randomBytes(100), randomBytes(5), randomBytes(3000)]
+const wire = Buffer.concat([...bodies.slice(0, 3).map(frameMessage), gzipMessage(bodies[3]), frameMessage(bodies[4])])
+
+function read (chunks: Buffer[], max = 1 << 20): GrpcMessage[] {
+  const r = new GrpcMessageReader(max)
+  const out: GrpcMessage[] = []
+  for (const c of chunks) r.push(c, m => out.push({ ...m, body: Buffer.from(m.body), raw: Buffer.from(m.raw) }))
+  t.notOk(r.partial, 'nothing left over')
+  return out
+}
+
+t.test('every split gives the same messages', async t => {
+  const whole = read([wire])
+  t.equal(whole.length, 5)
+  t.same(whole.map(m => m.compressed), [false, false, false, true, false])
+  t.same(inflateMessage(whole[3], 'gzip', 1 << 20), bodies[3])
+  t.same(whole[4].body, bodies[4])
+  t.same(Buffer.concat(whole.map(m => m.raw)), wire, 'raw bytes are exactly what arrived')
+  for (let i = 0; i <= wire.length; i++) {
+    const got = read([wire.subarray(0, i), wire.subarray(i)])
+    if (got.length !== 5 || !got.every((m, k) => m.raw.equals(whole[k].raw))) { t.fail(`split at ${i}`); return }
+  }
+  for (let i = 1; i < wire.length; i += 97) {
+    for (let j = i; j < wire.length; j += 211) {
+      const got = read([wire.subarray(0, i), wire.subarray(i, j), wire.subarray(j)])
+      if (!Buffer.concat(got.map(m => m.raw)).equals(wire)) { t.fail(`split at ${i}, ${j}`); return }
+    }
+  }
+  t.same(read([...wire].map(b => Buffer.from([b]))).map(m => m.raw.toString('hex')), whole.map(m => m.raw.toString('hex')), 'one byte at a time')
+})
+
+t.test('a lying or oversize length prefix is refused before its body is buffered', async t => {
+  const r = new GrpcMessageReader(1000)
+  const head = Buffer.from([0, 0, 0, 4, 0]) // 1024 bytes announced
+  t.throws(() => r.push(head, () => {}), { code: 'VG_ERR_OVERSIZE' })
+  const r2 = new GrpcMessageReader(1 << 20)
+  r2.push(Buffer.from([0, 0, 0, 0, 100, 1, 2, 3]), () => t.fail('no message'))
+  t.ok(r2.partial, 'a prefix promising more than arrives leaves a partial message the relay refuses at END_STREAM')
+  t.throws(() => new GrpcMessageReader(100).push(Buffer.from([7, 0, 0, 0, 1, 0]), () => {}), { code: 'VG_ERR_MALFORMED' }, 'flag not 0 or 1')
+})
+
+t.test('inflate: bounded, encodings named, garbage refused', async t => {
+  const bomb: GrpcMessage = { compressed: true, body: gzipSync(Buffer.alloc(50 << 20)), raw: Buffer.alloc(0) }
+  t.ok(bomb.body.length < 100_000, 'a small message')
+  t.throws(() => inflateMessage(bomb, 'gzip', 1 << 20), { code: 'VG_ERR_OVERSIZE' })
+  t.throws(() => inflateMessage({ compressed: true, body: Buffer.from('nope'), raw: Buffer.alloc(0) }, 'gzip', 1000), { code: 'VG_ERR_MALFORMED' })
+  t.throws(() => inflateMessage({ compressed: true, body: gzipSync('x'), raw: Buffer.alloc(0) }, undefined, 1000), { code: 'VG_ERR_MALFORMED' })
+  t.throws(() => inflateMessage({ compressed: true, body: gzipSync('x'), raw: Buffer.alloc(0) }, 'snappy', 1000), { code: 'VG_ERR_MALFORMED', message: /snappy/ })
+  t.equal(inflateMessage({ compressed: false, body: Buffer.from('plain'), raw: Buffer.alloc(0) }, 'gzip', 1).toString(), 'plain')
+})

@@ -1,0 +1,108 @@
+/**
+ * A raw HTTP/2 client for protocol tests: frames built by hand with vecgate's own codec, so a test can
+ * send what no well-behaved client would (CONTINUATION chains, padding, lying length prefixes, even
+ * stream ids, resets in bulk) and see every frame that comes back.
+ */
+import net from 'node:net'
+import { once } from 'node:events'
+import * as F from '../../lib/http2/frames.js'
+import { HpackDecoder, HpackEncoder, type Header } from '../../lib/http2/hpack.js'
+import { CLIENT_PREFACE, Flags, FrameType } from '../../lib/http2/constants.js'
+
+export interface StreamResult { headers: Header[][], data: Buffer, reset?: number, ended: boolean }
+
+export class RawClient {
+  readonly encoder = new HpackEncoder(new Set())
+  private readonly decoder = new HpackDecoder({ maxHeaderListSize: 1 << 20 })
+  private readonly reader = new F.FrameReader({ maxFrameSize: 1 << 24 })
+  readonly streams = new Map<number, StreamResult>()
+  readonly frames: F.Frame[] = []
+  goaway: { lastStreamId: number, code: number, debug: string } | undefined
+  closed = false
+  private waiters: Array<() => void> = []
+
+  private constructor (readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.reader.push(d)
+      for (let f = this.reader.next(); f !== undefined; f = this.reader.next()) this.onFrame({ ...f, payload: Buffer.from(f.payload), raw: Buffer.from(f.raw) })
+      this.wake()
+    })
+    socket.on('close', () => { this.closed = true; this.wake() })
+    socket.on('error', () => {})
+  }
+
+  static async connect (port: number, settings: Array<[number, number]> = []): Promise<RawClient> {
+    const socket = net.connect(port, '127.0.0.1')
+    await once(socket, 'connect')
+    const c = new RawClient(socket)
+    socket.write(Buffer.concat([CLIENT_PREFACE, F.settings(settings)]))
+    return c
+  }
+
+  private stream (id: number): StreamResult {
+    let s = this.streams.get(id)
+    if (s === undefined) { s = { headers: [], data: Buffer.alloc(0), ended: false }; this.streams.set(id, s) }
+    return s
+  }
+
+  private onFrame (f: F.Frame): void {
+    this.frames.push(f)
+    switch (f.type) {
+      case FrameType.SETTINGS:
+        if ((f.flags & Flags.ACK) === 0) this.socket.write(F.settingsAck())
+        return
+      case FrameType.HEADERS: {
+        const s = this.stream(f.streamId)
+        s.headers.push(this.decoder.decode(F.headersBlock(f)))
+        if ((f.flags & Flags.END_STREAM) !== 0) s.ended = true
+        return
+      }
+      case FrameType.DATA: {
+        const s = this.stream(f.streamId)
+        s.data = Buffer.concat([s.data, F.dataPayload(f)])
+        if ((f.flags & Flags.END_STREAM) !== 0) s.ended = true
+        return
+      }
+      case FrameType.RST_STREAM:
+        this.stream(f.streamId).reset = F.parseRstStream(f.payload)
+        return
+      case FrameType.GOAWAY: {
+        const g = F.parseGoaway(f.payload)
+        this.goaway = { lastStreamId: g.lastStreamId, code: g.code, debug: g.debug.toString() }
+      }
+    }
+  }
+
+  private wake (): void {
+    const w = this.waiters
+    this.waiters = []
+    for (const fn of w) fn()
+  }
+
+  /** resolves when `done()` holds (checked after every read), or rejects after `ms` */
+  async until (done: () => boolean, ms = 10_000): Promise<void> {
+    const end = Date.now() + ms
+    while (!done()) {
+      if (this.closed && !done()) throw new Error('connection closed')
+      if (Date.now() > end) throw new Error('timed out waiting')
+      await new Promise<void>(resolve => { this.waiters.push(resolve); setTimeout(resolve, 50) })
+    }
+  }
+
+  async finished (id: number): Promise<StreamResult> {
+    await this.until(() => this.streams.get(id)?.ended === true || this.streams.get(id)?.reset !== undefined)
+    return this.streams.get(id)!
+  }
+
+  write (...frames: Buffer[]): void { this.socket.write(Buffer.concat(frames)) }
+
+  /** request headers of a gRPC call to `path` */
+  grpcHeaders (path: string, token: string, extra: Header[] = []): Header[] {
+    return [[':method', 'POST'], [':scheme', 'http'], [':path', path], [':authority', 'localhost'], ['content-type', 'application/grpc'], ['te', 'trailers'], ['api-key', token], ...extra]
+  }
+
+  close (): void { this.socket.destroy() }
+}
+
+export const status = (s: StreamResult): string | undefined => s.headers.flat().find(h => h[0] === 'grpc-status')?.[1]
+export const message = (s: StreamResult): string | undefined => s.headers.flat().find(h => h[0] === 'grpc-message')?.[1]
