@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 
+import grpc
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
@@ -30,7 +31,14 @@ def main() -> int:
     kw = {"uri": f"http://{a.address}", "token": a.token, "timeout": 20}
     if a.db:
         kw["db_name"] = a.db
-    c = MilvusClient(**kw)
+    try:
+        c = MilvusClient(**kw)
+    except grpc.RpcError as e:
+        json.dump({"steps": [], "error": {"code": e.code().name, "message": e.details()}}, sys.stdout)
+        return 0
+    except MilvusException as e:
+        json.dump({"steps": [], "error": {"code": e.code, "message": e.message}}, sys.stdout)
+        return 0
     name = a.collection
     try:
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=True)
@@ -73,6 +81,8 @@ def main() -> int:
         out["exists"] = c.has_collection(name)
     except MilvusException as e:
         out["error"] = {"code": e.code, "message": e.message}
+    except grpc.RpcError as e:  # refusals reach the caller as grpcio errors (PERMISSION_DENIED, UNAUTHENTICATED)
+        out["error"] = {"code": e.code().name, "message": e.details()}
     finally:
         c.close()
     json.dump(out, sys.stdout)
