@@ -5,6 +5,7 @@ import { VecgateError } from '../errors.js'
 import { adminCall } from './admin-client.js'
 import { parseDuration, parseActions } from './args.js'
 import { journalCommands } from './journal.js'
+import { demoCommands } from './demo.js'
 
 export interface CommandContext {
   values: Record<string, any>
@@ -156,7 +157,8 @@ export const commands: Command[] = [
     }
   },
   ...approvalCommands(),
-  ...journalCommands
+  ...journalCommands,
+  ...demoCommands
 ]
 
 function approvalCommands (): Command[] {
