@@ -173,7 +173,7 @@ function approvalCommands (): Command[] {
     {
       name: 'approvals list',
       summary: 'list approvals (pending first)',
-      help: 'vecgate approvals list [--status pending|approved|denied|expired]\n\nExample:\n  VECGATE_TOKEN=$(cat ~/.vecgate/token) npx vecgate approvals list',
+      help: 'vecgate approvals list [--status pending|approved|denied|expired]\n\nExample:\n  npx vecgate approvals list --status pending --admin http://127.0.0.1:7070 --token "$VECGATE_TOKEN"',
       options: { status: { type: 'string' } },
       run: async (ctx) => {
         const q = ctx.values.status !== undefined ? `?status=${encodeURIComponent(ctx.values.status)}` : ''

@@ -83,6 +83,12 @@ t.test('help shows every command with an example', async t => {
   t.match(r.stdout, /Example/)
   const h = cli('replay', '--help')
   t.match(h.stdout, /Example:\n\s+npx vecgate replay/)
+  const { commands } = await import('../../lib/cli/commands.js')
+  for (const c of commands) {
+    const r = cli(...c.name.split(' '), '--help')
+    t.equal(r.code, 0, `${c.name} --help`)
+    t.match(r.stdout, new RegExp(`Example:\\n\\s+(VECGATE_TOKEN=\\S+ )?npx vecgate ${c.name}`), `${c.name} --help shows an example`)
+  }
 })
 
 t.test('mistakes: one line that says what to fix, non-zero exit, no stack trace', async t => {
@@ -99,6 +105,17 @@ t.test('mistakes: one line that says what to fix, non-zero exit, no stack trace'
   const unknown = cli('frobnicate')
   t.equal(unknown.code, 2)
   t.match(unknown.stderr, /unknown command "frobnicate"/)
+  const taken = join(dir, 'taken.yaml')
+  writeFileSync(taken, JSON.stringify({
+    identity: { signing_key: join(dir, 'k2.jwk') },
+    journal: { path: join(dir, 'j2.db') },
+    backends: [{ name: 'qdrant', protocol: 'qdrant', listen: `127.0.0.1:${gw.port('qdrant')}`, upstream: upstream.address }],
+    admin: { listen: '127.0.0.1:0' }
+  }))
+  const busy = cli('start', '--config', taken)
+  t.equal(busy.code, 1)
+  t.match(busy.stderr, /already in use; pick another listen port or stop what holds it/)
+  t.equal(busy.stderr.trim().split('\n').length, 1, 'one line')
   const badFlag = cli('token', 'issue', '--config', configPath, '--sub', 'a', '--backend', 'qdrant', '--ttl', 'forever')
   t.equal(badFlag.code, 2)
   t.match(badFlag.stderr, /--ttl: expected a duration/)
