@@ -195,8 +195,12 @@ export class Session {
       throw new VecgateError('VG_ERR_APPROVAL_REQUIRED', `${verdict.reason}; approvals are not enabled on this gateway`, { rule: verdict.rule })
     }
     const maxHold = this.parts.maxHoldMs ?? 30_000
-    const deadline = Math.min(opts.deadline ?? Infinity, Date.now() + maxHold)
-    await approvals.hold({ identity, op, verdict, sessionId: this.id, deadline, clientDeadline: opts.deadline, signal: opts.signal ?? opts.abort?.signal, blastRadius: opts.blastRadius, reason: opts.reason })
+    const now = Date.now()
+    // the refusal must reach the client before its own timer fires, or it only ever sees CANCELLED
+    // and never the approval id: end the hold a little before the client's deadline
+    const clientDeadline = opts.deadline !== undefined ? opts.deadline - Math.min(250, Math.max(0, (opts.deadline - now) / 10)) : undefined
+    const deadline = Math.min(clientDeadline ?? Infinity, now + maxHold)
+    await approvals.hold({ identity, op, verdict, sessionId: this.id, deadline, clientDeadline, signal: opts.signal ?? opts.abort?.signal, blastRadius: opts.blastRadius, reason: opts.reason })
   }
 
   /** Records and counts a refusal; returns the error so callers can `throw session.refuse(e)`. */
