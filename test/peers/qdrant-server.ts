@@ -6,13 +6,25 @@
  * (must/should/must_not, match keyword/integer/bool/text/any/except, range, has_id, is_empty,
  * is_null, nested keys with dots and arrays), limit/offset, with_payload include/exclude,
  * with_vectors, and Cosine/Dot/Euclid/Manhattan scoring. It checks `api-key` (or a Qdrant JWT
- * signed with `jwtSecret`) the way Qdrant does, and records each call's metadata so tests can
- * prove the upstream never saw a client's token.
+ * signed with `jwtSecret`, with its `access` claim) the way Qdrant does, and records each call's
+ * metadata so tests can prove the upstream never saw a client's token. It serves the RPCs of
+ * qdrant.Points, qdrant.Collections, qdrant.Snapshots (descriptions only, no files) and
+ * qdrant.Qdrant the clients' flows use; the rest (Discover, RecommendGroups, matrix, vector names,
+ * shard keys, cluster) answer UNIMPLEMENTED, as grpc-js does for a method with no handler.
  */
 import * as grpc from '@grpc/grpc-js'
 import * as loader from '@grpc/proto-loader'
 import { jwtVerify } from 'jose'
 import { qdrantSchema } from '../../decoders/qdrant/schema.js'
+
+export interface QdrantPeerOptions {
+  /** the static key Qdrant's `service.api_key` sets */
+  apiKey?: string
+  /** with it, HS256 JWTs signed with this secret are accepted too (Qdrant's `jwt_rbac`) */
+  jwtSecret?: string
+  /** delay before every answer (ms); `peer.delay` overrides it per method */
+  delay?: number
+}
 
 export interface QdrantPeer {
   address: string
@@ -26,6 +38,8 @@ export interface QdrantPeer {
 }
 
 type Pb = Record<string, any>
+/** the `access` claim of a Qdrant JWT */
+type Access = 'm' | 'r' | Array<{ collection: string, access: 'r' | 'rw' }>
 type Vecs = Map<string, number[]>
 interface Point { id: Pb, key: string, vectors: Vecs, payload: Record<string, Pb> }
 interface Collection { name: string, params: Pb, points: Map<string, Point>, indexes: Set<string>, op: number }
@@ -36,6 +50,16 @@ class Failure extends Error {
   constructor (readonly code: grpc.status, message: string) { super(message) }
 }
 const notFound = (name: string): Failure => new Failure(grpc.status.NOT_FOUND, `Not found: Collection \`${name}\` doesn't exist!`)
+
+/** reads, point writes, and collection-level management, as Qdrant's RBAC tells them apart */
+const READS = new Set(['Get', 'List', 'CollectionExists', 'ListCollectionAliases', 'ListAliases', 'CollectionClusterInfo', 'ListShardKeys',
+  'Search', 'SearchBatch', 'SearchGroups', 'Scroll', 'Recommend', 'RecommendBatch', 'RecommendGroups', 'Discover', 'DiscoverBatch',
+  'Count', 'Query', 'QueryBatch', 'QueryGroups', 'Facet', 'SearchMatrixPairs', 'SearchMatrixOffsets', 'HealthCheck'])
+function methodKind (service: string, method: string): 'read' | 'write' | 'manage' {
+  if (service === 'Snapshots') return method === 'List' ? 'read' : 'manage'
+  if (READS.has(method)) return 'read'
+  return service === 'Points' ? 'write' : 'manage'
+}
 
 // ---------------------------------------------------------------- values and vectors
 
@@ -191,13 +215,14 @@ function filterMatches (f: Pb | undefined | null, p: Point): boolean {
   return true
 }
 
+/** plain JS → proto Value, with the `kind` oneof name set as a decoded message has it */
 function toValue (v: unknown): Pb {
-  if (v === null || v === undefined) return { null_value: 0 }
-  if (typeof v === 'string') return { string_value: v }
-  if (typeof v === 'boolean') return { bool_value: v }
-  if (typeof v === 'number') return Number.isInteger(v) ? { integer_value: v } : { double_value: v }
-  if (Array.isArray(v)) return { list_value: { values: v.map(toValue) } }
-  return { struct_value: { fields: Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, toValue(x)])) } }
+  if (v === null || v === undefined) return { kind: 'null_value', null_value: 0 }
+  if (typeof v === 'string') return { kind: 'string_value', string_value: v }
+  if (typeof v === 'boolean') return { kind: 'bool_value', bool_value: v }
+  if (typeof v === 'number') return Number.isInteger(v) ? { kind: 'integer_value', integer_value: v } : { kind: 'double_value', double_value: v }
+  if (Array.isArray(v)) return { kind: 'list_value', list_value: { values: v.map(toValue) } }
+  return { kind: 'struct_value', struct_value: { fields: Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, toValue(x)])) } }
 }
 
 // ---------------------------------------------------------------- selections
@@ -230,7 +255,7 @@ function byId (a: Point, b: Point): number {
 
 // ---------------------------------------------------------------- the server
 
-export async function startQdrantServer (opts: { apiKey?: string, jwtSecret?: string } = {}): Promise<QdrantPeer> {
+export async function startQdrantServer (opts: QdrantPeerOptions = {}): Promise<QdrantPeer> {
   // from the protobufjs root, whose map fields are restored (a descriptor set alone gives repeated entries)
   const def = loader.fromJSON(qdrantSchema().root.toJSON(), { keepCase: true, longs: Number, enums: Number, defaults: false, oneofs: true })
   const pkg = grpc.loadPackageDefinition(def) as any
@@ -239,17 +264,45 @@ export async function startQdrantServer (opts: { apiKey?: string, jwtSecret?: st
   const aliases = new Map<string, string>()
   const peer: QdrantPeer = { address: '', port: 0, calls: [], cancelled: 0, delay: new Map(), close: async () => {} }
   const secret = opts.jwtSecret !== undefined ? new TextEncoder().encode(opts.jwtSecret) : undefined
-  const started = Date.now()
 
-  async function authorize (md: grpc.Metadata): Promise<void> {
-    if (opts.apiKey === undefined && secret === undefined) return
+  /**
+   * Qdrant's check: the static key in `api-key` or `authorization: Bearer`; with JWT RBAC a token
+   * signed HS256 whose `access` claim is "m" (manage), "r" (read) or a list of
+   * { collection, access: "r" | "rw" }. Returns the access the caller has (undefined: all of it).
+   */
+  async function authorize (md: grpc.Metadata): Promise<Access | undefined> {
+    if (opts.apiKey === undefined && secret === undefined) return undefined
     const key = md.get('api-key')[0]?.toString()
-    if (opts.apiKey !== undefined && key === opts.apiKey) return
-    const bearer = /^Bearer (.+)$/.exec(md.get('authorization')[0]?.toString() ?? '')?.[1] ?? key
-    if (secret !== undefined && bearer !== undefined) {
-      try { await jwtVerify(bearer, secret, { algorithms: ['HS256'] }); return } catch {}
+    const bearer = /^Bearer (.+)$/i.exec(md.get('authorization')[0]?.toString() ?? '')?.[1]
+    const presented = key ?? bearer
+    if (opts.apiKey !== undefined && presented === opts.apiKey) return undefined
+    if (secret !== undefined && presented !== undefined) {
+      let claims: Record<string, unknown> | undefined
+      try { claims = (await jwtVerify(presented, secret, { algorithms: ['HS256'] })).payload } catch {}
+      if (claims !== undefined) {
+        const access = claims.access
+        if (access === 'm' || access === 'r' || Array.isArray(access)) return access as Access
+        throw new Failure(grpc.status.PERMISSION_DENIED, 'Forbidden: the token has no valid access claim')
+      }
     }
-    throw new Failure(grpc.status.UNAUTHENTICATED, 'Invalid api-key')
+    throw new Failure(grpc.status.UNAUTHENTICATED, presented === undefined ? 'Must provide an API key or an Authorization bearer token' : 'Invalid API key or JWT')
+  }
+
+  /** Qdrant's RBAC: reads need "r", point writes "rw" on the collection, collection management "m" */
+  function permit (access: Access | undefined, service: string, method: string, req: Pb): void {
+    if (access === undefined || access === 'm') return
+    const kind = methodKind(service, method)
+    if (kind === 'read' && access === 'r') return
+    if (typeof access === 'string' || kind === 'manage') {
+      throw new Failure(grpc.status.PERMISSION_DENIED, kind === 'manage' ? 'Forbidden: Global manage access is required' : 'Forbidden: Write access is required')
+    }
+    // listing with a collection-scoped token is allowed (Qdrant filters the answer)
+    if (req.collection_name === undefined && kind === 'read') return
+    const name = String(req.collection_name ?? '')
+    const real = aliases.get(name) ?? name
+    const grant = access.find(a => a.collection === name || a.collection === real)
+    if (grant === undefined) throw new Failure(grpc.status.PERMISSION_DENIED, `Forbidden: Access to collection ${name} is required`)
+    if (kind === 'write' && grant.access !== 'rw') throw new Failure(grpc.status.PERMISSION_DENIED, `Forbidden: Write access to collection ${name} is required`)
   }
 
   function get (name: string): Collection {
@@ -260,23 +313,28 @@ export async function startQdrantServer (opts: { apiKey?: string, jwtSecret?: st
 
   const time = (): number => 0.000_1
 
-  function handler (method: string, fn: (req: Pb) => Pb | Promise<Pb>) {
+  function handler (service: string, method: string, fn: (req: Pb) => Pb | Promise<Pb>) {
     return (call: grpc.ServerUnaryCall<Pb, Pb>, cb: grpc.sendUnaryData<Pb>): void => {
       peer.calls.push({ method, metadata: Object.fromEntries(Object.entries(call.metadata.getMap()).map(([k, v]) => [k, v.toString()])) })
       let done = false
-      call.on('cancelled', () => { if (!done) peer.cancelled++ })
+      let wake: (() => void) | undefined
+      call.on('cancelled', () => { if (!done) peer.cancelled++; wake?.() })
       const run = async (): Promise<void> => {
         try {
-          await authorize(call.metadata)
-          const ms = peer.delay.get(method)
-          if (ms !== undefined) await new Promise(resolve => setTimeout(resolve, ms))
+          // Qdrant leaves its health check open (the gRPC twin of `GET /healthz`)
+          if (method !== 'HealthCheck') permit(await authorize(call.metadata), service, method, call.request)
+          const ms = peer.delay.get(method) ?? opts.delay
+          // a cancel ends the wait, so a delayed call never holds up close()
+          if (ms !== undefined && ms > 0 && !call.cancelled) {
+            await new Promise<void>(resolve => { const timer = setTimeout(resolve, ms); wake = () => { clearTimeout(timer); resolve() } })
+          }
           if (call.cancelled) return
           const out = await fn(call.request)
           done = true
           cb(null, out)
         } catch (e) {
           done = true
-          const f = e instanceof Failure ? e : new Failure(grpc.status.INTERNAL, (e as Error).message)
+          const f = e instanceof Failure ? e : new Failure(grpc.status.INTERNAL, `Service internal error: ${(e as Error).message}`)
           cb({ code: f.code, details: f.message })
         }
       }
@@ -379,24 +437,93 @@ export async function startQdrantServer (opts: { apiKey?: string, jwtSecret?: st
     return { groups: [...out.values()] }
   }
 
+  /** point writes, shared by the single RPCs and UpdateBatch (whose operations carry the same fields) */
+  const write = {
+    upsert (c: Collection, r: Pb): Pb {
+      for (const p of r.points ?? []) {
+        const key = idKey(p.id)
+        c.points.set(key, { id: p.id, key, vectors: vectorsOf(p.vectors), payload: p.payload ?? {} })
+      }
+      return updated(c)
+    },
+    delete_points (c: Collection, r: Pb): Pb {
+      for (const p of selected(c, r.points)) c.points.delete(p.key)
+      return updated(c)
+    },
+    update_vectors (c: Collection, r: Pb): Pb {
+      for (const u of r.points ?? []) {
+        const p = c.points.get(idKey(u.id))
+        if (p === undefined) throw new Failure(grpc.status.NOT_FOUND, `Not found: No point with id ${idKey(u.id).slice(2)} found`)
+        for (const [n, v] of vectorsOf(u.vectors)) p.vectors.set(n, v)
+      }
+      return updated(c)
+    },
+    delete_vectors (c: Collection, r: Pb): Pb {
+      for (const p of selected(c, r.points_selector)) for (const n of r.vectors?.names ?? []) p.vectors.delete(n)
+      return updated(c)
+    },
+    set_payload (c: Collection, r: Pb): Pb {
+      for (const p of selected(c, r.points_selector)) Object.assign(p.payload, r.payload)
+      return updated(c)
+    },
+    overwrite_payload (c: Collection, r: Pb): Pb {
+      for (const p of selected(c, r.points_selector)) p.payload = { ...r.payload }
+      return updated(c)
+    },
+    delete_payload (c: Collection, r: Pb): Pb {
+      for (const p of selected(c, r.points_selector)) for (const k of r.keys ?? []) delete p.payload[k]
+      return updated(c)
+    },
+    clear_payload (c: Collection, r: Pb): Pb {
+      for (const p of selected(c, r.points)) p.payload = {}
+      return updated(c)
+    }
+  }
+
+  /** snapshots are bookkeeping only: the descriptions Qdrant would list, no files behind them */
+  const snapshots = new Map<string, Pb[]>() // collection ('' for full snapshots) → descriptions
+  let snapshotSeq = 0
+  function snapshot (collection: string): Pb {
+    const now = new Date()
+    const stamp = now.toISOString().slice(0, 19).replace(/[T:]/g, '-')
+    const d = { name: `${collection === '' ? 'full-snapshot' : collection}-${++snapshotSeq}-${stamp}.snapshot`, creation_time: { seconds: Math.floor(now.getTime() / 1000), nanos: 0 }, size: 1024, checksum: '0'.repeat(64) }
+    snapshots.set(collection, [...(snapshots.get(collection) ?? []), d])
+    return { snapshot_description: d, time: time() }
+  }
+  function dropSnapshot (collection: string, name: string): Pb {
+    const list = snapshots.get(collection) ?? []
+    if (!list.some(d => d.name === name)) throw new Failure(grpc.status.NOT_FOUND, `Not found: Snapshot file \`${name}\` doesn't exist!`)
+    snapshots.set(collection, list.filter(d => d.name !== name))
+    return { time: time() }
+  }
+
+  server.addService(pkg.qdrant.Snapshots.service, {
+    Create: handler('Snapshots', 'Create', (r) => snapshot(get(r.collection_name).name)),
+    List: handler('Snapshots', 'List', (r) => { const c = get(r.collection_name); return { snapshot_descriptions: snapshots.get(c.name) ?? [], time: time() } }),
+    Delete: handler('Snapshots', 'Delete', (r) => dropSnapshot(get(r.collection_name).name, r.snapshot_name)),
+    CreateFull: handler('Snapshots', 'CreateFull', () => snapshot('')),
+    ListFull: handler('Snapshots', 'ListFull', () => ({ snapshot_descriptions: snapshots.get('') ?? [], time: time() })),
+    DeleteFull: handler('Snapshots', 'DeleteFull', (r) => dropSnapshot('', r.snapshot_name))
+  })
+
   server.addService(pkg.qdrant.Qdrant.service, {
-    HealthCheck: handler('HealthCheck', () => ({ title: 'qdrant - vector search engine (vecgate test peer)', version: '1.19.0' }))
+    HealthCheck: handler('Qdrant', 'HealthCheck', () => ({ title: 'qdrant - vector search engine (vecgate test peer)', version: '1.19.0' }))
   })
 
   server.addService(pkg.qdrant.Collections.service, {
-    Create: handler('Create', (r) => {
+    Create: handler('Collections', 'Create', (r) => {
       if (collections.has(r.collection_name)) throw new Failure(grpc.status.ALREADY_EXISTS, `Wrong input: Collection \`${String(r.collection_name)}\` already exists!`)
       if (r.vectors_config === undefined || r.vectors_config === null) throw new Failure(grpc.status.INVALID_ARGUMENT, 'Wrong input: vectors_config is required by the test peer')
       collections.set(r.collection_name, { name: r.collection_name, params: r.vectors_config, points: new Map(), indexes: new Set(), op: 0 })
       return { result: true, time: time() }
     }),
-    Delete: handler('Delete', (r) => {
+    Delete: handler('Collections', 'Delete', (r) => {
       const existed = collections.delete(aliases.get(r.collection_name) ?? r.collection_name)
       for (const [a, n] of aliases) if (n === r.collection_name) aliases.delete(a)
       return { result: existed, time: time() }
     }),
-    Update: handler('Update', (r) => { get(r.collection_name); return { result: true, time: time() } }),
-    Get: handler('Get', (r) => {
+    Update: handler('Collections', 'Update', (r) => { get(r.collection_name); return { result: true, time: time() } }),
+    Get: handler('Collections', 'Get', (r) => {
       const c = get(r.collection_name)
       return {
         result: {
@@ -411,9 +538,9 @@ export async function startQdrantServer (opts: { apiKey?: string, jwtSecret?: st
         time: time()
       }
     }),
-    List: handler('List', () => ({ collections: [...collections.keys()].map(name => ({ name })), time: time() })),
-    CollectionExists: handler('CollectionExists', (r) => ({ result: { exists: collections.has(aliases.get(r.collection_name) ?? r.collection_name) }, time: time() })),
-    UpdateAliases: handler('UpdateAliases', (r) => {
+    List: handler('Collections', 'List', () => ({ collections: [...collections.keys()].map(name => ({ name })), time: time() })),
+    CollectionExists: handler('Collections', 'CollectionExists', (r) => ({ result: { exists: collections.has(aliases.get(r.collection_name) ?? r.collection_name) }, time: time() })),
+    UpdateAliases: handler('Collections', 'UpdateAliases', (r) => {
       for (const a of r.actions ?? []) {
         if (a.action === 'create_alias') { get(a.create_alias.collection_name); aliases.set(a.create_alias.alias_name, a.create_alias.collection_name) }
         if (a.action === 'delete_alias') aliases.delete(a.delete_alias.alias_name)
@@ -421,73 +548,47 @@ export async function startQdrantServer (opts: { apiKey?: string, jwtSecret?: st
       }
       return { result: true, time: time() }
     }),
-    ListCollectionAliases: handler('ListCollectionAliases', (r) => ({ aliases: [...aliases].filter(([, n]) => n === r.collection_name).map(([alias_name, collection_name]) => ({ alias_name, collection_name })), time: time() })),
-    ListAliases: handler('ListAliases', () => ({ aliases: [...aliases].map(([alias_name, collection_name]) => ({ alias_name, collection_name })), time: time() }))
+    ListCollectionAliases: handler('Collections', 'ListCollectionAliases', (r) => ({ aliases: [...aliases].filter(([, n]) => n === r.collection_name).map(([alias_name, collection_name]) => ({ alias_name, collection_name })), time: time() })),
+    ListAliases: handler('Collections', 'ListAliases', () => ({ aliases: [...aliases].map(([alias_name, collection_name]) => ({ alias_name, collection_name })), time: time() }))
   })
 
   server.addService(pkg.qdrant.Points.service, {
-    Upsert: handler('Upsert', (r) => {
-      const c = get(r.collection_name)
-      for (const p of r.points ?? []) {
-        const key = idKey(p.id)
-        c.points.set(key, { id: p.id, key, vectors: vectorsOf(p.vectors), payload: p.payload ?? {} })
-      }
-      return updated(c)
-    }),
-    Delete: handler('Delete', (r) => {
-      const c = get(r.collection_name)
-      for (const p of selected(c, r.points)) c.points.delete(p.key)
-      return updated(c)
-    }),
-    Get: handler('Get', (r) => {
+    Upsert: handler('Points', 'Upsert', (r) => write.upsert(get(r.collection_name), r)),
+    Delete: handler('Points', 'Delete', (r) => write.delete_points(get(r.collection_name), { points: r.points })),
+    Get: handler('Points', 'Get', (r) => {
       const c = get(r.collection_name)
       const result = (r.ids as Pb[]).map(idKey).map(k => c.points.get(k)).filter((p): p is Point => p !== undefined).map(p => retrieved(p, r.with_payload, r.with_vectors))
       return { result, time: time() }
     }),
-    UpdateVectors: handler('UpdateVectors', (r) => {
+    UpdateVectors: handler('Points', 'UpdateVectors', (r) => write.update_vectors(get(r.collection_name), r)),
+    DeleteVectors: handler('Points', 'DeleteVectors', (r) => write.delete_vectors(get(r.collection_name), r)),
+    SetPayload: handler('Points', 'SetPayload', (r) => write.set_payload(get(r.collection_name), r)),
+    OverwritePayload: handler('Points', 'OverwritePayload', (r) => write.overwrite_payload(get(r.collection_name), r)),
+    DeletePayload: handler('Points', 'DeletePayload', (r) => write.delete_payload(get(r.collection_name), r)),
+    ClearPayload: handler('Points', 'ClearPayload', (r) => write.clear_payload(get(r.collection_name), r)),
+    UpdateBatch: handler('Points', 'UpdateBatch', (r) => {
       const c = get(r.collection_name)
-      for (const u of r.points ?? []) {
-        const p = c.points.get(idKey(u.id))
-        if (p === undefined) throw new Failure(grpc.status.NOT_FOUND, `Not found: No point with id ${idKey(u.id).slice(2)} found`)
-        for (const [n, v] of vectorsOf(u.vectors)) p.vectors.set(n, v)
+      const result: Pb[] = []
+      for (const op of (r.operations ?? []) as Pb[]) {
+        const kind = op.operation as keyof typeof write | 'delete_deprecated' | 'clear_payload_deprecated' | undefined
+        if (kind === undefined) throw new Failure(grpc.status.INVALID_ARGUMENT, 'Validation error in body: operation is required')
+        const out = kind === 'delete_deprecated'
+          ? write.delete_points(c, { points: op.delete_deprecated })
+          : kind === 'clear_payload_deprecated' ? write.clear_payload(c, { points: op.clear_payload_deprecated }) : write[kind](c, op[kind])
+        result.push(out.result)
       }
-      return updated(c)
+      return { result, time: time() }
     }),
-    DeleteVectors: handler('DeleteVectors', (r) => {
-      const c = get(r.collection_name)
-      for (const p of selected(c, r.points_selector)) for (const n of r.vectors?.names ?? []) p.vectors.delete(n)
-      return updated(c)
-    }),
-    SetPayload: handler('SetPayload', (r) => {
-      const c = get(r.collection_name)
-      for (const p of selected(c, r.points_selector)) Object.assign(p.payload, r.payload)
-      return updated(c)
-    }),
-    OverwritePayload: handler('OverwritePayload', (r) => {
-      const c = get(r.collection_name)
-      for (const p of selected(c, r.points_selector)) p.payload = { ...r.payload }
-      return updated(c)
-    }),
-    DeletePayload: handler('DeletePayload', (r) => {
-      const c = get(r.collection_name)
-      for (const p of selected(c, r.points_selector)) for (const k of r.keys ?? []) delete p.payload[k]
-      return updated(c)
-    }),
-    ClearPayload: handler('ClearPayload', (r) => {
-      const c = get(r.collection_name)
-      for (const p of selected(c, r.points)) p.payload = {}
-      return updated(c)
-    }),
-    CreateFieldIndex: handler('CreateFieldIndex', (r) => { const c = get(r.collection_name); c.indexes.add(r.field_name); return updated(c) }),
-    DeleteFieldIndex: handler('DeleteFieldIndex', (r) => { const c = get(r.collection_name); c.indexes.delete(r.field_name); return updated(c) }),
-    Search: handler('Search', (r) => ({ result: search(r), time: time() })),
-    SearchBatch: handler('SearchBatch', (r) => ({ result: (r.search_points as Pb[]).map(s => ({ result: search({ ...s, collection_name: r.collection_name }) })), time: time() })),
-    SearchGroups: handler('SearchGroups', (r) => {
+    CreateFieldIndex: handler('Points', 'CreateFieldIndex', (r) => { const c = get(r.collection_name); c.indexes.add(r.field_name); return updated(c) }),
+    DeleteFieldIndex: handler('Points', 'DeleteFieldIndex', (r) => { const c = get(r.collection_name); c.indexes.delete(r.field_name); return updated(c) }),
+    Search: handler('Points', 'Search', (r) => ({ result: search(r), time: time() })),
+    SearchBatch: handler('Points', 'SearchBatch', (r) => ({ result: (r.search_points as Pb[]).map(s => ({ result: search({ ...s, collection_name: r.collection_name }) })), time: time() })),
+    SearchGroups: handler('Points', 'SearchGroups', (r) => {
       const c = get(r.collection_name)
       const pts = nearest(c, r.vector, r.vector_name ?? '', { filter: r.filter, limit: 1000, withPayload: r.with_payload, withVectors: r.with_vectors })
       return { result: groups(pts, c, r.group_by, Number(r.group_size), Number(r.limit)), time: time() }
     }),
-    Scroll: handler('Scroll', (r) => {
+    Scroll: handler('Points', 'Scroll', (r) => {
       const c = get(r.collection_name)
       const limit = Number(r.limit ?? 10)
       const all = [...c.points.values()].filter(p => filterMatches(r.filter, p)).sort(byId)
@@ -497,22 +598,22 @@ export async function startQdrantServer (opts: { apiKey?: string, jwtSecret?: st
       const next = all[start + limit]
       return { result: page.map(p => retrieved(p, r.with_payload, r.with_vectors)), next_page_offset: next?.id, time: time() }
     }),
-    Recommend: handler('Recommend', (r) => ({ result: recommend(r), time: time() })),
-    RecommendBatch: handler('RecommendBatch', (r) => ({ result: (r.recommend_points as Pb[]).map(x => ({ result: recommend({ ...x, collection_name: r.collection_name }) })), time: time() })),
-    Count: handler('Count', (r) => {
+    Recommend: handler('Points', 'Recommend', (r) => ({ result: recommend(r), time: time() })),
+    RecommendBatch: handler('Points', 'RecommendBatch', (r) => ({ result: (r.recommend_points as Pb[]).map(x => ({ result: recommend({ ...x, collection_name: r.collection_name }) })), time: time() })),
+    Count: handler('Points', 'Count', (r) => {
       const c = get(r.collection_name)
       let n = 0
       for (const p of c.points.values()) if (filterMatches(r.filter, p)) n++
       return { result: { count: n }, time: time() }
     }),
-    Query: handler('Query', (r) => ({ result: query(r), time: time() })),
-    QueryBatch: handler('QueryBatch', (r) => ({ result: (r.query_points as Pb[]).map(x => ({ result: query({ ...x, collection_name: r.collection_name }) })), time: time() })),
-    QueryGroups: handler('QueryGroups', (r) => {
+    Query: handler('Points', 'Query', (r) => ({ result: query(r), time: time() })),
+    QueryBatch: handler('Points', 'QueryBatch', (r) => ({ result: (r.query_points as Pb[]).map(x => ({ result: query({ ...x, collection_name: r.collection_name }) })), time: time() })),
+    QueryGroups: handler('Points', 'QueryGroups', (r) => {
       const c = get(r.collection_name)
       const pts = query({ ...r, limit: 1000, offset: 0 })
       return { result: groups(pts, c, r.group_by, Number(r.group_size ?? 3), Number(r.limit ?? 10)), time: time() }
     }),
-    Facet: handler('Facet', (r) => {
+    Facet: handler('Points', 'Facet', (r) => {
       const c = get(r.collection_name)
       const counts = new Map<string, { value: unknown, count: number }>()
       for (const p of c.points.values()) {
@@ -524,7 +625,8 @@ export async function startQdrantServer (opts: { apiKey?: string, jwtSecret?: st
           counts.set(k, e)
         }
       }
-      const hits = [...counts.values()].sort((a, b) => b.count - a.count).slice(0, Number(r.limit ?? 10))
+      // Qdrant orders hits by count, then by value
+      const hits = [...counts.values()].sort((a, b) => b.count - a.count || (String(a.value) < String(b.value) ? -1 : String(a.value) > String(b.value) ? 1 : 0)).slice(0, Number(r.limit ?? 10))
         .map(h => ({ value: typeof h.value === 'number' ? { integer_value: h.value } : typeof h.value === 'boolean' ? { bool_value: h.value } : { string_value: String(h.value) }, count: h.count }))
       return { hits, time: time() }
     })
@@ -534,6 +636,5 @@ export async function startQdrantServer (opts: { apiKey?: string, jwtSecret?: st
   peer.port = port
   peer.address = `127.0.0.1:${port}`
   peer.close = async () => await new Promise<void>(resolve => server.tryShutdown(() => resolve()))
-  void started
   return peer
 }
