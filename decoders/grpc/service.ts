@@ -22,6 +22,18 @@ export interface GrpcMethod {
   operation (request: Buffer, md: Metadata, backend: string): Operation
   /** a view over one response message, when the method returns records (masking, who-saw) */
   resultView? (response: Buffer): ResultView
+  /**
+   * For a bulk operation held for approval: the read-only call that counts what it would touch (Qdrant
+   * Count with the same filter, Milvus count(*) with the same expression), shown to the approver.
+   */
+  blastRadius? (op: Operation): BlastQuery | undefined
+}
+
+export interface BlastQuery {
+  path: string
+  request: Uint8Array
+  /** the number of records from the response message */
+  count: (response: Buffer) => number
 }
 
 /** What the HTTP/2 relay needs to know of a gRPC protocol (Qdrant, Milvus); nothing else is protocol-specific. */

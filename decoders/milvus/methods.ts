@@ -1,6 +1,6 @@
 import protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import type { GrpcMethod, Metadata } from '../grpc/service.js'
+import type { BlastQuery, GrpcMethod, Metadata } from '../grpc/service.js'
 import type { Action, Operation, RecordId, ResultView } from '../types.js'
 import { MilvusCollections } from './collections.js'
 import { parseIdList } from './expr.js'
@@ -274,7 +274,25 @@ function buildMethod (name: string, rule: Rule, requestType: protobuf.Type, resp
     },
     resultView: shape !== undefined
       ? (response: Buffer) => new MilvusResultView(responseType, response, shape)
-      : learns ? (response: Buffer) => learnSchema(responseType, response, collections) : undefined
+      : learns ? (response: Buffer) => learnSchema(responseType, response, collections) : undefined,
+    blastRadius: rule.refine === deleted ? countMatching : undefined
+  }
+}
+
+/** What a delete by expression would touch: Query with output count(*) and the same expression. */
+function countMatching (op: Operation): BlastQuery | undefined {
+  if (typeof op.filter !== 'string' || op.collection === undefined) return undefined
+  const root = milvusSchema().root
+  const Query = root.lookupType('milvus.proto.milvus.QueryRequest')
+  const Results = root.lookupType('milvus.proto.milvus.QueryResults')
+  return {
+    path: '/milvus.proto.milvus.MilvusService/Query',
+    request: Query.encode(Query.create({ db_name: op.database ?? '', collection_name: op.collection, expr: op.filter, output_fields: ['count(*)'], consistency_level: 2 /* Strong */ })).finish(),
+    count: (response) => {
+      const r = Results.decode(response) as unknown as { fields_data?: Array<{ field_name?: string, scalars?: { long_data?: { data?: Array<number | { toNumber: () => number }> } } }> }
+      const v = r.fields_data?.find(f => f.field_name === 'count(*)')?.scalars?.long_data?.data?.[0]
+      return v === undefined ? 0 : typeof v === 'number' ? v : v.toNumber()
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import type { GrpcMethod, Metadata } from '../grpc/service.js'
+import type { BlastQuery, GrpcMethod, Metadata } from '../grpc/service.js'
 import type { Action, Operation, RecordId } from '../types.js'
 import { QdrantResultView } from './results.js'
 import { qdrantSchema } from './schema.js'
@@ -135,7 +135,21 @@ function buildMethod (name: string, rule: Rule, requestType: protobuf.Type, resp
       }
       return classify(name, rule, m, backend)
     },
-    resultView: viewable ? (response: Buffer) => new QdrantResultView(responseType, response) : undefined
+    resultView: viewable ? (response: Buffer) => new QdrantResultView(responseType, response) : undefined,
+    blastRadius: rule.select !== undefined ? countWithSameFilter : undefined
+  }
+}
+
+/** What a by-filter write or delete would touch: Count with the same filter (exact). */
+function countWithSameFilter (op: Operation): BlastQuery | undefined {
+  if (op.filter === undefined || op.collection === undefined) return undefined
+  const root = qdrantSchema().root
+  const Count = root.lookupType('qdrant.CountPoints')
+  const Reply = root.lookupType('qdrant.CountResponse')
+  return {
+    path: '/qdrant.Points/Count',
+    request: Count.encode(Count.create({ collection_name: op.collection, filter: op.filter as any, exact: true })).finish(),
+    count: (response) => Number((Reply.decode(response) as unknown as { result?: { count?: number | { toNumber: () => number } } }).result?.count ?? 0)
   }
 }
 

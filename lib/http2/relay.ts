@@ -16,13 +16,14 @@
 import type net from 'node:net'
 import type { GrpcMethod, GrpcService, Metadata } from '../../decoders/grpc/service.js'
 import { GrpcMessageReader, frameMessage, inflateMessage, type GrpcMessage } from '../../decoders/grpc/messages.js'
-import type { Identity } from '../../decoders/types.js'
+import type { Identity, Operation } from '../../decoders/types.js'
 import type { BackendConfig, LimitsConfig } from '../config/types.js'
 import { VecgateError, asVecgateError, grpcStatusOf, GrpcStatus } from '../errors.js'
 import type { Call, Session } from '../pipeline.js'
 import { ErrorCode, Flags, FrameType, SettingsId } from './constants.js'
 import * as F from './frames.js'
 import { HpackDecoder, HpackEncoder, type Header } from './hpack.js'
+import { grpcUnary } from '../upstream/grpc-call.js'
 
 export interface RelayOptions {
   service: GrpcService
@@ -404,7 +405,7 @@ export class GrpcRelay {
     } catch (e) {
       throw this.session.refuse(asVecgateError(e))
     }
-    s.call = await this.session.admit(identity, op, { deadline: s.deadline, abort: s.abort, reason: s.md!.get('vecgate-reason') })
+    s.call = await this.session.admit(identity, op, { deadline: s.deadline, abort: s.abort, reason: s.md!.get('vecgate-reason'), blastRadius: this.blastRadius(method, op, s.credentials) })
     return identity
   }
 
@@ -423,6 +424,16 @@ export class GrpcRelay {
     s.pending = []
     s.requestReader = undefined
     s.firstMessage = undefined
+  }
+
+  /** counts what a bulk operation would touch, with a read-only call of the gateway's own (only run when it is held) */
+  private blastRadius (method: GrpcMethod, op: Operation, credentials: Array<[string, string]>): (() => Promise<number | undefined>) | undefined {
+    if (!op.bulk || method.blastRadius === undefined) return undefined
+    return async () => {
+      const q = method.blastRadius!(op)
+      if (q === undefined) return undefined
+      return q.count(await grpcUnary(this.opts.backend, q.path, q.request, credentials, 4000))
+    }
   }
 
   /** the credentials sent upstream, per identity of the connection (minting a JWT is async) */

@@ -1,7 +1,7 @@
 /**
  * Human approval of a risky Qdrant call through the official JS client: a delete by filter is held in
  * protocol, shown to approvers, approved by a second identity through the admin API and completes in
- * the same call; a denied one is refused; one whose client deadline passes is refused with the approval
+ * the same call, the approver seeing its blast radius (Count with the same filter); a denied one is refused; one whose client deadline passes is refused with the approval
  * id, and the same request retried after approval passes exactly once; the requester cannot approve
  * their own request, nor can someone outside the approver group.
  */
@@ -62,6 +62,7 @@ t.test('held, approved by a second identity, completes in the same call', async 
   const del = engineer.api('points').delete({ collectionName: 'docs', wait: true, points: byGroup('a') })
   const a = await pending()
   t.match(a, { requester: { subject: 'eve' }, status: 'pending', rule: 'bulk-delete-needs-approval' })
+  t.equal(a.blastRadius, 4, 'the approver sees what it would touch: Count with the same filter, upstream')
   t.equal(await count(), 12, 'nothing deleted while held')
   const self = await admin('POST', `/v1/approvals/${a.id as string}/approve`, eve)
   t.equal(self.status, 403, 'the requester cannot approve their own request')
