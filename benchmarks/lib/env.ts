@@ -1,0 +1,43 @@
+/**
+ * What every benchmark needs around the thing it measures: a plain TCP relay (the floor any proxy
+ * pays), the machine and commit for the results header, and a peer process started and awaited.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import net from 'node:net'
+import { cpus, loadavg } from 'node:os'
+
+/** A byte pipe, no parsing: what a proxy costs before it does anything. */
+export async function tcpRelay (upstreamPort: number): Promise<{ port: number, close: () => void }> {
+  const server = net.createServer((c) => {
+    const u = net.connect({ port: upstreamPort, host: '127.0.0.1', noDelay: true })
+    c.setNoDelay(true)
+    c.pipe(u); u.pipe(c)
+    c.on('error', () => u.destroy()); u.on('error', () => c.destroy())
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
+  return { port: (server.address() as net.AddressInfo).port, close: () => server.close() }
+}
+
+export function commit (): string {
+  try { return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim() } catch { return 'unknown' }
+}
+
+/** '2 cores (AMD EPYC …); 2026-11-23; commit abc1234; load 1.20' */
+export function machine (): string {
+  return `${cpus().length} cores (${cpus()[0].model.trim()}); ${new Date().toISOString().slice(0, 10)}; commit ${commit()}; load average ${loadavg()[0].toFixed(2)} at the start`
+}
+
+/**
+ * A TypeScript peer in its own process (so it does not share the event loop with the gateways under
+ * test); it prints one JSON line when ready. Killed when this process exits.
+ */
+export async function startPeerProcess<T> (file: string, args: string[] = []): Promise<{ info: T, proc: ChildProcess }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  process.on('exit', () => proc.kill('SIGKILL'))
+  const info = await new Promise<T>((resolve, reject) => {
+    let buf = ''
+    proc.stdout!.on('data', (d: Buffer) => { buf += d.toString(); if (buf.includes('\n')) resolve(JSON.parse(buf.split('\n')[0]) as T) })
+    proc.once('exit', (code) => reject(new Error(`the peer ${file} exited (${String(code)}) before it was ready`)))
+  })
+  return { info, proc }
+}

@@ -1,0 +1,98 @@
+/**
+ * Qdrant Upsert of 1000-point batches (128-dimension vectors and a small payload, ~0.6 MB per
+ * request, so every call crosses many DATA frames and the flow-control windows) driven by h2load, in
+ * one run: direct to the upstream, through a plain TCP relay, through vecgate with only pass-through
+ * (allow, no journal), and through vecgate with policy and the journal on (a write ends only after
+ * its events are committed). The upstream (the test peer) runs in its own process. Writes the
+ * "Qdrant Upsert" section of benchmarks/RESULTS.md.
+ *
+ *   node --import tsx benchmarks/qdrant/upsert.ts [--seconds 8] [--rounds 2]
+ */
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { QdrantClient } from '@qdrant/js-client-grpc'
+import { qdrantSchema } from '../../decoders/qdrant/schema.js'
+import { nullJournal } from '../../lib/journal/types.js'
+import { startTestGateway } from '../../test/helpers/gateway.js'
+import { machine, startPeerProcess, tcpRelay } from '../lib/env.js'
+import { grpcBodyFile, h2load, median } from '../lib/h2load.js'
+import { writeSection } from '../results.js'
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' }, rounds: { type: 'string', default: '2' } } })
+const seconds = Number(values.seconds)
+const rounds = Number(values.rounds)
+const KEY = 'bench-upstream-key'
+const DIM = 128
+const BATCH = 1000
+const header = machine()
+
+const { info } = await startPeerProcess<{ port: number }>(fileURLToPath(new URL('./peer.ts', import.meta.url)), [KEY])
+const upstream = `127.0.0.1:${info.port}`
+const direct = new QdrantClient({ host: '127.0.0.1', port: info.port, apiKey: KEY, https: false, checkCompatibility: false })
+await direct.api('collections').create({ collectionName: 'upsert', vectorsConfig: { config: { case: 'params', value: { size: BigInt(DIM), distance: 1 } } } })
+
+const full = await startTestGateway({
+  backends: [{ name: 'qdrant', protocol: 'qdrant', upstream, credentials: { api_key: KEY } }],
+  policy: { rules: [{ id: 'bench', subjects: { users: ['bench'] }, effect: 'allow' }] }
+})
+const pass = await startTestGateway({
+  backends: [{ name: 'qdrant', protocol: 'qdrant', upstream, credentials: { api_key: KEY } }],
+  policy: { rules: [{ id: 'bench', subjects: { users: ['bench'] }, effect: 'allow' }] }
+}, { parts: { journal: nullJournal } })
+const relay = await tcpRelay(info.port)
+
+// the same ids every time: each call overwrites the batch, so the peer's memory stays flat
+const Upsert = qdrantSchema().root.lookupType('qdrant.UpsertPoints')
+const message = Upsert.encode(Upsert.fromObject({
+  collection_name: 'upsert',
+  wait: true,
+  points: Array.from({ length: BATCH }, (_, i) => ({
+    id: { num: i + 1 },
+    vectors: { vector: { data: Array.from({ length: DIM }, (_, j) => Math.sin(i * DIM + j)) } },
+    payload: { source: { string_value: `doc-${i % 50}` }, chunk: { integer_value: i } }
+  }))
+})).finish()
+const body = grpcBodyFile(message, 'upsert.bin')
+
+const targets = [
+  { name: 'direct', port: info.port, key: KEY },
+  { name: 'tcp relay', port: relay.port, key: KEY },
+  { name: 'vecgate pass-through', port: pass.port('qdrant'), key: await pass.token('bench', { ttl: 3600 }) },
+  { name: 'vecgate policy+journal', port: full.port('qdrant'), key: await full.token('bench', { ttl: 3600 }) }
+]
+const levels = [{ c: 1, m: 1 }, { c: 4, m: 4 }]
+interface Row { rps: number[], p50: number[], p99: number[], errors: number }
+const results = new Map<string, Row>()
+for (const { c, m } of levels) {
+  for (let r = 0; r < rounds; r++) {
+    for (const t of targets) {
+      const res = await h2load({ port: t.port, path: '/qdrant.Points/Upsert', body, key: t.key, seconds, c, m })
+      const k = `${t.name} @ c=${c * m}`
+      const row = results.get(k) ?? { rps: [], p50: [], p99: [], errors: 0 }
+      row.rps.push(res.rps); row.p50.push(res.p50); row.p99.push(res.p99); row.errors += res.errors
+      results.set(k, row)
+    }
+  }
+}
+
+const lines = [
+  `Qdrant Upsert, ${BATCH} points of ${DIM} dimensions per call (${(message.length / 1024).toFixed(0)} KiB requests, wait=true), h2load ${seconds}s per run, ${rounds} rounds alternating; ${header}`,
+  '',
+  '| path | calls/s | points/s | vs direct | p50 µs | p99 µs | added p50 µs | errors |',
+  '|---|---|---|---|---|---|---|---|'
+]
+for (const { c, m } of levels) {
+  const d = results.get(`direct @ c=${c * m}`)!
+  for (const t of targets) {
+    const k = `${t.name} @ c=${c * m}`
+    const row = results.get(k)!
+    lines.push(`| ${k} | ${median(row.rps).toFixed(1)} | ${(median(row.rps) * BATCH).toFixed(0)} | ${(median(row.rps) / median(d.rps)).toFixed(2)}× | ${median(row.p50).toFixed(0)} | ${median(row.p99).toFixed(0)} | ${(median(row.p50) - median(d.p50)).toFixed(0)} | ${row.errors} |`)
+  }
+}
+lines.push('', '`node --import tsx benchmarks/qdrant/upsert.ts` (h2load over h2c with a fixed gRPC request body; medians of the rounds). The upstream is the test peer (grpc-js decoding the whole batch into objects), which is most of the time per call; the gateway, the upstream and h2load share the 2 cores.')
+const table = lines.join('\n')
+process.stdout.write(table + '\n')
+writeSection('Qdrant Upsert', table)
+
+await full.stop(); await pass.stop(); relay.close()
+process.exit(0)
