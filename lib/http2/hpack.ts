@@ -115,13 +115,16 @@ export class HpackDecoder {
         if (size > this.allowed) throw new Http2Error(ErrorCode.COMPRESSION_ERROR, `table size update to ${size} beyond the allowed ${this.allowed}`)
         this.table.resize(size)
       } else { // §6.2.2 without indexing (0000) and §6.2.3 never indexed (0001)
+        const never = (b & 0xf0) === 0x10
         const [idx, n] = readInt(block, i, 4)
         i = n
         let name: string
         if (idx === 0) { const s = readString(block, i); name = s[0]; i = s[1] } else name = this.lookup(idx)[0]
         const v = readString(block, i)
         i = v[1]
-        push([name, v[0]])
+        const h: Header = [name, v[0]]
+        if (never) markNeverIndexed(h)
+        push(h)
       }
     }
     return out
@@ -164,6 +167,18 @@ function readString (b: Buffer, i: number): [string, number] {
   return [(huffman ? huffmanDecode(raw) : raw).toString('latin1'), n + len]
 }
 
+/**
+ * Fields that arrived as never-indexed literals (§6.2.3): an intermediary re-encoding them must use the
+ * same representation (§7.1.3), so the decoder marks the very Header it returns and the encoder checks
+ * the mark. The flag keeps the common case (no such field seen in this process) free of lookups.
+ */
+const NEVER_INDEXED = new WeakSet<Header>()
+let neverIndexedSeen = false
+function markNeverIndexed (h: Header): void {
+  NEVER_INDEXED.add(h)
+  neverIndexedSeen = true
+}
+
 /** Header names whose values are never put in a table anywhere (§7.1.3): secrets. */
 const SENSITIVE = new Set(['authorization', 'api-key', 'cookie', 'set-cookie', 'proxy-authorization', 'token'])
 /** Values that change per request: indexing them would only churn the table. */
@@ -172,6 +187,8 @@ const UNINDEXED = new Set(['grpc-timeout', 'grpc-message', 'content-length', 'da
 export class HpackEncoder {
   private readonly table = new DynamicTable(4096)
   private pendingSizeUpdate: number | undefined
+  /** the smallest size set since the last block: signalled first when it differs from the final one (§4.2) */
+  private pendingSizeMin: number | undefined
 
   constructor (private readonly sensitive: ReadonlySet<string> = SENSITIVE) {}
 
@@ -180,6 +197,7 @@ export class HpackEncoder {
     if (n === this.table.maxSize) return
     this.table.resize(n)
     this.pendingSizeUpdate = n
+    if (this.pendingSizeMin === undefined || n < this.pendingSizeMin) this.pendingSizeMin = n
   }
 
   encode (headers: Header[]): Buffer {
@@ -188,12 +206,15 @@ export class HpackEncoder {
     const out = Buffer.allocUnsafe(cap)
     let o = 0
     if (this.pendingSizeUpdate !== undefined) {
+      // entries evicted by a smaller size in between must be evicted by the peer too (§4.2)
+      if (this.pendingSizeMin! < this.pendingSizeUpdate) o = writeInt(out, o, this.pendingSizeMin!, 5, 0x20)
       o = writeInt(out, o, this.pendingSizeUpdate, 5, 0x20)
       this.pendingSizeUpdate = undefined
+      this.pendingSizeMin = undefined
     }
     for (const h of headers) {
       const [name, value] = h
-      if (this.sensitive.has(name)) {
+      if (this.sensitive.has(name) || (neverIndexedSeen && NEVER_INDEXED.has(h))) {
         o = this.literal(out, o, h, 4, 0x10, false)
         continue
       }
