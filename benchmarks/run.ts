@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url'
 
 const benches = [
   ['Qdrant Search', 'qdrant/search.ts'],
+  ['Qdrant Upsert', 'qdrant/upsert.ts'],
+  ['Milvus Search', 'milvus/search.ts'],
   ['Journal', 'journal/run.ts'],
   ['PostgreSQL pgbench', 'pg/pgbench.ts'],
   ['Policy micro', 'micro/policy.ts'],
