@@ -225,7 +225,9 @@ export class GrpcRelay {
       case FrameType.SETTINGS: return this.onClientSettings(f)
       case FrameType.PUSH_PROMISE:
         throw new F.Http2Error(ErrorCode.PROTOCOL_ERROR, 'clients must not push')
-      case FrameType.PING: return this.writeUpstream(f.raw)
+      case FrameType.PING:
+        checkPing(f)
+        return this.writeUpstream(f.raw)
       case FrameType.GOAWAY:
         this.goingAway = true
         if (this.upstreamUp) this.writeUpstream(f.raw)
@@ -237,6 +239,7 @@ export class GrpcRelay {
 
   private onClientSettings (f: F.Frame): void {
     if (f.streamId !== 0) throw new F.Http2Error(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream')
+    if ((f.flags & Flags.ACK) !== 0 && f.length !== 0) throw new F.Http2Error(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload')
     if ((f.flags & Flags.ACK) === 0) {
       this.clientSettingsSeen++
       for (const [id, value] of F.parseSettings(f.payload)) {
@@ -301,8 +304,13 @@ export class GrpcRelay {
       if (s.firstMessage !== undefined || endStream) this.decide(s)
       return
     }
-    // admitted: a second request message on a unary call is refused above; what follows are the bytes
-    // of an already-decided message or the end of the stream
+    // admitted: the one request message was complete when it was decided, so any further byte starts a
+    // second message no policy saw (every method is unary): refused here, never forwarded. An empty
+    // DATA frame (END_STREAM) passes.
+    if (payload.length > 0) {
+      this.failOpenStream(s, new VecgateError('VG_ERR_MALFORMED', `${s.method!.name} takes one request message`))
+      return
+    }
     this.sendData('upstream', s, f.raw, payload, endStream, f.length)
   }
 
@@ -410,6 +418,13 @@ export class GrpcRelay {
   }
 
   private forward (s: RelayStream, identity: Identity): void {
+    if (s.requestReader?.partial === true) {
+      // bytes of a second message arrived while the first was being decided
+      const err = new VecgateError('VG_ERR_MALFORMED', `${s.method!.name} takes one request message`)
+      s.call?.finish({ ok: false, status: grpcStatusOf(err), message: err.message, bytes: 0 })
+      this.refuseStream(s, err)
+      return
+    }
     s.state = State.Open
     s.upstreamId = this.nextUpstreamId
     this.nextUpstreamId += 2
@@ -503,7 +518,9 @@ export class GrpcRelay {
       case FrameType.SETTINGS: return this.onUpstreamSettings(f)
       case FrameType.PUSH_PROMISE:
         throw new F.Http2Error(ErrorCode.PROTOCOL_ERROR, 'upstream pushed a stream; pushes are disabled')
-      case FrameType.PING: return this.writeClient(f.raw)
+      case FrameType.PING:
+        checkPing(f)
+        return this.writeClient(f.raw)
       case FrameType.GOAWAY: return this.onUpstreamGoaway(f)
       case FrameType.WINDOW_UPDATE: return this.onWindowUpdate('upstream', f)
       default: return
@@ -652,6 +669,7 @@ export class GrpcRelay {
       }
     }
     this.writeClient(F.goaway(this.lastClientId, code))
+    if (this.streams.size === 0) this.end()
   }
 
   private upstreamFailed = false
@@ -896,8 +914,9 @@ export class GrpcRelay {
       pending.parts.push(f.payload)
       pending.size += f.payload.length
     }
-    // CONTINUATION floods: cap the encoded block before decoding anything (THREATS.md)
-    if (pending.size > limit) throw new F.Http2Error(ErrorCode.ENHANCE_YOUR_CALM, `header block larger than ${limit} bytes`)
+    // CONTINUATION floods: cap the encoded block before decoding anything (THREATS.md); each frame's
+    // 9-byte header counts too, or a flood of empty CONTINUATION frames would never reach the cap
+    if (pending.size + 9 * (pending.parts.length - 1) > limit) throw new F.Http2Error(ErrorCode.ENHANCE_YOUR_CALM, `header block larger than ${limit} bytes`)
     if ((f.flags & Flags.END_HEADERS) !== 0) {
       if (side === 'client') this.clientBlock = undefined
       else this.upstreamBlock = undefined
@@ -999,6 +1018,12 @@ export class GrpcRelay {
 }
 
 const EMPTY = Buffer.alloc(0)
+
+/** PING is connection-level and carries exactly 8 octets (RFC 9113 §6.7) */
+function checkPing (f: F.Frame): void {
+  if (f.streamId !== 0) throw new F.Http2Error(ErrorCode.PROTOCOL_ERROR, 'PING on a stream')
+  if (f.length !== 8) throw new F.Http2Error(ErrorCode.FRAME_SIZE_ERROR, 'PING length not 8')
+}
 
 /** grpc-timeout: "TimeoutValue TimeoutUnit" (gRPC over HTTP/2). */
 export function parseGrpcTimeout (v: string): number {
