@@ -4,6 +4,7 @@
  * stream ids, resets in bulk) and see every frame that comes back.
  */
 import net from 'node:net'
+import tls from 'node:tls'
 import { once } from 'node:events'
 import * as F from '../../lib/http2/frames.js'
 import { HpackDecoder, HpackEncoder, type Header } from '../../lib/http2/hpack.js'
@@ -17,27 +18,53 @@ export class RawClient {
   private readonly reader = new F.FrameReader({ maxFrameSize: 1 << 24 })
   readonly streams = new Map<number, StreamResult>()
   readonly frames: F.Frame[] = []
+  /** the first GOAWAY received */
   goaway: { lastStreamId: number, code: number, debug: string } | undefined
   closed = false
+  /** set when the bytes from the server stopped parsing as HTTP/2 */
+  readError: Error | undefined
+  private readonly received_: Buffer[] = []
+  /** every byte received, as it came */
+  get bytes (): Buffer { return Buffer.concat(this.received_) }
   private waiters: Array<() => void> = []
 
   private constructor (readonly socket: net.Socket) {
     socket.on('data', (d: Buffer) => {
-      this.reader.push(d)
-      for (let f = this.reader.next(); f !== undefined; f = this.reader.next()) this.onFrame({ ...f, payload: Buffer.from(f.payload), raw: Buffer.from(f.raw) })
+      this.received_.push(d)
+      try {
+        this.reader.push(d)
+        for (let f = this.reader.next(); f !== undefined; f = this.reader.next()) this.onFrame({ ...f, payload: Buffer.from(f.payload), raw: Buffer.from(f.raw) })
+      } catch (e) {
+        // what the server sent is not HTTP/2 (an HTTP/1.1 answer, a TLS alert): kept for the test to look at
+        this.readError ??= e as Error
+      }
       this.wake()
     })
     socket.on('close', () => { this.closed = true; this.wake() })
     socket.on('error', () => {})
   }
 
-  static async connect (port: number, settings: Array<[number, number]> = []): Promise<RawClient> {
-    const socket = net.connect(port, '127.0.0.1')
-    await once(socket, 'connect')
+  /**
+   * Connects and sends the preface with `settings`. `preface: false` sends nothing (the test writes
+   * what it wants first); `tls` speaks TLS (ALPN h2 unless given) with those options.
+   */
+  static async connect (port: number, settings: Array<[number, number]> = [], opts: { preface?: boolean, tls?: tls.ConnectionOptions } = {}): Promise<RawClient> {
+    let socket: net.Socket
+    if (opts.tls !== undefined) {
+      const s = tls.connect({ host: '127.0.0.1', port, ALPNProtocols: ['h2'], ...opts.tls })
+      await once(s, 'secureConnect')
+      socket = s
+    } else {
+      socket = net.connect(port, '127.0.0.1')
+      await once(socket, 'connect')
+    }
     const c = new RawClient(socket)
-    socket.write(Buffer.concat([CLIENT_PREFACE, F.settings(settings)]))
+    if (opts.preface !== false) socket.write(Buffer.concat([CLIENT_PREFACE, F.settings(settings)]))
     return c
   }
+
+  /** every frame of `type` received so far */
+  received (type: number): F.Frame[] { return this.frames.filter(f => f.type === type) }
 
   private stream (id: number): StreamResult {
     let s = this.streams.get(id)
@@ -68,7 +95,8 @@ export class RawClient {
         return
       case FrameType.GOAWAY: {
         const g = F.parseGoaway(f.payload)
-        this.goaway = { lastStreamId: g.lastStreamId, code: g.code, debug: g.debug.toString() }
+        // the first GOAWAY says why; a later one (e.g. "upstream lost") only follows from it
+        this.goaway ??= { lastStreamId: g.lastStreamId, code: g.code, debug: g.debug.toString() }
       }
     }
   }
