@@ -1,4 +1,6 @@
-import type protobuf from 'protobufjs'
+import protobuf from 'protobufjs'
+
+const { Reader } = protobuf
 import { VecgateError } from '../../lib/errors.js'
 import type { BlastQuery, GrpcMethod, Metadata } from '../grpc/service.js'
 import type { Action, Operation, RecordId } from '../types.js'
@@ -24,6 +26,8 @@ interface Rule {
   passThrough?: boolean
   /** collections named besides collection_name (alias changes) */
   collections?: (m: Msg) => string[]
+  /** the request carries whole points (vectors, payloads): read only their ids, skip the rest */
+  skimPoints?: boolean
 }
 
 interface Selection { ids?: RecordId[], filter?: unknown }
@@ -38,10 +42,10 @@ const ADMIN: Rule = { action: 'admin' }
 const ADMIN_BULK: Rule = { action: 'admin', bulk: true }
 
 const RULES: Record<string, Rule> = {
-  'qdrant.Points/Upsert': { action: 'write', select: structIds },
+  'qdrant.Points/Upsert': { action: 'write', select: structIds, skimPoints: true },
   'qdrant.Points/Delete': { action: 'delete', select: byPoints('points') },
   'qdrant.Points/Get': { action: 'read', select: pointIds('ids') },
-  'qdrant.Points/UpdateVectors': { action: 'write', select: structIds },
+  'qdrant.Points/UpdateVectors': { action: 'write', select: structIds, skimPoints: true },
   'qdrant.Points/DeleteVectors': { action: 'delete', select: byPoints('points_selector') },
   'qdrant.Points/SetPayload': { action: 'write', select: byPoints('points_selector') },
   'qdrant.Points/OverwritePayload': { action: 'write', select: byPoints('points_selector') },
@@ -120,6 +124,7 @@ export function qdrantMethods (): Map<string, GrpcMethod> {
 
 function buildMethod (name: string, rule: Rule, requestType: protobuf.Type, responseType: protobuf.Type): GrpcMethod {
   const viewable = QdrantResultView.handles(responseType)
+  const decode = rule.skimPoints === true ? skimmer(requestType) : (b: Buffer): Msg => requestType.decode(b) as unknown as Msg
   return {
     path: '/' + name,
     name,
@@ -129,7 +134,7 @@ function buildMethod (name: string, rule: Rule, requestType: protobuf.Type, resp
     operation: (request: Buffer, _md: Metadata, backend: string): Operation => {
       let m: Msg
       try {
-        m = requestType.decode(request) as unknown as Msg
+        m = decode(request)
       } catch (e) {
         throw new VecgateError('VG_ERR_MALFORMED', `${name}: request does not decode as ${requestType.name}`, {}, { cause: e })
       }
@@ -137,6 +142,49 @@ function buildMethod (name: string, rule: Rule, requestType: protobuf.Type, resp
     },
     resultView: viewable ? (response: Buffer) => new QdrantResultView(responseType, response) : undefined,
     blastRadius: rule.select !== undefined ? countWithSameFilter : undefined
+  }
+}
+
+/**
+ * Upserts carry every vector and payload (a 1000-point batch is hundreds of KB); classifying them needs
+ * only the point ids. This reads the `points` field element by element and decodes only each one's id
+ * (field 1), skipping vectors and payloads on the wire; the other top-level fields decode as usual.
+ */
+function skimmer (requestType: protobuf.Type): (b: Buffer) => Msg {
+  const pointsField = requestType.fields.points
+  if (pointsField === undefined) throw new Error(`${requestType.name} has no points field to skim`)
+  const PointId = qdrantSchema().root.lookupType('qdrant.PointId')
+  return (buf) => {
+    const r = Reader.create(buf)
+    const rest: Uint8Array[] = []
+    const points: Msg[] = []
+    while (r.pos < r.len) {
+      const start = r.pos
+      const tag = r.uint32()
+      if (tag >>> 3 === pointsField.id && (tag & 7) === 2) {
+        const end = r.uint32() + r.pos
+        if (end > r.len) throw new Error('point longer than the message')
+        let id: Msg | undefined
+        while (r.pos < end) {
+          const t = r.uint32()
+          if (t >>> 3 === 1 && (t & 7) === 2) {
+            const len = r.uint32()
+            id = PointId.decode(buf.subarray(r.pos, r.pos + len)) as unknown as Msg
+            r.pos += len
+          } else {
+            r.skipType(t & 7)
+          }
+        }
+        if (r.pos !== end) throw new Error('point overruns its length')
+        points.push({ id })
+      } else {
+        r.skipType(tag & 7)
+        rest.push(buf.subarray(start, r.pos))
+      }
+    }
+    const m = requestType.decode(Buffer.concat(rest)) as unknown as Msg
+    m.points = points
+    return m
   }
 }
 
