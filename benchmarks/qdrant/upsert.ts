@@ -96,7 +96,7 @@ for (const { c, m } of levels) {
     lines.push(`| ${k} | ${median(row.rps).toFixed(1)} | ${(median(row.rps) * BATCH).toFixed(0)} | ${(median(row.rps) / median(d.rps)).toFixed(2)}× | ${median(row.p50).toFixed(0)} | ${median(row.p99).toFixed(0)} | ${(median(row.p50) - median(d.p50)).toFixed(0)} | ${row.errors} |`)
   }
 }
-lines.push('', `A full protobufjs decode of one request takes ${decodeMs.toFixed(1)} ms in this process; vecgate's Upsert classification decodes the whole message to read the 1000 ids, which is likely most of what it adds here (a wire-level scan for the ids that skips the vectors would avoid it).`)
+lines.push('', `A full protobufjs decode of one request takes ${decodeMs.toFixed(1)} ms in this process; vecgate does not pay it: its Upsert classification reads only the 1000 point ids off the wire and skips vectors and payloads.`)
 lines.push('', '`node --import tsx benchmarks/qdrant/upsert.ts` (h2load over h2c with a fixed gRPC request body; medians of the rounds). The upstream is the test peer (grpc-js decoding the whole batch into objects), which is most of the time per call; the gateway, the upstream and h2load share the 2 cores.')
 const table = lines.join('\n')
 process.stdout.write(table + '\n')
