@@ -58,3 +58,56 @@ t.test('inflate: bounded, encodings named, garbage refused', async t => {
   t.throws(() => inflateMessage({ compressed: true, body: gzipSync('x'), raw: Buffer.alloc(0) }, 'snappy', 1000), { code: 'VG_ERR_MALFORMED', message: /snappy/ })
   t.equal(inflateMessage({ compressed: false, body: Buffer.from('plain'), raw: Buffer.alloc(0) }, 'gzip', 1).toString(), 'plain')
 })
+
+t.test('limits at the boundary: exactly the maximum passes, one more is refused from the prefix alone', async t => {
+  const exact = frameMessage(Buffer.alloc(1000, 1))
+  t.equal(read([exact], 1000).length, 1, 'a 1000-byte message with a 1000-byte limit')
+  const r = new GrpcMessageReader(999)
+  t.throws(() => r.push(exact.subarray(0, 5), () => {}), { code: 'VG_ERR_OVERSIZE' }, 'refused on the 5-byte prefix, before its body arrives')
+  const split = new GrpcMessageReader(999)
+  split.push(exact.subarray(0, 3), () => t.fail('no message'))
+  t.throws(() => split.push(exact.subarray(3, 5), () => {}), { code: 'VG_ERR_OVERSIZE' }, 'also when the prefix itself is split')
+  const huge = Buffer.from([0, 0xff, 0xff, 0xff, 0xff])
+  t.throws(() => new GrpcMessageReader(64 << 20).push(huge, () => {}), { code: 'VG_ERR_OVERSIZE' }, 'a prefix of 4 GB')
+  t.equal(new GrpcMessageReader(10).buffered, 0)
+  const partial = new GrpcMessageReader(100)
+  partial.push(Buffer.from([0, 0, 0, 0, 10, 1, 2]), () => {})
+  t.equal(partial.buffered, 7, 'buffered counts the prefix and the partial body')
+})
+
+t.test('many messages in one chunk, empty messages, and empty chunks', async t => {
+  const many = Buffer.concat(Array.from({ length: 1000 }, (_, i) => frameMessage(Buffer.from(String(i)))))
+  const got = read([many])
+  t.equal(got.length, 1000)
+  t.same(got.map(m => m.body.toString()), Array.from({ length: 1000 }, (_, i) => String(i)), 'in order')
+  const empties = Buffer.concat([frameMessage(Buffer.alloc(0)), frameMessage(Buffer.alloc(0)), frameMessage(Buffer.from('x'))])
+  t.same(read([empties, Buffer.alloc(0)]).map(m => m.body.length), [0, 0, 1], 'zero-length messages are messages')
+})
+
+t.test('fuzz: random bytes at random splits give only VG_ERR_MALFORMED / VG_ERR_OVERSIZE, and the same messages at any split', async t => {
+  let refused = 0
+  for (let i = 0; i < 3000; i++) {
+    const input = i % 2 === 0
+      ? randomBytes(Math.floor(Math.random() * 200))
+      : Buffer.concat(Array.from({ length: 1 + (i % 7) }, () => Math.random() < 0.2 ? gzipMessage(randomBytes(20)) : frameMessage(randomBytes(Math.floor(Math.random() * 50)))))
+    const once = (chunks: Buffer[]): string => {
+      const r = new GrpcMessageReader(4096)
+      const out: string[] = []
+      try {
+        for (const c of chunks) r.push(c, m => out.push(m.raw.toString('hex')))
+        return out.join(',') + (r.partial ? '+partial' : '')
+      } catch (e) {
+        const code = (e as { code?: string }).code
+        if (code !== 'VG_ERR_MALFORMED' && code !== 'VG_ERR_OVERSIZE') throw new Error(`unexpected ${String(e)}`)
+        return out.join(',') + `!${code}`
+      }
+    }
+    const whole = once([input])
+    if (whole.includes('!')) refused++
+    const chunks: Buffer[] = []
+    for (let at = 0; at < input.length;) { const n = 1 + Math.floor(Math.random() * 16); chunks.push(input.subarray(at, at + n)); at += n }
+    const pieces = once(chunks)
+    if (pieces !== whole) { t.fail(`split changed the outcome for ${input.toString('hex')}: ${whole} vs ${pieces}`); return }
+  }
+  t.ok(refused > 500, `${refused} of 3000 refused, each with the same outcome at any split`)
+})
