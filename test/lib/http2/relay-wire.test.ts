@@ -10,7 +10,7 @@ import { qdrantSchema } from '../../../decoders/qdrant/schema.js'
 import { frameMessage } from '../../../decoders/grpc/messages.js'
 import { startRelay } from '../../helpers/relay.js'
 import { startCannedUpstream } from '../../helpers/grpc-upstream.js'
-import { RawClient, status, message } from '../../helpers/h2-raw.js'
+import { RawClient, status, message, type StreamResult } from '../../helpers/h2-raw.js'
 
 const KEY = 'wire-upstream-key'
 const upstream = await startCannedUpstream({ apiKey: KEY })
@@ -398,6 +398,39 @@ t.test('a request before the preface, and a preface cut short: closed, nothing r
   await h.until(() => h.closed)
   t.match(h.bytes.toString(), /^HTTP\/1\.1 505 /, 'an HTTP/1.1 request gets an HTTP/1.1 answer')
   t.equal(calls(), before)
+})
+
+t.test('fuzz: mutated request streams never crash the relay, every connection ends once the client does', async t => {
+  const { CLIENT_PREFACE } = await import('../../../lib/http2/constants.js')
+  const enc = new (await import('../../../lib/http2/hpack.js')).HpackEncoder(new Set())
+  const base = Buffer.concat([
+    F.settings([[4, 1 << 20]]),
+    F.headers(1, enc.encode([[':method', 'POST'], [':scheme', 'http'], [':path', '/qdrant.Points/Count'], [':authority', 'x'], ['content-type', 'application/grpc'], ['api-key', token]]), { endStream: false, maxFrameSize: 16384 }),
+    F.data(1, countBody(), true, 16384),
+    F.ping(Buffer.alloc(8), false),
+    F.windowUpdate(0, 1000)
+  ])
+  const before = calls()
+  let answered = 0
+  let refused = 0
+  const rounds = 150
+  for (let i = 0; i < rounds; i++) {
+    const c = await RawClient.connect(relay.port, [], { preface: false })
+    const input = Buffer.from(base)
+    for (let k = 0; k < 1 + (i % 5); k++) input[Math.floor(Math.random() * input.length)] = Math.floor(Math.random() * 256)
+    c.write(CLIENT_PREFACE, input)
+    // an answer, a GOAWAY or a close; a mutation that makes a frame longer leaves the relay rightly
+    // waiting for bytes that never come: then the client hangs up and the relay must let go
+    const s1 = (): StreamResult | undefined => c.streams.get(1)
+    await c.until(() => c.closed || c.goaway !== undefined || s1()?.ended === true || s1()?.reset !== undefined, 1000).catch(() => {})
+    if (s1()?.ended === true || s1()?.reset !== undefined) answered++
+    if (c.goaway !== undefined) refused++
+    c.socket.end()
+    await c.until(() => c.closed, 10_000)
+    c.close()
+  }
+  t.pass(`${rounds} mutated connections all closed: ${answered} answered in gRPC, ${refused} with GOAWAY`)
+  t.ok(calls() - before <= rounds, 'at most one upstream call per connection')
 })
 
 t.test('after all of the above the relay serves a well-behaved client', async t => {
