@@ -7,6 +7,7 @@ import type net from 'node:net'
 import type { Identity } from '../../decoders/types.js'
 import { VecgateError, asVecgateError } from '../errors.js'
 import type { Gateway } from '../gateway.js'
+import { identityRoutes } from './identity-routes.js'
 
 export interface AdminServer {
   host: string
@@ -25,6 +26,8 @@ export interface AdminRequest {
   body: unknown
   rawBody: string
   headers: http.IncomingHttpHeaders
+  /** the caller's address 'ip:port' (for the journal) */
+  client: string
   /** the authenticated caller, when the route needs one */
   identity: () => Promise<Identity>
 }
@@ -43,6 +46,7 @@ export async function startAdmin (gw: Gateway): Promise<AdminServer> {
   route('GET', '/metrics', async () => ({ text: gw.metrics.render(), type: 'text/plain; version=0.0.4' }))
   route('GET', '/.well-known/jwks.json', async () => ({ json: { keys: [gw.parts.key.publicJwk] } }))
 
+  identityRoutes(gw, route)
   for (const extra of adminExtensions) extra(gw, route)
 
   const server = http.createServer((req, res) => {
@@ -84,6 +88,7 @@ export async function startAdmin (gw: Gateway): Promise<AdminServer> {
           body,
           rawBody,
           headers: req.headers,
+          client: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`,
           identity: async () => await callerIdentity(gw, req.headers.authorization)
         })
       }
