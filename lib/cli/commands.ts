@@ -6,6 +6,7 @@ import { adminCall } from './admin-client.js'
 import { parseDuration, parseActions } from './args.js'
 import { journalCommands } from './journal.js'
 import { demoCommands } from './demo.js'
+import { identityCommands } from './identity.js'
 
 export interface CommandContext {
   values: Record<string, any>
@@ -157,6 +158,7 @@ export const commands: Command[] = [
     }
   },
   ...approvalCommands(),
+  ...identityCommands,
   ...journalCommands,
   ...demoCommands
 ]
