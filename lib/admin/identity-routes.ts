@@ -303,8 +303,8 @@ export function grantPolicy (gw: Pick<Gateway, 'config' | 'parts'>): (identity: 
 
 /**
  * POST /v1/tokens/revoke: `token` (a jti or a whole token, RFC 7009 §2.1) or `jti`. A caller may revoke
- * their own tokens; anyone else's needs what the policy calls `admin` on the token's backend (on every
- * backend when only a jti is given, so its backend is unknown). Revoking an unknown or expired token is
+ * their own tokens; anyone else's needs what the policy calls `admin` on the token's backend and
+ * collections (on every backend when only a jti is given, so its backend is unknown). Revoking an unknown or expired token is
  * not an error (RFC 7009 §2.2): the row is pruned once the token would have expired.
  */
 function revoke (gw: Gateway, who: Identity, body: unknown, record: AdminRecord): Record<string, unknown> {
@@ -315,11 +315,13 @@ function revoke (gw: Gateway, who: Identity, body: unknown, record: AdminRecord)
   try { target = revocationTarget(arg) } catch (e) { throw new VecgateError('VG_ERR_USAGE', (e as Error).message) }
   let owner: string | undefined
   let backend: string | undefined
+  let collections: string[] | undefined
   if (arg.includes('.')) {
     const claims = decodeJwt(arg)
     owner = typeof claims.sub === 'string' ? claims.sub : undefined
-    const scope = claims.vg as { backend?: unknown } | undefined
+    const scope = claims.vg as { backend?: unknown, collections?: unknown } | undefined
     backend = typeof scope?.backend === 'string' ? scope.backend : undefined
+    if (Array.isArray(scope?.collections) && scope.collections.length > 0) collections = scope.collections.map(String)
   } else if (who.tokenId === target.jti) {
     owner = who.subject
   }
@@ -328,7 +330,9 @@ function revoke (gw: Gateway, who: Identity, body: unknown, record: AdminRecord)
   if (!own) {
     for (const name of on) {
       const be = gw.config.backends.find(x => x.name === name)
-      const op: Operation = { backend: name, protocol: be?.protocol ?? 'postgres', method: REVOKE_METHOD, action: 'admin', bulk: false, summary: {} }
+      // on the grant's collections when it names them; otherwise its reach is unknown, and the policy
+      // decides an admin action with no collection (deny rules naming collections apply: fail closed)
+      const op: Operation = { backend: name, protocol: be?.protocol ?? 'postgres', method: REVOKE_METHOD, action: 'admin', ...(collections !== undefined ? { collection: collections[0], collections } : {}), bulk: false, summary: {} }
       const v = be === undefined ? undefined : adminVerdict(gw, who, op)
       if (v?.effect !== 'allow') {
         throw new VecgateError('VG_ERR_DENIED', `${who.subject} may revoke only their own tokens; revoking others' needs the admin action on backend ${name} (${v?.reason ?? 'no such backend'})`, { ...(v?.rule !== undefined ? { rule: v.rule } : {}) })
