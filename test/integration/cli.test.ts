@@ -87,7 +87,7 @@ t.test('help shows every command with an example', async t => {
   for (const c of commands) {
     const r = cli(...c.name.split(' '), '--help')
     t.equal(r.code, 0, `${c.name} --help`)
-    t.match(r.stdout, new RegExp(`Example:\\n\\s+(VECGATE_TOKEN=\\S+ )?npx vecgate ${c.name}`), `${c.name} --help shows an example`)
+    t.match(r.stdout, new RegExp(`Examples?:\\n\\s+(VECGATE_TOKEN=\\S+ )?npx vecgate ${c.name}`), `${c.name} --help shows an example`)
   }
 })
 
