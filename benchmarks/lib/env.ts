@@ -31,13 +31,34 @@ export function machine (): string {
  * A TypeScript peer in its own process (so it does not share the event loop with the gateways under
  * test); it prints one JSON line when ready. Killed when this process exits.
  */
-export async function startPeerProcess<T> (file: string, args: string[] = []): Promise<{ info: T, proc: ChildProcess }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+export async function startPeerProcess<T> (file: string, args: string[] = [], nodeArgs: string[] = []): Promise<{ info: T, proc: ChildProcess, stop: () => Promise<void> }> {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
   process.on('exit', () => proc.kill('SIGKILL'))
   const info = await new Promise<T>((resolve, reject) => {
     let buf = ''
     proc.stdout!.on('data', (d: Buffer) => { buf += d.toString(); if (buf.includes('\n')) resolve(JSON.parse(buf.split('\n')[0]) as T) })
     proc.once('exit', (code) => reject(new Error(`the peer ${file} exited (${String(code)}) before it was ready`)))
   })
-  return { info, proc }
+  // SIGTERM and wait: a process run with --cpu-prof writes its profile as it exits
+  const stop = async (): Promise<void> => {
+    if (proc.exitCode !== null) return
+    const exited = new Promise(resolve => proc.once('exit', resolve))
+    proc.kill('SIGTERM')
+    await exited
+  }
+  return { info, proc, stop }
+}
+
+export interface UnderTest { pid: number, port: number, token: string | undefined, stop: () => Promise<void> }
+
+/**
+ * A gateway (config as the tests write it) or a TCP relay in a process of its own (gateway-process.ts),
+ * so its CPU and memory are its own; `VECGATE_BENCH_PROF=dir` profiles it with --cpu-prof.
+ */
+export async function startUnderTest (spec: { relay?: number, config?: Record<string, unknown>, nullJournal?: boolean, token?: string }, backend = 'qdrant'): Promise<UnderTest> {
+  const prof = process.env.VECGATE_BENCH_PROF
+  const nodeArgs = prof !== undefined && prof !== '' && spec.relay === undefined ? ['--cpu-prof', '--cpu-prof-dir', prof] : []
+  const { info, stop } = await startPeerProcess<{ pid: number, ports: Record<string, number>, token?: string }>(
+    new URL('./gateway-process.ts', import.meta.url).pathname, [JSON.stringify(spec)], nodeArgs)
+  return { pid: info.pid, port: info.ports[spec.relay !== undefined ? 'relay' : backend], token: info.token, stop }
 }

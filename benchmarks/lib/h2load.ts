@@ -20,9 +20,14 @@ export interface H2loadRun {
   /** sent as `api-key` */
   key: string
   seconds: number
-  /** connections, and streams per connection */
+  /** connections, and streams per connection (at most that many in flight per connection) */
   c: number
   m: number
+  /**
+   * open loop: requests per second per connection, sent on schedule whether or not answers came back
+   * (h2load --rps), up to m in flight per connection; closed loop when absent
+   */
+  rps?: number
 }
 
 /** One length-prefixed gRPC message in a temp file, for h2load -d. */
@@ -37,6 +42,7 @@ export async function h2load (run: H2loadRun): Promise<H2loadResult> {
   const log = join(dir, 'log.tsv')
   const child = spawn('h2load', [
     '-D', String(run.seconds), '-c', String(run.c), '-m', String(run.m), '-t', '1', '--log-file', log,
+    ...(run.rps !== undefined ? ['--rps', String(run.rps)] : []),
     '-d', run.body, '-H', 'content-type: application/grpc', '-H', 'te: trailers', '-H', `api-key: ${run.key}`,
     `http://127.0.0.1:${run.port}${run.path}`
   ], { stdio: ['ignore', 'pipe', 'inherit'] })

@@ -1,94 +1,125 @@
 /**
- * Unary Qdrant Search (top-10, ~10 KB responses) driven by h2load, in one run:
- * direct to the upstream, through a plain TCP relay, through vecgate with only pass-through (allow, no
- * mask, no journal), and through vecgate with policy + masking + journal on. The upstream (the test
- * peer) runs in its own process; the gateways share this one. Writes the "Qdrant Search" section
- * of benchmarks/RESULTS.md.
+ * Unary Qdrant Search (top-10, ~10 KB responses) driven by h2load, in one run: direct to the upstream,
+ * through a plain TCP relay, through vecgate with only pass-through (allow, no mask, no journal), and
+ * through vecgate with policy + masking + journal on. Closed loop at concurrency 1 and 64, then open
+ * loop at fixed rates (the same for every path: fractions of what direct reached at 64). The upstream
+ * (the test peer), the relay and each gateway run in processes of their own, so each one's CPU time
+ * per request and memory are read from /proc. Writes the "Qdrant Search" section of
+ * benchmarks/RESULTS.md.
  *
- *   node --import tsx benchmarks/qdrant/search.ts [--seconds 8] [--rounds 2]
+ *   node --import tsx benchmarks/qdrant/search.ts [--seconds 6] [--rounds 2] [--rates 0.4,0.75]
+ *   VECGATE_BENCH_PROF=/tmp/prof …   also writes a --cpu-prof profile of each gateway process
  */
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { qdrantSchema } from '../../decoders/qdrant/schema.js'
-import { nullJournal } from '../../lib/journal/types.js'
-import { startTestGateway } from '../../test/helpers/gateway.js'
-import { machine, startPeerProcess, tcpRelay } from '../lib/env.js'
-import { grpcBodyFile, h2load as runH2load, median as med } from '../lib/h2load.js'
+import { machine, startPeerProcess, startUnderTest, type UnderTest } from '../lib/env.js'
+import { grpcBodyFile, h2load, median as med, type H2loadResult } from '../lib/h2load.js'
+import { cpuSeconds, peakRssMiB, rssMiB } from '../lib/proc.js'
 import { writeSection } from '../results.js'
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' }, rounds: { type: 'string', default: '2' } } })
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '6' },
+    rounds: { type: 'string', default: '2' },
+    rates: { type: 'string', default: '0.4,0.75' },
+    /** closed-loop concurrencies: connections × streams */
+    levels: { type: 'string', default: '1x1,4x16' },
+    /** only the targets whose name contains one of these (direct always runs: ratios need it) */
+    only: { type: 'string', default: '' },
+    /** print the table without writing RESULTS.md (profiling, trials) */
+    'dry-run': { type: 'boolean', default: false }
+  }
+})
 const seconds = Number(values.seconds)
 const rounds = Number(values.rounds)
+const rateFractions = values.rates === '' ? [] : values.rates.split(',').map(Number)
+const levels = values.levels.split(',').map(l => { const [c, m] = l.split('x').map(Number); return { c, m } })
 const KEY = 'bench-upstream-key'
 
 const header = machine()
-const { info: peerInfo } = await startPeerProcess<{ port: number, responseBytes: number }>(fileURLToPath(new URL('./peer.ts', import.meta.url)), [KEY])
+const { info: peerInfo, pid: peerPid } = await (async () => {
+  const p = await startPeerProcess<{ port: number, responseBytes: number }>(fileURLToPath(new URL('./peer.ts', import.meta.url)), [KEY])
+  return { info: p.info, pid: p.proc.pid! }
+})()
 const peerPort = peerInfo.port
-const respSize = peerInfo.responseBytes
-const peer = { address: `127.0.0.1:${peerPort}` }
+const backends = [{ name: 'qdrant', protocol: 'qdrant', upstream: `127.0.0.1:${peerPort}`, credentials: { api_key: KEY } }]
 
-const rules = [{ id: 'bench', subjects: { users: ['bench'] }, effect: 'allow', mask: 'pii' }]
-const passRules = [{ id: 'bench', subjects: { users: ['bench'] }, effect: 'allow' }]
-const full = await startTestGateway({
-  backends: [{ name: 'qdrant', protocol: 'qdrant', upstream: peer.address, credentials: { api_key: KEY } }],
-  policy: { rules },
-  masking: { profiles: { pii: { fields: ['email'], detectors: [], action: 'redact', vectors: 'keep' } } }
+const full = await startUnderTest({
+  config: {
+    backends,
+    policy: { rules: [{ id: 'bench', subjects: { users: ['bench'] }, effect: 'allow', mask: 'pii' }] },
+    masking: { profiles: { pii: { fields: ['email'], detectors: [], action: 'redact', vectors: 'keep' } } }
+  },
+  token: 'bench'
 })
-const pass = await startTestGateway({
-  backends: [{ name: 'qdrant', protocol: 'qdrant', upstream: peer.address, credentials: { api_key: KEY } }],
-  policy: { rules: passRules }
-}, { parts: { journal: nullJournal } })
-const relay = await tcpRelay(peerPort)
+const pass = await startUnderTest({ config: { backends, policy: { rules: [{ id: 'bench', subjects: { users: ['bench'] }, effect: 'allow' }] } }, nullJournal: true, token: 'bench' })
+const relay = await startUnderTest({ relay: peerPort })
 
 const Search = qdrantSchema().root.lookupType('qdrant.SearchPoints')
 const req = Search.encode({ collection_name: 'bench', vector: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], limit: 10, with_payload: { enable: true } }).finish()
 const body = grpcBodyFile(req, 'search.bin')
-const tokenFull = await full.token('bench')
-const tokenPass = await pass.token('bench')
 
-interface Row { name: string, rps: number[], p50: number[], p99: number[], errors: number }
-const targets = [
+interface Target { name: string, port: number, key: string, proc?: UnderTest }
+const targets: Target[] = [
   { name: 'direct', port: peerPort, key: KEY },
-  { name: 'tcp relay', port: relay.port, key: KEY },
-  { name: 'vecgate pass-through', port: pass.port('qdrant'), key: tokenPass },
-  { name: 'vecgate policy+mask+journal', port: full.port('qdrant'), key: tokenFull }
-]
+  { name: 'tcp relay', port: relay.port, key: KEY, proc: relay },
+  { name: 'vecgate pass-through', port: pass.port, key: pass.token!, proc: pass },
+  { name: 'vecgate policy+mask+journal', port: full.port, key: full.token!, proc: full }
+].filter(t => t.name === 'direct' || values.only === '' || values.only.split(',').some(o => t.name.includes(o)))
+interface Row { rps: number[], p50: number[], p99: number[], cpuUs: number[], errors: number, requests: number }
 const results = new Map<string, Row>()
-for (const conc of [{ c: 1, m: 1 }, { c: 4, m: 16 }]) {
-  for (let r = 0; r < rounds; r++) {
-    for (const t of targets) {
-      const res = await h2load(t.port, t.key, conc.c, conc.m)
-      const k = `${t.name} @ c=${conc.c * conc.m}`
-      const row = results.get(k) ?? { name: k, rps: [], p50: [], p99: [], errors: 0 }
-      row.rps.push(res.rps); row.p50.push(res.p50); row.p99.push(res.p99); row.errors += res.errors
-      results.set(k, row)
-    }
-  }
+
+/** one h2load run against one target; CPU per request of the process serving it (the peer's for direct) */
+async function run (t: Target, label: string, load: { c: number, m: number, rps?: number }): Promise<H2loadResult> {
+  const pid = t.proc?.pid ?? peerPid
+  const cpu0 = cpuSeconds(pid)
+  const res = await h2load({ port: t.port, path: '/qdrant.Points/Search', body, key: t.key, seconds, ...load })
+  const cpu = cpuSeconds(pid) - cpu0
+  const k = `${t.name} @ ${label}`
+  const row = results.get(k) ?? { rps: [], p50: [], p99: [], cpuUs: [], errors: 0, requests: 0 }
+  row.rps.push(res.rps); row.p50.push(res.p50); row.p99.push(res.p99); row.errors += res.errors; row.requests += res.requests
+  row.cpuUs.push(res.requests > 0 ? cpu / res.requests * 1e6 : 0)
+  results.set(k, row)
+  return res
+}
+
+// warm up every path (JIT, connections' first SETTINGS), unrecorded
+for (const t of targets) await h2load({ port: t.port, path: '/qdrant.Points/Search', body, key: t.key, seconds: 1, c: 1, m: 4 })
+
+const labels: string[] = []
+for (const conc of levels) {
+  const label = `c=${conc.c * conc.m}`
+  labels.push(label)
+  for (let r = 0; r < rounds; r++) for (const t of targets) await run(t, label, conc)
+}
+// open loop: 4 connections, each sending at a fixed rate, at most 16 in flight each
+const directMax = med(results.get(`direct @ ${labels[labels.length - 1]}`)!.rps)
+for (const f of rateFractions) {
+  const perConn = Math.max(1, Math.round(directMax * f / 4))
+  const label = `${perConn * 4}/s open`
+  labels.push(label)
+  for (let r = 0; r < rounds; r++) for (const t of targets) await run(t, label, { c: 4, m: 16, rps: perConn })
 }
 
 const lines = [
-  `Qdrant unary Search, top-10, ${respSize} B responses, h2load ${seconds}s per run, ${rounds} rounds alternating; ${header}`,
+  `Qdrant unary Search, top-10, ${peerInfo.responseBytes} B responses, h2load ${seconds}s per run, ${rounds} rounds alternating; ${header}`,
   '',
-  '| path | req/s | vs direct | p50 µs | p99 µs | added p50 µs | errors |',
-  '|---|---|---|---|---|---|---|'
+  '| path | req/s | vs direct | p50 µs | p99 µs | added p50 µs | added p99 µs | CPU µs/req | errors |',
+  '|---|---|---|---|---|---|---|---|---|'
 ]
-for (const conc of ['c=1', 'c=64']) {
-  const direct = results.get(`direct @ ${conc}`)!
+for (const label of labels) {
+  const direct = results.get(`direct @ ${label}`)!
   for (const t of targets) {
-    const row = results.get(`${t.name} @ ${conc}`)!
-    lines.push(`| ${row.name} | ${med(row.rps).toFixed(0)} | ${(med(row.rps) / med(direct.rps)).toFixed(2)}× | ${med(row.p50).toFixed(0)} | ${med(row.p99).toFixed(0)} | ${(med(row.p50) - med(direct.p50)).toFixed(0)} | ${row.errors} |`)
+    const row = results.get(`${t.name} @ ${label}`)!
+    lines.push(`| ${t.name} @ ${label} | ${med(row.rps).toFixed(0)} | ${(med(row.rps) / med(direct.rps)).toFixed(2)}× | ${med(row.p50).toFixed(0)} | ${med(row.p99).toFixed(0)} | ${(med(row.p50) - med(direct.p50)).toFixed(0)} | ${(med(row.p99) - med(direct.p99)).toFixed(0)} | ${med(row.cpuUs).toFixed(0)} | ${row.errors} |`)
   }
 }
-lines.push('', '`node --import tsx benchmarks/qdrant/search.ts` (h2load over h2c with a fixed gRPC request body; medians of the rounds). "added p50" is the latency vecgate adds over direct. The gateway and the upstream share the 2 cores with h2load.')
+lines.push('', `Memory after the runs (RSS now / peak): ${targets.filter(t => t.proc !== undefined).map(t => `${t.name} ${rssMiB(t.proc!.pid).toFixed(0)} / ${peakRssMiB(t.proc!.pid).toFixed(0)} MiB`).join('; ')}; upstream peer ${rssMiB(peerPid).toFixed(0)} MiB.`)
+lines.push('', '`node --import tsx benchmarks/qdrant/search.ts` (h2load over h2c with a fixed gRPC request body; medians of the rounds). "added" is the latency over direct in the same run. "CPU µs/req" is the user+sys CPU of the process serving the path (/proc/PID/stat) over the requests answered: the relay or gateway process, or the upstream peer for direct. Open loop: h2load --rps on 4 connections (at most 16 in flight each), rates fixed from what direct reached at c=64. The gateway, the upstream and h2load share the 2 cores.')
 const table = lines.join('\n')
 process.stdout.write(table + '\n')
-writeSection('Qdrant Search', table)
+if (!values['dry-run']) writeSection('Qdrant Search', table)
 
-await full.stop(); await pass.stop(); relay.close()
+await full.stop(); await pass.stop(); await relay.stop()
 process.exit(0)
-
-// ----------------------------------------------------------------------------------------------
-
-async function h2load (port: number, key: string, c: number, m: number): Promise<{ rps: number, p50: number, p99: number, errors: number }> {
-  return await runH2load({ port, path: '/qdrant.Points/Search', body, key, seconds, c, m })
-}

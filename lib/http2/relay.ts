@@ -656,6 +656,9 @@ export class GrpcRelay {
     s.upstreamEnded = true
     const status = s.grpcStatus
     s.call?.finish({ ok: status === '0', status: status ?? 'missing', bytes: s.responseBytes })
+    // the trailers were queued (and usually sent) before the stream was marked ended: forget it now,
+    // or a long-lived connection keeps every call it ever made (and drain waits for them)
+    this.maybeRetire(s)
   }
 
   private onUpstreamGoaway (f: F.Frame): void {

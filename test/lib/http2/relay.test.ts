@@ -67,6 +67,18 @@ t.test('1000 concurrent streams on one connection, a third refused, then no stal
   c.close()
 })
 
+t.test('finished streams are forgotten: a long-lived connection holds only the calls in flight', async t => {
+  const before = relay.relays.length
+  const c = new grpc.Client(relay.address, grpc.credentials.createInsecure())
+  for (let round = 0; round < 5; round++) {
+    await Promise.all(Array.from({ length: 40 }, (_, i) => unary(c, 'qdrant.Points/Search', { collection_name: i % 4 === 0 ? 'denied' : 'docs', vector: [1, 1, 2, 3], limit: 3 }, mdFor(token)).catch(() => undefined)))
+  }
+  const r = relay.relays[before]
+  t.ok(r !== undefined, 'the connection has its relay')
+  t.equal(r.activeStreams, 0, 'no stream is kept after its trailers went out')
+  c.close()
+})
+
 t.test('gzip messages both ways', async t => {
   const c = new grpc.Client(relay.address, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2 } as any)
   const r = await unary(c, 'qdrant.Points/Upsert', {
