@@ -1,27 +1,32 @@
 /**
- * The journal writer: the gateway's JournalSink. `event()` only appends to an in-memory queue; a batch
- * runs on the next turn of the event loop (or at once when the queue is full) and writes everything
- * queued in one SQLite transaction — one commit for all the calls in flight (group commit).
+ * The journal writer: the gateway's JournalSink. The request path only appends to an in-memory
+ * queue. Batches leave it for the journal's worker thread (worker.ts) — after `commitDelay` ms, at
+ * once when BATCH events are queued, or right after the current I/O callback when someone waits
+ * (`flush`) — as one flat array of primitives (batch.ts): the only journal work left on the gateway's
+ * thread is serializing each event to JSON, which must happen here because results are live views.
+ * Hashing, sealing and SQLite run in the worker, one transaction for everything that reached it in a
+ * turn (group commit).
  *
- * Durability: WAL with synchronous=NORMAL, so a committed batch is in the operating system's cache
- * and survives a SIGKILL of the gateway (not a power cut). `flush()` resolves once everything given so
- * far is committed; protocol paths await it before the last byte of a response leaves, so a response
- * the client received is never missing from the journal.
+ * `flush()` resolves once everything given so far is committed; protocol paths await it before the
+ * last byte of a response leaves (writes, deletes, admin; every call with `journal.durable: all`),
+ * so such a response the client received is never missing from the journal, even after a SIGKILL.
  *
- * Nothing is dropped silently: with `on_full: hold` a full queue is written at once, holding the caller;
- * with `on_full: mark` the event is counted and a `loss` event says how many of which kind were lost.
- * A failing database is loud (an error log each time, `failure` set so the pipeline refuses new
- * requests) and retried; queued events are kept while it fails, up to the queue size.
+ * Nothing is dropped silently. `journal.queue` bounds the events queued or handed to the worker and
+ * not yet committed. When it is full: with `on_full: hold` the gateway's thread waits for the worker
+ * (Atomics.wait on a shared counter), holding every client; with `on_full: mark`, or while the
+ * database fails, the event is counted and a `loss` event says how many of which kind were lost.
+ * A failing database is loud (an error log, `failure` set so the pipeline refuses new requests) and
+ * retried; a worker that dies fails the journal for good, just as loudly.
  */
-import Database from 'better-sqlite3'
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto'
+import { Worker } from 'node:worker_threads'
+import type { KeyObject } from 'node:crypto'
 import type { Logger } from '../log.js'
 import { VecgateError } from '../errors.js'
-import { eventHash, genesis, seal, type SessionHeader } from './chain.js'
-import { migrate } from './schema.js'
+import { FAILING, GENERATION, pushEnd, pushEvent, pushLost, pushStart, sharedState, type Batch, type FromWorker, type SharedState, type ToWorker, type WorkerData } from './batch.js'
 import { EventSerializer, identityRecord } from './serialize.js'
+import { JournalStore } from './store.js'
 import type { JournalEvent, JournalSink, SessionStart } from './types.js'
 
 export interface JournalWriterOptions {
@@ -35,7 +40,7 @@ export interface JournalWriterOptions {
   retention?: { max_age?: number, max_bytes?: number }
   /** how often retention runs, ms (default 10 minutes) */
   pruneEvery?: number
-  /** longest an event nobody waits for stays queued, ms (default 2) */
+  /** longest an event nobody waits for stays queued before it goes to the worker, ms (default 2) */
   commitDelay?: number
 }
 
@@ -44,46 +49,40 @@ type Item =
   | { t: 1, e: JournalEvent }
   | { t: 2, session: string, at: number, reason: string }
 
-interface Open {
-  header: SessionHeader
-  n: number
-  last: string
-  bytes: number
-  subject?: string
-  dirty: boolean
-}
+interface Waiter { target: number, resolve: () => void, reject: (e: Error) => void }
 
-const GATEWAY_BACKEND = '-'
-const SEEN_ROWS = 32
-/** queued events that start a commit without waiting for the commit delay */
+/** queued events that go to the worker without waiting for the commit delay */
 const BATCH = 1024
 
 export class JournalWriter implements JournalSink {
   readonly path: string
-  /** set while the database refuses writes; the pipeline refuses new requests meanwhile (fail closed) */
-  failure: Error | undefined
-  private readonly db: Database.Database
+  /** events committed so far, for the benchmark and /metrics */
+  written = 0
   private readonly opts: JournalWriterOptions
   private readonly serializer: EventSerializer
-  private queue: Item[] = []
-  private scheduled = false
-  private waiters: Array<{ resolve: () => void, reject: (e: Error) => void }> = []
-  private readonly open = new Map<string, Open>()
-  /** events not recorded, per session and kind, until a loss event says so */
-  private readonly lost = new Map<string, Record<string, number>>()
-  private seq: number
-  private gatewaySession: string | undefined
-  private retryTimer: NodeJS.Timeout | undefined
-  private readonly pruneTimer: NodeJS.Timeout | undefined
-  private lastLoud = 0
-  /** sessions opened by the batch being written, forgotten again if it rolls back */
-  private batchOpened: string[] = []
-  private closed = false
   private readonly lock: string
-  private readonly st: ReturnType<JournalWriter['prepare']>
-  private readonly batch: (fn: () => void) => void
-  /** written so far, for the benchmark and /metrics */
-  written = 0
+  private readonly worker: Worker
+  private readonly shared: SharedState
+  private queue: Item[] = []
+  /** items handed to the worker so far; the worker's settled count catches up with it */
+  private posted = 0
+  private settledSeen = 0
+  /** flush callers whose target is set when their batch is handed over */
+  private unsent: Waiter[] = []
+  /** flush callers waiting for the worker, in target order */
+  private waiters: Waiter[] = []
+  /** events not recorded (queue full), per session and kind, until a loss event says so */
+  private readonly lost = new Map<string, Record<string, number>>()
+  private lastError: Error | undefined
+  /** set for good when the worker stopped on its own */
+  private dead: Error | undefined
+  private timer: NodeJS.Timeout | undefined
+  private scheduled = false
+  private commitSoon = false
+  private closed = false
+  private closing: Promise<void> | undefined
+  private requests = 0
+  private readonly replies = new Map<number, { resolve: (v: number) => void, reject: (e: Error) => void }>()
 
   constructor (opts: JournalWriterOptions) {
     this.opts = opts
@@ -92,49 +91,29 @@ export class JournalWriter implements JournalSink {
     mkdirSync(dirname(opts.path), { recursive: true })
     this.lock = takeLock(opts.path)
     try {
-      this.db = new Database(opts.path)
-      this.db.pragma('auto_vacuum = INCREMENTAL') // only takes effect on a new file, before the first table
-      this.db.pragma('journal_mode = WAL')
-      this.db.pragma('synchronous = NORMAL')
-      // pruned sessions and superseded pages are overwritten with zeros, not left readable in free pages
-      this.db.pragma('secure_delete = ON')
-      // fewer, larger checkpoints and a bigger page cache: the journal is append-mostly
-      this.db.pragma('wal_autocheckpoint = 8192')
-      this.db.pragma('cache_size = -32768')
-      migrate(this.db)
+      // opened here first, synchronously: a bad path fails the start, and sessions a killed gateway
+      // left open are closed before any new one begins
+      const store = new JournalStore({ path: opts.path, signingKey: opts.signingKey, keyId: opts.keyId, log: opts.log, retention: opts.retention })
+      try { store.recover() } finally { store.close() }
     } catch (e) {
       rmSync(this.lock, { force: true })
-      throw new VecgateError('VG_ERR_JOURNAL', `journal.path: cannot open ${opts.path}: ${(e as Error).message}`, { hint: 'check the path and its permissions' })
+      throw e
     }
-    this.st = this.prepare()
-    const tx = this.db.transaction((fn: () => void) => fn())
-    this.batch = (fn) => tx(fn)
-    this.seq = this.maxSeq()
-    this.db.prepare('INSERT OR IGNORE INTO keys (kid, jwk, first_used) VALUES (?, ?, ?)')
-      .run(opts.keyId, JSON.stringify(createPublicKey(opts.signingKey).export({ format: 'jwk' })), Date.now())
-    this.recover()
-    this.prune()
-    if (opts.retention !== undefined) {
-      this.pruneTimer = setInterval(() => this.prune(), opts.pruneEvery ?? 600_000)
-      this.pruneTimer.unref()
-    }
+    this.shared = sharedState()
+    const data: WorkerData = { path: opts.path, signingKey: opts.signingKey, keyId: opts.keyId, retention: opts.retention, pruneEvery: opts.pruneEvery ?? 600_000, shared: this.shared.buffer }
+    this.worker = startWorker(data)
+    this.worker.on('message', (m: FromWorker) => this.onMessage(m))
+    this.worker.on('error', (e) => this.died(e))
+    this.worker.on('exit', (code) => { if (!this.closed) this.died(new Error(`the journal worker exited (code ${code})`)) })
+    // an idle journal does not keep the process alive; work in flight does (see ref())
+    this.worker.unref()
   }
 
-  private maxSeq (): number {
-    return (this.db.prepare('SELECT max(m) AS m FROM (SELECT max(seq) AS m FROM sessions UNION ALL SELECT max(seq) AS m FROM pruned)').get() as { m: number | null }).m ?? 0
-  }
-
-  private prepare () {
-    const db = this.db
-    return {
-      session: db.prepare('INSERT INTO sessions (id, seq, backend, protocol, client, tls, started_at, last_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
-      event: db.prepare('INSERT INTO events (session, n, at, kind, call, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
-      scope: db.prepare('INSERT INTO scopes (backend, collection) VALUES (?, ?) ON CONFLICT DO UPDATE SET backend = backend RETURNING id'),
-      auth: db.prepare('UPDATE sessions SET subject = ?, groups = ?, token_id = ? WHERE id = ? AND subject IS NULL'),
-      identity: db.prepare('INSERT OR IGNORE INTO identities (subject, session) VALUES (?, ?)'),
-      tail: db.prepare('SELECT n, hash, (SELECT coalesce(sum(length(body)), 0) FROM events WHERE session = ?) AS bytes FROM events WHERE session = ? ORDER BY n DESC LIMIT 1'),
-      end: db.prepare('UPDATE sessions SET ended_at = ?, end_reason = ?, events = ?, last_hash = ?, bytes = ?, seal = ?, key_id = ? WHERE id = ?')
-    }
+  /** set while the database refuses writes; the pipeline refuses new requests meanwhile (fail closed) */
+  get failure (): Error | undefined {
+    if (this.dead !== undefined) return this.dead
+    if (Atomics.load(this.shared.flags, FAILING) === 0) return undefined
+    return this.lastError ?? new VecgateError('VG_ERR_JOURNAL', 'journal write failed')
   }
 
   start (s: SessionStart): void {
@@ -150,46 +129,79 @@ export class JournalWriter implements JournalSink {
   }
 
   async flush (): Promise<void> {
-    if (this.queue.length === 0 && this.failure === undefined) return
+    if (this.closed) return
+    if (this.queue.length === 0 && this.lost.size === 0 && this.inflight() === 0 && this.failure === undefined) return
     return await new Promise<void>((resolve, reject) => {
-      this.waiters.push({ resolve, reject })
-      // someone waits: commit as soon as the current I/O callback is done (a microtask), with
-      // everything it produced, rather than a whole event-loop turn later
+      this.unsent.push({ target: 0, resolve, reject })
+      // hand over as soon as the current I/O callback is done (a microtask), with everything it
+      // produced, rather than after the commit delay
       if (!this.commitSoon) {
         this.commitSoon = true
         queueMicrotask(() => {
           this.commitSoon = false
-          this.write()
+          this.send(true)
         })
       }
     })
   }
 
-  private commitSoon = false
-
   async close (): Promise<void> {
-    if (this.closed) return
-    // sessions still open when the gateway stops are ended and sealed, so verify finds them whole
-    for (const id of this.open.keys()) if (id !== this.gatewaySession) this.end(id, Date.now(), 'gateway stopped')
-    if (this.gatewaySession !== undefined) this.end(this.gatewaySession, Date.now(), 'gateway stopped')
-    this.write()
-    this.closed = true
-    clearTimeout(this.retryTimer)
+    if (this.closing !== undefined) return await this.closing
+    this.closing = this.shutdown()
+    return await this.closing
+  }
+
+  private async shutdown (): Promise<void> {
     clearTimeout(this.timer)
-    clearInterval(this.pruneTimer)
-    for (const w of this.waiters.splice(0)) w.reject(new VecgateError('VG_ERR_JOURNAL', 'journal closed'))
-    try { this.db.pragma('wal_checkpoint(TRUNCATE)') } catch {}
-    this.db.close()
+    this.send(false)
+    this.closed = true
+    if (this.dead === undefined) {
+      const closed = new Promise<void>(resolve => {
+        const done = (m: FromWorker): void => { if (m.t === 'closed') resolve() }
+        this.worker.on('message', done)
+        this.worker.once('exit', () => resolve())
+      })
+      this.worker.ref()
+      this.post({ t: 'close', at: Date.now() })
+      await closed
+    }
+    await this.worker.terminate()
+    const err = this.dead ?? new VecgateError('VG_ERR_JOURNAL', 'journal closed')
+    for (const w of this.waiters.splice(0).concat(this.unsent.splice(0))) w.reject(err)
+    for (const r of this.replies.values()) r.reject(err)
     rmSync(this.lock, { force: true })
+  }
+
+  /** Retention now (it also runs every `pruneEvery` ms): resolves with the sessions pruned. */
+  async prune (now?: number): Promise<number> {
+    return await this.request({ t: 'prune', id: ++this.requests, now })
+  }
+
+  /** Bytes the journal's pages hold (without free pages). */
+  async size (): Promise<number> {
+    return await this.request({ t: 'size', id: ++this.requests })
+  }
+
+  private async request (m: ToWorker & { id: number }): Promise<number> {
+    if (this.closed || this.dead !== undefined) throw new VecgateError('VG_ERR_JOURNAL', 'journal closed')
+    return await new Promise<number>((resolve, reject) => {
+      this.replies.set(m.id, { resolve, reject })
+      this.ref()
+      this.post(m)
+    })
+  }
+
+  private inflight (): number {
+    return this.posted - Number(Atomics.load(this.shared.settled, 0))
   }
 
   private push (item: Item): void {
     if (this.closed) return
-    if (this.queue.length >= this.opts.queue) {
-      if (this.opts.onFull === 'hold' && this.failure === undefined) {
-        this.write() // the caller waits for the disk: nothing is lost
-      } else {
-        this.countLoss(item)
+    if (this.queue.length + this.inflight() >= this.opts.queue) {
+      if (this.opts.onFull === 'hold') this.hold()
+      if (this.queue.length + this.inflight() >= this.opts.queue && item.t === 1) {
+        // starts and ends are never dropped: the chain needs them, and there are few
+        this.countLoss(item.e)
         return
       }
     }
@@ -198,292 +210,171 @@ export class JournalWriter implements JournalSink {
   }
 
   /**
-   * Events nobody waits for are committed within `commitDelay` ms (one commit for everything in that
-   * window: at low concurrency a commit per request would cost more than the request), or at once
-   * when BATCH of them are queued. Calls that wait (`flush`) commit right after their I/O callback.
+   * on_full hold: the caller — the whole gateway thread — waits until the worker has committed enough
+   * to make room. A failing database ends the wait: its events are counted as lost, not held forever.
+   */
+  private hold (): void {
+    this.send(false)
+    const flags = this.shared.flags
+    for (;;) {
+      if (this.dead !== undefined || Atomics.load(flags, FAILING) !== 0) return
+      const generation = Atomics.load(flags, GENERATION)
+      if (this.inflight() < this.opts.queue) return
+      Atomics.wait(flags, GENERATION, generation, 1000)
+    }
+  }
+
+  private countLoss (e: JournalEvent): void {
+    let l = this.lost.get(e.session)
+    if (l === undefined) { l = {}; this.lost.set(e.session, l) }
+    l[e.kind] = (l[e.kind] ?? 0) + 1
+  }
+
+  /**
+   * Events nobody waits for go to the worker within `commitDelay` ms (one message, and so one commit,
+   * for everything in that window), or at once when BATCH of them are queued: the worker writes one
+   * batch while this thread builds the next.
    */
   private schedule (): void {
-    if (this.closed) return
     if (this.queue.length >= BATCH) {
-      if (this.immediate) return
-      this.immediate = true
-      setImmediate(() => {
-        this.immediate = false
-        this.write()
-      })
+      this.send(false)
       return
     }
     if (this.scheduled) return
     this.scheduled = true
     this.timer = setTimeout(() => {
       this.scheduled = false
-      this.write()
+      this.send(false)
     }, this.opts.commitDelay ?? 2)
   }
 
-  private immediate = false
-  private timer: NodeJS.Timeout | undefined
-
-  private countLoss (item: Item): void {
-    // starts and ends are never dropped: the chain needs them, and there are few
-    if (item.t !== 1) { this.queue.push(item); return }
-    let l = this.lost.get(item.e.session)
-    if (l === undefined) { l = {}; this.lost.set(item.e.session, l) }
-    l[item.e.kind] = (l[item.e.kind] ?? 0) + 1
-  }
-
-  /** Writes everything queued in one transaction. */
-  private write (): void {
-    if (this.closed) return
+  /** Hands everything queued to the worker; `flush` also when nothing is queued, to retry a failure. */
+  private send (flush: boolean): void {
     const items = this.queue
-    if (items.length === 0 && this.lost.size === 0) { this.settle(undefined); return }
-    this.queue = []
-    const touched = new Set<Open>()
-    const opened: string[] = []
-    this.batchOpened = opened
-    try {
-      this.batch(() => {
-        for (const item of items) {
-          if (item.t === 0) this.writeStart(item.s)
-          else if (item.t === 1) this.writeEvent(item.e, touched)
-          else this.writeEnd(item.session, item.at, item.reason, touched)
-        }
-        this.writeLosses(touched)
-        // a session's row is written at its start and its end only: one page less per commit; its
-        // chain state while open is its last event (see tail())
-      })
-    } catch (e) {
-      this.fail(e as Error, items, opened)
-      return
-    }
-    this.written += items.length
-    if (this.failure !== undefined) {
-      this.opts.log.warn({ path: this.path }, 'journal writes again')
-      this.failure = undefined
-    }
-    this.settle(undefined)
-  }
-
-  private settle (err: Error | undefined): void {
-    if (this.waiters.length === 0) return
-    const ws = this.waiters
-    this.waiters = []
-    for (const w of ws) err === undefined ? w.resolve() : w.reject(err)
-  }
-
-  private fail (err: Error, items: Item[], opened: string[]): void {
-    // the transaction rolled back: forget in-memory progress it made
-    for (const id of opened) {
-      this.open.delete(id)
-      if (id === this.gatewaySession) this.gatewaySession = undefined
-    }
-    this.reload()
-    this.failure = err
-    const now = Date.now()
-    if (now - this.lastLoud > 5000) {
-      this.lastLoud = now
-      this.opts.log.error({ err: err.message, path: this.path, queued: items.length }, 'JOURNAL WRITE FAILED: new requests are refused until it writes again')
-    }
-    // keep what fits, count the rest as lost (said in a loss event once writing works again)
-    const keep = items.concat(this.queue)
-    this.queue = []
-    for (const item of keep) {
-      if (this.queue.length < this.opts.queue || item.t !== 1) this.queue.push(item)
-      else this.countLoss(item)
-    }
-    this.settle(new VecgateError('VG_ERR_JOURNAL', `journal write failed: ${err.message}`))
-    clearTimeout(this.retryTimer)
-    this.retryTimer = setTimeout(() => this.write(), 1000)
-    this.retryTimer.unref()
-  }
-
-  /** After a rolled-back batch, the open sessions' chain state comes back from the database. */
-  private reload (): void {
-    this.seq = this.maxSeq()
-    for (const o of this.open.values()) Object.assign(o, this.tail(o.header), { dirty: false })
-  }
-
-  /** An open session's chain state, from its last recorded event. */
-  private tail (h: SessionHeader): { n: number, last: string, bytes: number } {
-    const r = this.st.tail.get(h.id, h.id) as { n: number, hash: string, bytes: number } | undefined
-    return r === undefined ? { n: 0, last: genesis(h), bytes: 0 } : { n: r.n, last: r.hash, bytes: r.bytes }
-  }
-
-  private writeStart (s: SessionStart): string {
-    const header: SessionHeader = { id: s.id, backend: s.backend, protocol: s.protocol, client: s.client, tls: s.tls, started_at: s.at }
-    const last = genesis(header)
-    this.st.session.run(s.id, ++this.seq, s.backend, s.protocol, s.client, s.tls ? 1 : 0, s.at, last)
-    this.open.set(s.id, { header, n: 0, last, bytes: 0, dirty: false })
-    this.batchOpened.push(s.id)
-    return s.id
-  }
-
-  private sessionFor (id: string): Open {
-    const o = this.open.get(id)
-    if (o !== undefined) return o
-    // an event for a session that already ended (an approval decided after the client left) or that
-    // this process never saw: it goes to the gateway's own session, with the session it concerns
-    return this.open.get(this.gatewayId())!
-  }
-
-  private gatewayId (): string {
-    if (this.gatewaySession === undefined || !this.open.has(this.gatewaySession)) {
-      this.gatewaySession = `gw-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`
-      this.writeStart({ id: this.gatewaySession, backend: GATEWAY_BACKEND, protocol: 'gateway', client: `pid ${process.pid}`, tls: false, at: Date.now() })
-    }
-    return this.gatewaySession
-  }
-
-  private append (o: Open, at: number, kind: string, call: number | null, body: string, touched: Set<Open>): number {
-    const n = ++o.n
-    const hash = eventHash(o.last, o.header.id, n, at, kind, call, body)
-    const r = this.st.event.run(o.header.id, n, at, kind, call, body, o.last, hash)
-    o.last = hash
-    o.bytes += body.length
-    o.dirty = true
-    touched.add(o)
-    return Number(r.lastInsertRowid)
-  }
-
-  private writeEvent (e: JournalEvent, touched: Set<Open>): void {
-    const o = this.sessionFor(e.session)
-    const body = this.serializer.body(e, o.header.id !== e.session ? e.session : undefined)
-    const id = this.append(o, e.at, e.kind, e.call ?? null, body, touched)
-    if (e.kind === 'auth' && e.identity !== undefined && o.header.id === e.session) {
-      if (o.subject === undefined) {
-        o.subject = e.identity.subject
-        this.st.auth.run(e.identity.subject, JSON.stringify(e.identity.groups), e.identity.tokenId ?? null, o.header.id)
+    if (items.length > 0 || this.lost.size > 0 || (flush && this.failure !== undefined)) {
+      if (this.closed || this.dead !== undefined) {
+        this.rejectAll(this.dead ?? new VecgateError('VG_ERR_JOURNAL', 'journal closed'))
+        return
       }
-      this.st.identity.run(e.identity.subject, o.header.id)
+      this.queue = []
+      const b: Batch = []
+      for (const [session, counts] of this.lost) pushLost(b, session, counts)
+      this.lost.clear()
+      for (const item of items) this.encode(b, item)
+      this.posted += items.length
+      this.ref()
+      this.post({ t: 'batch', b, n: items.length })
     }
-    if (e.ids !== undefined && e.ids.length > 0) this.writeSeen(o.header.backend, e.collection ?? e.op?.collection ?? '', e.ids, id)
-  }
-
-  private readonly scopes = new Map<string, number>()
-  /** INSERT statements for 1..SEEN_ROWS rows at once: one statement per response, not per id */
-  private readonly seenInserts: Database.Statement[] = []
-
-  private writeSeen (backend: string, collection: string, ids: readonly unknown[], event: number): void {
-    const key = backend + '\u0000' + collection
-    let scope = this.scopes.get(key)
-    if (scope === undefined) {
-      scope = (this.st.scope.get(backend, collection) as { id: number }).id
-      this.scopes.set(key, scope)
-    }
-    for (let i = 0; i < ids.length; i += SEEN_ROWS) {
-      const n = Math.min(SEEN_ROWS, ids.length - i)
-      let stmt = this.seenInserts[n]
-      if (stmt === undefined) {
-        stmt = this.db.prepare('INSERT OR IGNORE INTO seen (scope, record, event) VALUES ' + Array(n).fill('(?, ?, ?)').join(', '))
-        this.seenInserts[n] = stmt
-      }
-      const args: unknown[] = new Array(n * 3)
-      for (let j = 0; j < n; j++) { args[j * 3] = scope; args[j * 3 + 1] = String(ids[i + j]); args[j * 3 + 2] = event }
-      stmt.run(...args)
+    if (this.unsent.length > 0) {
+      for (const w of this.unsent) { w.target = this.posted; this.waiters.push(w) }
+      this.unsent = []
+      this.settle()
     }
   }
 
-  private writeEnd (session: string, at: number, reason: string, touched: Set<Open>): void {
-    const o = this.open.get(session)
-    if (o === undefined) return
-    const lost = this.lost.get(session)
-    if (lost !== undefined) { this.lost.delete(session); this.append(o, at, 'loss', null, JSON.stringify({ data: { lost, reason: 'journal queue full (journal.on_full: mark)' } }), touched) }
-    const facts = { ...o.header, ended_at: at, end_reason: reason, events: o.n, last_hash: o.last }
-    this.st.end.run(at, reason, o.n, o.last, o.bytes, seal(facts, this.opts.signingKey), this.opts.keyId, session)
-    o.dirty = false
-    this.open.delete(session)
-    if (session === this.gatewaySession) this.gatewaySession = undefined
-  }
-
-  private writeLosses (touched: Set<Open>): void {
-    if (this.lost.size === 0) return
-    for (const [session, lost] of this.lost) {
-      const o = this.sessionFor(session)
-      const body = JSON.stringify({ ...(o.header.id !== session ? { for: session } : {}), data: { lost, reason: 'journal queue full (journal.on_full: mark)' } })
-      this.append(o, Date.now(), 'loss', null, body, touched)
-      this.opts.log.warn({ session, lost }, 'journal recorded a loss: events were not written')
-    }
-    this.lost.clear()
-  }
-
-  /**
-   * Sessions a previous process left open were cut short (crash, SIGKILL). Each gets a loss event
-   * naming its last recorded event and the calls whose final response is not recorded, then a seal.
-   */
-  private recover (): void {
-    const rows = this.db.prepare('SELECT id, backend, protocol, client, tls, started_at, events, last_hash, bytes FROM sessions WHERE ended_at IS NULL').all() as Array<Omit<SessionHeader, 'tls'> & { events: number, last_hash: string, bytes: number, tls: number }>
-    if (rows.length === 0) return
-    const unfinished = this.db.prepare(`SELECT DISTINCT call FROM events WHERE session = ? AND kind = 'request' AND call IS NOT NULL
-      AND call NOT IN (SELECT call FROM events WHERE session = ? AND call IS NOT NULL AND (kind = 'error' OR (kind = 'response' AND body LIKE '%"final":true%')))`)
-    const lastAt = this.db.prepare('SELECT max(at) AS at FROM events WHERE session = ?')
-    const touched = new Set<Open>()
-    this.db.transaction(() => {
-      for (const r of rows) {
-        const header = { id: r.id, backend: r.backend, protocol: r.protocol, client: r.client, tls: r.tls === 1, started_at: r.started_at }
-        const o: Open = { header, ...this.tail(header), dirty: false }
-        this.open.set(r.id, o)
-        const calls = (unfinished.all(r.id, r.id) as Array<{ call: number }>).map(c => c.call)
-        const at = Date.now()
-        const body = JSON.stringify({ data: { reason: 'the gateway stopped without ending this session (crash or kill); anything after the last recorded event was not journaled', last_event: o.n, unfinished_calls: calls } })
-        this.append(o, at, 'loss', null, body, touched)
-        const ended = Math.max(at, (lastAt.get(r.id) as { at: number | null }).at ?? at)
-        this.writeEnd(r.id, ended, 'gateway stopped abruptly', touched)
-      }
-    })()
-    this.opts.log.warn({ sessions: rows.length }, 'journal: sessions left open by a previous run were closed with a loss event')
-  }
-
-  /** Retention: whole ended sessions older than max_age, then oldest first while over max_bytes. */
-  prune (now = Date.now()): number {
-    const r = this.opts.retention
-    if (r === undefined || this.closed) return 0
-    let pruned = 0
-    const pruneOne = this.db.transaction((id: string, reason: string) => {
-      this.db.prepare(`INSERT INTO pruned (session, seq, started_at, ended_at, subject, events, pruned_at, reason)
-        SELECT id, seq, started_at, ended_at, subject, events, ?, ? FROM sessions WHERE id = ?`).run(now, reason, id)
-      // seen rows, found through the ids the session's responses recorded
-      const backend = (this.db.prepare('SELECT backend FROM sessions WHERE id = ?').get(id) as { backend: string }).backend
-      const drop = this.db.prepare('DELETE FROM seen WHERE scope = (SELECT id FROM scopes WHERE backend = ? AND collection = ?) AND record = ? AND event = ?')
-      for (const e of this.db.prepare("SELECT id, body FROM events WHERE session = ? AND kind = 'response' AND body LIKE '%\"ids\":%'").all(id) as Array<{ id: number, body: string }>) {
-        const b = JSON.parse(e.body) as { collection?: string, ids?: unknown[], op?: { collection?: string } }
-        for (const rid of b.ids ?? []) drop.run(backend, b.collection ?? '', String(rid), e.id)
-      }
-      this.db.prepare('DELETE FROM events WHERE session = ?').run(id)
-      this.db.prepare('DELETE FROM identities WHERE session = ?').run(id)
-      this.db.prepare('DELETE FROM sessions WHERE id = ?').run(id)
+  private encode (b: Batch, item: Item): void {
+    if (item.t === 0) { pushStart(b, item.s); return }
+    if (item.t === 2) { pushEnd(b, item.session, item.at, item.reason); return }
+    const e = item.e
+    const auth = e.kind === 'auth' && e.identity !== undefined ? e.identity : undefined
+    pushEvent(b, {
+      session: e.session,
+      at: e.at,
+      kind: e.kind,
+      call: e.call ?? null,
+      body: this.serializer.body(e),
+      collection: e.collection ?? e.op?.collection ?? '',
+      ids: e.ids !== undefined && e.ids.length > 0 ? e.ids.map(String) : null,
+      subject: auth?.subject ?? null,
+      groups: auth !== undefined ? JSON.stringify(auth.groups) : null,
+      tokenId: auth?.tokenId ?? null
     })
-    if (r.max_age !== undefined) {
-      const old = this.db.prepare('SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ? ORDER BY seq').all(now - r.max_age * 1000) as Array<{ id: string }>
-      for (const { id } of old) { pruneOne(id, `older than journal.retention.max_age (${r.max_age}s)`); pruned++ }
-    }
-    if (r.max_bytes !== undefined) {
-      // prune the oldest share of ended sessions that brings the size under the limit; pages of
-      // indexes stay partly used after deletes, so a few rounds may be needed
-      for (let round = 0; round < 4; round++) {
-        const size = this.size()
-        if (size <= r.max_bytes) break
-        const ended = (this.db.prepare('SELECT count(*) AS c FROM sessions WHERE ended_at IS NOT NULL').get() as { c: number }).c
-        if (ended === 0) break
-        const n = Math.max(1, Math.ceil(ended * (1 - r.max_bytes / size) * 1.1))
-        const batch = this.db.prepare('SELECT id FROM sessions WHERE ended_at IS NOT NULL ORDER BY seq LIMIT ?').all(n) as Array<{ id: string }>
-        for (const { id } of batch) { pruneOne(id, `journal over journal.retention.max_bytes (${r.max_bytes} bytes)`); pruned++ }
-        this.db.pragma('incremental_vacuum')
-      }
-    }
-    if (pruned > 0) {
-      this.db.pragma('incremental_vacuum')
-      this.opts.log.info({ sessions: pruned }, 'journal retention pruned sessions')
-    }
-    return pruned
   }
 
-  /** Bytes the journal's pages hold (without free pages). */
-  size (): number {
-    const pages = this.db.pragma('page_count', { simple: true }) as number
-    const free = this.db.pragma('freelist_count', { simple: true }) as number
-    const size = this.db.pragma('page_size', { simple: true }) as number
-    return (pages - free) * size
+  private post (m: ToWorker): void {
+    this.worker.postMessage(m)
   }
+
+  private onMessage (m: FromWorker): void {
+    switch (m.t) {
+      case 'settled':
+        this.written = m.written
+        this.settledSeen = m.settled
+        this.lastError = undefined
+        this.settle()
+        break
+      case 'failed':
+        this.lastError = new VecgateError('VG_ERR_JOURNAL', `journal write failed: ${m.message}`)
+        for (const w of this.waiters.splice(0)) w.reject(this.lastError)
+        this.unref()
+        break
+      case 'log':
+        this.opts.log[m.level](m.o, m.msg)
+        break
+      case 'reply': {
+        const r = this.replies.get(m.id)
+        this.replies.delete(m.id)
+        if (m.error !== undefined) r?.reject(new VecgateError('VG_ERR_JOURNAL', m.error))
+        else r?.resolve(m.value ?? 0)
+        this.unref()
+        break
+      }
+    }
+  }
+
+  /** Resolves the flush callers whose events the worker has committed. */
+  private settle (): void {
+    let i = 0
+    while (i < this.waiters.length && this.waiters[i].target <= this.settledSeen) this.waiters[i++].resolve()
+    if (i > 0) this.waiters.splice(0, i)
+    this.unref()
+  }
+
+  private rejectAll (err: Error): void {
+    for (const w of this.waiters.splice(0).concat(this.unsent.splice(0))) w.reject(err)
+  }
+
+  private died (e: Error): void {
+    if (this.dead !== undefined) return
+    this.dead = new VecgateError('VG_ERR_JOURNAL', `journal worker stopped: ${e.message}`)
+    this.opts.log.error({ err: e.message, path: this.path }, 'JOURNAL WORKER STOPPED: nothing more is journaled and new requests are refused; restart the gateway')
+    this.rejectAll(this.dead)
+    for (const r of this.replies.values()) r.reject(this.dead)
+    this.replies.clear()
+  }
+
+  private refd = false
+  /** Keeps the process alive while events are in flight or someone waits for the worker. */
+  private ref (): void {
+    if (this.refd) return
+    this.refd = true
+    this.worker.ref()
+  }
+
+  private unref (): void {
+    if (!this.refd || this.closing !== undefined) return
+    if (this.settledSeen < this.posted || this.waiters.length > 0 || this.unsent.length > 0 || this.replies.size > 0) return
+    this.refd = false
+    this.worker.unref()
+  }
+}
+
+/**
+ * The worker runs the compiled worker.js next to this file, or, when vecgate runs from its
+ * TypeScript sources (tests, benchmarks), worker.ts through tsx, which registers itself only on the
+ * main thread: the worker registers it again if the inherited loader cannot read TypeScript.
+ */
+function startWorker (workerData: WorkerData): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData })
+  const file = new URL('./worker.ts', import.meta.url).href
+  let tsx = ''
+  try { tsx = import.meta.resolve('tsx/esm/api') } catch {}
+  const boot = `const f = ${JSON.stringify(file)}
+import(f).catch(e => {
+  if (e.code !== 'ERR_UNKNOWN_FILE_EXTENSION' || ${JSON.stringify(tsx)} === '') throw e
+  return import(${JSON.stringify(tsx)}).then(m => { m.register(); return import(f + '?tsx') })
+})`
+  return new Worker(boot, { eval: true, workerData })
 }
 
 /**

@@ -105,7 +105,9 @@ t.test('an approval decided after its session ended goes to the gateway session,
 t.test('a failing database is loud, refuses flushes, keeps events and recovers', async t => {
   const path = join(tempDir(t), 'j.db')
   const w = writer(path)
-  const db = (w as any).db as Database.Database
+  // the writer's connection lives in its worker thread: break the schema from another connection
+  const db = new Database(path)
+  t.teardown(() => db.close())
   db.exec("CREATE TRIGGER broken BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
   w.start({ id: 's', backend: 'b', protocol: 'qdrant', client: 'c', tls: false, at: 1 })
   w.event({ session: 's', at: 2, kind: 'request', call: 1, op: searchOp })
@@ -160,7 +162,7 @@ t.test('retention prunes whole ended sessions by age and by size, recorded so ve
   session(w, 'new')
   w.start({ id: 'live', backend: 'b', protocol: 'qdrant', client: 'c', tls: false, at: Date.now() - 7200_000 })
   await w.flush()
-  t.equal(w.prune(), 1)
+  t.equal(await w.prune(), 1)
   await w.close()
   const r = new JournalReader(path)
   t.teardown(() => r.close())
@@ -174,8 +176,9 @@ t.test('retention prunes whole ended sessions by age and by size, recorded so ve
   const w2 = writer(path2, { retention: { max_bytes: 200_000 } })
   for (let i = 0; i < 400; i++) session(w2, `s${i}`)
   await w2.flush()
-  t.ok(w2.prune() > 0)
-  t.ok(w2.size() <= 200_000, `size ${w2.size()} within max_bytes`)
+  t.ok(await w2.prune() > 0)
+  const size = await w2.size()
+  t.ok(size <= 200_000, `size ${size} within max_bytes`)
   await w2.close()
   const r2 = new JournalReader(path2)
   t.teardown(() => r2.close())

@@ -1,0 +1,128 @@
+/**
+ * The journal's worker thread: hashing, signing and SQLite off the gateway's event loop. Batches
+ * arrive in order from the gateway's thread (writer.ts); whatever arrived by the time the thread is
+ * free is written in one transaction (group commit: the busier the gateway, the bigger the batch).
+ * After each commit the settled count goes to shared memory (a held gateway thread wakes on it) and
+ * to the gateway's thread as a message (flush waiters resolve on it).
+ *
+ * A failing database keeps its batches and is retried every second and at every new batch; the
+ * gateway's thread bounds how much it hands over meanwhile (journal.queue), so nothing here grows
+ * without limit.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { FAILING, sharedState, signal, type Batch, type FromWorker, type ToWorker, type WorkerData } from './batch.js'
+import { JournalStore, type StoreLog } from './store.js'
+
+const data = workerData as WorkerData
+const port = parentPort!
+const shared = sharedState(data.shared)
+const send = (m: FromWorker): void => port.postMessage(m)
+const log: StoreLog = {
+  info: (o, msg) => send({ t: 'log', level: 'info', o, msg }),
+  warn: (o, msg) => send({ t: 'log', level: 'warn', o, msg }),
+  error: (o, msg) => send({ t: 'log', level: 'error', o, msg })
+}
+
+// a worker that dies is a journal that cannot write: say so where a held gateway thread looks
+process.on('uncaughtException', (e) => {
+  Atomics.store(shared.flags, FAILING, 1)
+  signal(shared)
+  throw e
+})
+
+const store = new JournalStore({ path: data.path, signingKey: data.signingKey, keyId: data.keyId, log, retention: data.retention })
+let pending: Batch[] = []
+let pendingItems = 0
+let settled = 0
+let written = 0
+let failing = false
+let lastLoud = 0
+let scheduled = false
+let closed = false
+let retry: NodeJS.Timeout | undefined
+
+function write (): void {
+  scheduled = false
+  if (closed) return
+  if (pending.length > 0) {
+    try {
+      store.write(pending)
+    } catch (e) {
+      fail(e as Error)
+      return
+    }
+    written += pendingItems
+  }
+  settled += pendingItems
+  pending = []
+  pendingItems = 0
+  if (failing) {
+    failing = false
+    Atomics.store(shared.flags, FAILING, 0)
+    clearTimeout(retry)
+    log.warn({ path: data.path }, 'journal writes again')
+  }
+  Atomics.store(shared.settled, 0, BigInt(settled))
+  signal(shared)
+  send({ t: 'settled', settled, written })
+}
+
+function fail (err: Error): void {
+  failing = true
+  Atomics.store(shared.flags, FAILING, 1)
+  signal(shared)
+  const now = Date.now()
+  if (now - lastLoud > 5000) {
+    lastLoud = now
+    log.error({ err: err.message, path: data.path, queued: pendingItems }, 'JOURNAL WRITE FAILED: new requests are refused until it writes again')
+  }
+  send({ t: 'failed', message: err.message })
+  clearTimeout(retry)
+  retry = setTimeout(write, 1000)
+}
+
+function answer (id: number, fn: () => number): void {
+  try {
+    send({ t: 'reply', id, value: fn() })
+  } catch (e) {
+    send({ t: 'reply', id, error: (e as Error).message })
+  }
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'batch':
+      pending.push(m.b)
+      pendingItems += m.n
+      // everything that arrived in this turn goes into one transaction
+      if (!scheduled) { scheduled = true; setImmediate(write) }
+      break
+    case 'prune': answer(m.id, () => store.prune(m.now)); break
+    case 'size': answer(m.id, () => store.size()); break
+    case 'close': {
+      write()
+      closed = true
+      clearTimeout(retry)
+      clearInterval(pruneTimer)
+      try {
+        store.endAll(m.at, 'gateway stopped')
+      } catch (e) {
+        log.error({ err: (e as Error).message, path: data.path }, 'JOURNAL: could not end the open sessions at stop; the next start closes them with a loss event')
+      }
+      store.close()
+      send({ t: 'closed' })
+      port.close()
+      break
+    }
+  }
+})
+
+function prune (): void {
+  try {
+    store.prune()
+  } catch (e) {
+    log.error({ err: (e as Error).message, path: data.path }, 'JOURNAL RETENTION FAILED: nothing was pruned; it runs again at the next interval')
+  }
+}
+prune()
+const pruneTimer = data.retention !== undefined ? setInterval(prune, data.pruneEvery) : undefined
