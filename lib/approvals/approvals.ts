@@ -5,7 +5,7 @@
  * approval: an approved and unused one is consumed at once (the retry after approval passes exactly
  * once); a pending one is waited on; otherwise one is created, with the blast radius measured first
  * and approvers notified. The request then waits in protocol until it is approved (released, and the
- * approval is used up), denied, the hold ends (APPROVAL_REQUIRED with the id: retry once approved) or
+ * approval is used up), denied, the hold ends (APPROVAL_TIMEOUT with the id: retry once approved) or
  * the client's own deadline passes (DEADLINE), or the client goes away (the approval stays pending).
  *
  * Approvers are authenticated identities in the rule's approver groups or users, never the
@@ -291,7 +291,9 @@ export class Approvals {
         if (clientDeadline !== undefined && clientDeadline <= holdEnd) {
           reject(new VecgateError('VG_ERR_DEADLINE', `the client's deadline passed while approval ${a.id} was pending; it stays pending: retry once it is approved`, { rule: a.rule, approvalId: a.id }))
         } else {
-          reject(new VecgateError('VG_ERR_APPROVAL_REQUIRED', `approval ${a.id} is pending (${a.verdict}); retry once it is approved`, { rule: a.rule, approvalId: a.id, hint: `vecgate approvals show ${a.id}` }))
+          // the hold maximum passed (CONTRACT.md "approval timed out while held": Postgres 57014, gRPC
+          // PERMISSION_DENIED); the approval stays pending
+          reject(new VecgateError('VG_ERR_APPROVAL_TIMEOUT', `approval ${a.id} is pending (${a.verdict}); the hold ended: retry once it is approved`, { rule: a.rule, approvalId: a.id, hint: `vecgate approvals show ${a.id}` }))
         }
       }
       const onAbort = (): void => {

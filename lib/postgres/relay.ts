@@ -11,6 +11,7 @@ import type { Identity, Operation } from '../../decoders/types.js'
 import type { BackendConfig } from '../config/types.js'
 import { VecgateError, asVecgateError, sqlStateOf } from '../errors.js'
 import type { Call, Session } from '../pipeline.js'
+import { measurable, pgBlastRadius } from './blast-radius.js'
 import { Burst } from './burst.js'
 import type { ReadBuffer } from './read-buffer.js'
 
@@ -20,6 +21,8 @@ interface Prepared {
   cls: StatementClass | undefined
   literals: string[]
   columns?: Column[]
+  /** the Parse message, kept when a hold may measure the statement's blast radius */
+  parse?: Buffer
 }
 
 /** A portal (Bind): the statement it runs and the result formats the client asked for. */
@@ -29,6 +32,8 @@ interface Portal {
   columns?: Column[]
   /** Syncs sent before it was bound: it dies with the transaction that the next ReadyForQuery ends */
   gen: number
+  /** the Bind message, kept with its statement's Parse (blast radius) */
+  bind?: Buffer
 }
 
 const enum Kind { Query, Parse, Bind, Describe, Execute, Close, Sync, Refusal, LocalReady }
@@ -298,26 +303,26 @@ export class PgRelay {
     this.waiting = true
     if (stmts.length === 1) {
       const s = stmts[0]
-      this.session.admit(this.identity, this.operation(s, cls.literals), { signal: this.abort.signal }).then(
+      this.session.admit(this.identity, this.operation(s, cls.literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, s, msg) }).then(
         call => { this.sendQuery(msg, cls, [call]); this.resumeFront() },
         e => { this.refuseSimple(asVecgateError(e)); this.resumeFront() }
       )
       return
     }
-    this.admitAll(cls).then(
+    this.admitAll(cls, msg).then(
       calls => { this.sendQuery(msg, cls, calls); this.resumeFront() },
       e => { this.refuseSimple(asVecgateError(e)); this.resumeFront() }
     )
   }
 
   /** Multi-statement messages are judged statement by statement; one refusal refuses the message. */
-  private async admitAll (cls: Classified): Promise<Array<Call | undefined>> {
+  private async admitAll (cls: Classified, msg: Buffer): Promise<Array<Call | undefined>> {
     const calls: Array<Call | undefined> = new Array(cls.statements.length)
     try {
       for (let i = 0; i < cls.statements.length; i++) {
         const s = cls.statements[i]
         if (s.control) continue
-        calls[i] = await this.session.admit(this.identity, this.operation(s, cls.literals), { signal: this.abort.signal })
+        calls[i] = await this.session.admit(this.identity, this.operation(s, cls.literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, s, msg, i) })
       }
     } catch (e) {
       for (const c of calls) c?.finish({ ok: false, message: 'not sent: another statement of the message was refused' })
@@ -374,7 +379,7 @@ export class PgRelay {
       this.refuseExtended(new VecgateError('VG_ERR_MALFORMED', 'cannot insert multiple commands into a prepared statement'))
       return
     }
-    const stmt: Prepared = { cls: cls.statements[0], literals: cls.literals }
+    const stmt: Prepared = { cls: cls.statements[0], literals: cls.literals, parse: measurable(cls.statements[0]) ? Buffer.from(f.message()) : undefined }
     this.statements.set(name, stmt)
     this.forward()
     this.push({ kind: Kind.Parse, idx: 0, stmtName: name, stmt })
@@ -393,7 +398,7 @@ export class PgRelay {
       this.refuseExtended(new VecgateError('VG_ERR_MALFORMED', `portal "${portal}" already exists`))
       return
     }
-    const p: Portal = { stmt, formats: resultFormats, gen: this.syncsSent }
+    const p: Portal = { stmt, formats: resultFormats, gen: this.syncsSent, bind: stmt.parse !== undefined ? Buffer.from(f.message()) : undefined }
     this.portals.set(portal, p)
     this.forward()
     this.push({ kind: Kind.Bind, idx: 0, portalName: portal, portal: p })
@@ -434,7 +439,7 @@ export class PgRelay {
     }
     const msg = f.message()
     this.waiting = true
-    this.session.admit(this.identity, this.operation(cls, portal.stmt.literals), { signal: this.abort.signal }).then(
+    this.session.admit(this.identity, this.operation(cls, portal.stmt.literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, cls, portal.stmt.parse, 0, portal.bind) }).then(
       call => {
         if (call.masker !== undefined && unmaskable(cls)) {
           call.finish({ ok: false, message: 'not sent: the result could not be masked' })

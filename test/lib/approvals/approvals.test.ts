@@ -127,13 +127,13 @@ t.test('deny rejects the held request with the approval and the reason; the same
   t.same(kinds(), ['created', 'denied'])
 })
 
-t.test('the hold ends: APPROVAL_REQUIRED with the id; a retry after approval passes once, then needs a new approval', async t => {
+t.test('the hold ends: APPROVAL_TIMEOUT with the id (Postgres 57014); a retry after approval passes once, then needs a new approval', async t => {
   const { approvals, hold, created, kinds } = setup(t)
   const first = hold({ deadline: Date.now() + 30 })
   const id = await created()
   await t.rejects(first, { code: 'VG_ERR_DEADLINE', detail: { approvalId: id } }, 'a deadline before the hold maximum is the client\'s')
   const again = hold({ deadline: Date.now() + 30, clientDeadline: Date.now() + 60_000 })
-  await t.rejects(again, { code: 'VG_ERR_APPROVAL_REQUIRED', message: new RegExp(`approval ${id} is pending.*retry once it is approved`), detail: { approvalId: id } },
+  await t.rejects(again, { code: 'VG_ERR_APPROVAL_TIMEOUT', message: new RegExp(`approval ${id} is pending.*retry once it is approved`), detail: { approvalId: id } },
     'the hold maximum passed first: the client is told to retry, on the same approval')
   t.equal(approvals.list().length, 1, 'the retry waited on the same approval')
   t.equal(approvals.approve(id, sam).status, 'approved', 'nobody held: approved, waiting for the retry')
@@ -142,7 +142,7 @@ t.test('the hold ends: APPROVAL_REQUIRED with the id; a retry after approval pas
   const third = hold({ deadline: Date.now() + 30, clientDeadline: Date.now() + 60_000 })
   const next = await created()
   t.not(next, id)
-  await t.rejects(third, { code: 'VG_ERR_APPROVAL_REQUIRED', detail: { approvalId: next } }, 'used up: a new approval is needed')
+  await t.rejects(third, { code: 'VG_ERR_APPROVAL_TIMEOUT', detail: { approvalId: next } }, 'used up: a new approval is needed')
   t.same(kinds(), ['created', 'timeout', 'timeout', 'approved', 'released', 'created', 'timeout'])
 })
 
@@ -155,8 +155,8 @@ t.test('a different request does not ride on an approval', async t => {
   const other = hold({ op: bulkDelete({ filter: { must: [{ key: 'tenant', match: 'globex' }] } }), deadline: Date.now() + 20, clientDeadline: Date.now() + 60_000 })
   const otherId = await created()
   t.not(otherId, id)
-  await t.rejects(other, { code: 'VG_ERR_APPROVAL_REQUIRED' })
-  await t.rejects(hold({ identity: eve, deadline: Date.now() + 20, clientDeadline: Date.now() + 60_000 }), { code: 'VG_ERR_APPROVAL_REQUIRED' }, 'nor another person')
+  await t.rejects(other, { code: 'VG_ERR_APPROVAL_TIMEOUT' })
+  await t.rejects(hold({ identity: eve, deadline: Date.now() + 20, clientDeadline: Date.now() + 60_000 }), { code: 'VG_ERR_APPROVAL_TIMEOUT' }, 'nor another person')
   t.same(await hold({ op: bulkDelete({ filter: { must: [{ match: 'acme', key: 'tenant' }] } }) }), { approvalId: id }, 'the same filter with keys in another order is the same request')
 })
 
@@ -210,7 +210,7 @@ t.test('a changed policy asks anew: an approval binds to the rule and approvers 
   const stricter = hold({ verdict: verdict(2), deadline: Date.now() + 20, clientDeadline: Date.now() + 60_000 })
   const id2 = await created()
   t.not(id2, id)
-  await t.rejects(stricter, { code: 'VG_ERR_APPROVAL_REQUIRED', detail: { approvalId: id2 } })
+  await t.rejects(stricter, { code: 'VG_ERR_APPROVAL_TIMEOUT', detail: { approvalId: id2 } })
 })
 
 t.test('expiry: pending and approved-unused approvals expire after approval_ttl', async t => {
