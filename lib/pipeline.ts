@@ -17,7 +17,7 @@ import type { BackendConfig } from './config/types.js'
 import { VecgateError, asVecgateError } from './errors.js'
 import type { IdentityVerifier } from './identity/types.js'
 import { checkScope } from './identity/scope.js'
-import type { JournalSink } from './journal/types.js'
+import { nullJournal, type JournalSink } from './journal/types.js'
 import type { Logger } from './log.js'
 import type { Policy } from './policy/types.js'
 
@@ -80,12 +80,27 @@ export interface AdmitOptions {
 
 export class Pipeline {
   readonly backendLabel: string
+  /**
+   * whether anything reads what responses returned (the journal's response records and who-saw, the
+   * exfiltration limits); when nothing does, unmasked results are forwarded without being decoded
+   */
+  readonly wantsResults: boolean
   constructor (readonly parts: PipelineParts) {
     this.backendLabel = labels({ backend: parts.backend.name })
+    this.wantsResults = parts.journal !== nullJournal || parts.limits !== undefined
   }
 
   open (client: ClientInfo): Session {
     return new Session(this, client)
+  }
+
+  private readonly requestLabels = new Map<string, string>()
+  /** the requests counter's label set for an action and effect, built once rather than per request */
+  requestLabel (action: string, effect: string): string {
+    const k = action + effect
+    let l = this.requestLabels.get(k)
+    if (l === undefined) { l = `${this.backendLabel},action="${action}",effect="${effect}"`; this.requestLabels.set(k, l) }
+    return l
   }
 }
 
@@ -156,11 +171,29 @@ export class Session {
    * VecgateError to send back in the protocol's own terms (already journaled and counted).
    */
   async admit (identity: Identity, op: Operation, opts: AdmitOptions = {}): Promise<Call> {
+    return await this.admitNow(identity, op, opts)
+  }
+
+  /**
+   * The token's identity when this connection has verified it already, without a promise (the gRPC
+   * fast path); undefined: call `authenticate`. Expiry, revocation and uses are still checked on
+   * every request, in `admitNow`.
+   */
+  knownIdentity (token: string | undefined): Identity | undefined {
+    return token === undefined ? undefined : this.verified.get(token)
+  }
+
+  /**
+   * `admit` without a promise when none is needed: returns the Call (or throws the refusal) at once,
+   * and returns a promise only when the verdict holds the request for approval. Protocol paths with
+   * many tiny requests (the Postgres relay) keep going in the same tick instead of a microtask hop.
+   */
+  admitNow (identity: Identity, op: Operation, opts: AdmitOptions = {}): Call | Promise<Call> {
     const n = ++this.calls
     const at = Date.now()
     // the subject on every request: clients of one process may share a connection with several tokens
     this.parts.journal.event({ session: this.id, at, kind: 'request', call: n, op, data: { subject: identity.subject } })
-    let verdict: Verdict | undefined
+    let verdict: Verdict
     try {
       if (this.parts.journal.failure !== undefined) {
         throw new VecgateError('VG_ERR_JOURNAL', 'the journal cannot record requests right now, so none are let through', { hint: 'see the gateway log; retry shortly' })
@@ -172,15 +205,22 @@ export class Session {
       checkScope(identity.scope, op)
       verdict = this.parts.policy.decide(identity, op)
       this.parts.journal.event({ session: this.id, at, kind: 'verdict', call: n, verdict })
-      this.parts.metrics.requests.inc(`${this.pipeline.backendLabel},action="${op.action}",effect="${verdict.effect}"`)
+      this.parts.metrics.requests.inc(this.pipeline.requestLabel(op.action, verdict.effect))
       if (verdict.effect === 'deny') {
         throw new VecgateError('VG_ERR_DENIED', verdict.reason, { rule: verdict.rule })
       }
       this.parts.limits?.admit(identity)
-      if (verdict.effect === 'approve') await this.hold(identity, op, verdict, opts)
     } catch (e) {
       throw this.refuse(asVecgateError(e), n)
     }
+    if (verdict.effect === 'approve') {
+      const v = verdict
+      return this.hold(identity, op, v, opts).then(() => this.call(n, identity, op, v), e => { throw this.refuse(asVecgateError(e), n) })
+    }
+    return this.call(n, identity, op, verdict)
+  }
+
+  private call (n: number, identity: Identity, op: Operation, verdict: Verdict): Call {
     const masker = verdict.mask !== undefined ? this.parts.masks.get(verdict.mask) : undefined
     if (verdict.mask !== undefined && masker === undefined) {
       // compile-time validation makes this unreachable; fail closed if it ever is not

@@ -85,6 +85,8 @@ class RelayStream {
   /** what the gateway sends upstream in place of the client's credential */
   credentials: Array<[string, string]> = []
   abort: AbortController | undefined
+  /** the decision has started (it may be waiting on identity or an approval) */
+  deciding = false
   readonly toClient: Lane
   readonly toUpstream: Lane
   constructor (readonly clientId: number, clientWindow: number, upstreamWindow: number) {
@@ -281,6 +283,9 @@ export class GrpcRelay {
       // DATA of a stream we refused or reset: give the connection window back (RFC 9113 §6.9)
       this.owedClient += f.length
       if (s === undefined && f.streamId > this.lastClientId) throw new F.Http2Error(ErrorCode.PROTOCOL_ERROR, 'DATA on an idle stream')
+      // after the client's own END_STREAM nothing more may come (RFC 9113 §5.1, "closed"); after a
+      // RST_STREAM of ours, frames already on their way are ignored
+      if (s === undefined && this.endedRecently(f.streamId)) throw new F.Http2Error(ErrorCode.STREAM_CLOSED, 'DATA after END_STREAM', f.streamId)
       return
     }
     if (s.clientEnded) throw new F.Http2Error(ErrorCode.STREAM_CLOSED, 'DATA after END_STREAM', f.streamId)
@@ -376,16 +381,57 @@ export class GrpcRelay {
     return out
   }
 
-  /** Decide a stream once its first message (or its end) is here; async only for identity and approvals. */
+  /**
+   * Decide a stream once its first message (or its end) is here. The common case — a token this
+   * connection has verified, upstream credentials at hand, an allow verdict — runs to the end in the
+   * same turn as the bytes that completed the request, so the request goes upstream in the same write
+   * as the others of that read (no promise, no microtask hop). A first token, a minted upstream
+   * credential or an approval hold take the asynchronous path.
+   */
   private decide (s: RelayStream): void {
-    if (s.state !== State.Admitting || s.abort !== undefined) return
+    if (s.state !== State.Admitting || s.deciding) return
     if (s.firstMessage === undefined && !s.clientEnded) return
     if (s.requestReader?.partial === true) {
       this.refuseStream(s, new VecgateError('VG_ERR_MALFORMED', 'request ended inside a gRPC message'))
       return
     }
-    s.abort = new AbortController()
-    this.admit(s).then(
+    s.deciding = true
+    const identity = this.session.knownIdentity(s.token)
+    const credentials = identity !== undefined && this.upstreamCredentials?.identity === identity ? this.upstreamCredentials.headers : undefined
+    if (identity === undefined || credentials === undefined) {
+      this.decideLater(s)
+      return
+    }
+    s.credentials = credentials
+    let call: Call | Promise<Call> | undefined
+    try {
+      call = this.admitNow(s, identity)
+    } catch (e) {
+      this.refuseStream(s, asVecgateError(e))
+      return
+    }
+    if (call instanceof Promise) {
+      this.settle(s, call.then(c => { s.call = c; return identity }))
+      return
+    }
+    s.call = call
+    this.forward(s, identity)
+  }
+
+  /** the first request of a token on this connection, or one whose upstream credential is minted */
+  private decideLater (s: RelayStream): void {
+    this.settle(s, (async () => {
+      const identity = await this.session.authenticate(s.token)
+      s.credentials = await this.credentialsFor(identity)
+      const call = this.admitNow(s, identity)
+      s.call = call instanceof Promise ? await call : call
+      return identity
+    })())
+  }
+
+  /** forwards or refuses a stream once an asynchronous decision is in, in a write batch of its own */
+  private settle (s: RelayStream, decided: Promise<Identity>): void {
+    decided.then(
       (identity) => {
         if (s.state !== State.Admitting || this.closed) return
         this.client.cork(); this.upstream.cork()
@@ -399,22 +445,27 @@ export class GrpcRelay {
     )
   }
 
-  private async admit (s: RelayStream): Promise<Identity> {
-    const identity = await this.session.authenticate(s.token)
-    s.credentials = await this.credentialsFor(identity)
+  /**
+   * The request's Operation put to the pipeline: a Call at once, a promise when held for approval (the
+   * only case that needs an abort signal: the hold ends when the client goes away), or a refusal thrown.
+   */
+  private admitNow (s: RelayStream, identity: Identity): Call | Promise<Call> | undefined {
     const method = s.method!
-    if (method.passThrough === true) return identity
+    if (method.passThrough === true) return undefined
     const body = s.firstMessage !== undefined
       ? inflateMessage(s.firstMessage, s.requestEncoding, this.opts.limits.max_message)
-      : Buffer.alloc(0)
+      : EMPTY
     let op
     try {
       op = method.operation(body, s.md!, this.opts.backend.name)
     } catch (e) {
       throw this.session.refuse(asVecgateError(e))
     }
-    s.call = await this.session.admit(identity, op, { deadline: s.deadline, abort: s.abort, reason: s.md!.get('vecgate-reason'), blastRadius: this.blastRadius(method, op, s.credentials) })
-    return identity
+    s.abort = new AbortController()
+    const call = this.session.admitNow(identity, op, { deadline: s.deadline, abort: s.abort, reason: s.md!.get('vecgate-reason'), blastRadius: this.blastRadius(method, op, s.credentials) })
+    // an AbortController is cheap until its signal is asked for; nothing waits on it once admitted
+    if (!(call instanceof Promise)) s.abort = undefined
+    return call
   }
 
   private forward (s: RelayStream, identity: Identity): void {
@@ -429,7 +480,8 @@ export class GrpcRelay {
     s.upstreamId = this.nextUpstreamId
     this.nextUpstreamId += 2
     this.byUpstreamId.set(s.upstreamId, s)
-    if (s.call?.masker !== undefined || s.method!.resultView !== undefined) {
+    // results are read when they are masked, or when the journal or the exfiltration limits count them
+    if (s.call?.masker !== undefined || (s.method!.resultView !== undefined && s.call !== undefined && this.session.pipeline.wantsResults)) {
       s.responseReader = new GrpcMessageReader(this.opts.limits.max_message)
     }
     const headers = s.headers.concat(s.credentials)
@@ -871,10 +923,26 @@ export class GrpcRelay {
 
   private close (s: RelayStream): void {
     s.state = State.Closed
+    if (s.clientEnded) {
+      this.clientEnded[this.clientEndedNext] = s.clientId
+      this.clientEndedNext = (this.clientEndedNext + 1) % this.clientEnded.length
+    }
     this.streams.delete(s.clientId)
     if (s.upstreamId !== 0) this.byUpstreamId.delete(s.upstreamId)
     this.touched.delete(s)
     if (this.goingAway && this.streams.size === 0) this.end()
+  }
+
+  /**
+   * Ids of the last streams forgotten after the client had ended them: a frame on one of those is the
+   * client's error (STREAM_CLOSED), while frames on streams the gateway reset are ignored. A ring, so
+   * it costs nothing per stream to keep; older ids are ignored like reset ones.
+   */
+  private readonly clientEnded = new Int32Array(256)
+  private clientEndedNext = 0
+
+  private endedRecently (id: number): boolean {
+    return this.clientEnded.includes(id)
   }
 
   private countNewStream (): void {
