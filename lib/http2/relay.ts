@@ -189,8 +189,7 @@ export class GrpcRelay {
 
   private onClientData (chunk: Buffer): void {
     if (this.closed) return
-    this.client.cork()
-    this.upstream.cork()
+    this.beginBatch()
     try {
       this.clientReader.push(chunk)
       for (let f = this.clientReader.next(); f !== undefined; f = this.clientReader.next()) {
@@ -200,8 +199,6 @@ export class GrpcRelay {
       this.settleCredits()
     } catch (e) {
       this.onClientProtocolError(e)
-    } finally {
-      this.uncork()
     }
   }
 
@@ -229,6 +226,7 @@ export class GrpcRelay {
         throw new F.Http2Error(ErrorCode.PROTOCOL_ERROR, 'clients must not push')
       case FrameType.PING:
         checkPing(f)
+        if (!this.pingCanPass(f, 'upstream')) return
         return this.writeUpstream(f.raw)
       case FrameType.GOAWAY:
         this.goingAway = true
@@ -270,6 +268,31 @@ export class GrpcRelay {
       this.writeUpstream(F.windowUpdate(0, this.upstreamGrowPending))
       this.upstreamGrowPending = 0
     }
+  }
+
+  /** PINGs each side sent through the gateway and has not seen acknowledged yet */
+  private pingsFromClient = 0
+  private pingsFromUpstream = 0
+
+  /**
+   * A PING passes to the other side; an ACK only when that side has a PING of its own outstanding.
+   * An unsolicited ACK is dropped here (RFC 9113 §6.7 asks nothing of its receiver, and Node's HTTP/2
+   * server answers one with GOAWAY, which would cost every call on the connection).
+   */
+  private pingCanPass (f: F.Frame, to: Side): boolean {
+    if ((f.flags & Flags.ACK) === 0) {
+      if (to === 'upstream') this.pingsFromClient++
+      else this.pingsFromUpstream++
+      return true
+    }
+    if (to === 'upstream') {
+      if (this.pingsFromUpstream === 0) return false
+      this.pingsFromUpstream--
+    } else {
+      if (this.pingsFromClient === 0) return false
+      this.pingsFromClient--
+    }
+    return true
   }
 
   /** the connection window increase for upstream, waiting for the client's first SETTINGS */
@@ -434,13 +457,13 @@ export class GrpcRelay {
     decided.then(
       (identity) => {
         if (s.state !== State.Admitting || this.closed) return
-        this.client.cork(); this.upstream.cork()
-        try { this.forward(s, identity) } finally { this.settleCredits(); this.uncork() }
+        this.beginBatch()
+        try { this.forward(s, identity) } finally { this.settleCredits() }
       },
       (e) => {
         if (s.state !== State.Admitting || this.closed) return
-        this.client.cork(); this.upstream.cork()
-        try { this.refuseStream(s, asVecgateError(e)) } finally { this.settleCredits(); this.uncork() }
+        this.beginBatch()
+        try { this.refuseStream(s, asVecgateError(e)) } finally { this.settleCredits() }
       }
     )
   }
@@ -528,8 +551,7 @@ export class GrpcRelay {
 
   private onUpstreamData (chunk: Buffer): void {
     if (this.closed) return
-    this.client.cork()
-    this.upstream.cork()
+    this.beginBatch()
     try {
       this.upstreamReader.push(chunk)
       for (let f = this.upstreamReader.next(); f !== undefined; f = this.upstreamReader.next()) {
@@ -541,8 +563,6 @@ export class GrpcRelay {
       this.session.log.warn({ err: (e as Error).message }, 'upstream protocol error')
       this.session.error(new VecgateError('VG_ERR_UPSTREAM', `upstream protocol error: ${(e as Error).message}`))
       this.upstream.destroy()
-    } finally {
-      this.uncork()
     }
   }
 
@@ -572,6 +592,7 @@ export class GrpcRelay {
         throw new F.Http2Error(ErrorCode.PROTOCOL_ERROR, 'upstream pushed a stream; pushes are disabled')
       case FrameType.PING:
         checkPing(f)
+        if (!this.pingCanPass(f, 'client')) return
         return this.writeClient(f.raw)
       case FrameType.GOAWAY: return this.onUpstreamGoaway(f)
       case FrameType.WINDOW_UPDATE: return this.onWindowUpdate('upstream', f)
@@ -777,6 +798,8 @@ export class GrpcRelay {
       if (from === 'client') this.refuseOrReset(s, ErrorCode.FLOW_CONTROL_ERROR)
       return
     }
+    // bytes leaving a lane that was full may free credit owed to the other side (settleCredits)
+    this.touched.add(s)
     this.flush(from, s)
   }
 
@@ -837,7 +860,7 @@ export class GrpcRelay {
   private flushAll (to: Side): void {
     for (const s of this.streams.values()) {
       const lane = to === 'client' ? s.toClient : s.toUpstream
-      if (lane.queue.length > 0) this.flush(to, s)
+      if (lane.queue.length > 0) { this.touched.add(s); this.flush(to, s) }
     }
     this.settleCredits()
   }
@@ -866,12 +889,15 @@ export class GrpcRelay {
       }
     }
     this.touched.clear()
-    // both connection windows were widened at the start (opts.connectionWindow): credit goes back in 16 KB steps
-    if (this.owedClient >= 16384) {
+    // both connection windows were widened at the start (opts.connectionWindow): credit goes back once a
+    // quarter of it is owed, so a busy connection sends a WINDOW_UPDATE every few hundred calls, not
+    // every few (RFC 9113 §6.9.1 leaves the timing to the receiver)
+    const step = Math.max(16384, this.connectionWindow >>> 2)
+    if (this.owedClient >= step) {
       this.writeClient(F.windowUpdate(0, this.owedClient))
       this.owedClient = 0
     }
-    if (this.upstreamUp && this.owedUpstream >= 16384) {
+    if (this.upstreamUp && this.owedUpstream >= step) {
       this.writeUpstream(F.windowUpdate(0, this.owedUpstream))
       this.owedUpstream = 0
     }
@@ -1082,7 +1108,22 @@ export class GrpcRelay {
     if (!this.upstream.write(buf)) this.client.pause()
   }
 
-  private uncork (): void {
+  /**
+   * Both sockets stay corked until the end of this event-loop turn (setImmediate runs after the I/O
+   * callbacks of the turn): whatever the turn's reads produce toward one side — answers, requests,
+   * WINDOW_UPDATEs — leaves in one writev per socket instead of one per read.
+   */
+  private beginBatch (): void {
+    if (this.batching) return
+    this.batching = true
+    this.client.cork()
+    this.upstream.cork()
+    setImmediate(this.endBatch)
+  }
+
+  private batching = false
+  private readonly endBatch = (): void => {
+    this.batching = false
     this.client.uncork()
     this.upstream.uncork()
   }
