@@ -30,6 +30,8 @@ export interface ApprovalHold {
     sessionId: string
     reason?: string
     blastRadius?: () => Promise<number | undefined>
+    /** values the Operation leaves out that the approval is bound to as well (AdmitOptions) */
+    bound?: { literals?: readonly string[], parameters?: Uint8Array }
     /** epoch ms: the end of the hold (the earlier of the client's deadline and the hold maximum) */
     deadline: number
     /** epoch ms: the client's own deadline, when it gave one */
@@ -74,6 +76,13 @@ export interface AdmitOptions {
   abort?: AbortController
   /** measures what a bulk operation would touch, for the approver */
   blastRadius?: () => Promise<number | undefined>
+  /**
+   * values of the request its Operation leaves out (the journal keeps SQL without them): SQL literals
+   * and the parameters as bound (a Postgres Bind). An approval is bound to them too, so one given for
+   * `WHERE grp = 'a'` never releases `WHERE grp = 'b'`. Only looked at when a request is held.
+   */
+  literals?: readonly string[]
+  parameters?: Uint8Array
   /** why the requester needs it (gRPC `vecgate-reason` metadata), shown to approvers */
   reason?: string
 }
@@ -240,7 +249,7 @@ export class Session {
     // and never the approval id: end the hold a little before the client's deadline
     const clientDeadline = opts.deadline !== undefined ? opts.deadline - Math.min(250, Math.max(0, (opts.deadline - now) / 10)) : undefined
     const deadline = Math.min(clientDeadline ?? Infinity, now + maxHold)
-    await approvals.hold({ identity, op, verdict, sessionId: this.id, deadline, clientDeadline, signal: opts.signal ?? opts.abort?.signal, blastRadius: opts.blastRadius, reason: opts.reason })
+    await approvals.hold({ identity, op, verdict, sessionId: this.id, deadline, clientDeadline, signal: opts.signal ?? opts.abort?.signal, blastRadius: opts.blastRadius, reason: opts.reason, bound: opts.literals !== undefined || opts.parameters !== undefined ? { literals: opts.literals, parameters: opts.parameters } : undefined })
   }
 
   /** Records and counts a refusal; returns the error so callers can `throw session.refuse(e)`. */

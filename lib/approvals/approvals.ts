@@ -32,6 +32,8 @@ export interface HoldRequest {
   reason?: string
   /** measures what a bulk operation would touch; bounded in time */
   blastRadius?: () => Promise<number | undefined>
+  /** values the Operation leaves out (SQL literals, bound parameters): part of what is approved */
+  bound?: { literals?: readonly string[], parameters?: Uint8Array }
   /** epoch ms: the end of the hold (the earlier of the client's deadline and the gateway's hold maximum) */
   deadline: number
   /** epoch ms: the client's own deadline (gRPC grpc-timeout), when it gave one; tells DEADLINE from APPROVAL_REQUIRED */
@@ -119,7 +121,7 @@ export class Approvals {
     this.sweep(start)
     const holdEnd = Math.min(req.deadline, start + this.holdMs)
     const clientDeadline = req.clientDeadline ?? (req.deadline < start + this.holdMs - DEADLINE_SLACK_MS ? req.deadline : undefined)
-    const fp = fingerprint(identity, op)
+    const fp = fingerprint(identity, op, req.bound)
 
     const approved = this.find(fp, 'approved', verdict, start)
     if (approved !== undefined && this.store.consume(approved.id, start)) {

@@ -1,8 +1,10 @@
 /**
  * The fingerprint an approval is bound to: who asked (issuer and subject), where (backend, database)
  * and exactly what (method, action, collections, ids, filter, bulk, and the decoder's summary of the
- * request). An approval given for one request therefore never releases a different one; the same
- * request retried (same ids in any order, same filter with keys in any order) finds it again.
+ * request), and the values the Operation leaves out (SQL literals, the parameters as bound), which are
+ * hashed here and never shown or journaled. An approval given for one request therefore never
+ * releases a different one; the same request retried (same ids in any order, same filter with keys in
+ * any order, same values) finds it again.
  */
 import { createHash } from 'node:crypto'
 import type { Identity, Operation } from '../../decoders/types.js'
@@ -53,7 +55,7 @@ export function collectionsOf (op: Operation): string[] {
   return [...all].sort()
 }
 
-export function fingerprint (identity: Identity, op: Operation): string {
+export function fingerprint (identity: Identity, op: Operation, bound?: { literals?: readonly string[], parameters?: Uint8Array }): string {
   const ids = op.ids === undefined
     ? undefined
     : [...new Set(op.ids.map(id => typeof id === 'number' ? `n:${id}` : `s:${id}`))].sort()
@@ -69,7 +71,8 @@ export function fingerprint (identity: Identity, op: Operation): string {
     ids,
     filter: op.filter,
     bulk: op.bulk,
-    summary: op.summary
+    summary: op.summary,
+    bound
   })
   return createHash('sha256').update(text).digest('hex')
 }

@@ -32,9 +32,18 @@ export const COUNT_TIMEOUT_MS = 3000
 /** the whole measurement (connect, authenticate, count) ends by then, whatever the server does */
 const TOTAL_MS = COUNT_TIMEOUT_MS + 2000
 
-/** Whether a statement can have a blast radius: the relay keeps its Parse and Bind messages only then. */
+/** Whether a statement can have a blast radius: the relay keeps its Parse message only then. */
 export function measurable (stmt: StatementClass | undefined): boolean {
   return stmt !== undefined && MEASURABLE.has(stmt.method)
+}
+
+/**
+ * Whether the relay keeps a copy of the Bind of a statement: one that changes data or schema, whose
+ * approval is bound to the parameter values (lib/approvals/fingerprint.ts) and whose blast radius is
+ * counted with them. Reads and searches, the bulk of the traffic, are not copied.
+ */
+export function keepsBind (stmt: StatementClass | undefined): boolean {
+  return stmt !== undefined && stmt.action !== 'read' && stmt.action !== 'search'
 }
 
 /** The client's parameters as its Bind carried them (55.7 "Bind"): format codes, values, and the Parse's type OIDs. */
@@ -83,7 +92,7 @@ export function pgBlastRadius (backend: BackendConfig, log: Logger, stmt: Statem
   if (!measurable(stmt) || request === undefined) return undefined
   if (request[0] === F.Parse && bind === undefined) return undefined
   return async () => {
-    await loadCountQuery()
+    // decoded before anything is awaited: `request` may be a view of the client's read buffer
     let sql: string
     let params: BoundParams | undefined
     if (request[0] === F.Query) {
@@ -93,6 +102,7 @@ export function pgBlastRadius (backend: BackendConfig, log: Logger, stmt: Statem
       sql = p.sql
       params = { types: p.types, ...decodeBindParams(bind!) }
     }
+    await loadCountQuery()
     const q = countQuery(sql, index)
     if (q === undefined) {
       log.info({ method: stmt!.method }, 'no count query for this statement; asking without a blast radius')

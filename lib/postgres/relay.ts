@@ -11,7 +11,7 @@ import type { Identity, Operation } from '../../decoders/types.js'
 import type { BackendConfig } from '../config/types.js'
 import { VecgateError, asVecgateError, sqlStateOf } from '../errors.js'
 import type { Call, Session } from '../pipeline.js'
-import { measurable, pgBlastRadius } from './blast-radius.js'
+import { keepsBind, measurable, pgBlastRadius } from './blast-radius.js'
 import { Burst } from './burst.js'
 import type { ReadBuffer } from './read-buffer.js'
 
@@ -32,7 +32,7 @@ interface Portal {
   columns?: Column[]
   /** Syncs sent before it was bound: it dies with the transaction that the next ReadyForQuery ends */
   gen: number
-  /** the Bind message, kept with its statement's Parse (blast radius) */
+  /** the Bind message of a statement that changes something: its approval binds the values, its blast radius counts with them */
   bind?: Buffer
 }
 
@@ -303,7 +303,7 @@ export class PgRelay {
     this.waiting = true
     if (stmts.length === 1) {
       const s = stmts[0]
-      this.session.admit(this.identity, this.operation(s, cls.literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, s, msg) }).then(
+      this.session.admit(this.identity, this.operation(s, cls.literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, s, msg), literals: cls.literals }).then(
         call => { this.sendQuery(msg, cls, [call]); this.resumeFront() },
         e => { this.refuseSimple(asVecgateError(e)); this.resumeFront() }
       )
@@ -322,7 +322,7 @@ export class PgRelay {
       for (let i = 0; i < cls.statements.length; i++) {
         const s = cls.statements[i]
         if (s.control) continue
-        calls[i] = await this.session.admit(this.identity, this.operation(s, cls.literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, s, msg, i) })
+        calls[i] = await this.session.admit(this.identity, this.operation(s, cls.literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, s, msg, i), literals: cls.literals })
       }
     } catch (e) {
       for (const c of calls) c?.finish({ ok: false, message: 'not sent: another statement of the message was refused' })
@@ -398,7 +398,7 @@ export class PgRelay {
       this.refuseExtended(new VecgateError('VG_ERR_MALFORMED', `portal "${portal}" already exists`))
       return
     }
-    const p: Portal = { stmt, formats: resultFormats, gen: this.syncsSent, bind: stmt.parse !== undefined ? Buffer.from(f.message()) : undefined }
+    const p: Portal = { stmt, formats: resultFormats, gen: this.syncsSent, bind: keepsBind(stmt.cls) ? Buffer.from(f.message()) : undefined }
     this.portals.set(portal, p)
     this.forward()
     this.push({ kind: Kind.Bind, idx: 0, portalName: portal, portal: p })
@@ -439,7 +439,7 @@ export class PgRelay {
     }
     const msg = f.message()
     this.waiting = true
-    this.session.admit(this.identity, this.operation(cls, portal.stmt.literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, cls, portal.stmt.parse, 0, portal.bind) }).then(
+    this.session.admit(this.identity, this.operation(cls, portal.stmt.literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, cls, portal.stmt.parse, 0, portal.bind), literals: portal.stmt.literals, parameters: portal.bind }).then(
       call => {
         if (call.masker !== undefined && unmaskable(cls)) {
           call.finish({ ok: false, message: 'not sent: the result could not be masked' })

@@ -175,6 +175,10 @@ t.test('held past policy.approval_hold: 57014 with the approval id; approved lat
   const a = (await admin(short, 'GET', `/v1/approvals/${id}`, samShort)).json
   t.match(a, { status: 'pending', blastRadius: 10 }, 'the approval stays pending, with its blast radius')
   t.equal((await admin(short, 'POST', `/v1/approvals/${id}/approve`, samShort)).status, 200)
+  const other = await refusal(c.query(sql, ['a']))
+  t.equal(other.code, '57014', 'the same statement with another parameter value does not ride on the approval')
+  t.not(other.hint, err.hint, 'it asks under an approval of its own')
+  t.equal(await rows("grp = 'a'"), 10, 'and deleted nothing')
   const r = await c.query(sql, ['c'])
   t.equal(r.rowCount, 10, 'the retry after approval passes at once, on the same connection')
   await direct.query("INSERT INTO docs VALUES (100, 'c', 1, 'again')")
@@ -188,6 +192,17 @@ t.test('held past policy.approval_hold: 57014 with the approval id; approved lat
   t.teardown(() => j.close())
   const steps = j.sessions({ backend: 'pg' }).flatMap(s => j.events(s.id)).filter(e => e.kind === 'approval' && e.body.data?.approval === id).map(e => e.body.data.step)
   t.same(steps, ['created', 'timeout', 'approved', 'released'], 'every approval step journaled in the requesting session')
+
+  // the simple protocol: literals are part of what was approved
+  const literal = await refusal(c.query("DELETE FROM docs WHERE grp = 'b'"))
+  t.equal(literal.code, '57014')
+  const lid = (literal.hint as string).slice('approval id: '.length)
+  t.equal((await admin(short, 'POST', `/v1/approvals/${lid}/approve`, samShort)).status, 200)
+  const swapped = await refusal(c.query("DELETE FROM docs WHERE grp = 'd'"))
+  t.equal(swapped.code, '57014', 'another literal: not the approved statement')
+  t.not(swapped.hint, literal.hint)
+  t.equal(await rows("grp = 'd'"), 10)
+  t.equal((await c.query("DELETE FROM docs WHERE grp = 'b'")).rowCount, 10, 'the approved statement itself passes')
 })
 
 t.test('psycopg: held with a text and a binary parameter, shown with its blast radius, approved, completes in the same call; denied is 42501 with the id', async t => {

@@ -160,6 +160,22 @@ t.test('a different request does not ride on an approval', async t => {
   t.same(await hold({ op: bulkDelete({ filter: { must: [{ match: 'acme', key: 'tenant' }] } }) }), { approvalId: id }, 'the same filter with keys in another order is the same request')
 })
 
+t.test('values the Operation leaves out bind the approval too: SQL literals and bound parameters, never shown', async t => {
+  const { approvals, hold, created } = setup(t)
+  const short = { deadline: Date.now() + 20, clientDeadline: Date.now() + 60_000 }
+  const first = hold({ bound: { literals: ['initech'], parameters: Buffer.from([1, 2, 3]) }, ...short })
+  const id = await created()
+  await t.rejects(first, { code: 'VG_ERR_APPROVAL_TIMEOUT', detail: { approvalId: id } })
+  t.notMatch(JSON.stringify(approvals.get(id)), /initech/, 'the values are hashed into the fingerprint, not kept')
+  approvals.approve(id, sam)
+  for (const bound of [{ literals: ['globex'], parameters: Buffer.from([1, 2, 3]) }, { literals: ['initech'], parameters: Buffer.from([1, 2, 4]) }, { literals: ['initech'] }, undefined]) {
+    const other = hold({ bound, deadline: Date.now() + 20, clientDeadline: Date.now() + 60_000 })
+    t.not(await created(), id, `another value is another request: ${JSON.stringify(bound)}`)
+    await t.rejects(other, { code: 'VG_ERR_APPROVAL_TIMEOUT' })
+  }
+  t.same(await hold({ bound: { literals: ['initech'], parameters: Buffer.from([1, 2, 3]) } }), { approvalId: id }, 'the same values: the approved request')
+})
+
 t.test('the client goes away: the hold rejects and the approval stays pending', async t => {
   const { approvals, hold, created, kinds } = setup(t)
   const ac = new AbortController()
