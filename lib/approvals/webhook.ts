@@ -35,6 +35,8 @@ export function slackMessage (a: Approval): { text: string, blocks: unknown[] } 
   const what = `${op.method} on ${op.backend}${names.length > 0 ? `/${names.join(', ')}` : ''}${op.bulk ? ' (bulk)' : ''}`
   const lines = [
     `*${esc(a.requester.subject)}* asks to run \`${esc(what)}\``,
+    // the statement as the journal keeps it (literal values taken out); a backtick would end the code span
+    typeof op.summary.sql === 'string' ? `Statement: \`${esc(op.summary.sql.slice(0, 500)).replace(/`/g, 'ˋ')}\`` : '',
     a.blastRadius !== undefined ? `Touches about *${a.blastRadius.toLocaleString('en-US')}* records` : '',
     op.idCount !== undefined ? `Names ${op.idCount} ids` : '',
     a.reason !== undefined ? `Reason: ${esc(a.reason)}` : '',

@@ -163,13 +163,23 @@ export const commands: Command[] = [
   ...demoCommands
 ]
 
+/**
+ * Text a client chose (a reason, a statement, a name), made safe for the approver's terminal
+ * (THREATS.md "Terminal injection"): C0 and C1 control characters and DEL are shown as \u escapes.
+ */
+export function printable (v: unknown, max = 300): string {
+  const s = String(v).replace(/[\u0000-\u001f\u007f-\u009f]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  return s.length > max ? s.slice(0, max - 1) + '…' : s
+}
+
 function approvalCommands (): Command[] {
   const show = (a: any): string => [
-    `${String(a.id)}  ${String(a.status)}  requested by ${String(a.requester?.subject ?? a.requester)}`,
-    `  what:    ${String(a.op?.method ?? '')} ${String(a.op?.collection ?? '')}${a.op?.bulk === true ? ' (bulk)' : ''}`,
-    a.blastRadius !== undefined ? `  touches: ${String(a.blastRadius)} records` : '',
-    a.reason !== undefined ? `  reason:  ${String(a.reason)}` : '',
-    `  approve: vecgate approvals approve ${String(a.id)}`
+    `${printable(a.id)}  ${printable(a.status)}  requested by ${printable(a.requester?.subject ?? a.requester)}`,
+    `  what:    ${printable(a.op?.method ?? '')} ${printable(a.op?.collection ?? '')}${a.op?.bulk === true ? ' (bulk)' : ''}`,
+    typeof a.op?.summary?.sql === 'string' ? `  sql:     ${printable(a.op.summary.sql, 500)}` : '',
+    a.blastRadius !== undefined ? `  touches: ${printable(a.blastRadius)} records` : '',
+    a.reason !== undefined ? `  reason:  ${printable(a.reason)}` : '',
+    `  approve: vecgate approvals approve ${printable(a.id)}`
   ].filter(x => x !== '').join('\n')
   return [
     {

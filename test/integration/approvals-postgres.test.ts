@@ -94,6 +94,7 @@ t.test('node-postgres: a held delete with Bind parameters is shown with its blas
   t.match(a, { requester: { subject: 'eve' }, status: 'pending', rule: 'deletes-need-approval', op: { backend: 'pg', method: 'DELETE', action: 'delete', collection: 'docs', bulk: false } })
   t.equal(a.blastRadius, expected, 'the approver sees what it would delete: count(*) with the same WHERE and parameters, upstream')
   t.match(await cli(gw, 'approvals show', [a.id]), new RegExp(`${a.id as string}\\s+pending\\s+requested by eve[\\s\\S]*touches: ${expected} records`), 'vecgate approvals show')
+  t.match(await cli(gw, 'approvals show', [a.id]), /sql: +DELETE FROM docs WHERE grp = \$1 AND n <= \$2\n/, 'the statement, as the journal keeps it')
   t.equal(await rows(), 40, 'nothing deleted while held')
   const self = await admin(gw, 'POST', `/v1/approvals/${a.id as string}/approve`, eve)
   t.equal(self.status, 403, 'the requester cannot approve their own request')

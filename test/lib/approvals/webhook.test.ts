@@ -60,6 +60,13 @@ t.test('the message says who, what, how much, the id and the approve command; da
   t.match((m.blocks[1] as any).elements[0].text, /vecgate approvals deny apr_abcdefghij/)
 })
 
+t.test('a Postgres approval shows the statement as the journal keeps it; it cannot close the code span or make links', async t => {
+  const m = slackMessage(approval({ op: { backend: 'pg', protocol: 'postgres', method: 'DELETE', action: 'delete', collection: 'docs', bulk: false, summary: { sql: 'DELETE FROM docs WHERE grp = $1 AND note <> `<!here>`' } } }))
+  t.match(m.text, /Statement: `DELETE FROM docs WHERE grp = \$1 AND note &lt;&gt; ˋ&lt;!here&gt;ˋ`/)
+  t.match(m.text, /`DELETE on pg\/docs`/)
+  t.notMatch(slackMessage(approval()).text, /Statement:/, 'no statement line for gRPC')
+})
+
 t.test('delivered to a local server, retried after a first 500', async t => {
   const r = await receiver(t, [500])
   const n = new WebhookNotifier({ url: r.url, backoffMs: 10 })
