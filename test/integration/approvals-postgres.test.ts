@@ -142,6 +142,23 @@ t.test('a WHERE that calls a writing function: the count cannot write (read-only
   t.match(await held, { code: '42501' })
 })
 
+t.test('a WHERE slower than the count may take: the statement_timeout ends it, the approver is asked without a blast radius', async t => {
+  const c = await connect(gw)
+  t.teardown(() => c.end())
+  const held = refusal(c.query('DELETE FROM docs WHERE pg_sleep(60) IS NULL'))
+  const a = await pending()
+  t.equal(a.blastRadius, undefined)
+  // the sleep asked for 60 s: the count connection is gone well before, ended by its statement_timeout
+  let counting = 1
+  for (let i = 0; i < 200 && counting > 0; i++) {
+    counting = (await direct.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'vecgate:blast-radius'")).rows[0].n
+    if (counting > 0) await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  t.equal(counting, 0, 'the count no longer runs upstream')
+  await admin(gw, 'POST', `/v1/approvals/${a.id as string}/deny`, sam)
+  t.match(await held, { code: '42501' })
+})
+
 t.test('node-postgres: a denied approval refuses with 42501 and the approval id in HINT; the session stays usable', async t => {
   await refill()
   const c = await connect(gw)
