@@ -3,7 +3,7 @@
  * extended protocol) and psycopg. A delete is held in protocol, shown to approvers with its blast
  * radius (SELECT count(*) with the same WHERE and the same Bind parameters, run upstream read-only),
  * approved by a second identity and completes in the same call with the rowCount a direct delete
- * gives; a denied one is refused with 42501 and the approval id in HINT, the session still usable; one
+ * gives (psql too); a denied one is refused with 42501 and the approval id in HINT, the session still usable; one
  * held past policy.approval_hold is refused with 57014 and the approval id, and the same statement
  * retried after approval passes exactly once; the requester cannot approve their own request, nor can
  * someone outside the approver group; a WHERE that calls a writing function is not run by the count.
@@ -16,6 +16,7 @@ import { commands } from '../../lib/cli/commands.js'
 import { JournalReader } from '../../lib/journal/reader.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { startPostgres } from '../peers/postgres.js'
+import { psql } from '../lib/postgres/harness.js'
 import { runPythonJSON } from '../peers/python.js'
 
 const peer = await startPostgres()
@@ -106,6 +107,18 @@ t.test('node-postgres: a held delete with Bind parameters is shown with its blas
   t.equal(r.rowCount, expected, 'the held call completed with the rowCount of the delete')
   t.equal(await rows(), 40 - expected)
   t.equal((await c.query('SELECT count(*)::int AS n FROM docs')).rows[0].n, 40 - expected, 'the same connection goes on')
+})
+
+t.test('psql: the held delete waits in psql, is approved with vecgate approvals approve, and psql prints its result', async t => {
+  await refill()
+  const run = psql(gw.port('pg'), 'eve', eve, ['-c', "DELETE FROM docs WHERE grp = 'a' AND n > 8"])
+  const a = await pending()
+  t.equal(a.blastRadius, 2)
+  t.match(await cli(gw, 'approvals list', []), new RegExp(`${a.id as string}\\s+pending[\\s\\S]*touches: 2 records`), 'vecgate approvals list')
+  await cli(gw, 'approvals approve', [a.id])
+  const r = await run
+  t.equal(r.code, 0, r.stderr)
+  t.equal(await rows("grp = 'a'"), 8)
 })
 
 t.test('node-postgres: blast radius of a bulk delete, DELETE ... USING in a multi-statement query, a bulk UPDATE, TRUNCATE of two tables, DROP TABLE with a hostile name', async t => {
