@@ -29,7 +29,7 @@ const MEASURABLE = new Set(['DELETE', 'UPDATE', 'TRUNCATE', 'DROP'])
 
 /** statement_timeout of the count: long enough for a sequential scan of a large table, shorter than the approval's own bound */
 export const COUNT_TIMEOUT_MS = 3000
-/** the whole measurement (connect, authenticate, count) ends by then, whatever the server does */
+/** the whole measurement (connect, authenticate, count) ends by then, whatever the server does; the socket is closed */
 const TOTAL_MS = COUNT_TIMEOUT_MS + 2000
 
 /** Whether a statement can have a blast radius: the relay keeps its Parse message only then. */
@@ -135,7 +135,17 @@ export async function runCount (backend: BackendConfig, q: CountQuery, bound: Bo
     serialize.query('ROLLBACK'),
     serialize.terminate()
   ])
-  const conn = await connectUpstream(backend, { application_name: 'vecgate:blast-radius', client_encoding: 'UTF8' }, 1 << 20, log)
+  const started = Date.now()
+  const connecting = connectUpstream(backend, { application_name: 'vecgate:blast-radius', client_encoding: 'UTF8' }, 1 << 20, log)
+  let late: NodeJS.Timeout | undefined
+  const conn = await Promise.race([
+    connecting,
+    new Promise<never>((_resolve, reject) => { late = setTimeout(() => reject(new VecgateError('VG_ERR_UPSTREAM', `no count connection within ${TOTAL_MS} ms`)), TOTAL_MS) })
+  ]).catch(e => {
+    // a connection that comes after all is closed at once
+    void connecting.then(c => c.socket.destroy(), () => {})
+    throw e
+  }).finally(() => clearTimeout(late))
   return await new Promise<number>((resolve, reject) => {
     const socket: Socket = conn.socket
     const reader: MessageReader = conn.reader
@@ -151,7 +161,7 @@ export async function runCount (backend: BackendConfig, q: CountQuery, bound: Bo
       else if (count === undefined) reject(new VecgateError('VG_ERR_UPSTREAM', 'count query returned no row'))
       else resolve(count)
     }
-    const timer = setTimeout(() => done(new VecgateError('VG_ERR_UPSTREAM', `count query took longer than ${TOTAL_MS} ms`)), TOTAL_MS)
+    const timer = setTimeout(() => done(new VecgateError('VG_ERR_UPSTREAM', `count query took longer than ${TOTAL_MS} ms`)), Math.max(0, TOTAL_MS - (Date.now() - started)))
     const onError = (e: Error): void => done(e)
     const onClose = (): void => done(new VecgateError('VG_ERR_UPSTREAM', 'the upstream closed the count connection'))
     const pump = (): void => {
