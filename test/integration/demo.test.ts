@@ -63,6 +63,7 @@ t.test('a bulk DELETE waits for bob, who approves it with the printed commands; 
     if (id === undefined) await new Promise(resolve => setTimeout(resolve, 100))
   }
   t.ok(id, 'the held DELETE is listed for bob')
+  t.match(await vecgate(`approvals show ${id!}`), /sql: +DELETE FROM documents\n\s+touches: 12 records/, 'with its statement and blast radius (count(*) upstream)')
   t.match(await vecgate(`approvals approve ${id!}`), /approved|used/)
   const done = await del
   t.equal(done.stdout.trim(), 'DELETE 12', 'the DELETE completed in the same call')
