@@ -38,9 +38,12 @@ const entrySize = (h: Header): number => h[0].length + h[1].length + 32 // §4.1
 class DynamicTable {
   entries: Header[] = []
   size = 0
+  /** changes whenever the table does: what was decoded or encoded against it is only valid for one version */
+  version = 0
   constructor (public maxSize: number) {}
 
   add (h: Header): void {
+    this.version++
     const s = entrySize(h)
     this.evictTo(this.maxSize - s)
     if (s <= this.maxSize) {
@@ -50,6 +53,7 @@ class DynamicTable {
   }
 
   resize (max: number): void {
+    this.version++
     this.maxSize = max
     this.evictTo(max)
   }
@@ -80,7 +84,33 @@ export class HpackDecoder {
   get dynamicTable (): readonly Header[] { return this.table.entries }
   get dynamicSize (): number { return this.table.size }
 
+  /**
+   * Blocks decoded without touching the dynamic table, by their bytes: a connection's requests (or
+   * responses, or trailers) mostly repeat the same block, all indexed, and decoding it again gives the
+   * same list as long as the table has not changed since (RFC 7541 §3.2). A few entries, for the
+   * header and trailer blocks of one direction; cleared when the table changes.
+   */
+  private readonly seen: Array<{ block: Buffer, headers: Header[] }> = []
+  private seenVersion = 0
+
   decode (block: Buffer): Header[] {
+    const version = this.table.version
+    if (this.seenVersion !== version) {
+      this.seen.length = 0
+      this.seenVersion = version
+    } else {
+      for (const e of this.seen) if (e.block.length === block.length && e.block.equals(block)) return e.headers.slice()
+    }
+    const out = this.decodeBlock(block)
+    if (this.table.version === version && block.length <= 512) {
+      // a copy of the bytes: the block is a view into a socket read that will be reused
+      if (this.seen.length >= 4) this.seen.shift()
+      this.seen.push({ block: Buffer.from(block), headers: out.slice() })
+    }
+    return out
+  }
+
+  private decodeBlock (block: Buffer): Header[] {
     const out: Header[] = []
     let listSize = 0
     let i = 0
@@ -200,7 +230,32 @@ export class HpackEncoder {
     if (this.pendingSizeMin === undefined || n < this.pendingSizeMin) this.pendingSizeMin = n
   }
 
+  /**
+   * Lists encoded without touching the dynamic table (every field indexed, or a literal not indexed),
+   * with their output: the same list against the same table encodes to the same bytes. A few entries,
+   * for the header and trailer lists of one direction; cleared when the table changes.
+   */
+  private readonly done: Array<{ headers: Header[], block: Buffer }> = []
+  private doneVersion = 0
+
   encode (headers: Header[]): Buffer {
+    const version = this.table.version
+    if (this.doneVersion !== version) {
+      this.done.length = 0
+      this.doneVersion = version
+    } else if (this.pendingSizeUpdate === undefined) {
+      for (const e of this.done) if (sameList(e.headers, headers)) return e.block
+    }
+    const sizeUpdate = this.pendingSizeUpdate !== undefined
+    const block = this.encodeList(headers)
+    if (this.table.version === version && !sizeUpdate && headers.length <= 32) {
+      if (this.done.length >= 4) this.done.shift()
+      this.done.push({ headers: headers.slice(), block })
+    }
+    return block
+  }
+
+  private encodeList (headers: Header[]): Buffer {
     let cap = 16
     for (const h of headers) cap += h[0].length + h[1].length + 12
     const out = Buffer.allocUnsafe(cap)
@@ -256,6 +311,19 @@ export class HpackEncoder {
     for (let i = 0; i < e.length; i++) if (e[i][0] === name) return STATIC.length + 1 + i
     return undefined
   }
+}
+
+/** the same fields in the same order, each with the same never-indexed mark (it changes the encoding) */
+function sameList (a: Header[], b: Header[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]
+    const y = b[i]
+    if (x === y) continue
+    if (x[0] !== y[0] || x[1] !== y[1]) return false
+    if (neverIndexedSeen && NEVER_INDEXED.has(x) !== NEVER_INDEXED.has(y)) return false
+  }
+  return true
 }
 
 function writeInt (out: Buffer, o: number, v: number, prefix: number, pattern: number): number {

@@ -255,6 +255,49 @@ t.test('never-indexed (§6.2.3): secrets sent that way, and a never-indexed fiel
   t.equal(new HpackEncoder(new Set()).encode([['password', 'secret']])[0] & 0xc0, 0x40, 'a fresh password field is indexed normally')
 })
 
+t.test('repeated blocks and lists: the same result as decoding and encoding afresh, never one from an older table', async t => {
+  const enc = new HpackEncoder()
+  const dec = new HpackDecoder()
+  const req: Header[] = [[':method', 'POST'], [':scheme', 'http'], [':path', '/qdrant.Points/Search'], ['content-type', 'application/grpc'], ['te', 'trailers'], ['api-key', 'secret']]
+  const first = enc.encode(req)
+  t.same(dec.decode(first), req, 'first block: literals indexed on both sides')
+  const second = enc.encode(req)
+  t.ok(second.length < first.length, 'second block: indexed references')
+  t.same(enc.encode(req), second, 'the same list against the same table: the same bytes')
+  const a = dec.decode(second)
+  const b = dec.decode(second)
+  t.same(a, req); t.same(b, req)
+  a.push(['x', 'y'])
+  t.same(dec.decode(second), req, 'a caller changing what it got does not change the next answer')
+  // the table moves: an index that named one field now names another, and the cache must not answer
+  const other: Header[] = [[':method', 'POST'], [':path', '/qdrant.Points/Count'], ['x-one', '1']]
+  t.same(dec.decode(enc.encode(other)), other)
+  const third = enc.encode(req)
+  t.same(dec.decode(third), req, 'after the tables moved, the same list still round-trips')
+  // a block of bare dynamic indexes decodes against the table it finds, not the one it was first seen with
+  const d2 = new HpackDecoder()
+  const e2 = new HpackEncoder()
+  d2.decode(e2.encode([['x-a', '1']]))
+  const refA = e2.encode([['x-a', '1']])
+  t.same(d2.decode(refA), [['x-a', '1']])
+  d2.decode(e2.encode([['x-b', '2']]))
+  t.same(d2.decode(refA), [['x-b', '2']], 'index 62 is now the newer entry (RFC 7541 §2.3.3)')
+  // a size update pending is sent even for a list encoded before
+  e2.setMaxTableSize(0)
+  const withUpdate = e2.encode([['x-a', '1']])
+  t.equal(withUpdate[0] & 0xe0, 0x20, 'the block starts with the size update (§4.2)')
+  t.same(d2.decode(withUpdate), [['x-a', '1']])
+  t.equal(d2.dynamicSize, 0, 'both tables emptied')
+  // never-indexed marks are part of what is compared
+  const sec = new HpackDecoder()
+  const fwd = new HpackEncoder(new Set())
+  const plain = fwd.encode([['x-token', 'abc']])
+  const never = Buffer.from([0x10, 0x07, ...Buffer.from('x-token'), 0x03, ...Buffer.from('abc')])
+  const decodedNever = sec.decode(never)
+  t.not(fwd.encode(decodedNever).toString('hex'), plain.toString('hex'), 'a never-indexed field is not answered from the cache of its indexed twin')
+  t.equal(fwd.encode(decodedNever)[0] & 0xf0, 0x10, 'and stays never-indexed (§7.1.3)')
+})
+
 t.test('fuzz: random blocks raise only Http2Error; the decoder stays usable', async t => {
   let refused = 0
   for (let i = 0; i < 5000; i++) {
