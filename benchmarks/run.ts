@@ -13,7 +13,8 @@ const benches = [
   ['Journal', 'journal/run.ts'],
   ['PostgreSQL pgbench', 'pg/pgbench.ts'],
   ['Policy micro', 'micro/policy.ts'],
-  ['Mask micro', 'micro/mask.ts']
+  ['Mask micro', 'micro/mask.ts'],
+  ['Memory', 'memory/run.ts']
 ]
 let failed = 0
 for (const [name, file] of benches) {
