@@ -22,11 +22,15 @@ const gw = await startTestGateway({
   policy: { rules: [{ id: 'analysts', subjects: { groups: ['analysts'] }, actions: ['read', 'search'], effect: 'allow' }] }
 }, mode === 'off' ? { parts: { journal: nullJournal } } : {})
 const token = await gw.token('alice', { groups: ['analysts'], ttl: 3600 })
+await new Promise(resolve => setTimeout(resolve, 1000)) // the journal worker's start-up is not the journal's cost per call
+const cpu0 = process.cpuUsage()
 const load = child('./load.ts', [gw.address('b'), token, callsArg, concArg])
 let out = ''
 load.stdout!.on('data', (d: Buffer) => { out += d.toString() })
 await new Promise(resolve => load.on('exit', resolve))
-process.stdout.write(`${mode}: ${out}`)
+const cpu = process.cpuUsage(cpu0)
+// the gateway process's CPU (all its threads) per call, warm-up calls included: steadier than latency on a shared machine
+process.stdout.write(`${mode}: ${out.trim()} cpu/call ${Math.round((cpu.user + cpu.system) / (Number(callsArg) + 200))} µs (user ${Math.round(cpu.user / (Number(callsArg) + 200))})\n`)
 await gw.stop()
 up.kill('SIGKILL')
 process.exit(0)

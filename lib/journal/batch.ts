@@ -117,14 +117,15 @@ export function signal (s: SharedState): void {
 
 /** What the gateway's thread tells the worker. */
 export type ToWorker =
-  | { t: 'batch', b: Batch, n: number }
+  /** `flush`: someone waits for this batch: say so with a `settled` message once it is committed */
+  | { t: 'batch', b: Batch, n: number, flush: boolean }
   | { t: 'prune', id: number, now?: number }
   | { t: 'size', id: number }
   | { t: 'close', at: number }
 
 /** What the worker tells the gateway's thread. */
 export type FromWorker =
-  | { t: 'settled', settled: number, written: number }
+  | { t: 'settled', settled: number }
   | { t: 'failed', message: string }
   | { t: 'log', level: 'info' | 'warn' | 'error', o: object, msg: string }
   | { t: 'reply', id: number, value?: number, error?: string }

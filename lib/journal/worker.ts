@@ -1,9 +1,9 @@
 /**
  * The journal's worker thread: hashing, signing and SQLite off the gateway's event loop. Batches
- * arrive in order from the gateway's thread (writer.ts); whatever arrived by the time the thread is
+ * arrive in order from the gateway's thread (writer.ts); whatever arrived by the time this thread is
  * free is written in one transaction (group commit: the busier the gateway, the bigger the batch).
- * After each commit the settled count goes to shared memory (a held gateway thread wakes on it) and
- * to the gateway's thread as a message (flush waiters resolve on it).
+ * After each commit the settled count goes to shared memory (a held gateway thread wakes on it), and
+ * to the gateway's thread as a message when someone waits for it (flush).
  *
  * A failing database keeps its batches and is retried every second and at every new batch; the
  * gateway's thread bounds how much it hands over meanwhile (journal.queue), so nothing here grows
@@ -34,7 +34,7 @@ const store = new JournalStore({ path: data.path, signingKey: data.signingKey, k
 let pending: Batch[] = []
 let pendingItems = 0
 let settled = 0
-let written = 0
+let replyWanted = false
 let failing = false
 let lastLoud = 0
 let scheduled = false
@@ -51,7 +51,6 @@ function write (): void {
       fail(e as Error)
       return
     }
-    written += pendingItems
   }
   settled += pendingItems
   pending = []
@@ -64,7 +63,10 @@ function write (): void {
   }
   Atomics.store(shared.settled, 0, BigInt(settled))
   signal(shared)
-  send({ t: 'settled', settled, written })
+  if (replyWanted) {
+    replyWanted = false
+    send({ t: 'settled', settled })
+  }
 }
 
 function fail (err: Error): void {
@@ -94,6 +96,7 @@ port.on('message', (m: ToWorker) => {
     case 'batch':
       pending.push(m.b)
       pendingItems += m.n
+      if (m.flush) replyWanted = true
       // everything that arrived in this turn goes into one transaction
       if (!scheduled) { scheduled = true; setImmediate(write) }
       break

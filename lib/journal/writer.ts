@@ -1,11 +1,15 @@
 /**
  * The journal writer: the gateway's JournalSink. The request path only appends to an in-memory
- * queue. Batches leave it for the journal's worker thread (worker.ts) — after `commitDelay` ms, at
+ * queue. Batches leave it for the journal's worker thread (worker.ts) — every `commitDelay` ms, at
  * once when BATCH events are queued, or right after the current I/O callback when someone waits
- * (`flush`) — as one flat array of primitives (batch.ts): the only journal work left on the gateway's
- * thread is serializing each event to JSON, which must happen here because results are live views.
- * Hashing, sealing and SQLite run in the worker, one transaction for everything that reached it in a
- * turn (group commit).
+ * (`flush`) — as one flat array of primitives (batch.ts). The only journal work left on the gateway's
+ * thread is serializing each event to JSON (results are live views only this thread can read) and one
+ * postMessage per batch; hashing, sealing and SQLite run in the worker, one transaction per batch or
+ * per run of batches that reached it together (group commit).
+ *
+ * Why a delay of several ms for events nobody waits for: a postMessage and a commit each cost about
+ * as much as journaling a few calls, so at low load one of each per call would double the journal's
+ * cost; the price is that a read's events reach the disk up to that delay after its response.
  *
  * `flush()` resolves once everything given so far is committed; protocol paths await it before the
  * last byte of a response leaves (writes, deletes, admin; every call with `journal.durable: all`),
@@ -40,7 +44,7 @@ export interface JournalWriterOptions {
   retention?: { max_age?: number, max_bytes?: number }
   /** how often retention runs, ms (default 10 minutes) */
   pruneEvery?: number
-  /** longest an event nobody waits for stays queued before it goes to the worker, ms (default 2) */
+  /** longest an event nobody waits for stays queued before it goes to the worker, ms (default 10) */
   commitDelay?: number
 }
 
@@ -56,8 +60,6 @@ const BATCH = 1024
 
 export class JournalWriter implements JournalSink {
   readonly path: string
-  /** events committed so far, for the benchmark and /metrics */
-  written = 0
   private readonly opts: JournalWriterOptions
   private readonly serializer: EventSerializer
   private readonly lock: string
@@ -66,7 +68,6 @@ export class JournalWriter implements JournalSink {
   private queue: Item[] = []
   /** items handed to the worker so far; the worker's settled count catches up with it */
   private posted = 0
-  private settledSeen = 0
   /** flush callers whose target is set when their batch is handed over */
   private unsent: Waiter[] = []
   /** flush callers waiting for the worker, in target order */
@@ -100,13 +101,26 @@ export class JournalWriter implements JournalSink {
       throw e
     }
     this.shared = sharedState()
-    const data: WorkerData = { path: opts.path, signingKey: opts.signingKey, keyId: opts.keyId, retention: opts.retention, pruneEvery: opts.pruneEvery ?? 600_000, shared: this.shared.buffer }
+    const data: WorkerData = {
+      path: opts.path,
+      signingKey: opts.signingKey,
+      keyId: opts.keyId,
+      retention: opts.retention,
+      pruneEvery: opts.pruneEvery ?? 600_000,
+      shared: this.shared.buffer
+    }
     this.worker = startWorker(data)
     this.worker.on('message', (m: FromWorker) => this.onMessage(m))
     this.worker.on('error', (e) => this.died(e))
     this.worker.on('exit', (code) => { if (!this.closed) this.died(new Error(`the journal worker exited (code ${code})`)) })
-    // an idle journal does not keep the process alive; work in flight does (see ref())
+    // the journal keeps the process alive only while someone waits for it (see ref()); the gateway
+    // closes it when it stops, which commits the rest
     this.worker.unref()
+  }
+
+  /** events committed so far (and, while the database fails, counted as lost), for the benchmark and /metrics */
+  get written (): number {
+    return this.settled()
   }
 
   /** set while the database refuses writes; the pipeline refuses new requests meanwhile (fail closed) */
@@ -191,8 +205,12 @@ export class JournalWriter implements JournalSink {
     })
   }
 
+  private settled (): number {
+    return Number(Atomics.load(this.shared.settled, 0))
+  }
+
   private inflight (): number {
-    return this.posted - Number(Atomics.load(this.shared.settled, 0))
+    return this.posted - this.settled()
   }
 
   private push (item: Item): void {
@@ -214,7 +232,7 @@ export class JournalWriter implements JournalSink {
    * to make room. A failing database ends the wait: its events are counted as lost, not held forever.
    */
   private hold (): void {
-    this.send(false)
+    this.send(true)
     const flags = this.shared.flags
     for (;;) {
       if (this.dead !== undefined || Atomics.load(flags, FAILING) !== 0) return
@@ -231,9 +249,8 @@ export class JournalWriter implements JournalSink {
   }
 
   /**
-   * Events nobody waits for go to the worker within `commitDelay` ms (one message, and so one commit,
-   * for everything in that window), or at once when BATCH of them are queued: the worker writes one
-   * batch while this thread builds the next.
+   * Events nobody waits for go to the worker within `commitDelay` ms, or at once when BATCH of them
+   * are queued: the worker writes one batch while this thread builds the next.
    */
   private schedule (): void {
     if (this.queue.length >= BATCH) {
@@ -245,13 +262,16 @@ export class JournalWriter implements JournalSink {
     this.timer = setTimeout(() => {
       this.scheduled = false
       this.send(false)
-    }, this.opts.commitDelay ?? 2)
+    }, this.opts.commitDelay ?? 10)
   }
 
-  /** Hands everything queued to the worker; `flush` also when nothing is queued, to retry a failure. */
+  /**
+   * Hands everything queued to the worker. `flush`: someone waits, so the worker commits at once and
+   * says so — asked even when nothing is queued, for events handed over earlier or to retry a failure.
+   */
   private send (flush: boolean): void {
     const items = this.queue
-    if (items.length > 0 || this.lost.size > 0 || (flush && this.failure !== undefined)) {
+    if (items.length > 0 || this.lost.size > 0 || (flush && (this.inflight() > 0 || this.failure !== undefined))) {
       if (this.closed || this.dead !== undefined) {
         this.rejectAll(this.dead ?? new VecgateError('VG_ERR_JOURNAL', 'journal closed'))
         return
@@ -262,12 +282,12 @@ export class JournalWriter implements JournalSink {
       this.lost.clear()
       for (const item of items) this.encode(b, item)
       this.posted += items.length
-      this.ref()
-      this.post({ t: 'batch', b, n: items.length })
+      this.post({ t: 'batch', b, n: items.length, flush })
     }
     if (this.unsent.length > 0) {
       for (const w of this.unsent) { w.target = this.posted; this.waiters.push(w) }
       this.unsent = []
+      this.ref()
       this.settle()
     }
   }
@@ -298,8 +318,6 @@ export class JournalWriter implements JournalSink {
   private onMessage (m: FromWorker): void {
     switch (m.t) {
       case 'settled':
-        this.written = m.written
-        this.settledSeen = m.settled
         this.lastError = undefined
         this.settle()
         break
@@ -324,8 +342,9 @@ export class JournalWriter implements JournalSink {
 
   /** Resolves the flush callers whose events the worker has committed. */
   private settle (): void {
+    const settled = this.settled()
     let i = 0
-    while (i < this.waiters.length && this.waiters[i].target <= this.settledSeen) this.waiters[i++].resolve()
+    while (i < this.waiters.length && this.waiters[i].target <= settled) this.waiters[i++].resolve()
     if (i > 0) this.waiters.splice(0, i)
     this.unref()
   }
@@ -344,7 +363,7 @@ export class JournalWriter implements JournalSink {
   }
 
   private refd = false
-  /** Keeps the process alive while events are in flight or someone waits for the worker. */
+  /** Keeps the process alive while someone waits for the worker. */
   private ref (): void {
     if (this.refd) return
     this.refd = true
@@ -353,7 +372,7 @@ export class JournalWriter implements JournalSink {
 
   private unref (): void {
     if (!this.refd || this.closing !== undefined) return
-    if (this.settledSeen < this.posted || this.waiters.length > 0 || this.unsent.length > 0 || this.replies.size > 0) return
+    if (this.waiters.length > 0 || this.unsent.length > 0 || this.replies.size > 0) return
     this.refd = false
     this.worker.unref()
   }
