@@ -91,6 +91,9 @@ export interface RelayOptions {
   /** how the upstream's bytes reach the relay (a reused read buffer on plain TCP) */
   setUpstreamData: (fn: (chunk: Buffer) => void) => void
   readBuffer?: ReadBuffer
+  /** how the client's bytes reach the relay when it reads into a reused buffer (else 'data' events) */
+  setClientData?: (fn: (chunk: Buffer) => void) => void
+  clientReadBuffer?: ReadBuffer
   status: number
   parameters: Map<string, string>
   onEnd: (reason: string) => void
@@ -134,6 +137,7 @@ export class PgRelay {
   private draining = false
   private readonly abort = new AbortController()
   private readonly readBuffer: ReadBuffer | undefined
+  private readonly clientReadBuffer: ReadBuffer | undefined
 
   constructor (private readonly o: RelayOptions) {
     this.client = o.client
@@ -146,12 +150,14 @@ export class PgRelay {
     this.database = o.database
     this.txStatus = o.status
     this.readBuffer = o.readBuffer
+    this.clientReadBuffer = o.clientReadBuffer
     this.standardStrings = o.parameters.get('standard_conforming_strings') !== 'off'
   }
 
   start (): void {
     const { client, upstream } = this
-    client.on('data', (c: Buffer) => this.onClientData(c))
+    if (this.o.setClientData !== undefined) this.o.setClientData((c: Buffer) => this.onClientData(c))
+    else client.on('data', (c: Buffer) => this.onClientData(c))
     this.o.setUpstreamData((c: Buffer) => this.onUpstreamData(c))
     client.on('drain', () => { if (this.upstreamPaused) { this.upstreamPaused = false; upstream.resume() } })
     upstream.on('drain', () => { this.pausedForUpstream = false; this.updateClientFlow() })
@@ -169,6 +175,8 @@ export class PgRelay {
   private onClientData (chunk: Buffer): void {
     if (this.ended) return
     if (this.waiting) {
+      // the read buffer is reused by the next read: what waits must be a copy
+      if (this.clientReadBuffer !== undefined) chunk = Buffer.from(chunk)
       this.queued.push(chunk)
       this.queuedBytes += chunk.length
       if (this.queuedBytes > QUEUE_HIGH_WATER && !this.pausedForQueue) { this.pausedForQueue = true; this.updateClientFlow() }
@@ -176,6 +184,9 @@ export class PgRelay {
     }
     this.front.push(chunk)
     this.pumpFront()
+    // slices of this read still in use (a partial message, a held message, bytes the kernel did not
+    // take yet): the next read must not overwrite them
+    if (this.clientReadBuffer !== undefined && (this.front.pending > 0 || this.waiting || this.upstream.writableLength > 0)) this.clientReadBuffer.retain()
   }
 
   private pumpFront (): void {
@@ -255,8 +266,20 @@ export class PgRelay {
     return classify(sql)
   }
 
+  /**
+   * Operations of statements whose Operation depends on nothing but their classification, by that
+   * classification (the classifier hands out one object per statement shape): built once per shape and
+   * connection, then shared by the journal events of every call of that shape (nobody changes them).
+   */
+  private readonly ops = new WeakMap<StatementClass, Operation>()
+
   private operation (stmt: StatementClass, literals: string[]): Operation {
     let c = stmt
+    const reusable = c.declares === undefined && c.fetches === undefined && c.limitLiteral === undefined
+    if (reusable) {
+      const op = this.ops.get(c)
+      if (op !== undefined) return op
+    }
     if (c.declares !== undefined) this.cursors.set(c.declares, c)
     if (c.fetches !== undefined) {
       const cursor = this.cursors.get(c.fetches)
@@ -280,6 +303,7 @@ export class PgRelay {
       const n = Number(literals[c.limitLiteral])
       if (Number.isFinite(n)) op.limit = n
     }
+    if (reusable) this.ops.set(stmt, op)
     return op
   }
 
@@ -300,32 +324,62 @@ export class PgRelay {
       this.sendQuery(msg, cls, new Array(stmts.length))
       return
     }
-    this.waiting = true
-    if (stmts.length === 1) {
-      const s = stmts[0]
-      this.session.admit(this.identity, this.operation(s, cls.literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, s, msg), literals: cls.literals }).then(
-        call => { this.sendQuery(msg, cls, [call]); this.resumeFront() },
-        e => { this.refuseSimple(asVecgateError(e)); this.resumeFront() }
-      )
+    // the usual verdict is known at once (allow or deny): the message goes on in this same tick;
+    // only an approval hold makes it wait, with the client's further bytes queued behind it
+    let admitted: Array<Call | undefined> | Promise<Array<Call | undefined>>
+    try {
+      admitted = this.admitAll(cls, msg)
+    } catch (e) {
+      this.refuseSimple(asVecgateError(e))
       return
     }
-    this.admitAll(cls, msg).then(
+    if (!(admitted instanceof Promise)) {
+      this.sendQuery(msg, cls, admitted)
+      return
+    }
+    this.waiting = true
+    admitted.then(
       calls => { this.sendQuery(msg, cls, calls); this.resumeFront() },
       e => { this.refuseSimple(asVecgateError(e)); this.resumeFront() }
     )
   }
 
-  /** Multi-statement messages are judged statement by statement; one refusal refuses the message. */
-  private async admitAll (cls: Classified, msg: Buffer): Promise<Array<Call | undefined>> {
-    const calls: Array<Call | undefined> = new Array(cls.statements.length)
+  private admitOne (s: StatementClass, literals: string[], request: Buffer | undefined, index: number, bind?: Buffer): Call | Promise<Call> {
+    return this.session.admitNow(this.identity, this.operation(s, literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, s, request, index, bind), literals, parameters: bind })
+  }
+
+  /**
+   * Multi-statement messages are judged statement by statement; one refusal refuses the message.
+   * Synchronous unless a statement is held for approval; from there on the rest waits in order.
+   */
+  private admitAll (cls: Classified, msg: Buffer): Array<Call | undefined> | Promise<Array<Call | undefined>> {
+    const stmts = cls.statements
+    const calls: Array<Call | undefined> = new Array(stmts.length)
     try {
-      for (let i = 0; i < cls.statements.length; i++) {
-        const s = cls.statements[i]
+      for (let i = 0; i < stmts.length; i++) {
+        const s = stmts[i]
         if (s.control) continue
-        calls[i] = await this.session.admit(this.identity, this.operation(s, cls.literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, s, msg, i), literals: cls.literals })
+        const c = this.admitOne(s, cls.literals, msg, i)
+        if (c instanceof Promise) return this.admitRest(cls, msg, calls, i, c)
+        calls[i] = c
       }
     } catch (e) {
-      for (const c of calls) c?.finish({ ok: false, message: 'not sent: another statement of the message was refused' })
+      notSent(calls)
+      throw e
+    }
+    return calls
+  }
+
+  private async admitRest (cls: Classified, msg: Buffer, calls: Array<Call | undefined>, from: number, held: Promise<Call>): Promise<Array<Call | undefined>> {
+    try {
+      calls[from] = await held
+      for (let i = from + 1; i < cls.statements.length; i++) {
+        const s = cls.statements[i]
+        if (s.control) continue
+        calls[i] = await this.admitOne(s, cls.literals, msg, i)
+      }
+    } catch (e) {
+      notSent(calls)
       throw e
     }
     return calls
@@ -340,7 +394,10 @@ export class PgRelay {
       }
     }
     for (const s of cls.statements) if (s.forgets !== undefined) this.forget(s.forgets)
-    this.toUpstream.add(msg)
+    // adjacent to what went before when it is still the reader's message: one slice, one write
+    const f = this.front
+    if (f.buf.buffer === msg.buffer && msg.byteOffset === f.buf.byteOffset + f.start && msg.length === f.end - f.start) this.forward()
+    else this.toUpstream.add(msg)
     this.push({ kind: Kind.Query, calls, idx: 0 })
   }
 
@@ -437,21 +494,35 @@ export class PgRelay {
       this.push({ kind: Kind.Execute, idx: 0, portal })
       return
     }
+    let admitted: Call | Promise<Call>
+    try {
+      admitted = this.admitOne(cls, portal.stmt.literals, portal.stmt.parse, 0, portal.bind)
+    } catch (e) {
+      this.refuseExtended(asVecgateError(e))
+      return
+    }
+    if (!(admitted instanceof Promise)) {
+      this.sendExecute(cls, portal, admitted)
+      return
+    }
     const msg = f.message()
     this.waiting = true
-    this.session.admit(this.identity, this.operation(cls, portal.stmt.literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, cls, portal.stmt.parse, 0, portal.bind), literals: portal.stmt.literals, parameters: portal.bind }).then(
-      call => {
-        if (call.masker !== undefined && unmaskable(cls)) {
-          call.finish({ ok: false, message: 'not sent: the result could not be masked' })
-          this.refuseExtended(UNMASKABLE)
-        } else {
-          this.toUpstream.add(msg)
-          this.push({ kind: Kind.Execute, idx: 0, portal, call })
-        }
-        this.resumeFront()
-      },
+    admitted.then(
+      call => { this.sendExecute(cls, portal, call, msg); this.resumeFront() },
       e => { this.refuseExtended(asVecgateError(e)); this.resumeFront() }
     )
+  }
+
+  /** `msg`: the Execute when it waited for a hold; otherwise it is the reader's current message */
+  private sendExecute (cls: StatementClass, portal: Portal, call: Call, msg?: Buffer): void {
+    if (call.masker !== undefined && unmaskable(cls)) {
+      call.finish({ ok: false, message: 'not sent: the result could not be masked' })
+      this.refuseExtended(UNMASKABLE)
+      return
+    }
+    if (msg !== undefined) this.toUpstream.add(msg)
+    else this.forward()
+    this.push({ kind: Kind.Execute, idx: 0, portal, call })
   }
 
   private errorBytes (e: VecgateError): Buffer {
@@ -646,7 +717,7 @@ export class PgRelay {
           else if (u.stmt !== undefined) u.stmt.columns = cols
           this.shift()
         } else if (u.kind === Kind.Query) {
-          u.columns = decodeRowDescription(r.buf, r.body, r.end)
+          u.columns = this.rowDescription()
           u.plan = undefined
         }
         return
@@ -660,6 +731,19 @@ export class PgRelay {
         // ParameterDescription, notices, notifications, COPY traffic: as they are
         this.pass()
     }
+  }
+
+  /** the last RowDescription and its columns: a connection mostly runs the same few queries */
+  private lastRowDesc: Buffer | undefined
+  private lastColumns: Column[] = []
+
+  private rowDescription (): Column[] {
+    const r = this.back
+    const last = this.lastRowDesc
+    if (last !== undefined && last.length === r.end - r.start && r.buf.compare(last, 0, last.length, r.start, r.end) === 0) return this.lastColumns
+    this.lastColumns = decodeRowDescription(r.buf, r.body, r.end)
+    this.lastRowDesc = Buffer.from(r.buf.subarray(r.start, r.end))
+    return this.lastColumns
   }
 
   private shift (): void {
@@ -832,6 +916,10 @@ export class PgRelay {
     setTimeout(() => { this.client.destroy(); this.upstream.destroy() }, 2000).unref()
     this.o.onEnd(reason)
   }
+}
+
+function notSent (calls: Array<Call | undefined>): void {
+  for (const c of calls) c?.finish({ ok: false, message: 'not sent: another statement of the message was refused' })
 }
 
 /**

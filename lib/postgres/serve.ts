@@ -10,6 +10,7 @@ import { VecgateError, asVecgateError, sqlStateOf } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Pipeline, Session } from '../pipeline.js'
 import { cancelKeys as defaultCancelKeys, type CancelKeys } from './cancel-keys.js'
+import { adoptForReads } from './read-buffer.js'
 import { PgRelay } from './relay.js'
 import { connectUpstream, sendCancel } from './upstream.js'
 
@@ -252,12 +253,17 @@ class Frontend implements PgConnection {
     s.off('data', this.onData)
     s.removeAllListeners('close')
     s.removeAllListeners('error')
+    // from here on the client's reads go into a reused buffer too, when the socket allows it
+    const adopted = adoptForReads(s)
+    if (adopted !== undefined) this.socket = adopted.socket
     const relay = new PgRelay({
       backend,
       database: backend.credentials.database ?? backend.credentials.user ?? '',
       session,
       identity,
-      client: s,
+      client: this.socket,
+      setClientData: adopted?.setOnData,
+      clientReadBuffer: adopted?.readBuffer,
       upstream: up.socket,
       front: this.reader,
       back: up.reader,
