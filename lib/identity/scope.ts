@@ -1,5 +1,6 @@
 import type { GrantScope, Operation } from '../../decoders/types.js'
 import { VecgateError } from '../errors.js'
+import { qualifiedTable } from '../policy/table-name.js'
 
 /**
  * A grant's scope bounds every request it carries, whatever the policy says. Returns normally when the
@@ -16,8 +17,9 @@ export function checkScope (scope: GrantScope | undefined, op: Operation): void 
   if (scope.collections !== undefined) {
     const wanted = op.collections ?? (op.collection !== undefined ? [op.collection] : [])
     if (wanted.length === 0) throw outside('a request that names no collection')
+    const pg = op.protocol === 'postgres'
     for (const c of wanted) {
-      if (!scope.collections.some(s => collectionMatches(s, c))) throw outside(`collection ${c}`)
+      if (!scope.collections.some(s => collectionMatches(s, c, pg))) throw outside(`collection ${c}`)
     }
   }
   if (scope.ids !== undefined) {
@@ -31,10 +33,15 @@ export function checkScope (scope: GrantScope | undefined, op: Operation): void 
   }
 }
 
-/** `items` in a grant matches `public.items`; otherwise names compare exactly. */
-function collectionMatches (scoped: string, actual: string): boolean {
+/**
+ * Grant collections are exact names, no globs. For Postgres, `items` and `public.items` are one table
+ * either way round (the grant may be written one way and the statement the other), and `items` is
+ * never `other.items` (lib/policy/table-name.ts says why). Qdrant and Milvus names compare whole: a
+ * Qdrant collection may be called `public.items` and is then not `items`.
+ */
+function collectionMatches (scoped: string, actual: string, postgres: boolean): boolean {
   if (scoped === actual) return true
-  return !scoped.includes('.') && actual.endsWith('.' + scoped) && actual.indexOf('.') === actual.length - scoped.length - 1
+  return postgres && qualifiedTable(scoped) === qualifiedTable(actual)
 }
 
 function outside (what: string): VecgateError {

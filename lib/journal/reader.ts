@@ -8,6 +8,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto'
 import { VecgateError } from '../errors.js'
 import { eventHash, genesis, sealValid } from './chain.js'
 import { SCHEMA_VERSION } from './schema.js'
+import { tableSpellings } from '../policy/table-name.js'
 
 export interface SessionRow {
   id: string
@@ -111,13 +112,18 @@ export class JournalReader {
       .map(r => ({ ...r, body: parseBody(r.body) }))
   }
 
-  /** Sessions that received a record: the response events that returned it. */
+  /**
+   * Sessions that received a record: the response events that returned it. The journal keeps a
+   * Postgres table as the statement wrote it, so on a Postgres backend `items` and `public.items`
+   * find each other's rows (lib/policy/table-name.ts); other backends' names compare whole.
+   */
   whoSaw (backend: string, collection: string, record: string): Array<{ session: SessionRow, events: Array<{ n: number, at: number, call: number | null, subject: string | null }> }> {
+    const names = this.protocolOf(backend) === 'postgres' ? tableSpellings(collection) : [collection]
     // the subject is the one on the call's request (a connection may carry several identities)
     const rows = this.db.prepare(`SELECT e.session, e.n, e.at, e.call,
         (SELECT json_extract(q.body, '$.data.subject') FROM events q WHERE q.session = e.session AND q.call = e.call AND q.kind = 'request') AS subject
       FROM scopes c JOIN seen s ON s.scope = c.id JOIN events e ON e.id = s.event
-      WHERE c.backend = ? AND c.collection = ? AND s.record = ? ORDER BY e.id`).all(backend, collection, record) as Array<{ session: string, n: number, at: number, call: number | null, subject: string | null }>
+      WHERE c.backend = ? AND c.collection IN (SELECT value FROM json_each(?)) AND s.record = ? ORDER BY e.id`).all(backend, JSON.stringify(names), record) as Array<{ session: string, n: number, at: number, call: number | null, subject: string | null }>
     const out = new Map<string, { session: SessionRow, events: Array<{ n: number, at: number, call: number | null, subject: string | null }> }>()
     for (const r of rows) {
       let o = out.get(r.session)
@@ -130,6 +136,12 @@ export class JournalReader {
       o.events.push({ n: r.n, at: r.at, call: r.call, subject: r.subject ?? o.session.subject })
     }
     return [...out.values()]
+  }
+
+  /** The protocol a backend's client sessions spoke (admin API sessions are filed under it too). */
+  private protocolOf (backend: string): string | undefined {
+    const r = this.db.prepare("SELECT protocol FROM sessions WHERE backend = ? AND protocol <> 'admin' ORDER BY seq DESC LIMIT 1").get(backend) as { protocol: string } | undefined
+    return r?.protocol
   }
 
   pruned (): Array<{ session: string, seq: number, pruned_at: number, reason: string }> {

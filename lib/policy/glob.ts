@@ -3,13 +3,20 @@
  * character, everything else is literal. Compiled once into a Set of exact names plus anchored RegExps.
  *
  * PostgreSQL tables are schema-qualified, and decoders report them as written (`items` or
- * `public.items`). A rule name without a schema is read the way that errs on the safe side:
- *  - in an allow rule it means the table in `public` (the default search_path), so `items` never
- *    lets `secret.items` through;
+ * `public.items`). A table named without a schema is `public.<table>` (lib/policy/table-name.ts: the
+ * client cannot change search_path), so `public.items` and `public.*` in a rule decide `FROM items`,
+ * and `items` in a rule decides `FROM public.items`. A rule name without a schema is read the way that
+ * errs on the safe side:
+ *  - in an allow rule it means the table in `public`, so `items` never lets `secret.items` through;
  *  - in a deny or approve rule it means the table in any schema, so `items` stops `archive.items` too.
- * An operation naming a table without a schema is taken to mean `public.<table>`.
- * Qdrant and Milvus names are flat: patterns match the whole name as it is.
+ * An unqualified `pg_` name may be the catalog's (pg_catalog is searched first): in a statement and in
+ * an allow rule it means `pg_catalog.<name>` only, so `public.*` never admits `FROM pg_authid`; deny
+ * and approve rules take a statement's `pg_` name either way.
+ * Qdrant and Milvus names are flat: patterns match the whole name as it is (Qdrant names may contain
+ * dots, so `items` is not `public.items` there).
  */
+
+import { DEFAULT_SCHEMA, qualifiedTable } from './table-name.js'
 
 const BAD = /[[\]{}\\\s]/
 
@@ -103,7 +110,7 @@ export class CollectionGlobs {
   /** Postgres, operation names without a schema (= public) */
   private readonly unqualified = new GlobSet()
 
-  constructor (readonly patterns: readonly string[], restrictive: boolean) {
+  constructor (readonly patterns: readonly string[], private readonly restrictive: boolean) {
     for (const p of patterns) {
       this.flat.add(p)
       if (p === '*') {
@@ -113,17 +120,23 @@ export class CollectionGlobs {
       }
       const dot = p.indexOf('.')
       if (dot === -1) {
-        this.qualified.add(restrictive ? `*.${p}` : `public.${p}`)
+        this.qualified.add(restrictive ? `*.${p}` : qualifiedTable(p))
         this.unqualified.add(p)
       } else {
         this.qualified.add(p)
-        if (globMatch(p.slice(0, dot), 'public')) this.unqualified.add(p.slice(dot + 1))
+        if (globMatch(p.slice(0, dot), DEFAULT_SCHEMA)) this.unqualified.add(p.slice(dot + 1))
       }
     }
   }
 
   test (name: string, postgres: boolean): boolean {
     if (!postgres) return this.flat.test(name)
-    return name.includes('.') ? this.qualified.test(name) : this.unqualified.test(name)
+    if (name.includes('.')) return this.qualified.test(name)
+    if (name.startsWith('pg_')) {
+      // the catalog's relation when it has one, else public's: allow only what covers the catalog's,
+      // deny or approve on either reading
+      return this.qualified.test(qualifiedTable(name)) || (this.restrictive && this.unqualified.test(name))
+    }
+    return this.unqualified.test(name)
   }
 }

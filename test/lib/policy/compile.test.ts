@@ -150,6 +150,31 @@ t.test('collections: globs, Postgres schemas, several collections, none', async 
   t.equal(policy([{ id: 'r', effect: 'allow' }]).decide(alice, op({ collection: undefined })).effect, 'allow', 'a rule without collections matches a request without one')
 })
 
+t.test("CONTRACT.md's example rule decides Postgres tables however the statement writes them", async t => {
+  const p = policy([
+    { id: 'analysts-read', subjects: { groups: ['analysts'] }, backends: ['qdrant', 'pg'], collections: ['docs', 'public.items'], actions: ['read', 'search'], effect: 'allow', mask: 'pii' },
+    { id: 'no-archive', collections: ['archive.*'], effect: 'deny' },
+    { id: 'users-need-approval', collections: ['public.users'], actions: ['read'], effect: 'approve', approvers: sec }
+  ])
+  const pg = (collection: string, collections?: string[]): Operation =>
+    op({ backend: 'pg', protocol: 'postgres', method: 'SELECT', action: 'read', collection, ...(collections !== undefined ? { collections } : {}) })
+  const cases: Array<[string, Operation, string, string | undefined]> = [
+    ['FROM items', pg('items'), 'allow', 'analysts-read'],
+    ['FROM public.items', pg('public.items'), 'allow', 'analysts-read'],
+    ['FROM other.items', pg('other.items'), 'deny', undefined],
+    ['FROM archive.items', pg('archive.items'), 'deny', 'no-archive'],
+    ['FROM users (approval on public.users)', pg('users'), 'approve', 'users-need-approval'],
+    ['FROM items JOIN users', pg('items', ['items', 'users']), 'approve', 'users-need-approval'],
+    ['qdrant docs', op({ collection: 'docs', action: 'read' }), 'allow', 'analysts-read'],
+    ['qdrant items (a Qdrant name is whole)', op({ collection: 'items', action: 'read' }), 'deny', undefined]
+  ]
+  for (const [name, o, effect, rule] of cases) {
+    const v = p.decide(alice, o)
+    t.equal(v.effect, effect, `${name}: ${v.reason}`)
+    t.equal(v.rule, rule, `${name}: rule`)
+  }
+})
+
 t.test('conditions: bulk, max_ids, max_limit, with_vectors', async t => {
   const cases: Array<[string, PolicyRuleConfig['when'], 'allow' | 'deny' | 'approve', Partial<Operation>, boolean]> = [
     ['bulk wanted, bulk', { bulk: true }, 'allow', { bulk: true }, true],

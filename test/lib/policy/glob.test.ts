@@ -35,3 +35,43 @@ t.test('Postgres forms: allow reads an unqualified name as public, deny as any s
   t.equal(deny.test('items', false), true, 'flat for Qdrant and Milvus')
   t.equal(deny.test('other.items', false), false, 'flat: the whole name')
 })
+
+t.test('Postgres: qualified and unqualified names decide each other, both ways, for every effect', async t => {
+  // [patterns, name, allow matches, deny/approve matches]
+  const cases: Array<[string[], string, boolean, boolean]> = [
+    [['public.items'], 'items', true, true],
+    [['public.items'], 'public.items', true, true],
+    [['public.items'], 'other.items', false, false],
+    [['items'], 'public.items', true, true],
+    [['items'], 'items', true, true],
+    [['items'], 'other.items', false, true],
+    [['public.*'], 'items', true, true],
+    [['public.*'], 'other.items', false, false],
+    [['*.items'], 'items', true, true],
+    [['other.items'], 'items', false, false],
+    [['other.*'], 'items', false, false],
+    [['pub*.items'], 'items', true, true],
+    [['public.it?ms'], 'items', true, true],
+    // an unqualified pg_ name may be the catalog's: public rules never allow it
+    [['public.*'], 'pg_authid', false, true],
+    [['public.pg_foo'], 'pg_foo', false, true],
+    [['pg_catalog.*'], 'pg_authid', true, true],
+    [['pg_authid'], 'pg_authid', true, true],
+    [['pg_authid'], 'pg_catalog.pg_authid', true, true],
+    [['pg_authid'], 'public.pg_authid', false, true],
+    [['*'], 'pg_authid', true, true]
+  ]
+  for (const [patterns, name, allow, restrictive] of cases) {
+    t.equal(new CollectionGlobs(patterns, false).test(name, true), allow, `allow ${patterns.join(',')} ~ ${name}`)
+    t.equal(new CollectionGlobs(patterns, true).test(name, true), restrictive, `deny ${patterns.join(',')} ~ ${name}`)
+  }
+})
+
+t.test('Qdrant and Milvus: no schema logic, dots are part of the name', async t => {
+  for (const restrictive of [false, true]) {
+    t.equal(new CollectionGlobs(['public.items'], restrictive).test('items', false), false)
+    t.equal(new CollectionGlobs(['items'], restrictive).test('public.items', false), false)
+    t.equal(new CollectionGlobs(['public.*'], restrictive).test('items', false), false)
+    t.equal(new CollectionGlobs(['docs.*'], restrictive).test('docs.v2', false), true)
+  }
+})
