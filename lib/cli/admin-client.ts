@@ -1,18 +1,19 @@
 import { request } from 'undici'
 import { VecgateError } from '../errors.js'
 import type { CommandContext } from './commands.js'
+import { adminBase, callerToken } from './identity.js'
 
-/** Calls the admin API of a running gateway as the person whose token is in --token / VECGATE_TOKEN. */
+/**
+ * Calls the admin API of a running gateway as the caller: the token is --token, VECGATE_TOKEN or the
+ * grant `vecgate login` stored; the gateway is --admin, VECGATE_ADMIN, the stored grant's gateway or
+ * the config's admin.listen (lib/cli/identity.ts), as for every command that acts as a person.
+ */
 export async function adminCall (ctx: CommandContext, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
-  let base: string = ctx.values.admin ?? process.env.VECGATE_ADMIN
-  if (base === undefined) {
-    const { host, port } = ctx.config().admin.listen
-    base = `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+  const token = callerToken(ctx)
+  if (token === undefined) {
+    throw new VecgateError('VG_ERR_USAGE', 'this command acts as you: run vecgate login, or pass --token TOKEN / set VECGATE_TOKEN')
   }
-  const token: string | undefined = ctx.values.token ?? process.env.VECGATE_TOKEN
-  if (token === undefined || token === '') {
-    throw new VecgateError('VG_ERR_USAGE', 'this command acts as you: pass --token TOKEN or set VECGATE_TOKEN (vecgate login gives you one)')
-  }
+  const base = adminBase(ctx)
   let res
   try {
     res = await request(new URL(path, base), {

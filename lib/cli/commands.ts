@@ -1,5 +1,4 @@
 import type { ParseArgsConfig } from 'node:util'
-import { ACTIONS, type Action } from '../../decoders/types.js'
 import type { Config } from '../config/types.js'
 import { VecgateError } from '../errors.js'
 import { adminCall } from './admin-client.js'
@@ -172,6 +171,12 @@ export function printable (v: unknown, max = 300): string {
   return s.length > max ? s.slice(0, max - 1) + '…' : s
 }
 
+/** Where the approvals commands find who is asking and which gateway (lib/cli/admin-client.ts). */
+function actsAs (): string {
+  return 'Acts as you: --token, VECGATE_TOKEN, or the grant vecgate login stored. The gateway is --admin,\n' +
+    "VECGATE_ADMIN, the stored grant's gateway, or admin.listen of the config."
+}
+
 function approvalCommands (): Command[] {
   const show = (a: any): string => [
     `${printable(a.id)}  ${printable(a.status)}  requested by ${printable(a.requester?.subject ?? a.requester)}`,
@@ -185,7 +190,7 @@ function approvalCommands (): Command[] {
     {
       name: 'approvals list',
       summary: 'list approvals (pending first)',
-      help: 'vecgate approvals list [--status pending|approved|denied|expired]\n\nExample:\n  npx vecgate approvals list --status pending --admin http://127.0.0.1:7070 --token "$VECGATE_TOKEN"',
+      help: `vecgate approvals list [--status pending|approved|denied|expired]\n\n${actsAs()}\n\nExample:\n  npx vecgate approvals list --status pending --admin http://127.0.0.1:7070 --token "$VECGATE_TOKEN"`,
       options: { status: { type: 'string' } },
       run: async (ctx) => {
         const q = ctx.values.status !== undefined ? `?status=${encodeURIComponent(ctx.values.status)}` : ''
@@ -197,7 +202,7 @@ function approvalCommands (): Command[] {
     {
       name: 'approvals show',
       summary: 'show one approval: who asked, what, blast radius',
-      help: 'vecgate approvals show ID\n\nExample:\n  npx vecgate approvals show apr_k3j4h5g6f7',
+      help: `vecgate approvals show ID\n\n${actsAs()}\n\nExample:\n  npx vecgate approvals show apr_k3j4h5g6f7`,
       options: {},
       run: async (ctx) => {
         const id = ctx.positionals[0]
@@ -210,7 +215,7 @@ function approvalCommands (): Command[] {
     ...(['approve', 'deny'] as const).map((verb): Command => ({
       name: `approvals ${verb}`,
       summary: `${verb} a held request (you must be an approver, not the requester)`,
-      help: `vecgate approvals ${verb} ID [--reason TEXT]\n\nExample:\n  npx vecgate approvals ${verb} apr_k3j4h5g6f7 --reason "ticket OPS-42"`,
+      help: `vecgate approvals ${verb} ID [--reason TEXT]\n\n${actsAs()}\n\nExample:\n  npx vecgate approvals ${verb} apr_k3j4h5g6f7 --reason "ticket OPS-42"`,
       options: { reason: { type: 'string' } },
       run: async (ctx) => {
         const id = ctx.positionals[0]

@@ -1,23 +1,33 @@
 /**
  * Auditor commands: sessions list, replay, journal verify, journal who-saw.
  *
- * With a token (--token or VECGATE_TOKEN) they ask the running gateway's admin API as that person
- * (auditors see every session, others their own). Without one they read the journal file named in
- * the config directly — whoever can read that file on the gateway's host is already its auditor.
- * `journal verify` always reads the file and checks seals with the gateway's own key file.
+ * With a token of the caller's (--token, VECGATE_TOKEN or the grant `vecgate login` stored) they ask
+ * the running gateway's admin API as that person (auditors see every session, others their own), at
+ * --admin, VECGATE_ADMIN, the stored grant's gateway or the config's admin.listen. Without one, or
+ * with --local, they read the journal file named in the config directly — whoever can read that file
+ * on the gateway's host is already its auditor. `journal verify` always reads the file and checks
+ * seals with the gateway's own key file.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import type { Command, CommandContext } from './commands.js'
 import { parseDuration } from './args.js'
 import { adminCall } from './admin-client.js'
+import { callerToken } from './identity.js'
 import { VecgateError } from '../errors.js'
 import { JournalReader, type EventRow, type SessionFilter, type SessionRow } from '../journal/reader.js'
 import { eventDetail, eventLine, sessionHeader, sessionLine, time } from '../journal/format.js'
 
 const usage = (m: string): VecgateError => new VecgateError('VG_ERR_USAGE', m)
 
-const viaAdmin = (ctx: CommandContext): boolean => (ctx.values.token ?? process.env.VECGATE_TOKEN ?? '') !== ''
+const viaAdmin = (ctx: CommandContext): boolean => ctx.values.local !== true && callerToken(ctx) !== undefined
+
+const LOCAL = { local: { type: 'boolean' as const } }
+const localHelp = (who: string): string[] => [
+  'With a token of yours (--token, VECGATE_TOKEN or the grant vecgate login stored) asks the running gateway',
+  `(--admin, VECGATE_ADMIN, the stored grant's gateway or admin.listen): ${who}.`,
+  'Without one, or with --local, reads the journal file of the config directly.'
+]
 
 function localReader (ctx: CommandContext): JournalReader {
   return new JournalReader(ctx.config().journal.path)
@@ -80,15 +90,14 @@ export const journalCommands: Command[] = [
     name: 'sessions list',
     summary: 'list journaled sessions (newest first)',
     help: [
-      'vecgate sessions list [--user U] [--backend B] [--since 1h] [--limit N]',
+      'vecgate sessions list [--user U] [--backend B] [--since 1h] [--limit N] [--local]',
       '',
-      'With --token (or VECGATE_TOKEN) asks the running gateway: auditors see every session, others their own.',
-      'Without a token, reads the journal file of the config directly.',
+      ...localHelp('auditors see every session, others their own'),
       '',
       'Example:',
       '  npx vecgate sessions list --since 1h --user alice'
     ].join('\n'),
-    options: { user: { type: 'string' }, backend: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' } },
+    options: { user: { type: 'string' }, backend: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, ...LOCAL },
     run: async (ctx) => {
       const f: SessionFilter = {
         user: ctx.values.user,
@@ -114,17 +123,18 @@ export const journalCommands: Command[] = [
     name: 'replay',
     summary: "a session's timeline as an auditor reads it",
     help: [
-      'vecgate replay SESSION_ID [--event N] [--follow] [--json]',
+      'vecgate replay SESSION_ID [--event N] [--follow] [--json] [--local]',
       '',
       'One line per event: time, call, kind (auth, request, verdict, approval, response, error, loss) and',
       'what happened. --event N prints that event whole, with the masked result the client received.',
       '--follow keeps printing events of a live session until it ends. --json prints NDJSON, one event per line.',
       'A unique prefix of the session id is enough.',
+      ...localHelp('auditors replay every session, others their own'),
       '',
       'Example:',
       '  npx vecgate replay s_01hx3k --event 4'
     ].join('\n'),
-    options: { event: { type: 'string' }, follow: { type: 'boolean', short: 'f' } },
+    options: { event: { type: 'string' }, follow: { type: 'boolean', short: 'f' }, ...LOCAL },
     run: async (ctx) => {
       const id = ctx.positionals[0]
       if (id === undefined) throw usage('session id required (vecgate sessions list shows them)')
@@ -194,15 +204,17 @@ export const journalCommands: Command[] = [
     name: 'journal who-saw',
     summary: 'which sessions received a given point, primary key or row',
     help: [
-      'vecgate journal who-saw --backend B [--collection C] --id ID',
+      'vecgate journal who-saw --backend B [--collection C] --id ID [--local]',
       '',
       'Lists the sessions whose responses returned that record, with who and when. Postgres collections are',
-      'schema-qualified tables (public.items).',
+      'tables: items and public.items find the same rows (however the statements wrote them); a table in',
+      'another schema is named with it (archive.items).',
+      ...localHelp('for auditors only'),
       '',
       'Example:',
       '  npx vecgate journal who-saw --backend qdrant --collection docs --id 1234'
     ].join('\n'),
-    options: { backend: { type: 'string' }, collection: { type: 'string' }, id: { type: 'string' } },
+    options: { backend: { type: 'string' }, collection: { type: 'string' }, id: { type: 'string' }, ...LOCAL },
     run: async (ctx) => {
       const { backend, collection = '', id } = ctx.values as { backend?: string, collection?: string, id?: string }
       if (backend === undefined || id === undefined) throw usage('--backend and --id are required (and --collection for most backends)')

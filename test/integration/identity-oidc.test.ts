@@ -8,9 +8,7 @@
  */
 import t from 'tap'
 import pg from 'pg'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { rmSync, statSync } from 'node:fs'
 import { Writable } from 'node:stream'
 import { decodeJwt } from 'jose'
 import { QdrantClient } from '@qdrant/js-client-grpc'
@@ -18,21 +16,12 @@ import { startOidcProvider } from '../peers/oidc.js'
 import { startPglite } from '../peers/pglite.js'
 import { startQdrantServer } from '../peers/qdrant-server.js'
 import { startTestGateway } from '../helpers/gateway.js'
+import { isolatedCliHome } from '../helpers/cli-home.js'
 import { identityCommands } from '../../lib/cli/identity.js'
 import { credentialsPath, readStoredGrant } from '../../lib/identity/login.js'
 import type { Config } from '../../lib/config/types.js'
 
-const home = mkdtempSync(join(tmpdir(), 'vecgate-home-'))
-const saved = { home: process.env.VECGATE_HOME, token: process.env.VECGATE_TOKEN, admin: process.env.VECGATE_ADMIN }
-process.env.VECGATE_HOME = home
-delete process.env.VECGATE_TOKEN
-delete process.env.VECGATE_ADMIN
-t.teardown(() => {
-  for (const [k, v] of [['VECGATE_HOME', saved.home], ['VECGATE_TOKEN', saved.token], ['VECGATE_ADMIN', saved.admin]] as const) {
-    if (v === undefined) delete process.env[k]; else process.env[k] = v
-  }
-  rmSync(home, { recursive: true, force: true })
-})
+isolatedCliHome(t)
 
 const op = await startOidcProvider({ accounts: { alice: { groups: ['analysts'], email: 'alice@example.com' } } })
 t.teardown(() => op.close())

@@ -5,29 +5,19 @@
  * admin API and into the local revocation list the gateway reads.
  */
 import t from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { decodeJwt } from 'jose'
 import { request as httpRequest } from 'undici'
 import { startTestGateway } from '../../helpers/gateway.js'
+import { isolatedCliHome } from '../../helpers/cli-home.js'
 import { startKeyServer } from '../../peers/oidc.js'
 import { adminBase, callerToken, identityCommands, requestGrant } from '../../../lib/cli/identity.js'
 import { storeGrant } from '../../../lib/identity/login.js'
 import type { Config } from '../../../lib/config/types.js'
 
-const home = mkdtempSync(join(tmpdir(), 'vecgate-home-'))
-const saved = { home: process.env.VECGATE_HOME, token: process.env.VECGATE_TOKEN, admin: process.env.VECGATE_ADMIN }
-process.env.VECGATE_HOME = home
-delete process.env.VECGATE_TOKEN
-delete process.env.VECGATE_ADMIN
-t.teardown(() => {
-  for (const [k, v] of [['VECGATE_HOME', saved.home], ['VECGATE_TOKEN', saved.token], ['VECGATE_ADMIN', saved.admin]] as const) {
-    if (v === undefined) delete process.env[k]; else process.env[k] = v
-  }
-  rmSync(home, { recursive: true, force: true })
-})
+const home = isolatedCliHome(t)
 
 const idp = await startKeyServer()
 t.teardown(() => idp.close())
