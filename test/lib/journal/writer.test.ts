@@ -3,6 +3,8 @@ import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
+import { Writable } from 'node:stream'
+import { createLogger } from '../../../lib/log.js'
 import { JournalReader } from '../../../lib/journal/reader.js'
 import { alice, searchOp, session, tempDir, trusted, writer } from './harness.js'
 
@@ -184,4 +186,39 @@ t.test('retention prunes whole ended sessions by age and by size, recorded so ve
   t.teardown(() => r2.close())
   t.same(r2.verify(trusted()).problems, [])
   t.ok(r2.sessions({ limit: 1000 }).some(s => s.id === 's399'), 'the newest sessions stay')
+})
+
+t.test('a journal worker that stops is loud, fails closed and refuses flushes', async t => {
+  const path = join(tempDir(t), 'j.db')
+  const lines: string[] = []
+  const destination = new Writable({ write (chunk, _enc, done) { lines.push(String(chunk)); done() } })
+  const w = writer(path, { log: createLogger({ level: 'error', destination }) })
+  w.start({ id: 's', backend: 'b', protocol: 'qdrant', client: 'c', tls: false, at: 1 })
+  await w.flush()
+  await (w as any).worker.terminate()
+  await new Promise(resolve => setImmediate(resolve))
+  t.match(w.failure, { code: 'VG_ERR_JOURNAL', message: /journal worker stopped/ }, 'the pipeline refuses new requests')
+  w.event({ session: 's', at: 2, kind: 'request', call: 1, op: searchOp })
+  await t.rejects(w.flush(), { code: 'VG_ERR_JOURNAL' })
+  t.match(lines.join(''), /JOURNAL WORKER STOPPED/)
+  await w.close()
+  // what it committed before it stopped is there, and the next writer closes the session
+  const again = writer(path)
+  await again.close()
+  const r = new JournalReader(path)
+  t.teardown(() => r.close())
+  t.match(r.sessions({ backend: 'b' }), [{ id: 's', end_reason: 'gateway stopped abruptly' }])
+  t.same(r.verify(trusted()).problems, [])
+})
+
+t.test('events handed over without a flush are committed within the commit delay', async t => {
+  const path = join(tempDir(t), 'j.db')
+  const w = writer(path, { commitDelay: 5 })
+  t.teardown(() => w.close())
+  session(w, 's1')
+  const r = new JournalReader(path)
+  t.teardown(() => r.close())
+  // nobody waits: poll the file as an auditor beside a live gateway would
+  while (r.events('s1').length < 5) await new Promise(resolve => setTimeout(resolve, 5))
+  t.equal(r.sessions().find(s => s.id === 's1')?.sealed, true)
 })
