@@ -180,6 +180,8 @@ export class JournalWriter implements JournalSink {
       await closed
     }
     await this.worker.terminate()
+    // flushes given before close are answered by what the worker committed last
+    this.settle()
     const err = this.dead ?? new VecgateError('VG_ERR_JOURNAL', 'journal closed')
     for (const w of this.waiters.splice(0).concat(this.unsent.splice(0))) w.reject(err)
     for (const r of this.replies.values()) r.reject(err)
@@ -271,11 +273,12 @@ export class JournalWriter implements JournalSink {
    */
   private send (flush: boolean): void {
     const items = this.queue
-    if (items.length > 0 || this.lost.size > 0 || (flush && (this.inflight() > 0 || this.failure !== undefined))) {
-      if (this.closed || this.dead !== undefined) {
-        this.rejectAll(this.dead ?? new VecgateError('VG_ERR_JOURNAL', 'journal closed'))
-        return
-      }
+    if (this.dead !== undefined) {
+      this.rejectAll(this.dead)
+      return
+    }
+    // once closed, the close itself handed everything over; waiters are answered when it is done
+    if (!this.closed && (items.length > 0 || this.lost.size > 0 || (flush && (this.inflight() > 0 || this.failure !== undefined)))) {
       this.queue = []
       const b: Batch = []
       for (const [session, counts] of this.lost) pushLost(b, session, counts)

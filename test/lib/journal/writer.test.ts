@@ -222,3 +222,15 @@ t.test('events handed over without a flush are committed within the commit delay
   while (r.events('s1').length < 5) await new Promise(resolve => setTimeout(resolve, 5))
   t.equal(r.sessions().find(s => s.id === 's1')?.sealed, true)
 })
+
+t.test('a flush given just before close resolves once close has committed it', async t => {
+  const path = join(tempDir(t), 'j.db')
+  const w = writer(path)
+  session(w, 's1')
+  const flushed = w.flush()
+  await w.close()
+  await flushed
+  const r = new JournalReader(path)
+  t.teardown(() => r.close())
+  t.equal(r.events('s1').length, 5)
+})
