@@ -92,6 +92,24 @@ export interface Masker {
   touches (path: string): boolean
   /** keep / round a vector; null when the profile drops vectors */
   vector (v: ArrayLike<number>): ArrayLike<number> | null
+  /**
+   * Optional checks for decoders that read results off the wire: with them a value the mask cannot
+   * change is passed over as its bytes, never decoded; without them decoders decode and call the
+   * methods above.
+   */
+  readonly wire?: WireChecks
+}
+
+/** Conservative answers: `true` only when the mask leaves the thing exactly as it is. */
+export interface WireChecks {
+  /** no configured path is `path`, lies under it or above it */
+  pathFree (path: string): boolean
+  /** the detectors leave this UTF-8 text (buf[start, end)) as it is, wherever it stands */
+  quietText (buf: Uint8Array, start: number, end: number): boolean
+  /** neither the name (as a key: renamed, removed) nor a value stored under it (secret-sounding names) is masked for the name */
+  quietName (name: string): boolean
+  /** the detectors leave this number as it is (card numbers stored as integers) */
+  quietNumber (v: number): boolean
 }
 
 /** What a response carries, as masking and the journal need it. Built lazily from one message / row. */

@@ -1,6 +1,7 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import type { Masker, RecordId, ResultView } from '../types.js'
+import { I64, LEN, MessageBuilder, VARINT, WireReader } from '../grpc/protowire.js'
+import type { Masker, RecordId, ResultView, WireChecks } from '../types.js'
 import { idOf } from './methods.js'
 
 type Msg = Record<string, any>
@@ -23,23 +24,35 @@ function shapeOf (type: protobuf.Type): Shape | undefined {
 
 /**
  * A lazy view over one Qdrant response message that returns points (search, query, get, scroll,
- * batches, groups). Decoded only when asked; re-encoded only when masking changed it.
+ * batches, groups). Masking walks the message on the wire (protowire.ts): a payload value the mask
+ * cannot change (`Masker.wire`: no configured path reaches its key, no detector could match its
+ * text) is never decoded, an entry the mask changes is decoded and re-encoded alone, and the message
+ * is rebuilt around it from the bytes it came in; an unchanged message goes out as it came. Points
+ * whose keys the detectors would rename, vectors to round and grouped results take the decoded path.
  */
 export class QdrantResultView implements ResultView {
   static handles (type: protobuf.Type): boolean { return shapeOf(type) !== undefined }
 
   private msg: Msg | undefined
   private readonly shape: Shape
+  /** the decoded message was changed in place (decoded path) */
   private changed = false
+  /** the message as rebuilt on the wire path */
+  private out: Buffer | undefined
+  private readonly layout: Layout | undefined
 
   constructor (private readonly type: protobuf.Type, private readonly bytes: Buffer) {
     this.shape = shapeOf(type) as Shape
+    this.layout = layoutOf(type, this.shape)
   }
+
+  /** the message as it stands: masked on the wire, or as it came */
+  private get current (): Buffer { return this.out ?? this.bytes }
 
   private decoded (): Msg {
     if (this.msg === undefined) {
       try {
-        this.msg = this.type.decode(this.bytes) as unknown as Msg
+        this.msg = this.type.decode(this.current) as unknown as Msg
       } catch (e) {
         throw new VecgateError('VG_ERR_MALFORMED', `upstream response does not decode as ${this.type.name}`, {}, { cause: e })
       }
@@ -64,43 +77,55 @@ export class QdrantResultView implements ResultView {
     }
   }
 
-  ids (): RecordId[] { return this.points().map(p => idOf(p.id)) }
+  ids (): RecordId[] {
+    const L = this.layout
+    if (L === undefined || this.changed) return this.points().map(p => idOf(p.id))
+    const out: RecordId[] = []
+    const buf = this.current
+    eachPoint(buf, 0, buf.length, 0, L, (a, b) => { out.push(wireId(buf, a, b, L)) })
+    return out
+  }
 
   counts (): { records: number, vectors: number } {
-    const pts = this.points()
+    const L = this.layout
+    let records = 0
     let vectors = 0
-    for (const p of pts) if (p.vectors != null) vectors++
-    return { records: pts.length, vectors }
+    if (L === undefined || this.changed) {
+      for (const p of this.points()) { records++; if (p.vectors != null) vectors++ }
+      return { records, vectors }
+    }
+    const buf = this.current
+    eachPoint(buf, 0, buf.length, 0, L, (a, b) => {
+      records++
+      const r = new WireReader(buf, a, b)
+      while (r.next()) {
+        if (r.field === L.vectors && r.wireType === LEN) { vectors++; break }
+        r.skip()
+      }
+    })
+    return { records, vectors }
   }
 
   mask (masker: Masker): boolean {
+    const L = this.layout
+    if (L === undefined || masker.wire === undefined || this.changed) return this.maskDecoded(masker)
+    const buf = this.current
+    const out = new WireMask(L, masker, masker.wire).message(buf, 0, buf.length, 0)
+    if (out === null) return false
+    this.out = out
+    this.msg = undefined
+    return true
+  }
+
+  private maskDecoded (masker: Masker): boolean {
     let changed = false
-    for (const p of this.points()) {
-      if (p.payload != null && Object.keys(p.payload).length > 0) {
-        const doc: Record<string, unknown> = {}
-        for (const k in p.payload) doc[k] = valueToJs(p.payload[k])
-        if (masker.document(doc, '')) {
-          const payload: Msg = {}
-          for (const k in doc) payload[k] = jsToValue(doc[k])
-          p.payload = payload
-          changed = true
-        }
-      }
-      if (p.vectors != null && masker.vectors !== 'keep') {
-        if (masker.vectors === 'drop') {
-          p.vectors = null
-          changed = true
-        } else {
-          changed = roundVectors(p.vectors, masker) || changed
-        }
-      }
-    }
+    for (const p of this.points()) if (maskPoint(p, masker)) changed = true
     if (changed) this.changed = true
     return changed
   }
 
   encode (): Buffer {
-    if (!this.changed) return this.bytes
+    if (!this.changed) return this.current
     return Buffer.from(this.type.encode(this.decoded()).finish())
   }
 
@@ -118,6 +143,293 @@ export class QdrantResultView implements ResultView {
         return o
       })
     }
+  }
+}
+
+/** one decoded point: payload through `document`, vectors by the profile; true when changed */
+function maskPoint (p: Msg, masker: Masker): boolean {
+  let changed = false
+  if (p.payload != null && Object.keys(p.payload).length > 0) {
+    const doc: Record<string, unknown> = {}
+    for (const k in p.payload) doc[k] = valueToJs(p.payload[k])
+    if (masker.document(doc, '')) {
+      const payload: Msg = {}
+      for (const k in doc) payload[k] = jsToValue(doc[k])
+      p.payload = payload
+      changed = true
+    }
+  }
+  if (p.vectors != null && masker.vectors !== 'keep') {
+    if (masker.vectors === 'drop') {
+      p.vectors = null
+      changed = true
+    } else {
+      changed = roundVectors(p.vectors, masker) || changed
+    }
+  }
+  return changed
+}
+
+// ---- the wire path ----
+
+/** Field numbers the wire path needs, read from the schema once per response type. */
+interface Layout {
+  /** field numbers from the response down to the point list: [result] or [result, result] */
+  containers: number[]
+  pointType: protobuf.Type
+  id: number
+  payload: number
+  vectors: number
+  idNum: number
+  idUuid: number
+  valueType: protobuf.Type
+  vNull: number
+  vDouble: number
+  vInt: number
+  vString: number
+  vBool: number
+  vStruct: number
+  vList: number
+  structFields: number
+  listValues: number
+}
+
+const layouts = new WeakMap<protobuf.Type, Layout | null>()
+
+function layoutOf (type: protobuf.Type, shape: Shape | undefined): Layout | undefined {
+  if (shape !== 'points' && shape !== 'batch') return undefined
+  let L = layouts.get(type)
+  if (L === undefined) {
+    L = buildLayout(type, shape)
+    layouts.set(type, L)
+  }
+  return L ?? undefined
+}
+
+function buildLayout (type: protobuf.Type, shape: 'points' | 'batch'): Layout | null {
+  const f = (t: protobuf.Type, name: string): protobuf.Field => {
+    const x = t.fields[name]
+    if (x === undefined) throw new Error(`${t.name} has no field ${name}`)
+    x.resolve()
+    return x
+  }
+  try {
+    const result = f(type, 'result')
+    const containers = [result.id]
+    let pointType = result.resolvedType as protobuf.Type
+    if (shape === 'batch') {
+      const inner = f(pointType, 'result')
+      containers.push(inner.id)
+      pointType = inner.resolvedType as protobuf.Type
+    }
+    const idType = f(pointType, 'id').resolvedType as protobuf.Type
+    const payload = f(pointType, 'payload')
+    const valueType = payload.resolvedType as protobuf.Type
+    const structType = f(valueType, 'struct_value').resolvedType as protobuf.Type
+    const listType = f(valueType, 'list_value').resolvedType as protobuf.Type
+    return {
+      containers,
+      pointType,
+      id: f(pointType, 'id').id,
+      payload: payload.id,
+      vectors: f(pointType, 'vectors').id,
+      idNum: f(idType, 'num').id,
+      idUuid: f(idType, 'uuid').id,
+      valueType,
+      vNull: f(valueType, 'null_value').id,
+      vDouble: f(valueType, 'double_value').id,
+      vInt: f(valueType, 'integer_value').id,
+      vString: f(valueType, 'string_value').id,
+      vBool: f(valueType, 'bool_value').id,
+      vStruct: f(valueType, 'struct_value').id,
+      vList: f(valueType, 'list_value').id,
+      structFields: f(structType, 'fields').id,
+      listValues: f(listType, 'values').id
+    }
+  } catch {
+    return null // a schema this walker does not know: the decoded path serves it
+  }
+}
+
+/** calls `fn` with the byte range of every point in the message */
+function eachPoint (buf: Buffer, a: number, b: number, level: number, L: Layout, fn: (a: number, b: number) => void): void {
+  const r = new WireReader(buf, a, b)
+  const target = L.containers[level]
+  const last = level === L.containers.length - 1
+  while (r.next()) {
+    if (r.field !== target || r.wireType !== LEN) { r.skip(); continue }
+    const s = r.len()
+    if (last) fn(s, r.pos)
+    else eachPoint(buf, s, r.pos, level + 1, L, fn)
+  }
+}
+
+/** PointId { num (uint64) | uuid }, as `idOf` gives it */
+function wireId (buf: Buffer, a: number, b: number, L: Layout): RecordId {
+  const r = new WireReader(buf, a, b)
+  let id: RecordId = ''
+  while (r.next()) {
+    if (r.field !== L.id || r.wireType !== LEN) { r.skip(); continue }
+    const p = new WireReader(buf, r.len(), r.pos)
+    while (p.next()) {
+      if (p.field === L.idNum && p.wireType === VARINT) {
+        const start = p.pos
+        const n = p.varint()
+        id = Number.isSafeInteger(n) ? n : uint64Text(buf, start, p.pos)
+      } else if (p.field === L.idUuid && p.wireType === LEN) {
+        const s = p.len()
+        id = buf.toString('utf8', s, p.pos)
+      } else p.skip()
+    }
+  }
+  return id
+}
+
+/** the exact decimal text of a uint64 varint beyond 2^53 */
+function uint64Text (buf: Buffer, a: number, b: number): string {
+  let x = 0n
+  for (let i = b - 1; i >= a; i--) x = (x << 7n) | BigInt(buf[i] & 0x7f)
+  return x.toString()
+}
+
+/** deeper than this a value is not checked on the wire; the decoded path refuses it (MAX_DEPTH in lib/mask) */
+const MAX_WIRE_DEPTH = 256
+
+const SAME = 0
+const REMOVE = 1
+const WHOLE = 2
+type Outcome = typeof SAME | typeof REMOVE | typeof WHOLE | Buffer
+
+class WireMask {
+  constructor (private readonly L: Layout, private readonly masker: Masker, private readonly wire: WireChecks) {}
+
+  /** the message with its points masked, or null when nothing changed */
+  message (buf: Buffer, a: number, b: number, level: number): Buffer | null {
+    const L = this.L
+    const r = new WireReader(buf, a, b)
+    const target = L.containers[level]
+    const last = level === L.containers.length - 1
+    let out: MessageBuilder | undefined
+    let copied = a
+    while (r.next()) {
+      if (r.field !== target || r.wireType !== LEN) { r.skip(); continue }
+      const fs = r.fieldStart
+      const s = r.len()
+      const sub = last ? this.point(buf, s, r.pos) : this.message(buf, s, r.pos, level + 1)
+      if (sub === null) continue
+      out ??= new MessageBuilder()
+      out.raw(buf.subarray(copied, fs))
+      out.field(target, sub)
+      copied = r.pos
+    }
+    if (out === undefined) return null
+    out.raw(buf.subarray(copied, b))
+    return out.finish()
+  }
+
+  private point (buf: Buffer, a: number, b: number): Buffer | null {
+    const L = this.L
+    const r = new WireReader(buf, a, b)
+    let out: MessageBuilder | undefined
+    let copied = a
+    while (r.next()) {
+      const fs = r.fieldStart
+      let e: Outcome
+      if (r.field === L.payload && r.wireType === LEN) {
+        const s = r.len()
+        e = this.entry(buf, s, r.pos)
+      } else if (r.field === L.vectors && r.wireType === LEN && this.masker.vectors !== 'keep') {
+        r.skip()
+        e = this.masker.vectors === 'drop' ? REMOVE : WHOLE
+      } else {
+        r.skip()
+        continue
+      }
+      if (e === SAME) continue
+      if (e === WHOLE) return this.decodedPoint(buf, a, b)
+      out ??= new MessageBuilder()
+      out.raw(buf.subarray(copied, fs))
+      if (e !== REMOVE) out.field(r.field, e)
+      copied = r.pos
+    }
+    if (out === undefined) return null
+    out.raw(buf.subarray(copied, b))
+    return out.finish()
+  }
+
+  /** one payload map entry { key = 1, value = 2 } */
+  private entry (buf: Buffer, a: number, b: number): Outcome {
+    const r = new WireReader(buf, a, b)
+    let ks = a; let ke = a; let vs = -1; let ve = -1
+    while (r.next()) {
+      if (r.field === 1 && r.wireType === LEN) { ks = r.len(); ke = r.pos } else if (r.field === 2 && r.wireType === LEN) { vs = r.len(); ve = r.pos } else r.skip()
+    }
+    if (vs < 0) return WHOLE
+    const key = buf.toString('utf8', ks, ke)
+    const wire = this.wire
+    // a key the detectors rename may collide with its neighbours: only the whole payload can say
+    if (!wire.quietName(key)) return WHOLE
+    if (wire.pathFree(key) && this.quiet(buf, vs, ve, 0)) return SAME
+    const doc: Record<string, unknown> = { [key]: valueToJs(this.L.valueType.decode(buf.subarray(vs, ve)) as unknown as Msg) }
+    if (!this.masker.document(doc, '')) return SAME
+    const keys = Object.keys(doc)
+    if (keys.length === 0) return REMOVE
+    if (keys.length !== 1 || keys[0] !== key) return WHOLE
+    const entry = new MessageBuilder()
+    entry.field(1, buf.subarray(ks, ke))
+    entry.field(2, this.L.valueType.encode(jsToValue(doc[key])).finish())
+    return entry.finish()
+  }
+
+  /** true when the mask leaves this qdrant.Value as it is under a key it does not touch */
+  private quiet (buf: Buffer, a: number, b: number, depth: number): boolean {
+    if (depth > MAX_WIRE_DEPTH) return false
+    const L = this.L
+    const wire = this.wire
+    const r = new WireReader(buf, a, b)
+    while (r.next()) {
+      const f = r.field
+      if (f === L.vString && r.wireType === LEN) {
+        const s = r.len()
+        if (!wire.quietText(buf, s, r.pos)) return false
+      } else if (f === L.vInt && r.wireType === VARINT) {
+        // beyond 2^53 the decoded path turns it into text, which the detectors scan
+        const v = r.varint()
+        if (v > Number.MAX_SAFE_INTEGER || !wire.quietNumber(v)) return false
+      } else if (f === L.vDouble && r.wireType === I64) {
+        if (!wire.quietNumber(r.double())) return false
+      } else if ((f === L.vBool || f === L.vNull) && r.wireType === VARINT) {
+        r.skip()
+      } else if (f === L.vStruct && r.wireType === LEN) {
+        const s = new WireReader(buf, r.len(), r.pos)
+        while (s.next()) {
+          if (s.field !== L.structFields || s.wireType !== LEN) return false
+          const e = new WireReader(buf, s.len(), s.pos)
+          while (e.next()) {
+            if (e.wireType !== LEN) return false
+            const start = e.len()
+            if (e.field === 1) { if (!wire.quietName(buf.toString('utf8', start, e.pos))) return false } else if (e.field === 2) { if (!this.quiet(buf, start, e.pos, depth + 1)) return false } else return false
+          }
+        }
+      } else if (f === L.vList && r.wireType === LEN) {
+        const l = new WireReader(buf, r.len(), r.pos)
+        while (l.next()) {
+          if (l.field !== L.listValues || l.wireType !== LEN) return false
+          const start = l.len()
+          if (!this.quiet(buf, start, l.pos, depth + 1)) return false
+        }
+      } else {
+        return false
+      }
+    }
+    return true
+  }
+
+  /** the decoded path for one point: payload keys renamed, vectors rounded */
+  private decodedPoint (buf: Buffer, a: number, b: number): Buffer | null {
+    const p = this.L.pointType.decode(buf.subarray(a, b)) as unknown as Msg
+    if (!maskPoint(p, this.masker)) return null
+    return Buffer.from(this.L.pointType.encode(p).finish())
   }
 }
 

@@ -99,6 +99,54 @@ export function gate (s: string): number {
     prev2 = prev
     prev = c
   }
+  return gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair)
+}
+
+/**
+ * `gate` over UTF-8 bytes read off the wire, so a value that no detector could match is passed over
+ * without decoding it. Never stricter than `gate` on the decoded string: every byte of a multi-byte
+ * character is >= 0x80 and takes the branch the character would (no digit, letter or separator), and
+ * the length in bytes is at least the length in code units. Keep the two loops in step.
+ */
+export function gateBytes (b: Uint8Array, start: number, end: number): number {
+  const n = end - start
+  if (n < 6) return 0
+  let digits = 0; let at = 0; let dots = 0; let colons = 0; let eq = 0; let plus = 0
+  let chain = 0; let maxChain = 0; let run = 0; let maxRun = 0
+  let letterDigit = 0; let keyPair = 0
+  let prev = 0; let prev2 = 0
+  for (let i = start; i < end; i++) {
+    const c = b[i]
+    if ((c | 32) >= 97 && (c | 32) <= 122) { // letters first: the most common by far
+      chain = 0
+      run = 0
+      if (KEY_PAIR[((prev & 127) << 7) | c] === 1 && !isWordChar(prev2)) keyPair = 1 // at a word start
+    } else if (c >= 48 && c <= 57) {
+      digits++
+      if (++chain > maxChain) maxChain = chain
+      if (++run > maxRun) maxRun = run
+      if ((prev | 32) >= 97 && (prev | 32) <= 122) letterDigit++
+    } else {
+      run = 0
+      if (c === 32 || c === 45 || c === 46 || c === 40 || c === 41 || c === 43) {
+        if (c === 46) dots++
+        else if (c === 43) plus++
+        else if (c === 45 && prev === 45) keyPair = 1
+      } else {
+        chain = 0
+        if (c === 58) colons++
+        else if (c === 64) at++
+        else if (c === 61) eq++
+      }
+    }
+    prev2 = prev
+    prev = c
+  }
+  return gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair)
+}
+
+function gateMask (n: number, digits: number, at: number, dots: number, colons: number, eq: number, plus: number,
+  maxChain: number, maxRun: number, letterDigit: number, keyPair: number): number {
   let m = 0
   if (dots >= 2 && n >= 24) m |= 1 << 0 // jwt: eyJ….….
   if (keyPair !== 0 && n >= 14) m |= 1 << 1 // the shortest prefixed key: xoxb- + 10

@@ -1,4 +1,4 @@
-import { DROP, type Dropped, type Masker } from '../../decoders/types.js'
+import { DROP, type Dropped, type Masker, type WireChecks } from '../../decoders/types.js'
 import { VecgateError } from '../errors.js'
 import { fieldValue, type Hasher, type MaskAction } from './actions.js'
 import { PathSet, type PathNode } from './paths.js'
@@ -23,8 +23,10 @@ export interface MaskProfileParts {
  * Built once at config load; every method is a walk over the value with precompiled paths and
  * detectors, and allocates only when something is masked.
  */
-export class MaskProfile implements Masker {
+export class MaskProfile implements Masker, WireChecks {
   readonly name: string
+  /** decoders reading results off the wire ask these before decoding a value */
+  readonly wire: WireChecks = this
   readonly vectors: 'keep' | 'drop' | 'round'
   private readonly paths: PathSet
   private readonly scanner: Scanner
@@ -79,6 +81,32 @@ export class MaskProfile implements Masker {
     if (this.vectors === 'keep') return v
     if (this.vectors === 'drop') return null
     return roundVector(v, this.roundBits)
+  }
+
+  pathFree (path: string): boolean {
+    return this.paths.root === null || !this.paths.touches(path)
+  }
+
+  quietText (buf: Uint8Array, start: number, end: number): boolean {
+    return !this.detect || this.scanner.quietBytes(buf, start, end)
+  }
+
+  /** names repeat (payload keys, columns): answers are kept, like the path caches */
+  private readonly quietNames = new Map<string, boolean>()
+  quietName (name: string): boolean {
+    if (!this.detect) return true
+    let q = this.quietNames.get(name)
+    if (q === undefined) {
+      // as a key, `object()` renames a name with a hit (names shorter than 6 are never scanned)
+      q = this.scanner.quietName(name) && (name.length < 6 || this.scanner.scan(name) === name)
+      if (this.quietNames.size >= 4096) this.quietNames.clear()
+      this.quietNames.set(name, q)
+    }
+    return q
+  }
+
+  quietNumber (v: number): boolean {
+    return !this.detect || this.scanner.number(v) === v
   }
 
   private object (obj: Record<string, unknown>, node: PathNode | null, depth: number): boolean {

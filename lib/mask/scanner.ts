@@ -1,8 +1,8 @@
 import { DROP, type Dropped } from '../../decoders/types.js'
 import type { Hasher, MaskAction } from './actions.js'
-import { secretByName } from './detect/secrets.js'
+import { NOT_SECRET, secretByName, secretKind } from './detect/secrets.js'
 import { Spans } from './detect/spans.js'
-import { gate, type Detector } from './detectors.js'
+import { gate, gateBytes, type Detector } from './detectors.js'
 
 /** one reused hit list: scans never interleave (single-threaded, not re-entrant) */
 const spans = new Spans()
@@ -49,6 +49,16 @@ export class Scanner {
       }
     }
     return this.scan(s)
+  }
+
+  /** true when `scan` leaves the UTF-8 text buf[start, end) as it is (see `gateBytes`): no need to decode it */
+  quietBytes (buf: Uint8Array, start: number, end: number): boolean {
+    return (gateBytes(buf, start, end) & this.mask) === 0
+  }
+
+  /** true when `named(name, …)` never masks a value for its name alone */
+  quietName (name: string): boolean {
+    return !this.byName || secretKind(name) === NOT_SECRET
   }
 
   /** the string with hits replaced, the same string when none, null (action null) or DROP (action drop) */

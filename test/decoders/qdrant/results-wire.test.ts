@@ -1,0 +1,152 @@
+/**
+ * Qdrant results are masked on the wire (values the mask cannot change are never decoded). The
+ * outcome must be the one the decoded path gives — the same payloads, vectors, ids and counts — for
+ * random payloads with sensitive values planted in strings, nested objects, lists, keys and numbers,
+ * under profiles with paths, wildcards, every detector and every action. Deterministic (seeded).
+ */
+import t from 'tap'
+import { qdrantMethods } from '../../../decoders/qdrant/methods.js'
+import { valueToJs } from '../../../decoders/qdrant/results.js'
+import type { Masker } from '../../../decoders/types.js'
+import type { MaskProfileConfig } from '../../../lib/config/types.js'
+import { compileMasking } from '../../../lib/mask/index.js'
+
+const methods = qdrantMethods()
+const search = methods.get('/qdrant.Points/Search')!
+const batch = methods.get('/qdrant.Points/SearchBatch')!
+
+function prng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let x = a
+    x = Math.imul(x ^ (x >>> 15), x | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+type Rand = () => number
+const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]
+
+const SENSITIVE = ['ann.lee@example.com', '+44 20 7946 0958', '4111 1111 1111 1111', 'DE89 3704 0044 0532 0130 00',
+  '123-45-6789', '10.1.2.3', 'sk_live_abcdefghijklmnopqrstuvwx', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl']
+const PLAIN = ['guides', 'eu-west-1', 'Installing the gateway behind a load balancer', 'v2.4.1', '2024-03-18T09:12:44Z',
+  'https://docs.example.com/a#b', 'ünïcödé tëxt', '', 'x', 'section 4.2, revision 2024-03-18, scored 0.8731']
+const KEYS = ['title', 'email', 'customer', 'phone', 'tags', 'meta', 'password', 'api_key', 'n', 'ann.lee@example.com', 'deep', 'note']
+
+function value (r: Rand, depth: number): unknown {
+  const k = r()
+  if (depth < 4 && k < 0.12) return Object.fromEntries(Array.from({ length: 1 + Math.floor(r() * 4) }, () => [pick(r, KEYS), value(r, depth + 1)]))
+  if (depth < 4 && k < 0.22) return Array.from({ length: Math.floor(r() * 4) }, () => value(r, depth + 1))
+  if (k < 0.34) return pick(r, SENSITIVE)
+  if (k < 0.40) return `text with ${pick(r, SENSITIVE)} inside`
+  if (k < 0.62) return pick(r, PLAIN)
+  if (k < 0.68) return pick(r, [4111111111111111, 4242424242424242, 12, -7, 2 ** 40, 1.5, 0])
+  if (k < 0.73) return r() < 0.5
+  if (k < 0.78) return null
+  return pick(r, PLAIN) + ' ' + pick(r, PLAIN)
+}
+
+function toValue (x: unknown): unknown {
+  if (x === null) return { null_value: 0 }
+  if (typeof x === 'string') return { string_value: x }
+  if (typeof x === 'boolean') return { bool_value: x }
+  if (typeof x === 'number') return Number.isInteger(x) ? { integer_value: x } : { double_value: x }
+  if (Array.isArray(x)) return { list_value: { values: x.map(toValue) } }
+  return { struct_value: { fields: Object.fromEntries(Object.entries(x as object).map(([k, v]) => [k, toValue(v)])) } }
+}
+
+function point (r: Rand, i: number): Record<string, unknown> {
+  const payload: Record<string, unknown> = {}
+  for (let j = 0, n = Math.floor(r() * 7); j < n; j++) payload[pick(r, KEYS)] = toValue(value(r, 0))
+  const p: Record<string, unknown> = { id: i % 4 === 0 ? { uuid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` } : { num: i + 1 }, score: 1 - i / 100, version: 1, payload }
+  if (r() < 0.3) p.vectors = { vector: { data: [0.1234567, -2.5, 3.75] } }
+  return p
+}
+
+const PROFILES: Record<string, MaskProfileConfig> = {
+  paths: { fields: ['email', 'customer.phone', 'meta.*.note'], detectors: [], action: 'redact', vectors: 'drop' },
+  pii: { fields: ['email'], detectors: ['email', 'phone', 'credit_card'], action: 'redact', vectors: 'round' },
+  every: { fields: ['customer'], detectors: ['all'], action: 'redact', vectors: 'drop' },
+  hash: { fields: ['tags'], detectors: ['all'], action: 'hash', vectors: 'keep' },
+  partial: { fields: ['deep.n'], detectors: ['all'], action: 'partial', vectors: 'keep' },
+  null: { fields: ['*.phone'], detectors: ['all'], action: 'null', vectors: 'drop' },
+  drop: { fields: ['email', 'title'], detectors: ['all'], action: 'drop', vectors: 'round' },
+  detectors: { fields: [], detectors: ['email', 'secrets'], action: 'redact', vectors: 'keep' }
+}
+const compiled = compileMasking(PROFILES, { hashKey: Buffer.alloc(32, 7) })
+
+/** the same profile without its wire checks: the decoded path */
+const decodedOnly = (m: Masker): Masker => ({
+  name: m.name,
+  vectors: m.vectors,
+  document: (d, p) => m.document(d, p),
+  scalar: (p, v) => m.scalar(p, v),
+  touches: (p) => m.touches(p),
+  vector: (v) => m.vector(v)
+})
+
+const payloads = (type: typeof search.responseType, b: Buffer): unknown => {
+  const msg = type.toObject(type.decode(b), { longs: String, defaults: false }) as any
+  const pts = (msg.result ?? []).flatMap((x: any) => x.result !== undefined ? x.result : [x])
+  return pts.map((p: any) => ({
+    id: p.id,
+    payload: Object.fromEntries(Object.entries(p.payload ?? {}).map(([k, v]) => [k, valueToJs(v as any)])),
+    vectors: p.vectors ?? null
+  }))
+}
+
+const SEED = Number(process.env.MASK_FUZZ_SEED ?? 20261129)
+for (const [name, masker] of compiled) {
+  t.test(`profile ${name}: wire path = decoded path (seed ${SEED})`, async t => {
+    const r = prng(SEED + name.length)
+    let differ = 0
+    let changedMessages = 0
+    for (let m = 0; m < 60; m++) {
+      const single = m % 3 !== 0
+      const method = single ? search : batch
+      const T = method.responseType
+      const pts = Array.from({ length: 1 + Math.floor(r() * 6) }, (_, i) => point(r, i))
+      const obj = single ? { result: pts, time: 0.001 } : { result: [{ result: pts.slice(0, 2) }, { result: pts.slice(2) }], time: 0.001 }
+      const bytes = Buffer.from(T.encode(T.fromObject(obj)).finish())
+      const wire = method.resultView!(bytes)
+      const dec = method.resultView!(bytes)
+      const a = wire.mask(masker)
+      const b = dec.mask(decodedOnly(masker))
+      const wa = a ? wire.encode() : bytes
+      const db = b ? dec.encode() : bytes
+      if (a) changedMessages++
+      if (a !== b) { differ++; t.fail(`message ${m}: changed ${String(a)} on the wire, ${String(b)} decoded`); continue }
+      t.same(payloads(T, wa), payloads(T, db), `message ${m}: same points`)
+      t.same(wire.ids(), dec.ids(), `message ${m}: same ids`)
+      t.same(wire.counts(), dec.counts(), `message ${m}: same counts`)
+      t.same(wire.toJSON(), dec.toJSON(), `message ${m}: same journal view`)
+      if (!a) t.equal(wa, bytes, 'unchanged messages go out as they came')
+    }
+    t.equal(differ, 0)
+    t.ok(changedMessages > 0, 'the profile changed something')
+  })
+}
+
+t.test('a planted value never passes the wire path', async t => {
+  const every = compiled.get('detectors')!
+  const T = search.responseType
+  for (const s of SENSITIVE.filter(x => /@|sk_live|eyJ/.test(x))) {
+    const bytes = Buffer.from(T.encode(T.fromObject({ result: [{ id: { num: 1 }, payload: { a: toValue({ b: [s, { c: `x ${s} y` }] }), [s]: toValue(1) } }] })).finish())
+    const v = search.resultView!(bytes)
+    t.equal(v.mask(every), true)
+    t.notOk(v.encode().includes(s), `${s} masked`)
+  }
+})
+
+t.test('bytes that do not hold together are refused, never passed on', async t => {
+  const masker = compiled.get('pii')!
+  const T = search.responseType
+  const bytes = Buffer.from(T.encode(T.fromObject({ result: [{ id: { num: 1 }, payload: { email: toValue('a@b.example') } }] })).finish())
+  for (let cut = 1; cut < bytes.length; cut++) {
+    const v = search.resultView!(bytes.subarray(0, cut))
+    let out: Buffer | undefined
+    try { if (v.mask(masker)) out = v.encode() } catch { continue }
+    t.notOk(out?.includes('a@b.example') ?? bytes.subarray(0, cut).includes('a@b.example'), `cut at ${cut}: the address does not pass`)
+  }
+})
