@@ -110,6 +110,8 @@ export interface WireChecks {
   quietName (name: string): boolean
   /** the detectors leave this number as it is (card numbers stored as integers) */
   quietNumber (v: number): boolean
+  /** the detectors leave every key, string and number of this JSON text (buf[start, end)) as it is */
+  quietJson (buf: Uint8Array, start: number, end: number): boolean
 }
 
 /** What a response carries, as masking and the journal need it. Built lazily from one message / row. */

@@ -22,6 +22,12 @@ type Work = 0 | 1 | 2 | 3 // keep, scalar, json document, maybe-vector
 /** Per RowDescription and mask: which columns need work, decided once for all rows of a result. */
 export class MaskPlan {
   private readonly work: Work[]
+  /**
+   * Per column, whether a value may be passed over as its bytes when the mask's wire checks find
+   * nothing in it (no configured path near the column, a name the detectors leave alone, text in
+   * the format the detectors read): 1 for text, 2 for JSON text, 3 for binary jsonb, 0 never.
+   */
+  private readonly skim: Uint8Array
   readonly active: boolean
 
   constructor (readonly columns: Column[], readonly masker: Masker) {
@@ -29,6 +35,14 @@ export class MaskPlan {
       if (c.typeOid === OID.json || c.typeOid === OID.jsonb) return 2
       if (masker.vectors !== 'keep' && c.typeOid >= FIRST_USER_OID) return 3
       return masker.touches(c.name) ? 1 : 0
+    })
+    const wire = masker.wire
+    this.skim = Uint8Array.from(columns, (c, i) => {
+      if (wire === undefined || !wire.pathFree(c.name) || !wire.quietName(c.name)) return 0
+      const w = this.work[i]
+      if (w === 2) return c.format === 0 || c.typeOid === OID.json ? 2 : 3 // 3: binary jsonb, a version byte before the text
+      // binary numbers are checked as numbers below; text-format values of every type are text
+      return w === 1 && (c.format === 0 || TEXTLIKE.has(c.typeOid)) ? 1 : 0
     })
     this.active = this.work.some(w => w !== 0)
   }
@@ -49,6 +63,10 @@ export class MaskPlan {
       if (len > 0) pos += len
       const w = this.work[i] ?? 0
       if (w === 0 || len < 0) continue
+      const skim = this.skim[i]
+      if (skim === 1 && this.masker.wire!.quietText(row, start, pos)) continue
+      if (skim === 2 && this.masker.wire!.quietJson(row, start, pos)) continue
+      if (skim === 3 && row[start] === 1 && this.masker.wire!.quietJson(row, start + 1, pos)) continue
       const col = this.columns[i]
       const before = row.subarray(start, start + len)
       const after = this.maskValue(w, col, before)
@@ -77,7 +95,7 @@ export class MaskPlan {
       try { doc = JSON.parse(text) } catch { return null } // cannot check it: do not pass it on
       if (doc === null || typeof doc !== 'object') {
         if (!m.touches(col.name)) return raw
-        return this.scalarOut(col, m.scalar(col.name, doc as string | number | boolean | null), raw, JSON.stringify(doc))
+        return this.scalarOut(col, m.scalar(col.name, doc as string | number | boolean | null), raw, doc)
       }
       if (!m.document(doc as Record<string, unknown>, col.name)) return raw
       const s = JSON.stringify(doc)
@@ -91,7 +109,12 @@ export class MaskPlan {
   private scalarOut (col: Column, out: ReturnType<Masker['scalar']>, raw: Buffer, before: unknown): Buffer | null {
     if (out === before) return raw
     if (out === DROP || out === null) return null
-    if (col.format === 1) return encodeBinary(col.typeOid, out)
+    if (col.format === 1) {
+      // binary json is the text; binary jsonb is a version byte (1) and the text (jsonb_send)
+      if (col.typeOid === OID.json) return Buffer.from(JSON.stringify(out))
+      if (col.typeOid === OID.jsonb) return Buffer.concat([JSONB_VERSION, Buffer.from(JSON.stringify(out))])
+      return encodeBinary(col.typeOid, out)
+    }
     // text format: the client parses the value by its type; a string where a number (or date, uuid ...)
     // is expected would break the client, so such values become NULL
     if (TEXTLIKE.has(col.typeOid) || col.typeOid === OID.json || col.typeOid === OID.jsonb) return Buffer.from(col.typeOid === OID.json || col.typeOid === OID.jsonb ? JSON.stringify(out) : String(out))
@@ -100,6 +123,8 @@ export class MaskPlan {
     return null
   }
 }
+
+const JSONB_VERSION = Buffer.from([1])
 
 function splitRow (row: Buffer): Array<Buffer | null> {
   const n = row.readInt16BE(5)
