@@ -1,6 +1,7 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import type { Masker, RecordId, ResultView } from '../types.js'
+import { LEN, MessageBuilder, VARINT, WireReader } from '../grpc/protowire.js'
+import type { Masker, RecordId, ResultView, WireChecks } from '../types.js'
 import { columnValues, idsOf, int64, isVectorColumn, maskColumn, vectorRows, type Msg } from './fields.js'
 
 /** Where the records sit: SearchResults.results (SearchResultData) or QueryResults' own columns. */
@@ -18,6 +19,9 @@ export function resultShapeOf (type: protobuf.Type): ResultShape | undefined {
  * A lazy view over one Milvus response message with records (Search, HybridSearch, Query). Decoded
  * only when asked; re-encoded only when masking changed it. Columns the masker drops whole (vectors
  * under `vectors: drop`, a field masked to DROP) leave both `fields_data` and `output_fields`.
+ * With the mask's wire checks, masking walks the message on the wire (protowire.ts): a column the
+ * mask cannot change stays the bytes it came in, a column it may change is decoded alone
+ * (`maskColumn`) and re-encoded, and the message is rebuilt around it.
  */
 export class MilvusResultView implements ResultView {
   private msg: Msg | undefined
@@ -28,7 +32,7 @@ export class MilvusResultView implements ResultView {
   private decoded (): Msg {
     if (this.msg === undefined) {
       try {
-        this.msg = this.type.decode(this.bytes) as unknown as Msg
+        this.msg = this.type.decode(this.wireOut ?? this.bytes) as unknown as Msg
       } catch (e) {
         throw new VecgateError('VG_ERR_MALFORMED', `upstream response does not decode as ${this.type.name}`, {}, { cause: e })
       }
@@ -73,6 +77,22 @@ export class MilvusResultView implements ResultView {
   }
 
   mask (masker: Masker): boolean {
+    if (masker.wire !== undefined && this.msg === undefined) {
+      const L = layoutOf(this.type, this.shape)
+      if (L !== null) {
+        const out = new WireMask(L, masker, masker.wire).response(this.bytes)
+        if (out === null) return false
+        this.wireOut = out
+        return true
+      }
+    }
+    return this.maskDecoded(masker)
+  }
+
+  /** the message as masked on the wire path; decoded lazily (journal) from these bytes */
+  private wireOut: Buffer | undefined
+
+  private maskDecoded (masker: Masker): boolean {
     const h = this.holder()
     if (h == null || h.fields_data == null || h.fields_data.length === 0) return false
     let changed = false
@@ -97,7 +117,7 @@ export class MilvusResultView implements ResultView {
   }
 
   encode (): Buffer {
-    if (!this.changed) return this.bytes
+    if (!this.changed) return this.wireOut ?? this.bytes
     return Buffer.from(this.type.encode(this.decoded()).finish())
   }
 
@@ -118,5 +138,206 @@ export class MilvusResultView implements ResultView {
     }
     if (this.shape === 'query') return { rows }
     return { topks: (this.holder()?.topks ?? []).map((k: unknown) => Number(int64(k))), hits: rows }
+  }
+}
+
+// ---- the wire path ----
+
+interface Layout {
+  /** SearchResults.results; 0 for QueryResults (the columns sit in the message itself) */
+  results: number
+  fieldsData: number
+  outputFields: number
+  fieldType: protobuf.Type
+  name: number
+  dynamic: number
+  scalars: number
+  vectors: number
+  stringData: number
+  jsonData: number
+  longData: number
+  intData: number
+}
+
+const layouts = new Map<string, Layout | null>()
+
+function layoutOf (type: protobuf.Type, shape: ResultShape): Layout | null {
+  let L = layouts.get(type.fullName)
+  if (L !== undefined) return L
+  try {
+    const f = (t: protobuf.Type, n: string): protobuf.Field => {
+      const x = t.fields[n]
+      if (x === undefined) throw new Error(`${t.name} has no field ${n}`)
+      x.resolve()
+      return x
+    }
+    const holder = shape === 'search' ? f(type, 'results').resolvedType as protobuf.Type : type
+    const fd = f(holder, 'fields_data')
+    const fieldType = fd.resolvedType as protobuf.Type
+    const scalars = f(fieldType, 'scalars')
+    const st = scalars.resolvedType as protobuf.Type
+    L = {
+      results: shape === 'search' ? f(type, 'results').id : 0,
+      fieldsData: fd.id,
+      outputFields: f(holder, 'output_fields').id,
+      fieldType,
+      name: f(fieldType, 'field_name').id,
+      dynamic: f(fieldType, 'is_dynamic').id,
+      scalars: scalars.id,
+      vectors: f(fieldType, 'vectors').id,
+      stringData: f(st, 'string_data').id,
+      jsonData: f(st, 'json_data').id,
+      longData: f(st, 'long_data').id,
+      intData: f(st, 'int_data').id
+    }
+  } catch {
+    L = null // a schema this walker does not know: the decoded path serves it
+  }
+  layouts.set(type.fullName, L)
+  return L
+}
+
+const SAME = 0
+const REMOVE = 1
+const DECODE = 2
+
+class WireMask {
+  private readonly dropped = new Set<string>()
+
+  constructor (private readonly L: Layout, private readonly masker: Masker, private readonly wire: WireChecks) {}
+
+  response (buf: Buffer): Buffer | null {
+    if (this.L.results === 0) return this.holder(buf, 0, buf.length)
+    const r = new WireReader(buf, 0, buf.length)
+    let out: MessageBuilder | undefined
+    let copied = 0
+    while (r.next()) {
+      if (r.field !== this.L.results || r.wireType !== LEN) { r.skip(); continue }
+      const fs = r.fieldStart
+      const s = r.len()
+      const h = this.holder(buf, s, r.pos)
+      if (h === null) continue
+      out ??= new MessageBuilder()
+      out.raw(buf.subarray(copied, fs))
+      out.field(this.L.results, h)
+      copied = r.pos
+    }
+    if (out === undefined) return null
+    out.raw(buf.subarray(copied))
+    return out.finish()
+  }
+
+  /** the message part holding fields_data and output_fields */
+  private holder (buf: Buffer, a: number, b: number): Buffer | null {
+    const L = this.L
+    const r = new WireReader(buf, a, b)
+    const pieces: Array<[number, number, Buffer | null]> = [] // [from, to) replaced by content, or removed
+    while (r.next()) {
+      if (r.field !== L.fieldsData || r.wireType !== LEN) { r.skip(); continue }
+      const fs = r.fieldStart
+      const s = r.len()
+      const c = this.column(buf, s, r.pos)
+      if (c === null) continue
+      pieces.push([fs, r.pos, c === REMOVE ? null : c])
+    }
+    if (pieces.length === 0) return null
+    if (this.dropped.size > 0) {
+      // a dropped column leaves output_fields too
+      const o = new WireReader(buf, a, b)
+      while (o.next()) {
+        if (o.field !== L.outputFields || o.wireType !== LEN) { o.skip(); continue }
+        const fs = o.fieldStart
+        const s = o.len()
+        if (this.dropped.has(buf.toString('utf8', s, o.pos))) pieces.push([fs, o.pos, null])
+      }
+      pieces.sort((x, y) => x[0] - y[0])
+    }
+    const out = new MessageBuilder()
+    let copied = a
+    for (const [from, to, content] of pieces) {
+      out.raw(buf.subarray(copied, from))
+      if (content !== null) out.field(L.fieldsData, content)
+      copied = to
+    }
+    out.raw(buf.subarray(copied, b))
+    return out.finish()
+  }
+
+  /** one FieldData: null when the mask leaves it as it is, REMOVE, or its new bytes */
+  private column (buf: Buffer, a: number, b: number): Buffer | typeof REMOVE | null {
+    const L = this.L
+    const r = new WireReader(buf, a, b)
+    let name = ''
+    let dynamic = false
+    let scalars = -1; let scalarsEnd = -1
+    let vectors = false
+    while (r.next()) {
+      if (r.field === L.name && r.wireType === LEN) { const s = r.len(); name = buf.toString('utf8', s, r.pos) } else if (r.field === L.dynamic && r.wireType === VARINT) dynamic = r.varint() !== 0
+      else if (r.field === L.scalars && r.wireType === LEN) { scalars = r.len(); scalarsEnd = r.pos } else if (r.field === L.vectors && r.wireType === LEN) { r.skip(); vectors = true } else r.skip()
+    }
+    let how: number
+    if (vectors) how = this.masker.vectors === 'keep' ? SAME : this.masker.vectors === 'drop' ? REMOVE : DECODE
+    else if (scalars >= 0) how = this.scalars(buf, scalars, scalarsEnd, name, dynamic)
+    else how = this.masker.touches(name) ? DECODE : SAME
+    if (how === SAME) return null
+    if (how === REMOVE) { this.dropped.add(name); return REMOVE }
+    const fd = L.fieldType.decode(buf.subarray(a, b)) as unknown as Msg
+    const m = maskColumn(fd, this.masker)
+    if (m === false) return null
+    if (m === 'drop') { this.dropped.add(name); return REMOVE }
+    return Buffer.from(L.fieldType.encode(fd).finish())
+  }
+
+  /** whether a ScalarField column can be left as it is without decoding it */
+  private scalars (buf: Buffer, a: number, b: number, name: string, dynamic: boolean): number {
+    const L = this.L
+    const wire = this.wire
+    const r = new WireReader(buf, a, b)
+    while (r.next()) {
+      if (r.wireType !== LEN) return DECODE
+      const s = r.len()
+      const e = r.pos
+      if (r.field === L.jsonData) {
+        // the dynamic field's keys are top-level paths; a declared JSON field sits under its name
+        if (dynamic || !wire.pathFree(name) || !wire.quietName(name)) return DECODE
+        if (!this.each(buf, s, e, (x, y) => wire.quietJson(buf, x, y))) return DECODE
+        continue
+      }
+      if (!this.masker.touches(name)) continue // maskColumn leaves other kinds alone then
+      if (!wire.pathFree(name) || !wire.quietName(name)) return DECODE
+      if (r.field === L.stringData) {
+        if (!this.each(buf, s, e, (x, y) => wire.quietText(buf, x, y))) return DECODE
+      } else if (r.field === L.longData || r.field === L.intData) {
+        if (!this.numbers(buf, s, e)) return DECODE
+      } else {
+        return DECODE
+      }
+    }
+    return SAME
+  }
+
+  /** every element of a repeated string/bytes array message (field 1) passes `quiet` */
+  private each (buf: Buffer, a: number, b: number, quiet: (s: number, e: number) => boolean): boolean {
+    const r = new WireReader(buf, a, b)
+    while (r.next()) {
+      if (r.field !== 1 || r.wireType !== LEN) return false
+      const s = r.len()
+      if (!quiet(s, r.pos)) return false
+    }
+    return true
+  }
+
+  /** every element of a LongArray/IntArray (field 1, packed or not) is a number the detectors leave */
+  private numbers (buf: Buffer, a: number, b: number): boolean {
+    const r = new WireReader(buf, a, b)
+    const ok = (v: number): boolean => v <= Number.MAX_SAFE_INTEGER && this.wire.quietNumber(v)
+    while (r.next()) {
+      if (r.field !== 1) return false
+      if (r.wireType === VARINT) { if (!ok(r.varint())) return false; continue }
+      if (r.wireType !== LEN) return false
+      const p = new WireReader(buf, r.len(), r.pos)
+      while (p.pos < p.end) if (!ok(p.varint())) return false
+    }
+    return true
   }
 }
