@@ -298,6 +298,7 @@ const MAX_WIRE_DEPTH = 256
 const SAME = 0
 const REMOVE = 1
 const WHOLE = 2
+const NOT_SCALAR = Symbol('not a scalar')
 type Outcome = typeof SAME | typeof REMOVE | typeof WHOLE | Buffer
 
 class WireMask {
@@ -370,15 +371,47 @@ class WireMask {
     // a key the detectors rename may collide with its neighbours: only the whole payload can say
     if (!wire.quietName(key)) return WHOLE
     if (wire.pathFree(key) && this.quiet(buf, vs, ve, 0)) return SAME
-    const doc: Record<string, unknown> = { [key]: valueToJs(this.L.valueType.decode(buf.subarray(vs, ve)) as unknown as Msg) }
+    // scalars (most configured fields) are read and written here; structs and lists by protobufjs
+    const scalar = this.scalar(buf, vs, ve)
+    const doc: Record<string, unknown> = { [key]: scalar !== NOT_SCALAR ? scalar : valueToJs(this.L.valueType.decode(buf.subarray(vs, ve)) as unknown as Msg) }
     if (!this.masker.document(doc, '')) return SAME
     const keys = Object.keys(doc)
     if (keys.length === 0) return REMOVE
     if (keys.length !== 1 || keys[0] !== key) return WHOLE
     const entry = new MessageBuilder()
     entry.field(1, buf.subarray(ks, ke))
-    entry.field(2, this.L.valueType.encode(jsToValue(doc[key])).finish())
+    entry.field(2, this.encodeScalar(doc[key]) ?? this.L.valueType.encode(jsToValue(doc[key])).finish())
     return entry.finish()
+  }
+
+  /** a qdrant.Value holding one scalar, as `valueToJs` gives it; NOT_SCALAR for anything else */
+  private scalar (buf: Buffer, a: number, b: number): unknown {
+    const L = this.L
+    const r = new WireReader(buf, a, b)
+    if (!r.next()) return NOT_SCALAR
+    let v: unknown
+    const f = r.field
+    if (f === L.vString && r.wireType === LEN) { const s = r.len(); v = buf.toString('utf8', s, r.pos) } else if (f === L.vInt && r.wireType === VARINT) {
+      const n = r.varint()
+      if (n > Number.MAX_SAFE_INTEGER) return NOT_SCALAR // negative or beyond 2^53: protobufjs reads it as int64
+      v = n
+    } else if (f === L.vDouble && r.wireType === I64) v = r.double()
+    else if (f === L.vBool && r.wireType === VARINT) v = r.varint() !== 0
+    else if (f === L.vNull && r.wireType === VARINT) { r.varint(); v = null } else return NOT_SCALAR
+    return r.next() ? NOT_SCALAR : v // a second member: leave the oneof rules to protobufjs
+  }
+
+  /** `jsToValue` + encode for what masking makes of a scalar; undefined for anything else */
+  private encodeScalar (x: unknown): Uint8Array | undefined {
+    const L = this.L
+    if (typeof x === 'string') {
+      const n = Buffer.byteLength(x)
+      const out = new MessageBuilder()
+      out.field(L.vString, n === x.length ? Buffer.from(x, 'latin1') : Buffer.from(x))
+      return out.finish()
+    }
+    if (x === null) return Buffer.from([L.vNull * 8, 0])
+    return undefined
   }
 
   /** true when the mask leaves this qdrant.Value as it is under a key it does not touch */
