@@ -179,7 +179,13 @@ function methodOf (type: string, node: Node): string {
   return METHOD[type] ?? type.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase()
 }
 
-const rangeName = (rv: Node): string => (rv.schemaname !== undefined ? `${String(rv.schemaname)}.` : '') + String(rv.relname)
+/**
+ * A name part written as a quoted identifier with a dot or a quote in it (`"x.items"`) is kept quoted,
+ * so it can never read as another schema's table (`x.items`) in grants, rules or who-saw; any other
+ * part is the identifier as PostgreSQL folded it.
+ */
+const namePart = (s: string): string => /[."]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s
+const rangeName = (rv: Node): string => (rv.schemaname !== undefined ? `${namePart(String(rv.schemaname))}.` : '') + namePart(String(rv.relname))
 
 /** What a walk over a statement tree found. */
 interface Found {
@@ -283,7 +289,7 @@ export function classifyStatement (wrapper: Node, text: string): StatementClass 
       c.bulk = true
       for (const o of (node.objects as unknown[] | undefined) ?? []) {
         const parts = ((o as Node).List as { items?: Array<{ String?: { sval?: string } }> } | undefined)?.items
-        if (parts !== undefined) f.tables.push(parts.map(p => p.String?.sval ?? '').join('.'))
+        if (parts !== undefined) f.tables.push(parts.map(p => namePart(p.String?.sval ?? '')).join('.'))
       }
       break
     case 'ExplainStmt':

@@ -24,6 +24,12 @@ t.test('actions', async t => {
   t.match(one("COPY items FROM PROGRAM 'curl evil'"), { action: 'admin' })
   t.match(one("COPY items TO '/tmp/x'"), { action: 'admin' })
   t.match(one('DROP TABLE items'), { action: 'admin', bulk: true, tables: ['items'] })
+  // a quoted name with a dot stays quoted: it is public's table "x.items", never schema x's items
+  t.same(one('SELECT * FROM "x.items"').tables, ['"x.items"'])
+  t.same(one('SELECT * FROM "a""b".items').tables, ['"a""b".items'])
+  t.same(one('SELECT * FROM x."y.z"').tables, ['x."y.z"'])
+  t.same(one('DROP TABLE "x.items"').tables, ['"x.items"'])
+  t.same(one('SELECT * FROM "Items"').tables, ['Items'])
   t.match(one('CREATE EXTENSION vector'), { action: 'admin' })
   t.match(one('CREATE TABLE items (id bigserial, embedding vector(3))'), { action: 'admin' })
   t.match(one('CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)'), { method: 'CREATE INDEX', action: 'admin', tables: ['items'] })
