@@ -6,6 +6,7 @@ import { parseDuration, parseActions } from './args.js'
 import { journalCommands } from './journal.js'
 import { demoCommands } from './demo.js'
 import { identityCommands } from './identity.js'
+import { terminalSafe } from './terminal.js'
 
 export interface CommandContext {
   values: Record<string, any>
@@ -167,7 +168,7 @@ export const commands: Command[] = [
  * (THREATS.md "Terminal injection"): C0 and C1 control characters and DEL are shown as \u escapes.
  */
 export function printable (v: unknown, max = 300): string {
-  const s = String(v).replace(/[\u0000-\u001f\u007f-\u009f]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  const s = terminalSafe(String(v))
   return s.length > max ? s.slice(0, max - 1) + '…' : s
 }
 

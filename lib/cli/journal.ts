@@ -16,7 +16,17 @@ import { adminCall } from './admin-client.js'
 import { callerToken } from './identity.js'
 import { VecgateError } from '../errors.js'
 import { JournalReader, type EventRow, type SessionFilter, type SessionRow } from '../journal/reader.js'
-import { eventDetail, eventLine, sessionHeader, sessionLine, time } from '../journal/format.js'
+import { eventLine, sessionHeader, sessionLine, time } from '../journal/format.js'
+import { terminalSafe, terminalSafeDeep } from './terminal.js'
+
+/**
+ * One event whole, as replay --event prints it: the line with data escaped, then the body as JSON.
+ * JSON escapes C0 controls in strings but leaves DEL and C1 (a one-character CSI) raw, so the JSON
+ * text is escaped too, keeping its own line breaks.
+ */
+function detail (e: EventRow): string {
+  return `${eventLine(terminalSafeDeep(e))}\n${terminalSafe(JSON.stringify(e.body, null, 2), true)}`
+}
 
 const usage = (m: string): VecgateError => new VecgateError('VG_ERR_USAGE', m)
 
@@ -115,7 +125,7 @@ export const journalCommands: Command[] = [
         try { sessions = r.sessions(f) } finally { r.close() }
       }
       if (ctx.values.json === true) { for (const s of sessions) out(ctx, JSON.stringify(s)); return 0 }
-      out(ctx, sessions.length === 0 ? 'no sessions' : sessions.map(sessionLine).join('\n'))
+      out(ctx, sessions.length === 0 ? 'no sessions' : sessions.map(s => sessionLine(terminalSafeDeep(s))).join('\n'))
       return 0
     }
   },
@@ -143,12 +153,12 @@ export const journalCommands: Command[] = [
       if (ctx.values.event !== undefined) {
         const e = page.events.find(x => x.n === Number(ctx.values.event))
         if (e === undefined) throw usage(`session ${page.session.id} has no event ${String(ctx.values.event)} (it has ${page.session.events})`)
-        out(ctx, json ? JSON.stringify(e) : eventDetail(e))
+        out(ctx, json ? JSON.stringify(e) : detail(e))
         return 0
       }
       if (json) out(ctx, JSON.stringify({ session: page.session }))
-      else out(ctx, sessionHeader(page.session) + '\n')
-      const print = (e: EventRow): void => out(ctx, json ? JSON.stringify(e) : eventLine(e))
+      else out(ctx, sessionHeader(terminalSafeDeep(page.session)) + '\n')
+      const print = (e: EventRow): void => out(ctx, json ? JSON.stringify(e) : eventLine(terminalSafeDeep(e)))
       page.events.forEach(print)
       if (page.related.length > 0 && !json) {
         out(ctx, '\nrecorded in the gateway session after this one ended:')
@@ -162,7 +172,7 @@ export const journalCommands: Command[] = [
         next.events.forEach(print)
         last = next.events.at(-1)?.n ?? last
         ended = next.session.ended_at !== null
-        if (ended && !json) out(ctx, `-- ended ${time(next.session.ended_at!)} (${next.session.end_reason ?? ''})`)
+        if (ended && !json) out(ctx, `-- ended ${time(next.session.ended_at!)} (${terminalSafe(next.session.end_reason ?? '')})`)
       }
       return 0
     }
@@ -228,7 +238,7 @@ export const journalCommands: Command[] = [
       }
       if (ctx.values.json === true) { for (const f of found) out(ctx, JSON.stringify(f)); return 0 }
       if (found.length === 0) { out(ctx, `no session received ${backend}/${collection}/${id}`); return 0 }
-      out(ctx, found.map(f => `${sessionLine(f.session)}\n    events ${f.events.map(e => `#${e.n} (call ${e.call ?? '-'}${e.subject !== null && e.subject !== f.session.subject ? ` as ${e.subject}` : ''}, ${time(e.at)})`).join(', ')}`).join('\n'))
+      out(ctx, found.map(terminalSafeDeep).map(f => `${sessionLine(f.session)}\n    events ${f.events.map(e => `#${e.n} (call ${e.call ?? '-'}${e.subject !== null && e.subject !== f.session.subject ? ` as ${e.subject}` : ''}, ${time(e.at)})`).join(', ')}`).join('\n'))
       return 0
     }
   }
