@@ -153,6 +153,7 @@ interface Layout {
   dynamic: number
   scalars: number
   vectors: number
+  validData: number
   stringData: number
   jsonData: number
   longData: number
@@ -185,6 +186,7 @@ function layoutOf (type: protobuf.Type, shape: ResultShape): Layout | null {
       dynamic: f(fieldType, 'is_dynamic').id,
       scalars: scalars.id,
       vectors: f(fieldType, 'vectors').id,
+      validData: f(fieldType, 'valid_data').id,
       stringData: f(st, 'string_data').id,
       jsonData: f(st, 'json_data').id,
       longData: f(st, 'long_data').id,
@@ -200,6 +202,26 @@ function layoutOf (type: protobuf.Type, shape: ResultShape): Layout | null {
 const SAME = 0
 const REMOVE = 1
 const DECODE = 2
+const ROWS = 3
+
+/** the message buf[a, b) with its LEN field at [fa, fb) (content range) given new content */
+function splice (buf: Buffer, a: number, b: number, ca: number, cb: number, field: number, content: Uint8Array): Buffer {
+  // the field's tag and length sit before its content: find where the field starts
+  const r = new WireReader(buf, a, b)
+  while (r.next()) {
+    if (r.field === field && r.wireType === LEN) {
+      const s = r.len()
+      if (s === ca && r.pos === cb) {
+        const out = new MessageBuilder()
+        out.raw(buf.subarray(a, r.fieldStart))
+        out.field(field, content)
+        out.raw(buf.subarray(cb, b))
+        return out.finish()
+      }
+    } else r.skip()
+  }
+  throw new VecgateError('VG_ERR_INTERNAL', 'masked column no longer found in its message')
+}
 
 class WireMask {
   private readonly dropped = new Set<string>()
@@ -281,6 +303,10 @@ class WireMask {
     else how = this.masker.touches(name) ? DECODE : SAME
     if (how === SAME) return null
     if (how === REMOVE) { this.dropped.add(name); return REMOVE }
+    if (how === ROWS) {
+      const rows = this.stringRows(buf, a, b, scalars, scalarsEnd, name)
+      if (rows !== undefined) return rows
+    }
     const fd = L.fieldType.decode(buf.subarray(a, b)) as unknown as Msg
     const m = maskColumn(fd, this.masker)
     if (m === false) return null
@@ -306,7 +332,8 @@ class WireMask {
       if (!this.masker.touches(name)) continue // maskColumn leaves other kinds alone then
       if (!wire.pathFree(name) || !wire.quietName(name)) return DECODE
       if (r.field === L.stringData) {
-        if (!this.each(buf, s, e, (x, y) => wire.quietText(buf, x, y))) return DECODE
+        // a text column where a few rows have hits: those rows are masked on the wire (stringRows)
+        if (!this.each(buf, s, e, (x, y) => wire.quietText(buf, x, y))) return ROWS
       } else if (r.field === L.longData || r.field === L.intData) {
         if (!this.numbers(buf, s, e)) return DECODE
       } else {
@@ -314,6 +341,46 @@ class WireMask {
       }
     }
     return SAME
+  }
+
+  /**
+   * A varchar column (FieldData → ScalarField.string_data → StringArray.data) masked row by row:
+   * rows the detectors pass over keep their bytes, the others go through `scalar` and are written
+   * back. Undefined when the column needs `maskColumn` after all: nullable rows (valid_data), a
+   * result that is not a string (null, DROP), anything but a lone string_data.
+   */
+  private stringRows (buf: Buffer, a: number, b: number, sa: number, sb: number, name: string): Buffer | null | undefined {
+    const L = this.L
+    const f = new WireReader(buf, a, b)
+    while (f.next()) { if (f.field === L.validData) return undefined; f.skip() }
+    const sc = new WireReader(buf, sa, sb)
+    let da = -1; let db = -1
+    while (sc.next()) {
+      if (sc.field !== L.stringData || sc.wireType !== LEN || da >= 0) return undefined
+      da = sc.len(); db = sc.pos
+    }
+    if (da < 0) return undefined
+    const r = new WireReader(buf, da, db)
+    let out: MessageBuilder | undefined
+    let copied = da
+    while (r.next()) {
+      if (r.field !== 1 || r.wireType !== LEN) return undefined
+      const fs = r.fieldStart
+      const s = r.len()
+      if (this.wire.quietText(buf, s, r.pos)) continue
+      const before = buf.toString('utf8', s, r.pos)
+      const after = this.masker.scalar(name, before)
+      if (after === before) continue
+      if (typeof after !== 'string') return undefined
+      out ??= new MessageBuilder()
+      out.raw(buf.subarray(copied, fs))
+      out.field(1, Buffer.from(after))
+      copied = r.pos
+    }
+    if (out === undefined) return null
+    out.raw(buf.subarray(copied, db))
+    // StringArray → ScalarField → FieldData, each rebuilt around the part that changed
+    return splice(buf, a, b, sa, sb, L.scalars, splice(buf, sa, sb, da, db, L.stringData, out.finish()))
   }
 
   /** every element of a repeated string/bytes array message (field 1) passes `quiet` */
