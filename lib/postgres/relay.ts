@@ -138,6 +138,8 @@ export class PgRelay {
   private readonly abort = new AbortController()
   private readonly readBuffer: ReadBuffer | undefined
   private readonly clientReadBuffer: ReadBuffer | undefined
+  /** whether anything reads result rows besides a mask (Pipeline.wantsResults) */
+  private readonly wantsResults: boolean
 
   constructor (private readonly o: RelayOptions) {
     this.client = o.client
@@ -151,6 +153,7 @@ export class PgRelay {
     this.txStatus = o.status
     this.readBuffer = o.readBuffer
     this.clientReadBuffer = o.clientReadBuffer
+    this.wantsResults = o.session.pipeline.wantsResults
     this.standardStrings = o.parameters.get('standard_conforming_strings') !== 'off'
   }
 
@@ -717,7 +720,7 @@ export class PgRelay {
           else if (u.stmt !== undefined) u.stmt.columns = cols
           this.shift()
         } else if (u.kind === Kind.Query) {
-          u.columns = this.rowDescription()
+          u.columns = this.wantsResults || u.calls?.[u.idx]?.masker !== undefined ? this.rowDescription() : undefined
           u.plan = undefined
         }
         return
@@ -777,6 +780,8 @@ export class PgRelay {
       else this.pass()
     } else {
       this.pass()
+      // nothing reads the rows of an unmasked call (no journal, no limits): they only pass
+      if (!this.wantsResults) return
       if (u.columns === undefined && u.portal !== undefined) u.columns = columnsOf(u.portal)
     }
     if (u.rows === undefined) { u.rows = []; this.rowUnits.push(u) }
