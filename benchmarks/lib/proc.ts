@@ -13,9 +13,18 @@ function clockTicks (): number {
   return ticksPerSecond
 }
 
-/** user + system CPU seconds the process has used so far (/proc/PID/stat fields 14 and 15) */
+/** user + system CPU seconds the process has used so far, all threads (/proc/PID/stat fields 14 and 15) */
 export function cpuSeconds (pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return statCpu(`/proc/${pid}/stat`)
+}
+
+/** the same for its main thread only (the event loop: the relay itself, without worker threads) */
+export function mainThreadCpuSeconds (pid: number): number {
+  return statCpu(`/proc/${pid}/task/${pid}/stat`)
+}
+
+function statCpu (file: string): number {
+  const stat = readFileSync(file, 'utf8')
   // the command name (field 2) may hold spaces and parentheses: count fields after its closing ')'
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return (Number(fields[11]) + Number(fields[12])) / clockTicks()

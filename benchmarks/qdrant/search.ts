@@ -7,7 +7,7 @@
  * per request and memory are read from /proc. Writes the "Qdrant Search" section of
  * benchmarks/RESULTS.md.
  *
- *   node --import tsx benchmarks/qdrant/search.ts [--seconds 6] [--rounds 2] [--rates 0.4,0.75]
+ *   node --import tsx benchmarks/qdrant/search.ts [--seconds 5] [--rounds 2] [--rates 0.4,0.75] [--levels 1x1,4x16] [--only pass] [--dry-run]
  *   VECGATE_BENCH_PROF=/tmp/prof …   also writes a --cpu-prof profile of each gateway process
  */
 import { parseArgs } from 'node:util'
@@ -15,12 +15,12 @@ import { fileURLToPath } from 'node:url'
 import { qdrantSchema } from '../../decoders/qdrant/schema.js'
 import { machine, startPeerProcess, startUnderTest, type UnderTest } from '../lib/env.js'
 import { grpcBodyFile, h2load, median as med, type H2loadResult } from '../lib/h2load.js'
-import { cpuSeconds, peakRssMiB, rssMiB } from '../lib/proc.js'
+import { cpuSeconds, mainThreadCpuSeconds, peakRssMiB, rssMiB } from '../lib/proc.js'
 import { writeSection } from '../results.js'
 
 const { values } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '6' },
+    seconds: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '2' },
     rates: { type: 'string', default: '0.4,0.75' },
     /** closed-loop concurrencies: connections × streams */
@@ -67,19 +67,22 @@ const targets: Target[] = [
   { name: 'vecgate pass-through', port: pass.port, key: pass.token!, proc: pass },
   { name: 'vecgate policy+mask+journal', port: full.port, key: full.token!, proc: full }
 ].filter(t => t.name === 'direct' || values.only === '' || values.only.split(',').some(o => t.name.includes(o)))
-interface Row { rps: number[], p50: number[], p99: number[], cpuUs: number[], errors: number, requests: number }
+interface Row { rps: number[], p50: number[], p99: number[], cpuUs: number[], mainUs: number[], errors: number, requests: number }
 const results = new Map<string, Row>()
 
 /** one h2load run against one target; CPU per request of the process serving it (the peer's for direct) */
 async function run (t: Target, label: string, load: { c: number, m: number, rps?: number }): Promise<H2loadResult> {
   const pid = t.proc?.pid ?? peerPid
   const cpu0 = cpuSeconds(pid)
+  const main0 = mainThreadCpuSeconds(pid)
   const res = await h2load({ port: t.port, path: '/qdrant.Points/Search', body, key: t.key, seconds, ...load })
   const cpu = cpuSeconds(pid) - cpu0
+  const main = mainThreadCpuSeconds(pid) - main0
   const k = `${t.name} @ ${label}`
-  const row = results.get(k) ?? { rps: [], p50: [], p99: [], cpuUs: [], errors: 0, requests: 0 }
+  const row = results.get(k) ?? { rps: [], p50: [], p99: [], cpuUs: [], mainUs: [], errors: 0, requests: 0 }
   row.rps.push(res.rps); row.p50.push(res.p50); row.p99.push(res.p99); row.errors += res.errors; row.requests += res.requests
   row.cpuUs.push(res.requests > 0 ? cpu / res.requests * 1e6 : 0)
+  row.mainUs.push(res.requests > 0 ? main / res.requests * 1e6 : 0)
   results.set(k, row)
   return res
 }
@@ -105,18 +108,18 @@ for (const f of rateFractions) {
 const lines = [
   `Qdrant unary Search, top-10, ${peerInfo.responseBytes} B responses, h2load ${seconds}s per run, ${rounds} rounds alternating; ${header}`,
   '',
-  '| path | req/s | vs direct | p50 µs | p99 µs | added p50 µs | added p99 µs | CPU µs/req | errors |',
-  '|---|---|---|---|---|---|---|---|---|'
+  '| path | req/s | vs direct | p50 µs | p99 µs | added p50 µs | added p99 µs | CPU µs/req | of it event loop | errors |',
+  '|---|---|---|---|---|---|---|---|---|---|'
 ]
 for (const label of labels) {
   const direct = results.get(`direct @ ${label}`)!
   for (const t of targets) {
     const row = results.get(`${t.name} @ ${label}`)!
-    lines.push(`| ${t.name} @ ${label} | ${med(row.rps).toFixed(0)} | ${(med(row.rps) / med(direct.rps)).toFixed(2)}× | ${med(row.p50).toFixed(0)} | ${med(row.p99).toFixed(0)} | ${(med(row.p50) - med(direct.p50)).toFixed(0)} | ${(med(row.p99) - med(direct.p99)).toFixed(0)} | ${med(row.cpuUs).toFixed(0)} | ${row.errors} |`)
+    lines.push(`| ${t.name} @ ${label} | ${med(row.rps).toFixed(0)} | ${(med(row.rps) / med(direct.rps)).toFixed(2)}× | ${med(row.p50).toFixed(0)} | ${med(row.p99).toFixed(0)} | ${(med(row.p50) - med(direct.p50)).toFixed(0)} | ${(med(row.p99) - med(direct.p99)).toFixed(0)} | ${med(row.cpuUs).toFixed(0)} | ${med(row.mainUs).toFixed(0)} | ${row.errors} |`)
   }
 }
 lines.push('', `Memory after the runs (RSS now / peak): ${targets.filter(t => t.proc !== undefined).map(t => `${t.name} ${rssMiB(t.proc!.pid).toFixed(0)} / ${peakRssMiB(t.proc!.pid).toFixed(0)} MiB`).join('; ')}; upstream peer ${rssMiB(peerPid).toFixed(0)} MiB.`)
-lines.push('', '`node --import tsx benchmarks/qdrant/search.ts` (h2load over h2c with a fixed gRPC request body; medians of the rounds). "added" is the latency over direct in the same run. "CPU µs/req" is the user+sys CPU of the process serving the path (/proc/PID/stat) over the requests answered: the relay or gateway process, or the upstream peer for direct. Open loop: h2load --rps on 4 connections (at most 16 in flight each), rates fixed from what direct reached at c=64. The gateway, the upstream and h2load share the 2 cores.')
+lines.push('', '`node --import tsx benchmarks/qdrant/search.ts` (h2load over h2c with a fixed gRPC request body; medians of the rounds). "added" is the latency over direct in the same run. "CPU µs/req" is the user+sys CPU of the process serving the path (/proc/PID/stat, all threads) over the requests answered: the relay or gateway process, or the upstream peer for direct; "of it event loop" is its main thread alone (/proc/PID/task/PID/stat), i.e. without the journal worker thread. Open loop: h2load --rps on 4 connections (at most 16 in flight each), rates fixed from what direct reached at c=64. The gateway, the upstream and h2load share the 2 cores.')
 const table = lines.join('\n')
 process.stdout.write(table + '\n')
 if (!values['dry-run']) writeSection('Qdrant Search', table)
