@@ -127,3 +127,28 @@ export class MessageBuilder {
     return out
   }
 }
+
+/**
+ * The message buf[a, b) with some of its length-delimited fields given new content: `fn` sees each
+ * LEN field (number and content range) and returns the new content, or null to keep it. Null when
+ * nothing changed.
+ */
+export function rewriteLen (buf: Uint8Array, a: number, b: number, fn: (field: number, start: number, end: number) => Uint8Array | null): Buffer | null {
+  const r = new WireReader(buf, a, b)
+  let out: MessageBuilder | undefined
+  let copied = a
+  while (r.next()) {
+    if (r.wireType !== LEN) { r.skip(); continue }
+    const fs = r.fieldStart
+    const s = r.len()
+    const c = fn(r.field, s, r.pos)
+    if (c === null) continue
+    out ??= new MessageBuilder()
+    out.raw(buf.subarray(copied, fs))
+    out.field(r.field, c)
+    copied = r.pos
+  }
+  if (out === undefined) return null
+  out.raw(buf.subarray(copied, b))
+  return out.finish()
+}

@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import { I64, LEN, MessageBuilder, VARINT, WireReader } from '../grpc/protowire.js'
+import { I32, I64, LEN, MessageBuilder, VARINT, WireReader, rewriteLen } from '../grpc/protowire.js'
 import type { Masker, RecordId, ResultView, WireChecks } from '../types.js'
 import { idOf } from './methods.js'
 
@@ -251,6 +251,15 @@ function buildLayout (type: protobuf.Type, shape: 'points' | 'batch'): Layout | 
   }
 }
 
+/** floats in field 1 written one by one (not packed) are left to the decoded path */
+function packedOnly (buf: Buffer, a: number, b: number): void {
+  const r = new WireReader(buf, a, b)
+  while (r.next()) {
+    if (r.field === 1 && r.wireType === I32) throw UNPACKED
+    r.skip()
+  }
+}
+
 /** calls `fn` with the byte range of every point in the message */
 function eachPoint (buf: Buffer, a: number, b: number, level: number, L: Layout, fn: (a: number, b: number) => void): void {
   const r = new WireReader(buf, a, b)
@@ -299,6 +308,8 @@ const SAME = 0
 const REMOVE = 1
 const WHOLE = 2
 const NOT_SCALAR = Symbol('not a scalar')
+/** thrown inside `rounded` when a vector is not packed: the point takes the decoded path */
+const UNPACKED = Symbol('unpacked floats')
 type Outcome = typeof SAME | typeof REMOVE | typeof WHOLE | Buffer
 
 class WireMask {
@@ -340,8 +351,12 @@ class WireMask {
         const s = r.len()
         e = this.entry(buf, s, r.pos)
       } else if (r.field === L.vectors && r.wireType === LEN && this.masker.vectors !== 'keep') {
-        r.skip()
-        e = this.masker.vectors === 'drop' ? REMOVE : WHOLE
+        const s = r.len()
+        if (this.masker.vectors === 'drop') e = REMOVE
+        else {
+          const v = this.rounded(buf, s, r.pos)
+          e = v === undefined ? WHOLE : v === null ? SAME : v
+        }
       } else {
         r.skip()
         continue
@@ -456,6 +471,47 @@ class WireMask {
       }
     }
     return true
+  }
+
+  /**
+   * VectorsOutput with every dense float vector rounded (`roundVectors` on the wire): the one
+   * `vector` or each of the named `vectors`, their `data`, `dense.data` and `multi_dense` members.
+   * Undefined when a vector is not packed floats (the decoded path handles it).
+   */
+  private rounded (buf: Buffer, a: number, b: number): Buffer | null | undefined {
+    try {
+      return rewriteLen(buf, a, b, (f, s, e) => {
+        if (f === 1) return this.roundOutput(buf, s, e)
+        if (f === 2) return rewriteLen(buf, s, e, (mf, ms, me) => mf === 1 ? rewriteLen(buf, ms, me, (ef, es, ee) => ef === 2 ? this.roundOutput(buf, es, ee) : null) : null)
+        return null
+      })
+    } catch (e) {
+      if (e === UNPACKED) return undefined
+      throw e
+    }
+  }
+
+  /** VectorOutput { data = 1, dense = 101 { data = 1 }, multi_dense = 103 { vectors = 1 [{ data = 1 }] } } */
+  private roundOutput (buf: Buffer, a: number, b: number): Buffer | null {
+    const dense = (s: number, e: number): Buffer | null => { packedOnly(buf, s, e); return rewriteLen(buf, s, e, (f, ds, de) => f === 1 ? this.roundFloats(buf, ds, de) : null) }
+    packedOnly(buf, a, b)
+    return rewriteLen(buf, a, b, (f, s, e) => {
+      if (f === 1) return this.roundFloats(buf, s, e)
+      if (f === 101) return dense(s, e)
+      if (f === 103) return rewriteLen(buf, s, e, (mf, ms, me) => mf === 1 ? dense(ms, me) : null)
+      return null
+    })
+  }
+
+  /** packed little-endian float32s, rounded by the profile */
+  private roundFloats (buf: Buffer, a: number, b: number): Uint8Array | null {
+    if (b === a) return null
+    if ((b - a) % 4 !== 0) throw new VecgateError('VG_ERR_MALFORMED', 'packed floats not a multiple of 4 bytes')
+    const v = new Float32Array(buf.buffer.slice(buf.byteOffset + a, buf.byteOffset + b))
+    const out = this.masker.vector(v)
+    if (out === null) return null
+    const f = out instanceof Float32Array ? out : Float32Array.from(out)
+    return new Uint8Array(f.buffer, f.byteOffset, f.byteLength)
   }
 
   /** the decoded path for one point: payload keys renamed, vectors rounded */

@@ -60,7 +60,12 @@ function point (r: Rand, i: number): Record<string, unknown> {
   const payload: Record<string, unknown> = {}
   for (let j = 0, n = Math.floor(r() * 7); j < n; j++) payload[pick(r, KEYS)] = toValue(value(r, 0))
   const p: Record<string, unknown> = { id: i % 4 === 0 ? { uuid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` } : { num: i + 1 }, score: 1 - i / 100, version: 1, payload }
-  if (r() < 0.3) p.vectors = { vector: { data: [0.1234567, -2.5, 3.75] } }
+  const vec = (): number[] => [0.1234567, -2.5, 3.75, r() * 10 - 5]
+  const k = r()
+  if (k < 0.15) p.vectors = { vector: { data: vec() } }
+  else if (k < 0.25) p.vectors = { vector: { dense: { data: vec() } } }
+  else if (k < 0.3) p.vectors = { vector: { multi_dense: { vectors: [{ data: vec() }, { data: vec() }] } } }
+  else if (k < 0.35) p.vectors = { vectors: { vectors: { a: { dense: { data: vec() } }, b: { data: vec() }, s: { sparse: { indices: [1, 5], values: [0.5, 0.25] } } } } }
   return p
 }
 
