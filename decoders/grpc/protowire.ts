@@ -96,35 +96,42 @@ function writeVarint (out: Buffer, pos: number, n: number): number {
 
 /**
  * A message rebuilt from pieces: byte ranges kept as they are and length-delimited fields with new
- * content. One allocation, at `finish`.
+ * content, which may itself be a builder (a point inside a response), so nested messages are written
+ * once, into one allocation, at `finish`.
  */
 export class MessageBuilder {
-  private readonly parts: Array<Uint8Array | number> = []
-  private size = 0
+  private readonly parts: Array<Uint8Array | number | MessageBuilder> = []
+  /** bytes `finish` will write */
+  byteLength = 0
 
   /** bytes copied as they are (whole fields, tags included) */
   raw (b: Uint8Array): void {
     if (b.length === 0) return
     this.parts.push(b)
-    this.size += b.length
+    this.byteLength += b.length
   }
 
   /** field `field` (wire type LEN) holding `content` */
-  field (field: number, content: Uint8Array): void {
+  field (field: number, content: Uint8Array | MessageBuilder): void {
     const tag = field * 8 + LEN
-    this.parts.push(tag, content.length)
-    this.parts.push(content)
-    this.size += varintSize(tag) + varintSize(content.length) + content.length
+    const n = content.byteLength
+    this.parts.push(tag, n, content)
+    this.byteLength += varintSize(tag) + varintSize(n) + n
   }
 
   finish (): Buffer {
-    const out = Buffer.allocUnsafe(this.size)
-    let pos = 0
+    const out = Buffer.allocUnsafe(this.byteLength)
+    this.writeTo(out, 0)
+    return out
+  }
+
+  private writeTo (out: Buffer, pos: number): number {
     for (const p of this.parts) {
       if (typeof p === 'number') pos = writeVarint(out, pos, p)
+      else if (p instanceof MessageBuilder) pos = p.writeTo(out, pos)
       else { out.set(p, pos); pos += p.length }
     }
-    return out
+    return pos
   }
 }
 

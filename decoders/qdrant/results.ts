@@ -112,7 +112,7 @@ export class QdrantResultView implements ResultView {
     const buf = this.current
     const out = new WireMask(L, masker, masker.wire).message(buf, 0, buf.length, 0)
     if (out === null) return false
-    this.out = out
+    this.out = out.finish()
     this.msg = undefined
     return true
   }
@@ -315,8 +315,8 @@ type Outcome = typeof SAME | typeof REMOVE | typeof WHOLE | Buffer
 class WireMask {
   constructor (private readonly L: Layout, private readonly masker: Masker, private readonly wire: WireChecks) {}
 
-  /** the message with its points masked, or null when nothing changed */
-  message (buf: Buffer, a: number, b: number, level: number): Buffer | null {
+  /** the message with its points masked, or null when nothing changed (written once, at the top) */
+  message (buf: Buffer, a: number, b: number, level: number): MessageBuilder | null {
     const L = this.L
     const r = new WireReader(buf, a, b)
     const target = L.containers[level]
@@ -336,10 +336,10 @@ class WireMask {
     }
     if (out === undefined) return null
     out.raw(buf.subarray(copied, b))
-    return out.finish()
+    return out
   }
 
-  private point (buf: Buffer, a: number, b: number): Buffer | null {
+  private point (buf: Buffer, a: number, b: number): MessageBuilder | Buffer | null {
     const L = this.L
     const r = new WireReader(buf, a, b)
     let out: MessageBuilder | undefined
@@ -370,7 +370,7 @@ class WireMask {
     }
     if (out === undefined) return null
     out.raw(buf.subarray(copied, b))
-    return out.finish()
+    return out
   }
 
   /** one payload map entry { key = 1, value = 2 } */
