@@ -72,6 +72,8 @@ class Frontend implements PgConnection {
   private readonly log: Logger
   private readonly keys: CancelKeys
   private readonly onData = (c: Buffer): void => this.data(c)
+  private readonly onError = (): void => this.close('client error')
+  private readonly onClose = (): void => this.close('client closed')
 
   constructor (socket: net.Socket, private readonly pipeline: Pipeline, private readonly opts: ServePostgresOptions) {
     this.socket = socket
@@ -93,8 +95,8 @@ class Frontend implements PgConnection {
     const s = this.socket
     s.setNoDelay(true)
     s.on('data', this.onData)
-    s.on('error', () => this.close('client error'))
-    s.on('close', () => this.close('client closed'))
+    s.on('error', this.onError)
+    s.on('close', this.onClose)
   }
 
   private get closed (): boolean { return this.phase === Phase.Closed }
@@ -159,14 +161,15 @@ class Frontend implements PgConnection {
   private upgrade (): void {
     const raw = this.socket
     raw.off('data', this.onData)
-    raw.removeAllListeners('close')
-    raw.removeAllListeners('error')
+    // only this handler's own listeners: whoever accepted the socket may be watching it close
+    raw.off('close', this.onClose)
+    raw.off('error', this.onError)
     const t = new tls.TLSSocket(raw, { isServer: true, secureContext: this.opts.tls })
     this.socket = t
     this.tlsOn = true
     t.on('data', this.onData)
-    t.on('error', () => this.close('client TLS error'))
-    t.on('close', () => this.close('client closed'))
+    t.on('error', this.onError)
+    t.on('close', this.onClose)
   }
 
   private startup (p: Extract<FirstPacket, { kind: 'startup' }>): void {
@@ -251,8 +254,8 @@ class Frontend implements PgConnection {
     s.write(Buffer.concat(hello))
     this.phase = Phase.Relaying
     s.off('data', this.onData)
-    s.removeAllListeners('close')
-    s.removeAllListeners('error')
+    s.off('close', this.onClose)
+    s.off('error', this.onError)
     // from here on the client's reads go into a reused buffer too, when the socket allows it
     const adopted = adoptForReads(s)
     if (adopted !== undefined) this.socket = adopted.socket
