@@ -194,6 +194,17 @@ for (const c of clientCounts) {
 lines.push('### pgvector KNN (PGlite + pgvector, 1 client)', '',
   '`SELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = :q) LIMIT 10` over 2000 16-dimensional vectors, simple protocol.', '',
   ...table(liteTargets, t => knnRuns.get(t.name)!, false), '')
+lines.push('### Reading these figures', '',
+  '- Every proxy pays two reads and two writes on loopback TCP per `-S` transaction; with `perf` that kernel time is most of each',
+  '  proxy\'s CPU (PgBouncer ≈ 2 µs/tx in user space, the rest kernel). A Node process adds libuv/V8 work per read and write',
+  '  (≈ 5–6 µs/tx for a bare relay reading into reused buffers); vecgate adds its own on top: shape scan and cached classification,',
+  '  admission (expiry, revocation, scope, policy, metrics), the Call and its journal events, response parsing.',
+  '- vecgate reads both sockets into reused buffers, decides a statement in the same turn as the bytes that carried it (a promise only',
+  '  for approval holds) and writes once per read burst; what it still spends above the plain Node relay (`pipe()`) is its own work.',
+  '- Two gateway processes instead of one (clients split between them) did not pay on this 2-core machine: at 16 clients they needed',
+  '  more CPU per transaction (fewer requests per wakeup) and reached fewer TPS.',
+  '- The machine is shared: runs of the same path vary by ±20 % between rounds; compare paths within one run.',
+  '')
 const body = lines.join('\n')
 writeFileSync(join(HERE, 'RESULTS.md'), `# PostgreSQL path: pgbench through vecgate\n\n\`node --import tsx benchmarks/pg/pgbench.ts\`\n\n${body.replace(/^### /gm, '## ')}`)
 writeSection('PostgreSQL pgbench', body)
