@@ -117,8 +117,11 @@ export function signal (s: SharedState): void {
 
 /** What the gateway's thread tells the worker. */
 export type ToWorker =
-  /** `flush`: someone waits for this batch: say so with a `settled` message once it is committed */
-  | { t: 'batch', b: Batch, n: number, flush: boolean }
+  /**
+   * `flush`: someone waits for this batch: say so with a `settled` message once it is committed.
+   * `at`: when it was handed over (epoch ms); every event queued before then is in it or an earlier one
+   */
+  | { t: 'batch', b: Batch, n: number, flush: boolean, at: number }
   | { t: 'prune', id: number, now?: number }
   | { t: 'size', id: number }
   | { t: 'close', at: number }

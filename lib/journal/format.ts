@@ -22,7 +22,7 @@ function idList (ids: unknown[] | undefined, n = 5): string {
 export function sessionLine (s: SessionRow): string {
   const who = s.subjects.length > 1 ? s.subjects.join('+') : s.subject ?? '(no identity)'
   const end = s.ended_at !== null ? `${Math.round((s.ended_at - s.started_at) / 100) / 10}s, ${s.end_reason ?? ''}` : 'open'
-  return `${s.id}  ${time(s.started_at)}  ${pad(who, 12)} ${pad(s.backend, 10)} ${pad(s.client, 21)} ${String(s.events).padStart(5)} events  ${end}${s.sealed ? '' : s.ended_at === null ? '' : '  (unsealed)'}`
+  return `${s.id}  ${time(s.started_at)}  ${pad(who, 12)} ${pad(s.backend, 10)} ${pad(s.client, 21)} ${String(s.events).padStart(5)} events  ${end}${s.sealed ? '' : s.ended_at === null ? '' : '  (unsealed)'}${s.loss === true ? '  LOSS (replay says what)' : ''}`
 }
 
 export function sessionHeader (s: SessionRow): string {
@@ -30,7 +30,8 @@ export function sessionHeader (s: SessionRow): string {
     `session ${s.id}  (#${s.seq})`,
     `  backend ${s.backend} (${s.protocol}), client ${s.client}${s.tls ? ' over TLS' : ''}`,
     `  identity ${s.subject ?? '(none)'}${s.subjects.length > 1 ? ` (also ${s.subjects.slice(1).join(', ')} on the same connection)` : ''}${s.groups.length > 0 ? ` groups ${s.groups.join(',')}` : ''}${s.token_id !== null ? ` token ${s.token_id}` : ''}`,
-    `  started ${time(s.started_at)}${s.ended_at !== null ? `, ended ${time(s.ended_at)} (${s.end_reason ?? ''})` : ', still open'}${s.sealed ? ', sealed' : ''}`
+    `  started ${time(s.started_at)}${s.ended_at !== null ? `, ended ${time(s.ended_at)} (${s.end_reason ?? ''})` : ', still open'}${s.sealed ? ', sealed' : ''}`,
+    ...(s.loss === true ? ['  LOSS: not every event of this session was recorded; its loss events say what and from when'] : [])
   ].join('\n')
 }
 
@@ -75,10 +76,21 @@ export function eventSummary (e: EventRow): string {
     case 'error':
       return `${d.code}: ${clip(String(d.message ?? ''), 90)}${d.approvalId !== undefined ? ` (approval ${d.approvalId})` : ''}`
     case 'loss':
-      return `LOSS: ${d.reason ?? ''}${d.lost !== undefined ? ` ${JSON.stringify(d.lost)}` : ''}${Array.isArray(d.unfinished_calls) && d.unfinished_calls.length > 0 ? `; calls without a recorded end: ${d.unfinished_calls.join(',')}` : ''}`
+      return `LOSS: ${d.reason ?? ''}${d.lost !== undefined ? ` ${JSON.stringify(d.lost)}` : ''}${lossWindow(d)}${Array.isArray(d.unfinished_calls) && d.unfinished_calls.length > 0 ? `; calls without a recorded end: ${d.unfinished_calls.join(',')}` : ''}${typeof d.sessions_left_open === 'number' ? `; ${d.sessions_left_open} sessions left open, each closed with its own loss event` : ''}`
     default:
       return clip(JSON.stringify(b))
   }
+}
+
+/** After an abrupt stop: from when events may be missing, as recovery recorded it. */
+function lossWindow (d: Record<string, any>): string {
+  if (!('missing_from' in d)) return ''
+  if (typeof d.missing_from !== 'number') return '; from when events may be missing is unknown (the journal did not record it)'
+  const whole = d.scope === 'journal' ? ', and sessions started from then on may be missing whole' : ''
+  const trail = typeof d.reads_may_trail_ms === 'number'
+    ? ` (with journal.durable: changes, reads and searches answered in the last ~${d.reads_may_trail_ms as number} ms before the stop; with durable: all, no call whose end reached the client)`
+    : ''
+  return `; events from ${time(d.missing_from)} on may be missing${trail}${whole}`
 }
 
 export function eventLine (e: EventRow): string {

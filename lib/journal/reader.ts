@@ -28,6 +28,8 @@ export interface SessionRow {
   events: number
   bytes: number
   sealed: boolean
+  /** the session has a loss event: some of its events were not recorded (replay says which) */
+  loss: boolean
 }
 
 export interface EventRow {
@@ -225,7 +227,8 @@ function orderFirst (first: string | null, all: string[]): string[] {
 const SUBJECTS = "(SELECT group_concat(subject, char(1)) FROM identities i WHERE i.session = sessions.id) AS subjects"
 
 /** an open session's row is not updated per event: count its events instead */
-const LIVE_EVENTS = 'CASE WHEN ended_at IS NULL THEN (SELECT count(*) FROM events e WHERE e.session = sessions.id) ELSE events END AS live_events, ' + SUBJECTS
+const LIVE_EVENTS = 'CASE WHEN ended_at IS NULL THEN (SELECT count(*) FROM events e WHERE e.session = sessions.id) ELSE events END AS live_events, ' + SUBJECTS +
+  ", EXISTS (SELECT 1 FROM events l WHERE l.session = sessions.id AND l.kind = 'loss') AS has_loss"
 
 function sessionRow (r: any): SessionRow {
   return {
@@ -244,7 +247,8 @@ function sessionRow (r: any): SessionRow {
     token_id: r.token_id,
     events: r.live_events ?? r.events,
     bytes: r.bytes,
-    sealed: r.seal !== null
+    sealed: r.seal !== null,
+    loss: r.has_loss === 1
   }
 }
 

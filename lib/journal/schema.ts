@@ -7,6 +7,8 @@
  * - events: each session's events numbered 1..n, each carrying the hash of the one before it.
  * - identities: every subject a session carried (gRPC clients in one process share a connection, so
  *   one session may serve several tokens); `sessions.subject` is the first.
+ * - journal_state: one row saying whether a gateway is writing and up to when its events are
+ *   committed, so recovery after a kill can say from when events may be missing.
  * - seen: the record ids each response returned (`journal who-saw`), one B-tree keyed by
  *   (backend+collection scope, record id, event): the cheapest index that answers who-saw.
  */
@@ -78,6 +80,16 @@ const MIGRATIONS: string[] = [
      kid TEXT PRIMARY KEY,
      jwk TEXT NOT NULL,
      first_used INTEGER NOT NULL
+   );`,
+  // one row: whether a gateway is writing (set at start, cleared by a clean stop), and the time before
+  // which everything its thread handed to the journal is committed — what recovery says a kill lost
+  `CREATE TABLE journal_state (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     running INTEGER NOT NULL,
+     pid INTEGER,
+     started_at INTEGER,
+     committed_before INTEGER,
+     commit_delay INTEGER
    );`
 ]
 

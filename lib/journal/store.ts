@@ -54,7 +54,7 @@ export class JournalStore implements BatchSink {
   /** sessions opened by the batch being written, forgotten again if it rolls back */
   private batchOpened: string[] = []
   private readonly st: ReturnType<JournalStore['prepare']>
-  private readonly tx: (batches: Batch[]) => void
+  private readonly tx: (batches: Batch[], at: number) => void
 
   constructor (opts: JournalStoreOptions) {
     this.opts = opts
@@ -73,9 +73,10 @@ export class JournalStore implements BatchSink {
       throw new VecgateError('VG_ERR_JOURNAL', `journal.path: cannot open ${opts.path}: ${(e as Error).message}`, { hint: 'check the path and its permissions' })
     }
     this.st = this.prepare()
-    this.tx = this.db.transaction((batches: Batch[]) => {
+    this.tx = this.db.transaction((batches: Batch[], at: number) => {
       for (const b of batches) readBatch(b, this)
       this.writeLosses()
+      this.st.committed.run(at)
     })
     this.seq = this.maxSeq()
     this.db.prepare('INSERT OR IGNORE INTO keys (kid, jwk, first_used) VALUES (?, ?, ?)')
@@ -95,21 +96,23 @@ export class JournalStore implements BatchSink {
       auth: db.prepare('UPDATE sessions SET subject = ?, groups = ?, token_id = ? WHERE id = ? AND subject IS NULL'),
       identity: db.prepare('INSERT OR IGNORE INTO identities (subject, session) VALUES (?, ?)'),
       tail: db.prepare('SELECT n, hash, (SELECT coalesce(sum(length(body)), 0) FROM events WHERE session = ?) AS bytes FROM events WHERE session = ? ORDER BY n DESC LIMIT 1'),
-      end: db.prepare('UPDATE sessions SET ended_at = ?, end_reason = ?, events = ?, last_hash = ?, bytes = ?, seal = ?, key_id = ? WHERE id = ?')
+      end: db.prepare('UPDATE sessions SET ended_at = ?, end_reason = ?, events = ?, last_hash = ?, bytes = ?, seal = ?, key_id = ? WHERE id = ?'),
+      committed: db.prepare('UPDATE journal_state SET committed_before = ? WHERE id = 1')
     }
   }
 
   /**
-   * Writes batches in one transaction (group commit), then the losses counted so far. On failure the
+   * Writes batches in one transaction (group commit), then the losses counted so far, and that every
+   * event queued before `at` (when the last of them was handed over) is now committed. On failure the
    * transaction rolled back: the in-memory chain state is reloaded from the database and the error
    * thrown; the caller keeps the batches to try again.
    */
-  write (batches: Batch[]): void {
+  write (batches: Batch[], at: number): void {
     this.batchOpened = []
     // loss counts arrive inside the batches: a rolled-back batch is given again and counts them again
     const losses = this.losses.size === 0 ? undefined : [...this.losses].map(([k, v]) => [k, { ...v }] as const)
     try {
-      this.tx(batches)
+      this.tx(batches, at)
     } catch (e) {
       this.losses.clear()
       for (const [k, v] of losses ?? []) this.losses.set(k, v)
@@ -236,29 +239,78 @@ export class JournalStore implements BatchSink {
   }
 
   /**
-   * Sessions a previous process left open were cut short (crash, SIGKILL). Each gets a loss event
-   * naming its last recorded event and the calls whose final response is not recorded, then a seal.
+   * A gateway starts writing: until it stops cleanly (`stopped`), recovery at the next start treats
+   * events queued after the last committed hand-off as possibly lost. Nothing is queued before now.
+   */
+  running (commitDelay: number, at = Date.now()): void {
+    this.db.prepare(`INSERT INTO journal_state (id, running, pid, started_at, committed_before, commit_delay) VALUES (1, 1, ?, ?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET running = 1, pid = excluded.pid, started_at = excluded.started_at, committed_before = excluded.committed_before, commit_delay = excluded.commit_delay`)
+      .run(process.pid, at, at, commitDelay)
+  }
+
+  /** Everything handed over was committed and every session ended: nothing for recovery to say. */
+  stopped (): void {
+    this.db.prepare('UPDATE journal_state SET running = 0 WHERE id = 1').run()
+  }
+
+  /**
+   * A previous gateway that did not stop cleanly (crash, SIGKILL) may have lost what it had not yet
+   * committed: events its thread queued after the last committed hand-off (`committed_before`) —
+   * under journal.durable: changes, reads and searches already answered, at most about the hand-off
+   * delay of them; under `all`, no call whose end reached the client. Recovery says so once for the
+   * journal (a loss event in a gateway session of its own: sessions started after that time may be
+   * missing whole) and in each session it left open, which also gets the calls without a recorded
+   * end, and a seal. Loss events are ordinary chained events: verify checks them like any other.
    */
   recover (): void {
+    const state = this.db.prepare('SELECT running, pid, started_at, committed_before, commit_delay FROM journal_state WHERE id = 1').get() as
+      { running: number, pid: number | null, started_at: number | null, committed_before: number | null, commit_delay: number | null } | undefined
     const rows = this.db.prepare('SELECT id, backend, protocol, client, tls, started_at, events, last_hash, bytes FROM sessions WHERE ended_at IS NULL').all() as Array<Omit<SessionHeader, 'tls'> & { events: number, last_hash: string, bytes: number, tls: number }>
-    if (rows.length === 0) return
+    const unclean = state?.running === 1
+    if (rows.length === 0 && !unclean) return
+    // a journal from before journal_state, or a gateway that died before recording it: unknown
+    const window = unclean && state.committed_before !== null
+      ? { missing_from: state.committed_before, reads_may_trail_ms: state.commit_delay }
+      : { missing_from: null }
     const unfinished = this.db.prepare(`SELECT DISTINCT call FROM events WHERE session = ? AND kind = 'request' AND call IS NOT NULL
       AND call NOT IN (SELECT call FROM events WHERE session = ? AND call IS NOT NULL AND (kind = 'error' OR (kind = 'response' AND body LIKE '%"final":true%')))`)
     const lastAt = this.db.prepare('SELECT max(at) AS at FROM events WHERE session = ?')
     this.db.transaction(() => {
+      const at = Date.now()
+      if (unclean) {
+        const o = this.open.get(this.gatewayId())!
+        this.append(o, at, 'loss', null, JSON.stringify({
+          data: {
+            reason: `the previous gateway${state.pid !== null ? ` (pid ${state.pid})` : ''} stopped without closing the journal (crash or kill); what it had not committed is lost`,
+            ...window,
+            gateway_started_at: state.started_at,
+            sessions_left_open: rows.length,
+            scope: 'journal'
+          }
+        }))
+      }
       for (const r of rows) {
         const header = { id: r.id, backend: r.backend, protocol: r.protocol, client: r.client, tls: r.tls === 1, started_at: r.started_at }
         const o: Open = { header, ...this.tail(header) }
         this.open.set(r.id, o)
         const calls = (unfinished.all(r.id, r.id) as Array<{ call: number }>).map(c => c.call)
-        const at = Date.now()
-        const body = JSON.stringify({ data: { reason: 'the gateway stopped without ending this session (crash or kill); anything after the last recorded event was not journaled', last_event: o.n, unfinished_calls: calls } })
+        const body = JSON.stringify({
+          data: {
+            reason: 'the gateway stopped without ending this session (crash or kill); anything after the last recorded event was not journaled',
+            last_event: o.n,
+            unfinished: calls.length,
+            unfinished_calls: calls,
+            ...window
+          }
+        })
         this.append(o, at, 'loss', null, body)
         const ended = Math.max(at, (lastAt.get(r.id) as { at: number | null }).at ?? at)
         this.end(r.id, ended, 'gateway stopped abruptly')
       }
+      if (this.gatewaySession !== undefined) this.end(this.gatewaySession, at, 'recovery after an abrupt stop')
+      this.stopped()
     })()
-    this.opts.log.warn({ sessions: rows.length }, 'journal: sessions left open by a previous run were closed with a loss event')
+    this.opts.log.warn({ sessions: rows.length, missing_from: window.missing_from }, 'journal: the previous gateway stopped abruptly; its open sessions were closed with a loss event saying from when events may be missing')
   }
 
   /** Retention: whole ended sessions older than max_age, then oldest first while over max_bytes. */
@@ -286,8 +338,8 @@ export class JournalStore implements BatchSink {
     }
     if (r.max_bytes !== undefined) {
       // prune the oldest share of ended sessions that brings the size under the limit; pages of
-      // indexes stay partly used after deletes, so a few rounds may be needed
-      for (let round = 0; round < 4; round++) {
+      // indexes stay partly used after deletes, so a few rounds may be needed (each prunes at least one)
+      for (let round = 0; round < 16; round++) {
         const size = this.size()
         if (size <= r.max_bytes) break
         const ended = (this.db.prepare('SELECT count(*) AS c FROM sessions WHERE ended_at IS NOT NULL').get() as { c: number }).c
@@ -313,11 +365,17 @@ export class JournalStore implements BatchSink {
     return (pages - free) * size
   }
 
-  /** Sessions still open when the gateway stops are ended and sealed, so verify finds them whole. */
-  endAll (at: number, reason: string): void {
+  /**
+   * Sessions still open when the gateway stops are ended and sealed, so verify finds them whole;
+   * `clean`: everything handed over was committed, so the next start has no loss to report.
+   */
+  endAll (at: number, reason: string, clean = false): void {
     const ids = [...this.open.keys()].filter(id => id !== this.gatewaySession)
     if (this.gatewaySession !== undefined) ids.push(this.gatewaySession)
-    this.db.transaction(() => { for (const id of ids) this.end(id, at, reason) })()
+    this.db.transaction(() => {
+      for (const id of ids) this.end(id, at, reason)
+      if (clean) this.stopped()
+    })()
   }
 
   close (): void {

@@ -33,6 +33,8 @@ process.on('uncaughtException', (e) => {
 const store = new JournalStore({ path: data.path, signingKey: data.signingKey, keyId: data.keyId, log, retention: data.retention })
 let pending: Batch[] = []
 let pendingItems = 0
+/** when the last pending batch was handed over */
+let pendingAt = 0
 let settled = 0
 let replyWanted = false
 let failing = false
@@ -46,7 +48,7 @@ function write (): void {
   if (closed) return
   if (pending.length > 0) {
     try {
-      store.write(pending)
+      store.write(pending, pendingAt)
     } catch (e) {
       fail(e as Error)
       return
@@ -96,6 +98,7 @@ port.on('message', (m: ToWorker) => {
     case 'batch':
       pending.push(m.b)
       pendingItems += m.n
+      pendingAt = m.at
       if (m.flush) replyWanted = true
       // everything that arrived in this turn goes into one transaction
       if (!scheduled) { scheduled = true; setImmediate(write) }
@@ -108,7 +111,8 @@ port.on('message', (m: ToWorker) => {
       clearTimeout(retry)
       clearInterval(pruneTimer)
       try {
-        store.endAll(m.at, 'gateway stopped')
+        // a batch that could not be written keeps the journal marked running: the next start says so
+        store.endAll(m.at, 'gateway stopped', !failing)
       } catch (e) {
         log.error({ err: (e as Error).message, path: data.path }, 'JOURNAL: could not end the open sessions at stop; the next start closes them with a loss event')
       }

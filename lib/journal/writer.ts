@@ -9,7 +9,10 @@
  *
  * Why a delay of several ms for events nobody waits for: a postMessage and a commit each cost about
  * as much as journaling a few calls, so at low load one of each per call would double the journal's
- * cost; the price is that a read's events reach the disk up to that delay after its response.
+ * cost; the price is that a read's events reach the disk up to that delay after its response. A kill
+ * in that window loses them, and the next start says so: each committed batch records when it was
+ * handed over (store.ts, journal_state), and recovery's loss events name that time as the one from
+ * which events may be missing.
  *
  * `flush()` resolves once everything given so far is committed; protocol paths await it before the
  * last byte of a response leaves (writes, deletes, admin; every call with `journal.durable: all`),
@@ -95,7 +98,8 @@ export class JournalWriter implements JournalSink {
       // opened here first, synchronously: a bad path fails the start, and sessions a killed gateway
       // left open are closed before any new one begins
       const store = new JournalStore({ path: opts.path, signingKey: opts.signingKey, keyId: opts.keyId, log: opts.log, retention: opts.retention })
-      try { store.recover() } finally { store.close() }
+      // then marked as written by this gateway until it stops cleanly: nothing of it is queued yet
+      try { store.recover(); store.running(opts.commitDelay ?? 10) } finally { store.close() }
     } catch (e) {
       rmSync(this.lock, { force: true })
       throw e
@@ -285,7 +289,9 @@ export class JournalWriter implements JournalSink {
       this.lost.clear()
       for (const item of items) this.encode(b, item)
       this.posted += items.length
-      this.post({ t: 'batch', b, n: items.length, flush })
+      // every event queued so far is in this batch or an earlier one: once committed, recovery after a
+      // kill knows nothing queued before this time is missing
+      this.post({ t: 'batch', b, n: items.length, flush, at: Date.now() })
     }
     if (this.unsent.length > 0) {
       for (const w of this.unsent) { w.target = this.posted; this.waiters.push(w) }

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3'
 import { Writable } from 'node:stream'
 import { createLogger } from '../../../lib/log.js'
 import { JournalReader } from '../../../lib/journal/reader.js'
+import { eventSummary, sessionLine } from '../../../lib/journal/format.js'
 import { alice, searchOp, session, tempDir, trusted, writer } from './harness.js'
 
 t.test('a session is recorded in order, chained and sealed', async t => {
@@ -135,12 +136,14 @@ t.test('one writer per file', async t => {
   await again.close()
 })
 
-t.test('a writer killed mid-session: the next start closes its sessions with a loss event naming unfinished calls', async t => {
+t.test('a writer killed mid-session: the next start closes its sessions with a loss event naming unfinished calls and from when events may be missing', async t => {
   const dir = tempDir(t)
   const path = join(dir, 'j.db')
   const child = fileURLToPath(new URL('./killed-writer.ts', import.meta.url))
   const run = spawnSync(process.execPath, ['--import', 'tsx', child, path], { encoding: 'utf8', timeout: 60_000 })
   t.equal(run.signal, 'SIGKILL', `the child killed itself (${run.stderr})`)
+  const unsent = Number(run.stdout)
+  t.ok(unsent > 0, 'the child queued a last event it never handed over')
   const w = writer(path)
   await w.close()
   const r = new JournalReader(path)
@@ -148,13 +151,40 @@ t.test('a writer killed mid-session: the next start closes its sessions with a l
   const [s] = r.sessions({ backend: 'qdrant' })
   t.equal(s.end_reason, 'gateway stopped abruptly')
   t.ok(s.sealed)
+  t.ok(s.loss, 'the session is listed with a loss')
   const events = r.events(s.id)
   t.same(events.slice(0, 5).map(e => e.kind), ['auth', 'request', 'verdict', 'response', 'request'], 'every committed event is there')
+  t.equal(events.length, 6, 'the response queued after the last hand-off is not')
   const loss = events.at(-1)!
   t.equal(loss.kind, 'loss')
   t.equal(loss.body.data.last_event, 5)
   t.same(loss.body.data.unfinished_calls, [2], 'call 2 had no recorded end')
+  t.equal(loss.body.data.unfinished, 1)
+  const from = loss.body.data.missing_from as number
+  t.type(from, 'number', 'the loss says from when events may be missing')
+  t.ok(events.slice(0, 5).every(e => e.at <= from), 'everything journaled was queued before that time')
+  t.ok(unsent >= from, `the missing event (queued at ${unsent}) falls in the window from ${from}`)
+  t.equal(loss.body.data.reads_may_trail_ms, 60_000, 'and the hand-off delay reads may trail by')
+  t.match(eventSummary(loss), /events from .* on may be missing \(with journal\.durable: changes, reads and searches answered in the last ~60000 ms/)
+  t.match(sessionLine(s), /LOSS/)
+  // the journal as a whole: sessions the killed gateway started after that time may be missing whole
+  const gw = r.sessions().filter(x => x.id.startsWith('gw-') && x.loss)
+  t.equal(gw.length, 1, 'one journal-level loss event')
+  const whole = r.events(gw[0].id).find(e => e.kind === 'loss')!
+  t.match(whole.body.data, { scope: 'journal', missing_from: from, sessions_left_open: 1 })
+  t.match(eventSummary(whole), /sessions started from then on may be missing whole/)
   t.same(r.verify(trusted()).problems, [])
+})
+
+t.test('a clean stop leaves nothing for recovery to report', async t => {
+  const path = join(tempDir(t), 'j.db')
+  const w = writer(path)
+  session(w, 's1')
+  await w.close()
+  await writer(path).close()
+  const r = new JournalReader(path)
+  t.teardown(() => r.close())
+  t.same(r.sessions().filter(s => s.loss).map(s => s.id), [], 'no loss event anywhere')
 })
 
 t.test('retention prunes whole ended sessions by age and by size, recorded so verify does not call it tampering', async t => {
