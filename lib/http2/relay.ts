@@ -72,7 +72,7 @@ class RelayStream {
   responseEncoding: string | undefined
   deadline: number | undefined
   /** request bytes held until the first message is decided */
-  pending: Array<{ payload: Buffer, endStream: boolean }> = []
+  pending: Array<{ raw: Buffer, payload: Buffer, endStream: boolean, flowLength: number }> = []
   requestReader: GrpcMessageReader | undefined
   firstMessage: GrpcMessage | undefined
   clientEnded = false
@@ -317,7 +317,9 @@ export class GrpcRelay {
     s.toUpstream.owed += f.length
     this.touched.add(s)
     if (s.state === State.Admitting) {
-      s.pending.push({ payload, endStream })
+      // the frame as it came: forwarded as is once admitted (no copy of a large request, which
+      // otherwise costs a second buffer of its size per call and the GC work to drop it)
+      s.pending.push({ raw: f.raw, payload, endStream, flowLength: f.length })
       try {
         s.requestReader!.push(payload, (m) => {
           if (s.firstMessage !== undefined) {
@@ -510,7 +512,7 @@ export class GrpcRelay {
     const headers = s.headers.concat(s.credentials)
     const endNow = s.clientEnded && s.pending.length === 0
     this.queue('upstream', s, { kind: 'headers', headers, endStream: endNow })
-    for (const p of s.pending) this.sendData('upstream', s, undefined, p.payload, p.endStream, p.payload.length)
+    for (const p of s.pending) this.sendData('upstream', s, p.raw, p.payload, p.endStream, p.flowLength)
     s.pending = []
     s.requestReader = undefined
     s.firstMessage = undefined
