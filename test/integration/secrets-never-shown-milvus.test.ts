@@ -6,15 +6,15 @@
  * any error the client received, and the backend's password is in none of them either.
  */
 import t from 'tap'
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { MilvusClient } from '@zilliz/milvus2-sdk-node'
 import { startMilvus } from '../peers/milvus.js'
 import { parseConfig } from '../../lib/config/load.js'
 import { Gateway } from '../../lib/gateway.js'
 import { createLogger } from '../../lib/log.js'
+import { assertNoSecrets, journalBytes, logSink } from '../helpers/no-secrets.js'
 
 // milvus-lite accepts any credentials, so the backend's password can be one that is easy to find
 const BACKEND_PASSWORD = 'milvus-backend-password-9d3a'
@@ -22,8 +22,7 @@ const milvus = await startMilvus()
 t.teardown(() => milvus.close())
 const dir = mkdtempSync(join(tmpdir(), 'vecgate-secrets-milvus-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-const logged: Buffer[] = []
-const sink = new Writable({ write (chunk: Buffer, _enc, done) { logged.push(Buffer.from(chunk)); done() } })
+const sink = logSink()
 const config = parseConfig({
   admin: { listen: '127.0.0.1:0' },
   identity: { signing_key: join(dir, 'signing.jwk') },
@@ -31,7 +30,7 @@ const config = parseConfig({
   backends: [{ name: 'milvus', protocol: 'milvus', listen: '127.0.0.1:0', upstream: milvus.address, credentials: { username: 'root', password: '${VG_TEST_MILVUS_PW}' } }],
   policy: { rules: [{ id: 'readers', actions: ['read', 'search'], effect: 'allow' }] }
 }, join(dir, 'vecgate.yaml'), { VG_TEST_MILVUS_PW: BACKEND_PASSWORD })
-const gw = await Gateway.start(config, { log: createLogger({ level: 'trace', destination: sink }) })
+const gw = await Gateway.start(config, { log: createLogger({ level: 'trace', destination: sink.stream }) })
 let stopped = false
 const stop = async (): Promise<void> => { if (!stopped) { stopped = true; await gw.stop() } }
 t.teardown(stop)
@@ -69,12 +68,10 @@ t.test('a session: the grant as token and as password, a forged grant, a refused
 t.test('no secret in the log, the journal, /metrics or any error the client saw', async t => {
   const metrics = await (await fetch(`${gw.admin!.url}/metrics`)).text()
   await stop()
-  const log = Buffer.concat(logged)
+  const log = sink.bytes()
   t.ok(log.length > 0, 'the gateway logged at trace')
-  const journal = Buffer.concat(readdirSync(dir).filter(f => f.startsWith('journal.db')).map(f => readFileSync(join(dir, f))))
+  const journal = journalBytes(dir)
   t.ok(journal.includes(Buffer.from('alice')), 'the journal recorded the sessions')
   const places: Array<[string, Buffer]> = [['log', log], ['journal', journal], ['metrics', Buffer.from(metrics)], ['client errors', Buffer.from(seenByClient.join('\n'))]]
-  for (const [where, bytes] of places) {
-    for (const [what, secret] of secrets) t.notOk(bytes.includes(Buffer.from(secret)), `${what} is not in the ${where}`)
-  }
+  assertNoSecrets(t, places, secrets)
 })

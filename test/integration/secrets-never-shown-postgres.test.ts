@@ -6,15 +6,15 @@
  * client received.
  */
 import t from 'tap'
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import pg from 'pg'
 import { startPglite } from '../peers/pglite.js'
 import { parseConfig } from '../../lib/config/load.js'
 import { Gateway } from '../../lib/gateway.js'
 import { createLogger } from '../../lib/log.js'
+import { assertNoSecrets, journalBytes, logSink } from '../helpers/no-secrets.js'
 
 // PGlite takes any password, so the backend's can be one that is easy to find
 const BACKEND_PASSWORD = 'pg-backend-password-5c0f1e'
@@ -29,8 +29,7 @@ await direct.query(`CREATE TABLE IF NOT EXISTS notes (id bigint PRIMARY KEY, bod
 const dir = mkdtempSync(join(tmpdir(), 'vecgate-secrets-pg-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 writeFileSync(join(dir, 'pw.txt'), BACKEND_PASSWORD + '\n')
-const logged: Buffer[] = []
-const sink = new Writable({ write (chunk: Buffer, _enc, done) { logged.push(Buffer.from(chunk)); done() } })
+const sink = logSink()
 const config = parseConfig({
   admin: { listen: '127.0.0.1:0' },
   identity: { signing_key: join(dir, 'signing.jwk') },
@@ -38,7 +37,7 @@ const config = parseConfig({
   backends: [{ name: 'pg', protocol: 'postgres', listen: '127.0.0.1:0', upstream: `${lite.host}:${lite.port}`, credentials: { user: 'postgres', password: 'file:pw.txt', database: 'postgres' } }],
   policy: { rules: [{ id: 'readers', actions: ['read', 'search'], effect: 'allow' }] }
 }, join(dir, 'vecgate.yaml'), {})
-const gw = await Gateway.start(config, { log: createLogger({ level: 'trace', destination: sink }) })
+const gw = await Gateway.start(config, { log: createLogger({ level: 'trace', destination: sink.stream }) })
 let stopped = false
 const stop = async (): Promise<void> => { if (!stopped) { stopped = true; await gw.stop() } }
 t.teardown(stop)
@@ -86,12 +85,10 @@ t.test('a session: a read, a refused write, wrong, forged and doubled credential
 t.test('no secret in the log, the journal, /metrics or any error the client saw', async t => {
   const metrics = await (await fetch(`${gw.admin!.url}/metrics`)).text()
   await stop()
-  const log = Buffer.concat(logged)
+  const log = sink.bytes()
   t.ok(log.length > 0, 'the gateway logged at trace')
-  const journal = Buffer.concat(readdirSync(dir).filter(f => f.startsWith('journal.db')).map(f => readFileSync(join(dir, f))))
+  const journal = journalBytes(dir)
   t.ok(journal.includes(Buffer.from('alice')), 'the journal recorded the sessions')
   const places: Array<[string, Buffer]> = [['log', log], ['journal', journal], ['metrics', Buffer.from(metrics)], ['client errors', Buffer.from(seenByClient.join('\n'))]]
-  for (const [where, bytes] of places) {
-    for (const [what, secret] of secrets) t.notOk(bytes.includes(Buffer.from(secret)), `${what} is not in the ${where}`)
-  }
+  assertNoSecrets(t, places, secrets)
 })

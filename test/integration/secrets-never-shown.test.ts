@@ -6,14 +6,13 @@
  * the log, the journal file, /metrics, or any error message a client received.
  */
 import t from 'tap'
-import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { QdrantClient } from '@qdrant/js-client-grpc'
 import { startQdrantServer } from '../peers/qdrant-server.js'
 import { parseConfig } from '../../lib/config/load.js'
 import { Gateway } from '../../lib/gateway.js'
 import { createLogger } from '../../lib/log.js'
+import { assertNoSecrets, journalBytes, logSink } from '../helpers/no-secrets.js'
 import { qdrantSchema } from '../../decoders/qdrant/schema.js'
 import { frameMessage } from '../../decoders/grpc/messages.js'
 import * as F from '../../lib/http2/frames.js'
@@ -27,8 +26,7 @@ t.teardown(() => peer.close())
 
 const dir = mkdtempSync(join(tmpdir(), 'vecgate-secrets-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-const logged: Buffer[] = []
-const sink = new Writable({ write (chunk: Buffer, _enc, done) { logged.push(Buffer.from(chunk)); done() } })
+const sink = logSink()
 process.env.VG_TEST_QDRANT_KEY = UPSTREAM_KEY
 const config = parseConfig({
   admin: { listen: '127.0.0.1:0' },
@@ -42,7 +40,7 @@ const config = parseConfig({
     ]
   }
 }, join(dir, 'vecgate.yaml'))
-const gw = await Gateway.start(config, { log: createLogger({ level: 'trace', destination: sink }) })
+const gw = await Gateway.start(config, { log: createLogger({ level: 'trace', destination: sink.stream }) })
 let stopped = false
 const stop = async (): Promise<void> => { if (!stopped) { stopped = true; await gw.stop() } }
 t.teardown(stop)
@@ -107,15 +105,11 @@ t.test('no secret in the log, the journal, /metrics or any error a client saw', 
   const metrics = await (await fetch(`${gw.admin!.url}/metrics`)).text()
   t.match(metrics, /vecgate_/, 'metrics were served')
   await stop()
-  const log = Buffer.concat(logged).toString()
+  const log = sink.bytes().toString()
   t.ok(log.length > 0, 'the gateway logged at trace')
   // the journal as stored: the database and anything SQLite keeps beside it
-  const journal = Buffer.concat(readdirSync(dir).filter(f => f.startsWith('journal.db')).map(f => readFileSync(join(dir, f))))
+  const journal = journalBytes(dir)
   t.ok(journal.includes(Buffer.from('alice')), 'the journal recorded the session')
   const places: Array<[string, Buffer]> = [['log', Buffer.from(log)], ['journal', journal], ['metrics', Buffer.from(metrics)], ['client errors', Buffer.from(seenByClients.join('\n'))]]
-  for (const [where, bytes] of places) {
-    for (const [what, secret] of secrets) {
-      t.notOk(bytes.includes(Buffer.from(secret)), `${what} is not in the ${where}`)
-    }
-  }
+  assertNoSecrets(t, places, secrets)
 })
