@@ -189,7 +189,8 @@ class Frontend implements PgConnection {
     const db = params.get('database')
     // libpq and node-postgres send the user name when no database was chosen; any other name is refused
     if (db !== undefined && db !== '' && db !== wanted && db !== user) {
-      throw new VecgateError('VG_ERR_DENIED', `database "${db}" is not served by this listener (it serves "${wanted ?? ''}")`)
+      // the name asked for is not repeated back: it is client text and may be a pasted grant
+      throw new VecgateError('VG_ERR_DENIED', `the database asked for is not served by this listener (it serves "${wanted ?? ''}")`)
     }
     this.params = params
     this.minor = p.minor
@@ -224,7 +225,9 @@ class Frontend implements PgConnection {
       identity = await session.authenticate(token)
       if (user === token) throw session.refuse(new VecgateError('VG_ERR_UNAUTHENTICATED', 'the token belongs in the password, not the user name'))
       if (user !== identity.subject) {
-        throw session.refuse(new VecgateError('VG_ERR_UNAUTHENTICATED', `user name "${user}" does not match the token's subject`))
+        // the user name is never repeated in the error, the log or the journal: a client that put a grant
+        // there (another one than the password's) would see it echoed into all three
+        throw session.refuse(new VecgateError('VG_ERR_UNAUTHENTICATED', 'the user name does not match the token\'s subject', { hint: 'connect with the grant\'s subject as the user name' }))
       }
     } catch (e) {
       this.refuse(asVecgateError(e), false)
