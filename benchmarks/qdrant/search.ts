@@ -96,13 +96,13 @@ for (const conc of levels) {
   labels.push(label)
   for (let r = 0; r < rounds; r++) for (const t of targets) await run(t, label, conc)
 }
-// open loop: 4 connections, each sending at a fixed rate, at most 16 in flight each
+// open loop: 4 connections, each sending at a fixed rate, at most 64 in flight each, so the schedule, not the answers, sets the pace until the path saturates (then "req/s" falls below the rate)
 const directMax = med(results.get(`direct @ ${labels[labels.length - 1]}`)!.rps)
 for (const f of rateFractions) {
   const perConn = Math.max(1, Math.round(directMax * f / 4))
   const label = `${perConn * 4}/s open`
   labels.push(label)
-  for (let r = 0; r < rounds; r++) for (const t of targets) await run(t, label, { c: 4, m: 16, rps: perConn })
+  for (let r = 0; r < rounds; r++) for (const t of targets) await run(t, label, { c: 4, m: 64, rps: perConn })
 }
 
 const lines = [
@@ -119,7 +119,7 @@ for (const label of labels) {
   }
 }
 lines.push('', `Memory after the runs (RSS now / peak): ${targets.filter(t => t.proc !== undefined).map(t => `${t.name} ${rssMiB(t.proc!.pid).toFixed(0)} / ${peakRssMiB(t.proc!.pid).toFixed(0)} MiB`).join('; ')}; upstream peer ${rssMiB(peerPid).toFixed(0)} MiB.`)
-lines.push('', '`node --import tsx benchmarks/qdrant/search.ts` (h2load over h2c with a fixed gRPC request body; medians of the rounds). "added" is the latency over direct in the same run. "CPU µs/req" is the user+sys CPU of the process serving the path (/proc/PID/stat, all threads) over the requests answered: the relay or gateway process, or the upstream peer for direct; "of it event loop" is its main thread alone (/proc/PID/task/PID/stat), i.e. without the journal worker thread. Open loop: h2load --rps on 4 connections (at most 16 in flight each), rates fixed from what direct reached at c=64. The gateway, the upstream and h2load share the 2 cores.')
+lines.push('', '`node --import tsx benchmarks/qdrant/search.ts` (h2load over h2c with a fixed gRPC request body; medians of the rounds). "added" is the latency over direct in the same run. "CPU µs/req" is the user+sys CPU of the process serving the path (/proc/PID/stat, all threads) over the requests answered: the relay or gateway process, or the upstream peer for direct; "of it event loop" is its main thread alone (/proc/PID/task/PID/stat), i.e. without the journal worker thread. Open loop: h2load --rps on 4 connections (at most 64 in flight each; a path that cannot keep up shows req/s below the rate), rates fixed from what direct reached at c=64. The gateway, the upstream and h2load share the 2 cores.')
 const table = lines.join('\n')
 process.stdout.write(table + '\n')
 if (!values['dry-run']) writeSection('Qdrant Search', table)
