@@ -2,6 +2,7 @@ import { createRequire } from 'node:module'
 import type { Action } from '../types.js'
 import { VecgateError } from '../../lib/errors.js'
 import { LITERAL_BASE, shapeOf } from './sql-literals.js'
+import { READ_ONLY_FUNCTIONS } from './read-only-functions.js'
 
 /**
  * SQL → what each statement does, using PostgreSQL's own grammar (libpg-query, the server's parser
@@ -144,18 +145,9 @@ const worse = (a: Action, b: Action): Action => RANK[a] >= RANK[b] ? a : b
 const DISTANCE_OPS = new Set(['<->', '<=>', '<#>', '<+>', '<~>', '<%>'])
 
 /**
- * Functions that act outside the row set they appear in: files, other sessions, configuration, SQL
- * run from a string (query_to_xml), other servers (dblink). Called from a SELECT they make it admin.
+ * Built-ins that change data but no more than a write would (sequences). Every other function not in
+ * READ_ONLY_FUNCTIONS (read-only-functions.ts) is admin: user-defined ones may do anything.
  */
-const ADMIN_FUNCTIONS = new Set([
-  'pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'pg_ls_logdir', 'pg_ls_waldir', 'pg_ls_tmpdir',
-  'lo_import', 'lo_export', 'lo_unlink', 'lo_create', 'lo_creat', 'lo_put', 'lo_from_bytea', 'lo_get', 'lo_open', 'lo_truncate',
-  'dblink', 'dblink_exec', 'dblink_connect', 'dblink_connect_u', 'dblink_send_query',
-  'pg_terminate_backend', 'pg_cancel_backend', 'pg_reload_conf', 'pg_rotate_logfile', 'pg_promote', 'pg_switch_wal',
-  'set_config', 'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'table_to_xml', 'table_to_xmlschema',
-  'table_to_xml_and_xmlschema', 'cursor_to_xml', 'schema_to_xml', 'database_to_xml', 'database_to_xml_and_xmlschema',
-  'pg_logical_emit_message', 'pg_create_logical_replication_slot', 'pg_drop_replication_slot', 'pg_file_write', 'pg_file_unlink'
-])
 const WRITE_FUNCTIONS = new Set(['nextval', 'setval'])
 
 /** SET of these changes who we are or what unqualified table names mean: not mere session control. */
@@ -209,15 +201,25 @@ function walk (n: unknown, f: Found): void {
     else if (k === 'InsertStmt' || k === 'UpdateStmt' || k === 'MergeStmt') f.action = worse(f.action, 'write')
     else if (k === 'DeleteStmt') f.action = worse(f.action, 'delete')
     else if (k === 'FuncCall') {
-      const names = ((v as Node).funcname as Node[] | undefined) ?? []
-      const last = names[names.length - 1] as { String?: { sval?: string } } | undefined
-      const fn = last?.String?.sval?.toLowerCase() ?? ''
-      if (ADMIN_FUNCTIONS.has(fn) || fn.startsWith('dblink') || fn.startsWith('lo_')) f.action = worse(f.action, 'admin')
-      else if (WRITE_FUNCTIONS.has(fn)) f.action = worse(f.action, 'write')
+      f.action = worse(f.action, functionAction(((v as Node).funcname as Node[] | undefined) ?? []))
     } else if (k === 'sortClause' && containsDistanceOp(v)) f.search = true
     else if (k === 'intoClause') f.action = worse(f.action, 'admin') // SELECT ... INTO creates a table
     walk(v, f)
   }
+}
+
+/**
+ * A call is a read only when it names a known read-only built-in, unqualified or as pg_catalog.name;
+ * `myschema.lower()` is somebody's own function and may write (THREATS.md: anything not understood is
+ * admin).
+ */
+function functionAction (names: Node[]): Action {
+  const parts = names.map(n => (n as { String?: { sval?: string } }).String?.sval ?? '')
+  const fn = parts[parts.length - 1] ?? ''
+  const builtin = parts.length === 1 || (parts.length === 2 && parts[0] === 'pg_catalog')
+  if (builtin && READ_ONLY_FUNCTIONS.has(fn)) return 'read'
+  if (builtin && WRITE_FUNCTIONS.has(fn)) return 'write'
+  return 'admin'
 }
 
 function containsDistanceOp (n: unknown): boolean {

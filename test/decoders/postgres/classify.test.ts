@@ -61,6 +61,27 @@ t.test('evasions are seen through', async t => {
   t.match(one('DISCARD ALL'), { control: true, forgets: { all: true } })
 })
 
+t.test('a function call is a read only when it is a known read-only built-in', async t => {
+  for (const sql of [
+    'SELECT wipe_items()', 'SELECT * FROM wipe_items()', 'SELECT id FROM items WHERE id = my_check(id)',
+    'SELECT myschema.lower(title) FROM items', 'SELECT public.l2_distance(embedding, embedding) FROM items',
+    "SELECT pg_read_file('/etc/passwd')", "SELECT lo_import('/etc/passwd')", "SELECT dblink_exec('x', 'DELETE FROM items')",
+    'SELECT "LOWER"(title) FROM items', 'WITH x AS (SELECT wipe_items()) SELECT * FROM x',
+    'SELECT id FROM items ORDER BY my_distance(embedding) LIMIT 3', 'SELECT count(*) FROM items GROUP BY my_bucket(id)'
+  ]) t.match(one(sql), { action: 'admin' }, sql)
+  for (const sql of [
+    'SELECT count(*), sum(id), avg(id), min(id), max(id), array_agg(id), string_agg(title, \',\') FROM items',
+    'SELECT json_agg(i), jsonb_agg(i), jsonb_build_object(\'a\', 1), to_jsonb(i) FROM items i',
+    'SELECT coalesce(title, \'\'), nullif(id, 0), greatest(id, 1), least(id, 2), id::text, CAST(id AS int) FROM items',
+    'SELECT lower(title), upper(title), length(title), substring(title FROM 1 FOR 3), trim(title), pg_catalog.lower(title) FROM items',
+    'SELECT now(), current_timestamp, extract(year FROM now()), date_trunc(\'day\', now()), random()',
+    'SELECT * FROM generate_series(1, 3) g, unnest(ARRAY[1, 2]) u', 'SELECT pg_sleep(0.1)',
+    'SELECT row_number() OVER (), rank() OVER (ORDER BY id), lag(id) OVER (ORDER BY id) FROM items',
+    'SELECT l2_distance(embedding, embedding), cosine_distance(embedding, embedding), inner_product(embedding, embedding), vector_dims(embedding), vector_norm(embedding), l2_normalize(embedding), avg(embedding) FROM items'
+  ]) t.match(one(sql), { action: 'read' }, sql)
+  t.match(one("SELECT id, l2_distance(embedding, '[1,2]') FROM items ORDER BY embedding <-> '[1,2]' LIMIT 5"), { action: 'search' })
+})
+
 t.test('the cache keys on the shape, and the journal text carries no literals', async t => {
   const a = classify("SELECT * FROM items WHERE email = 'a@x.io' AND id = 1")
   const b = classify("SELECT * FROM items WHERE email = 'b@y.io' AND id = 2")
