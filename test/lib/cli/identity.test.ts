@@ -169,5 +169,8 @@ t.test('token revoke: through the admin API, and locally into the list the gatew
   const local = await cli('token revoke', { json: true }, [jti])
   t.equal(local.code, 0)
   t.match(JSON.parse(local.out), { revoked: jti, store: /-revocations\.db$/ })
+  // the gateway looks at the shared file at most every 10 ms (RevocationStore recheckAfter); the CLI
+  // ran in this process, far sooner than a real `vecgate token revoke` process ends
+  await new Promise(resolve => setTimeout(resolve, 20))
   await t.rejects(gw.gw.parts.verifier.verify(carol), { message: /revoked/ }, 'the running gateway sees the local revocation')
 })

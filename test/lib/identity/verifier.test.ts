@@ -121,7 +121,7 @@ t.test('a long-lived connection whose token expires mid-session is cut off at it
 
 t.test('revocations and use counts are shared through the file: the CLI revokes, the gateway sees it', async t => {
   const path = join(parts.dir, 'revocations.db')
-  const gateway = new RevocationStore({ path, pruneEvery: 0 })
+  const gateway = new RevocationStore({ path, pruneEvery: 0, recheckAfter: 0 })
   const cli = new RevocationStore({ path, pruneEvery: 0 })
   t.teardown(() => { gateway.close(); cli.close() })
   t.notOk(gateway.isRevoked('j'))
@@ -139,6 +139,19 @@ t.test('revocations and use counts are shared through the file: the CLI revokes,
   t.notOk(gateway.isRevoked('old'))
   t.ok(gateway.isRevoked('j'), 'unexpired revocations stay')
   t.equal(gateway.usesOf('u'), 3)
+})
+
+t.test('another process\'s revocation is seen once the last look at the file is recheckAfter old; this store\'s own at once', async t => {
+  const path = join(parts.dir, 'revocations-recheck.db')
+  const gateway = new RevocationStore({ path, pruneEvery: 0, recheckAfter: 50 })
+  const cli = new RevocationStore({ path, pruneEvery: 0 })
+  t.teardown(() => { gateway.close(); cli.close() })
+  t.notOk(gateway.isRevoked('k'))
+  gateway.revoke('own')
+  t.ok(gateway.isRevoked('own'), 'a revocation through the same store needs no look at the file')
+  cli.revoke('k')
+  await new Promise(resolve => setTimeout(resolve, 60))
+  t.ok(gateway.isRevoked('k'), 'seen after the recheck interval')
 })
 
 t.test('token revoke takes a jti or a whole token', async t => {
