@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose'
 import type { BackendConfig } from '../../lib/config/types.js'
 import { VecgateError } from '../../lib/errors.js'
 import type { GrpcMethod, GrpcService, Metadata } from '../grpc/service.js'
@@ -6,15 +7,35 @@ import { MilvusCollections } from './collections.js'
 import { milvusMethods } from './methods.js'
 
 /**
+ * Metadata that carries a credential. Milvus reads only `authorization`; `api-key` (Qdrant's) and
+ * `token` are what a client configured for another protocol, or a probe, would add beside it. Any two of
+ * these in one request are two credentials, refused rather than one picked (THREATS.md), and none of
+ * them is ever forwarded upstream.
+ */
+const CREDENTIAL_HEADERS = ['authorization', 'api-key', 'token'] as const
+
+/** A compact JWS or JWE (RFC 7515 §7.1, RFC 7516 §7.1) whose first part is a JSON object: a token. */
+function looksLikeToken (s: string): boolean {
+  const parts = s.split('.')
+  if ((parts.length !== 3 && parts.length !== 5) || !parts.every(p => /^[A-Za-z0-9_-]*$/.test(p))) return false
+  return Buffer.from(parts[0], 'base64url').toString('latin1').trimStart().startsWith('{')
+}
+
+const unauthenticated = (message: string): VecgateError => new VecgateError('VG_ERR_UNAUTHENTICATED', message)
+
+/**
  * Milvus over gRPC. Both SDKs send `authorization: base64(user:password)`, or `base64(token)` when
  * given a token (and a `token` of the form user:password is the same bytes). CONTRACT.md: the vecgate
- * token comes as the token, or as the password with any user name. Upstream, the backend's own
- * credentials replace it. One instance per backend: its method table learns that backend's schemas.
+ * token comes as the token, or as the password with the token's subject (or no name) as user name — as
+ * Postgres asks. Upstream, the backend's own credentials replace it. One instance per backend: its
+ * method table learns that backend's schemas.
  */
 export class MilvusService implements GrpcService {
   readonly protocol = 'milvus' as const
-  readonly secretHeaders: ReadonlySet<string> = new Set(['authorization'])
+  readonly secretHeaders: ReadonlySet<string> = new Set(CREDENTIAL_HEADERS)
   private readonly methods: Map<string, GrpcMethod>
+  /** the subject of the last token read with a user name: clients send the same token on every call */
+  private lastSubject: { token: string, subject: string | undefined } | undefined
 
   constructor (readonly collections = new MilvusCollections()) {
     this.methods = milvusMethods({ collections })
@@ -22,21 +43,55 @@ export class MilvusService implements GrpcService {
 
   method (path: string): GrpcMethod | undefined { return this.methods.get(path) }
 
+  /**
+   * The refusals never repeat the user name nor any part of the metadata: a token pasted into the
+   * wrong field is still a credential, and these messages reach the log, the journal and the client.
+   */
   credential (md: Metadata): string | undefined {
-    const auths = md.all('authorization')
-    if (auths.length > 1) {
-      throw new VecgateError('VG_ERR_UNAUTHENTICATED', 'more than one authorization value in the request: send exactly one')
+    let count = 0
+    for (const name of CREDENTIAL_HEADERS) count += md.all(name).length
+    if (count > 1) {
+      throw unauthenticated('more than one credential in the request (authorization, api-key, token): send exactly one authorization value')
     }
-    if (auths.length === 0) return undefined
+    if (count === 0) return undefined
+    const auths = md.all('authorization')
+    if (auths.length === 0) {
+      throw unauthenticated('Milvus takes the vecgate token in authorization metadata (the SDK\'s token, or its password), not in api-key or token')
+    }
     const raw = auths[0].trim()
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw)) {
-      throw new VecgateError('VG_ERR_UNAUTHENTICATED', 'authorization metadata must be base64 of "user:token" or of the token')
+      throw unauthenticated('authorization metadata must be base64 of "user:token" or of the token')
     }
     const text = Buffer.from(raw, 'base64').toString('utf8')
     const colon = text.indexOf(':')
-    const token = colon < 0 ? text : text.slice(colon + 1)
-    if (token === '') throw new VecgateError('VG_ERR_UNAUTHENTICATED', 'empty password: send the vecgate token as the password or as the token')
+    if (colon < 0) return text
+    const user = text.slice(0, colon)
+    const token = text.slice(colon + 1)
+    if (token === '') throw unauthenticated('empty password: send the vecgate token as the password or as the token')
+    if (user === '') return token
+    if (looksLikeToken(user)) {
+      throw unauthenticated('a token in the user name: two credentials in one request; send the token as the password (or as the token) only')
+    }
+    // The subject is read before the signature is checked; the token is verified right after, so a
+    // subject changed to match the name fails there. Grants and OIDC tokens alike take it from `sub`.
+    if (user !== this.subjectOf(token)) {
+      throw unauthenticated('the user name does not match the token\'s subject: send the subject as the user name, or no user name')
+    }
     return token
+  }
+
+  private subjectOf (token: string): string | undefined {
+    const last = this.lastSubject
+    if (last !== undefined && last.token === token) return last.subject
+    let subject: string | undefined
+    try {
+      const sub = decodeJwt(token).sub
+      subject = typeof sub === 'string' && sub !== '' ? sub : undefined
+    } catch {
+      subject = undefined
+    }
+    this.lastSubject = { token, subject }
+    return subject
   }
 
   upstreamCredentials (backend: BackendConfig, _identity: Identity): Array<[string, string]> {

@@ -10,6 +10,7 @@ import { DataType, MilvusClient } from '@zilliz/milvus2-sdk-node'
 import { startMilvus } from '../peers/milvus.js'
 import { startTestGateway } from '../helpers/gateway.js'
 import { startH2Tap } from '../helpers/h2-tap.js'
+import { milvusClients } from '../helpers/milvus-sdk.js'
 import { JournalReader } from '../../lib/journal/reader.js'
 
 const milvus = await startMilvus()
@@ -28,15 +29,7 @@ const gw = await startTestGateway({
 t.teardown(() => gw.stop())
 const adminToken = await gw.token('root-user', { groups: ['admins'] })
 const analystToken = await gw.token('alice', { groups: ['analysts'] })
-const clients: MilvusClient[] = []
-t.teardown(async () => { for (const c of clients) await c.closeConnection().catch(() => {}) })
-const client = (address: string, opts: { token?: string, username?: string, password?: string }): MilvusClient => {
-  const c = new MilvusClient({ address, ...opts, timeout: 20_000 })
-  // the SDK calls Connect from its constructor; a refused Connect must not become an unhandled rejection
-  c.connectPromise.catch(() => {})
-  clients.push(c)
-  return c
-}
+const client = milvusClients()
 const direct = client(milvus.address, { username: 'root', password: 'Milvus' })
 const via = client(gw.address('milvus'), { token: adminToken })
 

@@ -9,12 +9,13 @@ import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { MilvusClient } from '@zilliz/milvus2-sdk-node'
+import type { MilvusClient } from '@zilliz/milvus2-sdk-node'
 import { startMilvus } from '../peers/milvus.js'
 import { parseConfig } from '../../lib/config/load.js'
 import { Gateway } from '../../lib/gateway.js'
 import { createLogger } from '../../lib/log.js'
 import { assertNoSecrets, journalBytes, logSink } from '../helpers/no-secrets.js'
+import { milvusClients, type MilvusAuth } from '../helpers/milvus-sdk.js'
 
 // milvus-lite accepts any credentials, so the backend's password can be one that is easy to find
 const BACKEND_PASSWORD = 'milvus-backend-password-9d3a'
@@ -44,14 +45,8 @@ const secrets: Array<[string, string]> = [
   ['the backend password', BACKEND_PASSWORD], ['the backend credentials (base64)', b64(`root:${BACKEND_PASSWORD}`)]
 ]
 const seenByClient: string[] = []
-const clients: MilvusClient[] = []
-t.teardown(async () => { for (const c of clients) await c.closeConnection().catch(() => {}) })
-const client = (opts: { token?: string, username?: string, password?: string }): MilvusClient => {
-  const c = new MilvusClient({ address: gw.address('milvus'), ...opts, timeout: 20_000 })
-  c.connectPromise.catch(() => {})
-  clients.push(c)
-  return c
-}
+const sdk = milvusClients()
+const client = (auth: MilvusAuth): MilvusClient => sdk(gw.address('milvus'), auth)
 const record = (r: unknown): void => { seenByClient.push(r instanceof Error ? r.message : JSON.stringify(r)) }
 
 t.test('a session: the grant as token and as password, a forged grant, a refused call', async t => {
