@@ -96,6 +96,8 @@ export interface RelayOptions {
   clientReadBuffer?: ReadBuffer
   status: number
   parameters: Map<string, string>
+  /** limits.idle_timeout in ms (0 = none): no bytes either way and nothing in flight that long ends the session */
+  idleTimeout?: number
   onEnd: (reason: string) => void
 }
 
@@ -140,6 +142,13 @@ export class PgRelay {
   private readonly clientReadBuffer: ReadBuffer | undefined
   /** whether anything reads result rows besides a mask (Pipeline.wantsResults) */
   private readonly wantsResults: boolean
+  /**
+   * Idle clock: the data handlers only set `active` (one store per read, this path is hot); a coarse
+   * interval turns it into `quietSince` and ends the session once quiet past the timeout.
+   */
+  private active = false
+  private quietSince = 0
+  private idleTimer: NodeJS.Timeout | undefined
 
   constructor (private readonly o: RelayOptions) {
     this.client = o.client
@@ -171,12 +180,41 @@ export class PgRelay {
     // whatever arrived after the startup exchange
     if (this.back.pending > 0) this.onUpstreamData(Buffer.alloc(0))
     if (this.front.pending > 0) this.onClientData(Buffer.alloc(0))
+    const idle = this.o.idleTimeout ?? 0
+    if (idle > 0) {
+      this.quietSince = Date.now()
+      // checked 4 times per timeout (at least every 10 s): the session ends between 1 and 1.25 timeouts of quiet
+      this.idleTimer = setInterval(() => this.checkIdle(idle), Math.min(Math.max(idle / 4, 25), 10_000))
+      this.idleTimer.unref()
+    }
+  }
+
+  private checkIdle (timeout: number): void {
+    const now = Date.now()
+    // bytes moved, a statement in flight, one held for an approval or its journal write pending: not idle
+    if (this.active || this.busy || this.awaitingJournal > 0) {
+      this.active = false
+      this.quietSince = now
+      return
+    }
+    if (now - this.quietSince < timeout || this.ended) return
+    // as PostgreSQL's own timeouts do (docs 19.11.1 "Statement Behavior", Appendix A "Error Codes"):
+    // 57P05 idle_session_timeout, or 25P03 idle_in_transaction_session_timeout inside a transaction
+    const inTx = this.txStatus !== READY_IDLE // 'T' in a transaction, 'E' in a failed one
+    this.toClient.add(serialize.errorResponse(inTx
+      ? { severity: 'FATAL', code: '25P03', message: 'terminating connection due to idle-in-transaction timeout' }
+      : { severity: 'FATAL', code: '57P05', message: 'terminating connection due to idle-session timeout' }))
+    this.toClient.flush(this.client)
+    // Terminate (55.7 "Message Formats") so the database ends its backend now (an open transaction rolls back)
+    if (!this.upstream.destroyed) this.upstream.write(serialize.terminate())
+    this.end(inTx ? 'idle in transaction timeout' : 'idle timeout')
   }
 
   // ---- request direction -------------------------------------------------------------------------
 
   private onClientData (chunk: Buffer): void {
     if (this.ended) return
+    this.active = true
     if (this.waiting) {
       // the read buffer is reused by the next read: what waits must be a copy
       if (this.clientReadBuffer !== undefined) chunk = Buffer.from(chunk)
@@ -588,6 +626,7 @@ export class PgRelay {
 
   private onUpstreamData (chunk: Buffer): void {
     if (this.ended) return
+    this.active = true
     const r = this.back
     if (this.streaming > 0) {
       // the rest of a big message nobody needs to look into: straight through
@@ -909,6 +948,7 @@ export class PgRelay {
   end (reason: string): void {
     if (this.ended) return
     this.ended = true
+    if (this.idleTimer !== undefined) clearInterval(this.idleTimer)
     this.abort.abort()
     for (const u of this.units) {
       if (u.kind === Kind.Query) for (let i = u.idx; i < (u.calls?.length ?? 0); i++) u.calls![i]?.finish({ ok: false, message: reason })

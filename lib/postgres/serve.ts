@@ -16,7 +16,8 @@ import { connectUpstream, sendCancel } from './upstream.js'
 
 export interface ServePostgresOptions {
   backend: BackendConfig
-  limits: Pick<LimitsConfig, 'pg_max_message'>
+  /** idle_timeout (seconds, 0 = none) ends a connection that sends and receives nothing for that long */
+  limits: Pick<LimitsConfig, 'pg_max_message'> & Partial<Pick<LimitsConfig, 'idle_timeout'>>
   /** TLS toward clients; without it SSLRequest is answered 'N' */
   tls?: tls.SecureContext
   log: Logger
@@ -74,9 +75,12 @@ class Frontend implements PgConnection {
   private readonly onData = (c: Buffer): void => this.data(c)
   private readonly onError = (): void => this.close('client error')
   private readonly onClose = (): void => this.close('client closed')
+  /** the accepted socket carries the startup idle timer (a TLS socket on top of it does not) */
+  private readonly accepted: net.Socket
 
   constructor (socket: net.Socket, private readonly pipeline: Pipeline, private readonly opts: ServePostgresOptions) {
     this.socket = socket
+    this.accepted = socket
     this.reader = new MessageReader(Math.min(MAX_STARTUP_PACKET, opts.limits.pg_max_message), true)
     this.log = opts.log
     this.keys = opts.cancelKeys ?? defaultCancelKeys
@@ -97,6 +101,17 @@ class Frontend implements PgConnection {
     s.on('data', this.onData)
     s.on('error', this.onError)
     s.on('close', this.onClose)
+    // before the relay takes over (startup packet, password) the client speaks next: silence past the
+    // idle timeout is refused like an idle session; this phase is short, so a socket timer is cheap
+    const idle = this.opts.limits.idle_timeout ?? 0
+    if (idle > 0) s.setTimeout(idle * 1000, this.onStartupIdle)
+  }
+
+  private readonly onStartupIdle = (): void => {
+    if (this.phase !== Phase.Startup && this.phase !== Phase.Password) return
+    // 57P05 idle_session_timeout (PostgreSQL docs, Appendix A "PostgreSQL Error Codes")
+    this.socket.end(serialize.errorResponse({ severity: 'FATAL', code: '57P05', message: 'terminating connection due to idle-session timeout' }))
+    this.close('idle timeout')
   }
 
   private get closed (): boolean { return this.phase === Phase.Closed }
@@ -256,6 +271,9 @@ class Frontend implements PgConnection {
     hello.push(serialize.backendKeyData(key.pid, key.secret), serialize.readyForQuery(up.status))
     s.write(Buffer.concat(hello))
     this.phase = Phase.Relaying
+    // the relay keeps its own, cheaper idle clock from here on (a socket timer is reset by every read)
+    this.accepted.setTimeout(0)
+    this.accepted.off('timeout', this.onStartupIdle)
     s.off('data', this.onData)
     s.off('close', this.onClose)
     s.off('error', this.onError)
@@ -277,6 +295,7 @@ class Frontend implements PgConnection {
       readBuffer: up.readBuffer,
       status: up.status,
       parameters: up.parameters,
+      idleTimeout: (this.opts.limits.idle_timeout ?? 0) * 1000,
       onEnd: (reason) => {
         this.keys.revoke(key.pid, key.secret)
         session.end(reason)
