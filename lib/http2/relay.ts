@@ -38,6 +38,15 @@ export interface RelayOptions {
 
 /** client resets per second per connection before GOAWAY (rapid reset); legitimate cancels are rare */
 const RESETS_PER_SECOND = 1000
+/**
+ * client frames per second per connection that carry nothing — DATA with no payload and no
+ * END_STREAM, PRIORITY, SETTINGS other than ACKs — before GOAWAY ENHANCE_YOUR_CALM (RFC 9113 §10.5:
+ * "An endpoint MAY treat activity that is suspicious as a connection error (Section 5.4.1) of type
+ * ENHANCE_YOUR_CALM"). CVE-2019-9518 (empty frames), 9515 (SETTINGS), 9513 (PRIORITY): each costs a
+ * parse and a forward for nothing. gRPC clients send an empty DATA only to end a stream, and a few
+ * SETTINGS per connection, so this is far above legitimate use.
+ */
+const EMPTY_FRAMES_PER_SECOND = 1000
 const DEFAULT_WINDOW = 65535
 const MAX_WINDOW = 2 ** 31 - 1
 /** bytes queued toward one side for one stream before the gateway stops crediting the other side */
@@ -151,6 +160,7 @@ export class GrpcRelay {
   private closed = false
   private streamsThisSecond = 0
   private resetsThisSecond = 0
+  private emptyFramesThisSecond = 0
   private secondStarted = Date.now()
   private readonly touched = new Set<RelayStream>()
   private upstreamCredentials: { identity: Identity, headers: Array<[string, string]> } | undefined
@@ -219,7 +229,7 @@ export class GrpcRelay {
         if (block !== undefined) this.onClientHeaders(block.streamId, block.flags, block.block)
         return
       }
-      case FrameType.PRIORITY: return // deprecated (RFC 9113 §5.3.2); nothing to relay that matters
+      case FrameType.PRIORITY: return this.countEmptyFrame() // deprecated (RFC 9113 §5.3.2); nothing to relay that matters
       case FrameType.RST_STREAM: return this.onClientReset(f)
       case FrameType.SETTINGS: return this.onClientSettings(f)
       case FrameType.PUSH_PROMISE:
@@ -241,6 +251,7 @@ export class GrpcRelay {
     if (f.streamId !== 0) throw new F.Http2Error(ErrorCode.PROTOCOL_ERROR, 'SETTINGS on a stream')
     if ((f.flags & Flags.ACK) !== 0 && f.length !== 0) throw new F.Http2Error(ErrorCode.FRAME_SIZE_ERROR, 'SETTINGS ACK with a payload')
     if ((f.flags & Flags.ACK) === 0) {
+      this.countEmptyFrame()
       this.clientSettingsSeen++
       for (const [id, value] of F.parseSettings(f.payload)) {
         switch (id) {
@@ -316,6 +327,12 @@ export class GrpcRelay {
     this.owedClient += f.length
     s.toUpstream.owed += f.length
     this.touched.add(s)
+    if (payload.length === 0 && !endStream) {
+      // carries nothing (padding is credited back above): counted, never held while the stream is
+      // decided, so a trickle under the budget cannot grow s.pending either
+      this.countEmptyFrame()
+      if (s.state === State.Admitting) return
+    }
     if (s.state === State.Admitting) {
       // the frame as it came: forwarded as is once admitted (no copy of a large request, which
       // otherwise costs a second buffer of its size per call and the GC work to drop it)
@@ -978,6 +995,18 @@ export class GrpcRelay {
     this.checkAbuse()
   }
 
+  /**
+   * Frames that carry nothing (EMPTY_FRAMES_PER_SECOND). The clock is read only once the count passes
+   * the budget, so a legitimate empty frame costs an increment.
+   */
+  private countEmptyFrame (): void {
+    if (++this.emptyFramesThisSecond <= EMPTY_FRAMES_PER_SECOND) return
+    this.checkAbuse() // starts a new second, and the count with it, when the last one is over
+    if (this.emptyFramesThisSecond > EMPTY_FRAMES_PER_SECOND) {
+      throw new F.Http2Error(ErrorCode.ENHANCE_YOUR_CALM, `more than ${EMPTY_FRAMES_PER_SECOND} empty DATA, PRIORITY or SETTINGS frames per second`)
+    }
+  }
+
   /** Rapid reset (CVE-2023-44487) and stream floods: GOAWAY the abuser, keep serving others. */
   private checkAbuse (): void {
     const now = Date.now()
@@ -985,6 +1014,7 @@ export class GrpcRelay {
       this.secondStarted = now
       this.streamsThisSecond = 0
       this.resetsThisSecond = 0
+      this.emptyFramesThisSecond = 0
       return
     }
     // a busy client opens many streams; an attacker opens and resets them (CVE-2023-44487): the two
