@@ -118,6 +118,22 @@ class HeaderMetadata implements Metadata {
   }
 }
 
+/**
+ * Field names in HTTP/2 are lower case; one with an upper-case letter makes the message malformed
+ * (RFC 9113 §8.2.1). Refusing it matters here beyond conformance: credentials and secret headers are
+ * looked up by their lower-case names, so `Authorization` beside `authorization` would otherwise be a
+ * second credential the decision never saw, forwarded upstream as it came.
+ */
+function checkFieldNames (headers: Header[]): void {
+  for (const h of headers) {
+    const name = h[0]
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i)
+      if (c >= 65 && c <= 90) throw new VecgateError('VG_ERR_MALFORMED', 'a header field name has upper-case letters (RFC 9113 §8.2.1)')
+    }
+  }
+}
+
 /** Headers that never cross an HTTP/2 hop (RFC 9113 §8.2.2). */
 const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'])
 
@@ -369,6 +385,12 @@ export class GrpcRelay {
       // trailers from the client: gRPC clients send none; forward them if the stream is open
       if (!endStream) throw new F.Http2Error(ErrorCode.PROTOCOL_ERROR, 'second HEADERS without END_STREAM', streamId)
       s.clientEnded = true
+      try {
+        checkFieldNames(headers)
+      } catch (e) {
+        this.refuseStream(s, asVecgateError(e))
+        return
+      }
       if (s.state === State.Open) this.queue('upstream', s, { kind: 'headers', headers: this.filterRequest(headers), endStream: true })
       else if (s.state === State.Admitting) this.decide(s)
       return
@@ -395,6 +417,7 @@ export class GrpcRelay {
   }
 
   private startRequest (s: RelayStream, headers: Header[]): void {
+    checkFieldNames(headers)
     const md = new HeaderMetadata(headers)
     s.md = md
     const method = md.get(':method')
