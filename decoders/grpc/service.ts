@@ -1,6 +1,7 @@
 import type protobuf from 'protobufjs'
 import type { BackendConfig } from '../../lib/config/types.js'
 import type { Identity, Operation, ResultView } from '../types.js'
+import type { AliasMap } from './aliases.js'
 
 /** Request metadata as the relay decoded it (lower-case names). */
 export interface Metadata {
@@ -27,6 +28,8 @@ export interface GrpcMethod {
    * Count with the same filter, Milvus count(*) with the same expression), shown to the approver.
    */
   blastRadius? (op: Operation): BlastQuery | undefined
+  /** the call can create, move or drop aliases (or the collections they name): the alias map is stale */
+  changesAliases?: boolean
 }
 
 export interface BlastQuery {
@@ -49,4 +52,10 @@ export interface GrpcService {
   readonly secretHeaders: ReadonlySet<string>
   /** metadata added upstream: the backend's own credentials (or a credential minted for this identity) */
   upstreamCredentials (backend: BackendConfig, identity: Identity): Array<[string, string]> | Promise<Array<[string, string]>>
+  /**
+   * The backend's aliases (one map per backend), resolved before the policy decides; read with
+   * `ownCredentials`, the backend's own, never a credential minted for one identity.
+   */
+  readonly aliases?: AliasMap
+  ownCredentials? (backend: BackendConfig): Array<[string, string]>
 }

@@ -275,9 +275,13 @@ function buildMethod (name: string, rule: Rule, requestType: protobuf.Type, resp
     resultView: shape !== undefined
       ? (response: Buffer) => new MilvusResultView(responseType, response, shape)
       : learns ? (response: Buffer) => learnSchema(responseType, response, collections) : undefined,
-    blastRadius: rule.refine === deleted ? countMatching : undefined
+    blastRadius: rule.refine === deleted ? countMatching : undefined,
+    changesAliases: rule.forgets !== undefined || ALIAS_CHANGES.has(name.slice(name.lastIndexOf('/') + 1)) ? true : undefined
   }
 }
+
+/** calls after which the alias map is read again (besides those that forget schema facts) */
+const ALIAS_CHANGES = new Set(['CreateAlias', 'AlterAlias', 'DropAlias', 'CreateCollection', 'DropCollection', 'RenameCollection', 'CreateDatabase', 'DropDatabase'])
 
 /** What a delete by expression would touch: Query with output count(*) and the same expression. */
 function countMatching (op: Operation): BlastQuery | undefined {

@@ -5,6 +5,8 @@ import type { GrpcMethod, GrpcService, Metadata } from '../grpc/service.js'
 import type { Identity } from '../types.js'
 import { MilvusCollections } from './collections.js'
 import { milvusMethods } from './methods.js'
+import { milvusSchema } from './schema.js'
+import { AliasMap, type SideCall } from '../grpc/aliases.js'
 
 /**
  * Metadata that carries a credential. Milvus reads only `authorization`; `api-key` (Qdrant's) and
@@ -36,6 +38,9 @@ export class MilvusService implements GrpcService {
   private readonly methods: Map<string, GrpcMethod>
   /** the subject of the last token read with a user name: clients send the same token on every call */
   private lastSubject: { token: string, subject: string | undefined } | undefined
+
+  /** this backend's aliases per database, read with ListAliases and DescribeAlias */
+  readonly aliases = new AliasMap(listMilvusAliases)
 
   constructor (readonly collections = new MilvusCollections()) {
     this.methods = milvusMethods({ collections })
@@ -94,7 +99,11 @@ export class MilvusService implements GrpcService {
     return subject
   }
 
-  upstreamCredentials (backend: BackendConfig, _identity: Identity): Array<[string, string]> {
+  ownCredentials (backend: BackendConfig): Array<[string, string]> {
+    return this.upstreamCredentials(backend)
+  }
+
+  upstreamCredentials (backend: BackendConfig, _identity?: Identity): Array<[string, string]> {
     const { username, password, token } = backend.credentials
     if (token !== undefined && token !== '') return [['authorization', Buffer.from(token).toString('base64')]]
     if (username !== undefined && username !== '') {
@@ -102,4 +111,31 @@ export class MilvusService implements GrpcService {
     }
     return []
   }
+}
+
+type Status = { code?: number, error_code?: number, reason?: string } | null | undefined
+function checked (what: string, status: Status): void {
+  if (status != null && ((status.code ?? 0) !== 0 || (status.error_code ?? 0) !== 0)) {
+    throw new Error(`${what}: ${status.reason ?? `error ${status.code ?? status.error_code}`}`)
+  }
+}
+
+/** every alias of one database: ListAliases names them, DescribeAlias gives each one's collection */
+async function listMilvusAliases (database: string, call: SideCall): Promise<Map<string, string>> {
+  const root = milvusSchema().root
+  const ListReq = root.lookupType('milvus.proto.milvus.ListAliasesRequest')
+  const ListRes = root.lookupType('milvus.proto.milvus.ListAliasesResponse')
+  const DescReq = root.lookupType('milvus.proto.milvus.DescribeAliasRequest')
+  const DescRes = root.lookupType('milvus.proto.milvus.DescribeAliasResponse')
+  const listed = ListRes.decode(await call('/milvus.proto.milvus.MilvusService/ListAliases', ListReq.encode(ListReq.create({ db_name: database })).finish())) as unknown as { status?: Status, aliases?: string[] }
+  checked('ListAliases', listed.status)
+  const names = [...new Set((listed.aliases ?? []).filter(a => typeof a === 'string' && a !== ''))]
+  const out = new Map<string, string>()
+  await Promise.all(names.map(async (alias) => {
+    const d = DescRes.decode(await call('/milvus.proto.milvus.MilvusService/DescribeAlias', DescReq.encode(DescReq.create({ db_name: database, alias })).finish())) as unknown as { status?: Status, collection?: string }
+    checked('DescribeAlias', d.status)
+    if (typeof d.collection !== 'string' || d.collection === '') throw new Error(`DescribeAlias: no collection for an alias of ${database}`)
+    out.set(alias, d.collection)
+  }))
+  return out
 }

@@ -141,9 +141,13 @@ function buildMethod (name: string, rule: Rule, requestType: protobuf.Type, resp
       return classify(name, rule, m, backend)
     },
     resultView: viewable ? (response: Buffer) => new QdrantResultView(responseType, response) : undefined,
-    blastRadius: rule.select !== undefined ? countWithSameFilter : undefined
+    blastRadius: rule.select !== undefined ? countWithSameFilter : undefined,
+    changesAliases: ALIAS_CHANGES.has(name) ? true : undefined
   }
 }
+
+/** calls after which the alias map is read again: aliases moved, a collection made or dropped with its aliases */
+const ALIAS_CHANGES = new Set(['qdrant.Collections/UpdateAliases', 'qdrant.Collections/Create', 'qdrant.Collections/Delete'])
 
 /**
  * Upserts carry every vector and payload (a 1000-point batch is hundreds of KB); classifying them needs

@@ -2,8 +2,11 @@ import type { BackendConfig } from '../../lib/config/types.js'
 import { QdrantJwtMinter } from '../../lib/identity/qdrant-jwt.js'
 import { VecgateError } from '../../lib/errors.js'
 import type { GrpcMethod, GrpcService, Metadata } from '../grpc/service.js'
+import type { SideCall } from '../grpc/aliases.js'
 import type { Identity } from '../types.js'
 import { qdrantMethods } from './methods.js'
+import { qdrantSchema } from './schema.js'
+import { AliasMap } from '../grpc/aliases.js'
 
 /**
  * Qdrant over gRPC. Clients send their secret as `api-key` metadata, or `authorization: Bearer …`;
@@ -13,6 +16,8 @@ export class QdrantService implements GrpcService {
   readonly protocol = 'qdrant' as const
   readonly secretHeaders: ReadonlySet<string> = new Set(['api-key', 'authorization'])
   private readonly methods = qdrantMethods()
+  /** this backend's aliases, read with qdrant.Collections/ListAliases (Qdrant has no databases) */
+  readonly aliases = new AliasMap(listQdrantAliases)
 
   method (path: string): GrpcMethod | undefined { return this.methods.get(path) }
 
@@ -33,6 +38,12 @@ export class QdrantService implements GrpcService {
 
   private minter: QdrantJwtMinter | undefined
 
+  /** the backend's API key itself: a JWT minted for one grant may not see every alias */
+  ownCredentials (backend: BackendConfig): Array<[string, string]> {
+    const key = backend.credentials.api_key
+    return key === undefined || key === '' ? [] : [['api-key', key]]
+  }
+
   /**
    * The backend's API key; or, when the backend runs Qdrant's JWT RBAC (`credentials.jwt_rbac: true`),
    * a Qdrant JWT minted for this grant: its collections, read-only when it is, expiring with it.
@@ -46,4 +57,27 @@ export class QdrantService implements GrpcService {
     }
     return [['api-key', key]]
   }
+}
+
+async function listQdrantAliases (_database: string, call: SideCall): Promise<Map<string, string>> {
+  const root = qdrantSchema().root
+  const Req = root.lookupType('qdrant.ListAliasesRequest')
+  const Res = root.lookupType('qdrant.ListAliasesResponse')
+  let answer: Buffer
+  try {
+    answer = await call('/qdrant.Collections/ListAliases', Req.encode(Req.create({})).finish())
+  } catch (e) {
+    // every Qdrant since 1.0 serves ListAliases; an upstream that does not implement it has no aliases
+    // to point anywhere (a Qdrant-protocol server built for one purpose). Any other failure refuses.
+    if ((e as { grpcStatus?: number }).grpcStatus === 12) return new Map()
+    throw e
+  }
+  const r = Res.decode(answer) as unknown as { aliases?: Array<{ alias_name?: string, collection_name?: string, aliasName?: string, collectionName?: string }> }
+  const out = new Map<string, string>()
+  for (const a of r.aliases ?? []) {
+    const alias = a.alias_name ?? a.aliasName
+    const target = a.collection_name ?? a.collectionName
+    if (typeof alias === 'string' && alias !== '' && typeof target === 'string' && target !== '') out.set(alias, target)
+  }
+  return out
 }

@@ -24,6 +24,7 @@ import { ErrorCode, Flags, FrameType, SettingsId } from './constants.js'
 import * as F from './frames.js'
 import { HpackDecoder, HpackEncoder, type Header } from './hpack.js'
 import { grpcUnary } from '../upstream/grpc-call.js'
+import type { AliasMap } from '../../decoders/grpc/aliases.js'
 
 export interface RelayOptions {
   service: GrpcService
@@ -527,10 +528,39 @@ export class GrpcRelay {
       throw this.session.refuse(asVecgateError(e))
     }
     s.abort = new AbortController()
+    const aliases = this.opts.service.aliases
+    if (aliases !== undefined) {
+      if (method.changesAliases === true) aliases.invalidate()
+      // an alias is decided on as its collection too; a stale alias map is read again first (THREATS.md)
+      if (!aliases.resolve(op)) return this.admitResolved(s, method, op, identity, aliases)
+    }
     const call = this.session.admitNow(identity, op, { deadline: s.deadline, abort: s.abort, reason: s.md!.get('vecgate-reason'), blastRadius: this.blastRadius(method, op, s.credentials) })
     // an AbortController is cheap until its signal is asked for; nothing waits on it once admitted
     if (!(call instanceof Promise)) s.abort = undefined
     return call
+  }
+
+  /**
+   * The alias map of the request's database is stale: read it from the backend (the backend's own
+   * credentials, one read shared by the requests waiting), then decide. A read that fails, or a map that
+   * keeps changing under it, refuses the request: a name is never passed unresolved.
+   */
+  private async admitResolved (s: RelayStream, method: GrpcMethod, op: Operation, identity: Identity, aliases: AliasMap): Promise<Call> {
+    const backend = this.opts.backend
+    const database = op.database ?? ''
+    const own = this.opts.service.ownCredentials?.(backend) ?? s.credentials
+    const call = async (path: string, request: Uint8Array): Promise<Buffer> => await grpcUnary(backend, path, request, own, 4000)
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await aliases.refresh(database, call)
+      } catch (e) {
+        throw this.session.refuse(new VecgateError('VG_ERR_UPSTREAM', `the aliases of backend ${backend.name} could not be read, so ${op.collection ?? 'the collection'} cannot be checked against them: ${(e as Error).message}`))
+      }
+      if (aliases.resolve(op)) {
+        return await this.session.admitNow(identity, op, { deadline: s.deadline, abort: s.abort, reason: s.md!.get('vecgate-reason'), blastRadius: this.blastRadius(method, op, s.credentials) })
+      }
+    }
+    throw this.session.refuse(new VecgateError('VG_ERR_UPSTREAM', `the aliases of backend ${backend.name} kept changing while ${op.collection ?? 'the collection'} was checked against them; try again`))
   }
 
   private forward (s: RelayStream, identity: Identity): void {
@@ -990,6 +1020,8 @@ export class GrpcRelay {
   }
 
   private close (s: RelayStream): void {
+    // an alias change is read again once it is done upstream, not only when it was asked for
+    if (s.upstreamId !== 0 && s.method?.changesAliases === true) this.opts.service.aliases?.invalidate()
     s.state = State.Closed
     if (s.clientEnded) {
       this.clientEnded[this.clientEndedNext] = s.clientId

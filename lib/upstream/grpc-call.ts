@@ -25,10 +25,13 @@ export async function grpcUnary (backend: BackendConfig, path: string, message: 
       const chunks: Buffer[] = []
       req.on('data', (d: Buffer) => chunks.push(d))
       req.once('error', (e) => { clearTimeout(timer); reject(e) })
-      req.once('trailers', (tr) => {
+      const onStatus = (tr: http2.IncomingHttpHeaders): void => {
         const status = tr['grpc-status']
-        if (status !== undefined && String(status) !== '0') { clearTimeout(timer); reject(new Error(`grpc-status ${String(status)}: ${String(tr['grpc-message'] ?? '')}`)) }
-      })
+        if (status !== undefined && String(status) !== '0') { clearTimeout(timer); reject(Object.assign(new Error(`grpc-status ${String(status)}: ${String(tr['grpc-message'] ?? '')}`), { grpcStatus: Number(status) })) }
+      }
+      // a trailers-only answer (an error at once) carries its status in the response headers
+      req.once('response', onStatus)
+      req.once('trailers', onStatus)
       req.once('end', () => {
         clearTimeout(timer)
         const all = Buffer.concat(chunks)
