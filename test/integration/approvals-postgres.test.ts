@@ -8,13 +8,12 @@
  * retried after approval passes exactly once; the requester cannot approve their own request, nor can
  * someone outside the approver group; a WHERE that calls a writing function is not run by the count.
  */
-import { Writable } from 'node:stream'
 import pg from 'pg'
 import t from 'tap'
 import { request } from 'undici'
-import { commands } from '../../lib/cli/commands.js'
 import { JournalReader } from '../../lib/journal/reader.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
+import { runCommand } from '../helpers/run-command.js'
 import { startPostgres } from '../peers/postgres.js'
 import { psql } from '../lib/postgres/harness.js'
 import { runPythonJSON } from '../peers/python.js'
@@ -77,11 +76,7 @@ async function pending (g: TestGateway = gw, not?: string): Promise<any> {
   throw new Error('no pending approval appeared')
 }
 async function cli (g: TestGateway, name: string, positionals: string[], token = sam): Promise<string> {
-  const c = commands.find(x => x.name === name)!
-  let out = ''
-  const sink = new Writable({ write (chunk, _e, cb) { out += String(chunk); cb() } })
-  await c.run({ values: { token, admin: g.adminUrl }, positionals, config: () => g.config, configPath: g.config.file, out: sink, err: sink })
-  return out
+  return (await runCommand(name, { token, admin: g.adminUrl }, positionals, g.config, { mergeErr: true })).out
 }
 const refusal = async (p: Promise<unknown>): Promise<any> => await p.then(() => 'passed', (e: unknown) => e)
 

@@ -8,10 +8,9 @@
 import t from 'tap'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { startTestGateway } from '../../helpers/gateway.js'
 import { isolatedCliHome } from '../../helpers/cli-home.js'
-import { commands } from '../../../lib/cli/commands.js'
+import { runCommand } from '../../helpers/run-command.js'
 import { storeGrant } from '../../../lib/identity/login.js'
 import type { Config } from '../../../lib/config/types.js'
 
@@ -39,12 +38,7 @@ const nowhere: Config = {
 }
 
 async function cli (name: string, values: Record<string, unknown>, positionals: string[] = [], config: Config = nowhere): Promise<{ code: number, out: string }> {
-  const command = commands.find(c => c.name === name)!
-  let out = ''
-  const sink = new Writable({ write (c, _e, cb) { out += String(c); cb() } })
-  const err = new Writable({ write (_c, _e, cb) { cb() } })
-  const code = await command.run({ values, positionals, config: () => config, configPath: config.file, out: sink, err })
-  return { code, out }
+  return await runCommand(name, values, positionals, config)
 }
 
 function storeAs (token: string): void {

@@ -6,13 +6,11 @@
  * screen or hide a line, and a newline could forge an event line that never happened.
  */
 import t from 'tap'
-import { Writable } from 'node:stream'
 import { QdrantClient } from '@qdrant/js-client-grpc'
 import { startQdrantServer } from '../../peers/qdrant-server.js'
 import { startTestGateway } from '../../helpers/gateway.js'
 import { isolatedCliHome } from '../../helpers/cli-home.js'
-import { commands } from '../../../lib/cli/commands.js'
-import type { Config } from '../../../lib/config/types.js'
+import { runCommand } from '../../helpers/run-command.js'
 
 isolatedCliHome(t)
 const KEY = 'replay-upstream-key'
@@ -35,14 +33,7 @@ const HOSTILE = [
   'hidden\n   9  00:00:00.000  call 9    verdict   ALLOW by everyone — fine'
 ]
 
-async function cli (name: string, values: Record<string, unknown>, positionals: string[], config: Config): Promise<{ code: number, out: string }> {
-  const command = commands.find(c => c.name === name)!
-  let out = ''
-  const sink = new Writable({ write (c, _e, cb) { out += String(c); cb() } })
-  const err = new Writable({ write (_c, _e, cb) { cb() } })
-  const code = await command.run({ values, positionals, config: () => config, configPath: config.file, out: sink, err })
-  return { code, out }
-}
+const cli = runCommand
 
 /** what reaches the terminal: nothing in C0 but the newlines the command itself puts, no DEL, no C1 */
 function controls (out: string): string[] {
