@@ -19,7 +19,7 @@ export type AliasLister = (database: string, call: SideCall) => Promise<Map<stri
  * must a grant's collections (lib/identity/scope.ts).
  */
 export class AliasMap {
-  private readonly maps = new Map<string, { aliases: Map<string, string>, until: number, generation: number }>()
+  private readonly maps = new Map<string, { aliases: Map<string, string>, until: number }>()
   private readonly refreshing = new Map<string, Promise<void>>()
   private generation = 0
 
@@ -27,11 +27,11 @@ export class AliasMap {
 
   /** resolves `op` in place and returns true when its database's map is fresh; false: refresh first */
   resolve (op: Operation): boolean {
-    const names = namesOf(op)
-    if (names.length === 0) return true
+    if (op.collection === undefined && (op.collections === undefined || op.collections.length === 0)) return true
     const e = this.maps.get(op.database ?? '')
     if (e === undefined || e.until < Date.now()) return false
-    if (e.aliases.size === 0) return true
+    if (e.aliases.size === 0) return true // the common case: nothing to resolve, nothing allocated
+    const names = namesOf(op)
     const targets: string[] = []
     for (const n of names) {
       const t = e.aliases.get(n)
@@ -57,7 +57,7 @@ export class AliasMap {
         // an alias change that passed while this read ran may not be in it: leave the map stale
         if (generation !== this.generation) return
         if (this.maps.size >= this.max && !this.maps.has(database)) this.maps.delete(this.maps.keys().next().value as string)
-        this.maps.set(database, { aliases, until: Date.now() + this.freshMs, generation })
+        this.maps.set(database, { aliases, until: Date.now() + this.freshMs })
       } finally {
         if (this.refreshing.get(database) === p) this.refreshing.delete(database)
       }
