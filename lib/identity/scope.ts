@@ -1,6 +1,6 @@
 import type { GrantScope, Operation } from '../../decoders/types.js'
 import { VecgateError } from '../errors.js'
-import { qualifiedTable } from '../policy/table-name.js'
+import { MILVUS_DEFAULT_DATABASE, qualifiedTable } from '../policy/table-name.js'
 
 /**
  * A grant's scope bounds every request it carries, whatever the policy says. Returns normally when the
@@ -17,9 +17,8 @@ export function checkScope (scope: GrantScope | undefined, op: Operation): void 
   if (scope.collections !== undefined) {
     const wanted = op.collections ?? (op.collection !== undefined ? [op.collection] : [])
     if (wanted.length === 0) throw outside('a request that names no collection')
-    const pg = op.protocol === 'postgres'
     for (const c of wanted) {
-      if (!scope.collections.some(s => collectionMatches(s, c, pg))) throw outside(`collection ${c}`)
+      if (!scope.collections.some(s => collectionMatches(s, c, op))) throw outside(`collection ${c}`)
     }
   }
   if (scope.ids !== undefined) {
@@ -36,13 +35,17 @@ export function checkScope (scope: GrantScope | undefined, op: Operation): void 
 /**
  * Grant collections are exact names, no globs. For Postgres, `items` and `public.items` are one table
  * either way round (the grant may be written one way and the statement the other), and `items` is
- * never `other.items` (lib/policy/table-name.ts says why). Qdrant and Milvus names compare whole: a
- * Qdrant collection may be called `public.items` and is then not `items`.
+ * never `other.items` (lib/policy/table-name.ts says why). For Milvus, `docs` is the `default`
+ * database's collection and `hr.docs` the `hr` database's. Qdrant names compare whole: a Qdrant
+ * collection may be called `public.items` and is then not `items`.
  */
-function collectionMatches (scoped: string, actual: string, postgres: boolean): boolean {
+function collectionMatches (scoped: string, actual: string, op: Operation): boolean {
+  if (op.protocol === 'milvus') return milvusName(scoped) === `${op.database ?? MILVUS_DEFAULT_DATABASE}.${actual}`
   if (scoped === actual) return true
-  return postgres && qualifiedTable(scoped) === qualifiedTable(actual)
+  return op.protocol === 'postgres' && qualifiedTable(scoped) === qualifiedTable(actual)
 }
+
+const milvusName = (name: string): string => name.includes('.') ? name : `${MILVUS_DEFAULT_DATABASE}.${name}`
 
 function outside (what: string): VecgateError {
   return new VecgateError('VG_ERR_DENIED', `${what} is outside the grant's scope`, { rule: 'grant-scope' })

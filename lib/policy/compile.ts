@@ -12,6 +12,7 @@ import type { PolicyConfig } from '../config/types.js'
 import { VecgateError } from '../errors.js'
 import { explainDecision, type Explanation } from './explain.js'
 import { compileRule, minuteOfDay, RuleList, type CompiledRule } from './rules.js'
+import { MILVUS_DEFAULT_DATABASE } from './table-name.js'
 import type { Policy } from './types.js'
 
 export type { Explanation, RuleExplanation } from './explain.js'
@@ -135,7 +136,9 @@ function buckets (rules: CompiledRule[]): Bucket[] {
 /** "qdrant.Points/Delete on docs", "SELECT on public.items, public.users" */
 export function describeRequest (op: Operation): string {
   const names: string[] = []
-  if (op.collection !== undefined) names.push(op.collection)
-  if (op.collections !== undefined) for (const c of op.collections) if (!names.includes(c)) names.push(c)
+  // a Milvus collection of another database is named as rules name it: `hr.docs`
+  const db = op.protocol === 'milvus' && op.database !== undefined && op.database !== MILVUS_DEFAULT_DATABASE ? `${op.database}.` : ''
+  if (op.collection !== undefined) names.push(db + op.collection)
+  if (op.collections !== undefined) for (const c of op.collections) if (!names.includes(db + c)) names.push(db + c)
   return names.length > 0 ? `${op.method} on ${names.join(', ')}` : `${op.method} (${op.action}, no collection)`
 }

@@ -12,11 +12,18 @@
  * An unqualified `pg_` name may be the catalog's (pg_catalog is searched first): in a statement and in
  * an allow rule it means `pg_catalog.<name>` only, so `public.*` never admits `FROM pg_authid`; deny
  * and approve rules take a statement's `pg_` name either way.
- * Qdrant and Milvus names are flat: patterns match the whole name as it is (Qdrant names may contain
- * dots, so `items` is not `public.items` there).
+ * Qdrant names are flat: patterns match the whole name as it is (Qdrant names may contain dots, so
+ * `items` is not `public.items` there).
+ * Milvus collections live in databases, and a request names its database beside the collection
+ * (`db_name`, else the `dbname` metadata, else `default`). Milvus allows no dots in either name, so a
+ * rule names a collection of another database as `database.collection`, and a name without a database
+ * is read the safe way, as for Postgres schemas: in an allow rule the `default` database's collection
+ * only (allowing `docs` never lets `hr.docs` through), in a deny or approve rule that collection in any
+ * database (denying `salaries` stops `hr.salaries` too).
  */
 
-import { DEFAULT_SCHEMA, qualifiedTable } from './table-name.js'
+import type { Protocol } from '../../decoders/types.js'
+import { DEFAULT_SCHEMA, MILVUS_DEFAULT_DATABASE, qualifiedTable } from './table-name.js'
 
 const BAD = /[[\]{}\\\s]/
 
@@ -101,10 +108,12 @@ export class GlobSet {
   }
 }
 
-/** The globs of one rule, in the three forms the protocols need (see the header comment). */
+/** The globs of one rule, in the forms the protocols need (see the header comment). */
 export class CollectionGlobs {
-  /** Qdrant, Milvus: whole names */
+  /** Qdrant: whole names */
   private readonly flat = new GlobSet()
+  /** Milvus: `database.collection` */
+  private readonly inDatabase = new GlobSet()
   /** Postgres, operation names `schema.table` */
   private readonly qualified = new GlobSet()
   /** Postgres, operation names without a schema (= public) */
@@ -113,6 +122,7 @@ export class CollectionGlobs {
   constructor (readonly patterns: readonly string[], private readonly restrictive: boolean) {
     for (const p of patterns) {
       this.flat.add(p)
+      this.inDatabase.add(p === '*' || p.includes('.') ? p : restrictive ? `*.${p}` : `${MILVUS_DEFAULT_DATABASE}.${p}`)
       if (p === '*') {
         this.qualified.add(p)
         this.unqualified.add(p)
@@ -129,8 +139,10 @@ export class CollectionGlobs {
     }
   }
 
-  test (name: string, postgres: boolean): boolean {
-    if (!postgres) return this.flat.test(name)
+  /** `database` is the Milvus request's database (the decoder always names one) */
+  test (name: string, protocol: Protocol, database?: string): boolean {
+    if (protocol === 'milvus') return this.inDatabase.test(`${database ?? MILVUS_DEFAULT_DATABASE}.${name}`)
+    if (protocol !== 'postgres') return this.flat.test(name)
     if (name.includes('.')) return this.qualified.test(name)
     if (name.startsWith('pg_')) {
       // the catalog's relation when it has one, else public's: allow only what covers the catalog's,

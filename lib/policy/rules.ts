@@ -282,19 +282,19 @@ function subjectHolds (rule: CompiledRule, identity: Identity): boolean {
 
 function collectionsMiss (rule: CompiledRule, op: Operation): Miss {
   const globs = rule.collections!
-  const pg = op.protocol === 'postgres'
+  const { protocol, database } = op
   const c = op.collection
   const more = op.collections
   if (c === undefined && (more === undefined || more.length === 0)) {
     return !rule.permissive && op.action === 'admin' ? NONE : NO_COLLECTION
   }
   if (rule.permissive) {
-    if (c !== undefined && !globs.test(c, pg)) return COLLECTION
-    if (more !== undefined) for (let i = 0; i < more.length; i++) if (!globs.test(more[i], pg)) return COLLECTION
+    if (c !== undefined && !globs.test(c, protocol, database)) return COLLECTION
+    if (more !== undefined) for (let i = 0; i < more.length; i++) if (!globs.test(more[i], protocol, database)) return COLLECTION
     return NONE
   }
-  if (c !== undefined && globs.test(c, pg)) return NONE
-  if (more !== undefined) for (let i = 0; i < more.length; i++) if (globs.test(more[i], pg)) return NONE
+  if (c !== undefined && globs.test(c, protocol, database)) return NONE
+  if (more !== undefined) for (let i = 0; i < more.length; i++) if (globs.test(more[i], protocol, database)) return NONE
   return COLLECTION
 }
 

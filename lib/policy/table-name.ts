@@ -15,10 +15,12 @@
  * `public.*` then never admits `FROM pg_authid`.
  *
  * Qdrant collection names may contain dots (`docs.v2` is one collection; Qdrant refuses only
- * `< > : " / \ | ? *`), and Milvus names carry their database separately and allow no dots, so none
- * of this applies to them: their names compare whole.
+ * `< > : " / \ | ? *`), so none of this applies to them: their names compare whole. Milvus names carry
+ * their database separately and allow no dots; policy and grants write another database's collection
+ * `database.collection` and an unqualified name means the `default` database's (lib/policy/glob.ts).
  */
 export const DEFAULT_SCHEMA = 'public'
+export const MILVUS_DEFAULT_DATABASE = 'default'
 export const CATALOG_SCHEMA = 'pg_catalog'
 
 /** `items` → `public.items`, `pg_class` → `pg_catalog.pg_class`; a schema-qualified name as it is. */

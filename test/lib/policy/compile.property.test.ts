@@ -33,7 +33,7 @@ const BACKENDS = ['qdrant', 'pg', 'milvus']
 const USERS = ['alice', 'bob', 'carol', 'ops']
 const GROUPS = ['analysts', 'security', 'ops', 'dba']
 const NAMES = ['docs', 'docs_1', 'items', 'public.items', 'secret.items', 'secret', 'users', 'public.users']
-const GLOBS = ['*', 'docs', 'docs_*', 'doc?_1', 'items', 'public.items', 'public.*', '*.items', 'secret*', 's*.items', 'users', 'p*c.users', '*s']
+const GLOBS = ['*', 'docs', 'docs_*', 'doc?_1', 'items', 'public.items', 'public.*', '*.items', 'secret*', 's*.items', 'users', 'p*c.users', '*s', 'hr.docs', 'hr.*', 'default.items']
 const HOURS = ['08:00-18:00', '22:00-06:00', '00:00-12:00', '12:00-24:00', '06:30-07:45']
 
 function randomRule (i: number): PolicyRuleConfig {
@@ -79,6 +79,7 @@ function randomOp (): Operation {
     bulk: maybe(),
     summary: {}
   }
+  if (op.protocol === 'milvus' && maybe()) op.database = pick(['default', 'hr', 'archive'])
   if (maybe(0.85)) op.collection = pick(NAMES)
   if (maybe(0.2)) op.collections = some(NAMES)
   if (maybe()) op.ids = Array.from({ length: Math.floor(rnd() * 6) }, (_, i) => i)
@@ -92,9 +93,13 @@ function randomOp (): Operation {
 const globRe = (p: string): RegExp =>
   new RegExp('^' + [...p].map(c => c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^$()|]/g, '\\$&')).join('') + '$', 's')
 
-function nameMatches (pattern: string, name: string, postgres: boolean, restrictive: boolean): boolean {
-  if (!postgres) return globRe(pattern).test(name)
+function nameMatches (pattern: string, name: string, op: Operation, restrictive: boolean): boolean {
   if (pattern === '*') return true
+  if (op.protocol === 'milvus') {
+    const p = pattern.includes('.') ? pattern : `${restrictive ? '*' : 'default'}.${pattern}`
+    return globRe(p).test(`${op.database ?? 'default'}.${name}`)
+  }
+  if (op.protocol !== 'postgres') return globRe(pattern).test(name)
   const qualified = name.includes('.') ? name : `public.${name}`
   const p = pattern.includes('.') ? pattern : `${restrictive ? '*' : 'public'}.${pattern}`
   return globRe(p).test(qualified)
@@ -118,7 +123,7 @@ function refMatches (r: PolicyRuleConfig, id: Identity, op: Operation, minute: n
     if (names.length === 0) {
       if (!(restrictive && op.action === 'admin')) return false
     } else {
-      const hit = (n: string): boolean => r.collections!.some(p => nameMatches(p, n, op.protocol === 'postgres', restrictive))
+      const hit = (n: string): boolean => r.collections!.some(p => nameMatches(p, n, op, restrictive))
       if (restrictive ? !names.some(hit) : !names.every(hit)) return false
     }
   }

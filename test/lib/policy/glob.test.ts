@@ -28,12 +28,12 @@ t.test('problems are named', async t => {
 t.test('Postgres forms: allow reads an unqualified name as public, deny as any schema', async t => {
   const allow = new CollectionGlobs(['items'], false)
   const deny = new CollectionGlobs(['items'], true)
-  t.equal(allow.test('items', true), true)
-  t.equal(allow.test('public.items', true), true)
-  t.equal(allow.test('other.items', true), false)
-  t.equal(deny.test('other.items', true), true)
-  t.equal(deny.test('items', false), true, 'flat for Qdrant and Milvus')
-  t.equal(deny.test('other.items', false), false, 'flat: the whole name')
+  t.equal(allow.test('items', 'postgres'), true)
+  t.equal(allow.test('public.items', 'postgres'), true)
+  t.equal(allow.test('other.items', 'postgres'), false)
+  t.equal(deny.test('other.items', 'postgres'), true)
+  t.equal(deny.test('items', 'qdrant'), true, 'flat for Qdrant')
+  t.equal(deny.test('other.items', 'qdrant'), false, 'flat: the whole name')
 })
 
 t.test('Postgres: qualified and unqualified names decide each other, both ways, for every effect', async t => {
@@ -62,16 +62,38 @@ t.test('Postgres: qualified and unqualified names decide each other, both ways, 
     [['*'], 'pg_authid', true, true]
   ]
   for (const [patterns, name, allow, restrictive] of cases) {
-    t.equal(new CollectionGlobs(patterns, false).test(name, true), allow, `allow ${patterns.join(',')} ~ ${name}`)
-    t.equal(new CollectionGlobs(patterns, true).test(name, true), restrictive, `deny ${patterns.join(',')} ~ ${name}`)
+    t.equal(new CollectionGlobs(patterns, false).test(name, 'postgres'), allow, `allow ${patterns.join(',')} ~ ${name}`)
+    t.equal(new CollectionGlobs(patterns, true).test(name, 'postgres'), restrictive, `deny ${patterns.join(',')} ~ ${name}`)
   }
 })
 
-t.test('Qdrant and Milvus: no schema logic, dots are part of the name', async t => {
+t.test('Qdrant: no schema logic, dots are part of the name', async t => {
   for (const restrictive of [false, true]) {
-    t.equal(new CollectionGlobs(['public.items'], restrictive).test('items', false), false)
-    t.equal(new CollectionGlobs(['items'], restrictive).test('public.items', false), false)
-    t.equal(new CollectionGlobs(['public.*'], restrictive).test('items', false), false)
-    t.equal(new CollectionGlobs(['docs.*'], restrictive).test('docs.v2', false), true)
+    t.equal(new CollectionGlobs(['public.items'], restrictive).test('items', 'qdrant'), false)
+    t.equal(new CollectionGlobs(['items'], restrictive).test('public.items', 'qdrant'), false)
+    t.equal(new CollectionGlobs(['public.*'], restrictive).test('items', 'qdrant'), false)
+    t.equal(new CollectionGlobs(['docs.*'], restrictive).test('docs.v2', 'qdrant'), true)
   }
+})
+
+t.test('Milvus: a name without a database is the default database\'s in an allow rule, any database\'s in a deny rule', async t => {
+  // [patterns, collection, database, allow matches, deny/approve matches]
+  const cases: Array<[string[], string, string, boolean, boolean]> = [
+    [['docs'], 'docs', 'default', true, true],
+    [['docs'], 'docs', 'hr', false, true],
+    [['hr.docs'], 'docs', 'hr', true, true],
+    [['hr.docs'], 'docs', 'default', false, false],
+    [['default.docs'], 'docs', 'default', true, true],
+    [['hr.*'], 'salaries', 'hr', true, true],
+    [['hr.*'], 'salaries', 'default', false, false],
+    [['*.docs'], 'docs', 'hr', true, true],
+    [['doc*'], 'docs', 'hr', false, true],
+    [['doc*'], 'docs', 'default', true, true],
+    [['*'], 'docs', 'hr', true, true]
+  ]
+  for (const [patterns, name, database, allow, restrictive] of cases) {
+    t.equal(new CollectionGlobs(patterns, false).test(name, 'milvus', database), allow, `allow ${patterns.join(',')} ~ ${database}.${name}`)
+    t.equal(new CollectionGlobs(patterns, true).test(name, 'milvus', database), restrictive, `deny ${patterns.join(',')} ~ ${database}.${name}`)
+  }
+  t.equal(new CollectionGlobs(['docs'], false).test('docs', 'milvus'), true, 'no database named: default')
 })
