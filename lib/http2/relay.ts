@@ -41,11 +41,13 @@ export interface RelayOptions {
 const RESETS_PER_SECOND = 1000
 /**
  * client frames per second per connection that carry nothing — DATA with no payload and no
- * END_STREAM, PRIORITY, SETTINGS other than ACKs — before GOAWAY ENHANCE_YOUR_CALM (RFC 9113 §10.5:
- * "An endpoint MAY treat activity that is suspicious as a connection error (Section 5.4.1) of type
- * ENHANCE_YOUR_CALM"). CVE-2019-9518 (empty frames), 9515 (SETTINGS), 9513 (PRIORITY): each costs a
- * parse and a forward for nothing. gRPC clients send an empty DATA only to end a stream, and a few
- * SETTINGS per connection, so this is far above legitimate use.
+ * END_STREAM, PRIORITY, SETTINGS other than ACKs, PINGs, frames of unknown types — before GOAWAY
+ * ENHANCE_YOUR_CALM (RFC 9113 §10.5: "An endpoint MAY treat activity that is suspicious as a
+ * connection error (Section 5.4.1) of type ENHANCE_YOUR_CALM"). CVE-2019-9518 (empty frames), 9515
+ * (SETTINGS), 9513 (PRIORITY), 9512 (PING): each costs a parse, and a PING an answer, for nothing;
+ * unknown types are ignored (RFC 9113 §5.5) but still read. gRPC clients send an empty DATA only to end
+ * a stream, a few SETTINGS per connection and a keepalive PING every few seconds at most, so this is
+ * far above legitimate use.
  */
 const EMPTY_FRAMES_PER_SECOND = 1000
 const DEFAULT_WINDOW = 65535
@@ -253,6 +255,7 @@ export class GrpcRelay {
         throw new F.Http2Error(ErrorCode.PROTOCOL_ERROR, 'clients must not push')
       case FrameType.PING:
         checkPing(f)
+        this.countEmptyFrame()
         if (!this.pingCanPass(f, 'upstream')) return
         return this.writeUpstream(f.raw)
       case FrameType.GOAWAY:
@@ -260,7 +263,7 @@ export class GrpcRelay {
         if (this.upstreamUp) this.writeUpstream(f.raw)
         return
       case FrameType.WINDOW_UPDATE: return this.onWindowUpdate('client', f)
-      default: return // unknown frame types are ignored (RFC 9113 §4.1)
+      default: return this.countEmptyFrame() // unknown frame types are ignored (RFC 9113 §4.1), but counted
     }
   }
 
@@ -1058,7 +1061,7 @@ export class GrpcRelay {
     if (++this.emptyFramesThisSecond <= EMPTY_FRAMES_PER_SECOND) return
     this.checkAbuse() // starts a new second, and the count with it, when the last one is over
     if (this.emptyFramesThisSecond > EMPTY_FRAMES_PER_SECOND) {
-      throw new F.Http2Error(ErrorCode.ENHANCE_YOUR_CALM, `more than ${EMPTY_FRAMES_PER_SECOND} empty DATA, PRIORITY or SETTINGS frames per second`)
+      throw new F.Http2Error(ErrorCode.ENHANCE_YOUR_CALM, `more than ${EMPTY_FRAMES_PER_SECOND} empty DATA, PRIORITY, SETTINGS, PING or unknown frames per second`)
     }
   }
 
