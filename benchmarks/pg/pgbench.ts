@@ -5,6 +5,9 @@
  * "PostgreSQL pgbench" section of benchmarks/RESULTS.md.
  *
  *   node --import tsx benchmarks/pg/pgbench.ts [--seconds 5] [--rounds 2] [--clients 16,64] [--modes simple,prepared]
+ *     [--paths direct,bouncer,relay,pass,full] [--knn yes|no]
+ *
+ * A run with fewer paths or without KNN (for iterating) prints its figures and leaves RESULTS.md as it is.
  *
  * Every proxy runs in a process of its own (benchmarks/lib/gateway-process.ts for vecgate and the Node
  * relay), so its CPU and memory are read from /proc: vecgate pass-through (allow-all policy, journal
@@ -17,7 +20,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { machine, startUnderTest } from '../lib/env.js'
+import { machine, startUnderTest, type UnderTest } from '../lib/env.js'
 import { cpuSeconds, rssMiB } from '../lib/proc.js'
 import { writeSection } from '../results.js'
 import { startPglite } from '../../test/peers/pglite.js'
@@ -28,13 +31,19 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     rounds: { type: 'string', default: '2' },
     clients: { type: 'string', default: '16,64' },
-    modes: { type: 'string', default: 'simple,prepared' }
+    modes: { type: 'string', default: 'simple,prepared' },
+    paths: { type: 'string', default: 'direct,bouncer,relay,pass,full' },
+    knn: { type: 'string', default: 'yes' }
   }
 })
 const seconds = Number(values.seconds)
 const rounds = Number(values.rounds)
 const clientCounts = values.clients.split(',').map(Number)
 const modes = values.modes.split(',') as Array<'simple' | 'prepared'>
+const ALL_PATHS = ['direct', 'bouncer', 'relay', 'pass', 'full']
+const paths = values.paths.split(',')
+const withKnn = values.knn !== 'no'
+const complete = withKnn && ALL_PATHS.every(p => paths.includes(p))
 const HERE = dirname(fileURLToPath(import.meta.url))
 
 /** everything started here is stopped on the way out, also when a step fails */
@@ -56,22 +65,31 @@ const masked = {
   policy: { rules: [{ id: 'bench', subjects: { users: ['postgres'] }, backends: ['pg'], effect: 'allow', mask: 'balances' }] },
   masking: { profiles: { balances: { fields: ['abalance'], detectors: [], action: 'redact', vectors: 'keep' } } }
 }
-const relay = await startUnderTest({ relay: pg.port })
-const pass = await startUnderTest({ config: { backends: [pgBackend], policy: allow }, nullJournal: true, token: 'postgres' }, 'pg')
-const full = await startUnderTest({ config: { backends: [pgBackend], ...masked }, token: 'postgres' }, 'pg')
-for (const u of [relay, pass, full]) cleanups.push(() => { try { process.kill(u.pid, 'SIGKILL') } catch {} })
+/** each path's process started only when the run measures it */
+const stops: Array<() => Promise<void>> = []
+async function started (spec: Parameters<typeof startUnderTest>[0], key: string, backend?: string): Promise<UnderTest | undefined> {
+  if (!paths.includes(key)) return undefined
+  const u = await startUnderTest(spec, backend)
+  cleanups.push(() => { try { process.kill(u.pid, 'SIGKILL') } catch {} })
+  stops.push(u.stop)
+  return u
+}
+const relay = await started({ relay: pg.port }, 'relay')
+const pass = await started({ config: { backends: [pgBackend], policy: allow }, nullJournal: true, token: 'postgres' }, 'pass', 'pg')
+const full = await started({ config: { backends: [pgBackend], ...masked }, token: 'postgres' }, 'full', 'pg')
 
 const pgbench = join(PG_BIN, 'pgbench')
 execFileSync(pgbench, ['-i', '-q', '-s', '10', '-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', 'postgres'], { env: { ...process.env, PGPASSWORD: pg.password }, stdio: 'ignore' })
 
 interface Target { name: string, port: number, password: string, pid?: () => number }
-const targets: Target[] = [
-  { name: 'direct', port: pg.port, password: pg.password },
-  { name: 'PgBouncer (session)', port: bouncer.port, password: pg.password, pid: bouncer.pid },
-  { name: 'Node TCP relay', port: relay.port, password: pg.password, pid: () => relay.pid },
-  { name: 'vecgate pass-through', port: pass.port, password: pass.token!, pid: () => pass.pid },
-  { name: 'vecgate policy+mask+journal', port: full.port, password: full.token!, pid: () => full.pid }
+const allTargets: Array<Target & { key: string }> = [
+  { key: 'direct', name: 'direct', port: pg.port, password: pg.password },
+  { key: 'bouncer', name: 'PgBouncer (session)', port: bouncer.port, password: pg.password, pid: bouncer.pid },
+  { key: 'relay', name: 'Node TCP relay', port: relay?.port ?? 0, password: pg.password, pid: () => relay!.pid },
+  { key: 'pass', name: 'vecgate pass-through', port: pass?.port ?? 0, password: pass?.token ?? '', pid: () => pass!.pid },
+  { key: 'full', name: 'vecgate policy+mask+journal', port: full?.port ?? 0, password: full?.token ?? '', pid: () => full!.pid }
 ]
+const targets: Target[] = allTargets.filter(t => paths.includes(t.key))
 
 interface Run { tps: number, cpuUs?: number, rss?: number, p50: number, p99: number }
 
@@ -129,40 +147,48 @@ for (const c of clientCounts) {
 }
 
 // pgvector KNN on PGlite: one backend behind pglite-socket, so one client
-const lite = await startPglite()
-cleanups.push(() => lite.kill())
-const liteBackend = { name: 'pgvector', protocol: 'postgres', upstream: `127.0.0.1:${lite.port}`, credentials: { user: 'postgres', password: 'any', database: 'postgres' } }
-const litePass = await startUnderTest({ config: { backends: [liteBackend], policy: allow }, nullJournal: true, token: 'postgres' }, 'pgvector')
-const liteFull = await startUnderTest({ config: { backends: [liteBackend], policy: allow }, token: 'postgres' }, 'pgvector')
-for (const u of [litePass, liteFull]) cleanups.push(() => { try { process.kill(u.pid, 'SIGKILL') } catch {} })
-const seed = join(mkdtempSync(join(tmpdir(), 'vg-knn-')), 'seed.sql')
-writeFileSync(seed, [
-  'CREATE EXTENSION IF NOT EXISTS vector;',
-  'CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(16));',
-  'INSERT INTO items SELECT i, (SELECT array_agg(((i * 7 + j * 13) % 101) / 101.0)::vector(16) FROM generate_series(1, 16) j) FROM generate_series(1, 2000) i;',
-  ''
-].join('\n'))
-execFileSync('psql', ['-q', '-h', '127.0.0.1', '-p', String(lite.port), '-U', 'postgres', '-d', 'postgres', '-f', seed], { env: { ...process.env, PGPASSWORD: 'any' }, stdio: 'ignore' })
-const knn = join(dirname(seed), 'knn.sql')
-writeFileSync(knn, '\\set q random(1, 2000)\nSELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = :q) LIMIT 10;\n')
-const liteTargets: Target[] = [
-  { name: 'direct', port: lite.port, password: 'any' },
-  { name: 'vecgate pass-through', port: litePass.port, password: litePass.token!, pid: () => litePass.pid },
-  { name: 'vecgate policy+journal', port: liteFull.port, password: liteFull.token!, pid: () => liteFull.pid }
-]
 const knnRuns = new Map<string, Run[]>()
-for (let r = 0; r < rounds; r++) {
-  for (const t of liteTargets) {
-    const run = await runPgbench(t, ['-f', knn, '-c', '1', '-T', String(seconds)])
-    knnRuns.set(t.name, [...(knnRuns.get(t.name) ?? []), run])
-    process.stderr.write(`knn round ${r + 1} ${t.name}: ${run.tps.toFixed(1)} tps\n`)
+let liteTargets: Target[] = []
+if (withKnn) await runKnn()
+async function runKnn (): Promise<void> {
+  const lite = await startPglite()
+  cleanups.push(() => lite.kill())
+  const liteBackend = { name: 'pgvector', protocol: 'postgres', upstream: `127.0.0.1:${lite.port}`, credentials: { user: 'postgres', password: 'any', database: 'postgres' } }
+  const litePass = await startUnderTest({ config: { backends: [liteBackend], policy: allow }, nullJournal: true, token: 'postgres' }, 'pgvector')
+  const liteFull = await startUnderTest({ config: { backends: [liteBackend], policy: allow }, token: 'postgres' }, 'pgvector')
+  for (const u of [litePass, liteFull]) {
+    cleanups.push(() => { try { process.kill(u.pid, 'SIGKILL') } catch {} })
+    stops.push(u.stop)
+  }
+  const seed = join(mkdtempSync(join(tmpdir(), 'vg-knn-')), 'seed.sql')
+  writeFileSync(seed, [
+    'CREATE EXTENSION IF NOT EXISTS vector;',
+    'CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(16));',
+    'INSERT INTO items SELECT i, (SELECT array_agg(((i * 7 + j * 13) % 101) / 101.0)::vector(16) FROM generate_series(1, 16) j) FROM generate_series(1, 2000) i;',
+    ''
+  ].join('\n'))
+  execFileSync('psql', ['-q', '-h', '127.0.0.1', '-p', String(lite.port), '-U', 'postgres', '-d', 'postgres', '-f', seed], { env: { ...process.env, PGPASSWORD: 'any' }, stdio: 'ignore' })
+  const knn = join(dirname(seed), 'knn.sql')
+  writeFileSync(knn, '\\set q random(1, 2000)\nSELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = :q) LIMIT 10;\n')
+  liteTargets = [
+    { name: 'direct', port: lite.port, password: 'any' },
+    { name: 'vecgate pass-through', port: litePass.port, password: litePass.token!, pid: () => litePass.pid },
+    { name: 'vecgate policy+journal', port: liteFull.port, password: liteFull.token!, pid: () => liteFull.pid }
+  ]
+  for (let r = 0; r < rounds; r++) {
+    for (const t of liteTargets) {
+      const run = await runPgbench(t, ['-f', knn, '-c', '1', '-T', String(seconds)])
+      knnRuns.set(t.name, [...(knnRuns.get(t.name) ?? []), run])
+      process.stderr.write(`knn round ${r + 1} ${t.name}: ${run.tps.toFixed(1)} tps\n`)
+    }
   }
 }
 
 const fmt = (v: number | undefined, d = 1): string => v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(d)
 function table (list: Target[], runsOf: (t: Target) => Run[], withBouncer: boolean): string[] {
-  const direct = median(runsOf(list[0]).map(x => x.tps))
-  const b = withBouncer ? median(runsOf(list[1]).map(x => x.tps)) : undefined
+  const tpsOf = (name: string): number => { const t = list.find(x => x.name === name); return t === undefined ? NaN : median(runsOf(t).map(x => x.tps)) }
+  const direct = tpsOf('direct')
+  const b = withBouncer ? tpsOf('PgBouncer (session)') : undefined
   const out = [
     `| path | TPS | vs direct |${withBouncer ? ' vs PgBouncer |' : ''} proxy CPU µs/tx | proxy RSS MiB | p50 ms | p99 ms |`,
     `|---|---:|---:|${withBouncer ? '---:|' : ''}---:|---:|---:|---:|`
@@ -191,9 +217,11 @@ for (const c of clientCounts) {
     lines.push(`### pgbench -S, ${c} clients, ${mode} protocol`, '', ...table(targets, t => results.get(`${c}|${mode}|${t.name}`)!, true), '')
   }
 }
-lines.push('### pgvector KNN (PGlite + pgvector, 1 client)', '',
-  '`SELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = :q) LIMIT 10` over 2000 16-dimensional vectors, simple protocol.', '',
-  ...table(liteTargets, t => knnRuns.get(t.name)!, false), '')
+if (withKnn) {
+  lines.push('### pgvector KNN (PGlite + pgvector, 1 client)', '',
+    '`SELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = :q) LIMIT 10` over 2000 16-dimensional vectors, simple protocol.', '',
+    ...table(liteTargets, t => knnRuns.get(t.name)!, false), '')
+}
 lines.push('### Reading these figures', '',
   '- Every proxy pays two reads and two writes on loopback TCP per `-S` transaction; with `perf` that kernel time is most of each',
   '  proxy\'s CPU (PgBouncer ≈ 2 µs/tx in user space, the rest kernel). A Node process adds libuv/V8 work per read and write',
@@ -206,11 +234,13 @@ lines.push('### Reading these figures', '',
   '- The machine is shared: runs of the same path vary by ±20 % between rounds; compare paths within one run.',
   '')
 const body = lines.join('\n')
-writeFileSync(join(HERE, 'RESULTS.md'), `# PostgreSQL path: pgbench through vecgate\n\n\`node --import tsx benchmarks/pg/pgbench.ts\`\n\n${body.replace(/^### /gm, '## ')}`)
-writeSection('PostgreSQL pgbench', body)
+if (complete) {
+  writeFileSync(join(HERE, 'RESULTS.md'), `# PostgreSQL path: pgbench through vecgate\n\n\`node --import tsx benchmarks/pg/pgbench.ts\`\n\n${body.replace(/^### /gm, '## ')}`)
+  writeSection('PostgreSQL pgbench', body)
+}
 process.stdout.write(body + '\n')
 
-await Promise.all([relay.stop(), pass.stop(), full.stop(), litePass.stop(), liteFull.stop()])
+await Promise.all(stops.map(async stop => await stop()))
 process.exit(0)
 
 async function startPgbouncer (upstreamPort: number, password: string): Promise<{ port: number, pid: () => number, stop: () => void }> {
