@@ -91,12 +91,23 @@ const allTargets: Array<Target & { key: string }> = [
 ]
 const targets: Target[] = allTargets.filter(t => paths.includes(t.key))
 
-interface Run { tps: number, cpuUs?: number, rss?: number, p50: number, p99: number }
+interface Run { tps: number, cpuUs?: number, kernelUs?: number, rss?: number, p50: number, p99: number }
+
+/**
+ * System CPU seconds of a process, all threads (/proc/PID/stat field 15, proc(5)): the kernel's share
+ * of the proxy's CPU, mostly loopback TCP on every read and write.
+ */
+function systemSeconds (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) / TICKS
+}
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
 
 /** pgbench -n: no vacuum; latencies from its per-transaction log (a sample of 1 in 10) */
 async function runPgbench (t: Target, args: string[]): Promise<Run> {
   const pid = t.pid?.()
   const cpu0 = pid !== undefined ? cpuSeconds(pid) : 0
+  const sys0 = pid !== undefined ? systemSeconds(pid) : 0
   const logs = mkdtempSync(join(tmpdir(), 'vg-pgbench-log-'))
   const child = spawn(pgbench, [...args, '-n', '-j', '2', '--log', '--sampling-rate', '0.1', '--log-prefix', join(logs, 'tx'),
     '-h', '127.0.0.1', '-p', String(t.port), '-U', 'postgres', 'postgres'], {
@@ -125,6 +136,7 @@ async function runPgbench (t: Target, args: string[]): Promise<Run> {
   return {
     tps: Number(m[1]),
     cpuUs: pid !== undefined ? (cpuSeconds(pid) - cpu0) / tx * 1e6 : undefined,
+    kernelUs: pid !== undefined ? (systemSeconds(pid) - sys0) / tx * 1e6 : undefined,
     rss: pid !== undefined ? rssMiB(pid) : undefined,
     p50: pct(0.5),
     p99: pct(0.99)
@@ -140,7 +152,7 @@ for (const c of clientCounts) {
         const run = await runPgbench(t, ['-S', '-M', mode, '-c', String(c), '-T', String(seconds)])
         const k = `${c}|${mode}|${t.name}`
         results.set(k, [...(results.get(k) ?? []), run])
-        process.stderr.write(`c=${c} ${mode} round ${r + 1} ${t.name}: ${run.tps.toFixed(0)} tps${run.cpuUs !== undefined ? `, ${run.cpuUs.toFixed(1)} µs CPU/tx` : ''}, p50 ${run.p50.toFixed(2)} ms\n`)
+        process.stderr.write(`c=${c} ${mode} round ${r + 1} ${t.name}: ${run.tps.toFixed(0)} tps${run.cpuUs !== undefined ? `, ${run.cpuUs.toFixed(1)} µs CPU/tx (${run.kernelUs!.toFixed(1)} kernel)` : ''}, p50 ${run.p50.toFixed(2)} ms\n`)
       }
     }
   }
@@ -190,15 +202,16 @@ function table (list: Target[], runsOf: (t: Target) => Run[], withBouncer: boole
   const direct = tpsOf('direct')
   const b = withBouncer ? tpsOf('PgBouncer (session)') : undefined
   const out = [
-    `| path | TPS | vs direct |${withBouncer ? ' vs PgBouncer |' : ''} proxy CPU µs/tx | proxy RSS MiB | p50 ms | p99 ms |`,
-    `|---|---:|---:|${withBouncer ? '---:|' : ''}---:|---:|---:|---:|`
+    `| path | TPS | vs direct |${withBouncer ? ' vs PgBouncer |' : ''} proxy CPU µs/tx | of which kernel | proxy RSS MiB | p50 ms | p99 ms |`,
+    `|---|---:|---:|${withBouncer ? '---:|' : ''}---:|---:|---:|---:|---:|`
   ]
   for (const t of list) {
     const rs = runsOf(t)
     const tps = median(rs.map(x => x.tps))
     const cpu = t.pid !== undefined ? median(rs.map(x => x.cpuUs!)) : undefined
+    const kernel = t.pid !== undefined ? median(rs.map(x => x.kernelUs!)) : undefined
     const rss = t.pid !== undefined ? Math.max(...rs.map(x => x.rss!)) : undefined
-    out.push(`| ${t.name} | ${fmt(tps, tps < 2000 ? 1 : 0)} | ${(tps / direct).toFixed(2)}× |${b !== undefined ? ` ${(tps / b).toFixed(2)}× |` : ''} ${fmt(cpu)} | ${fmt(rss, 0)} | ${fmt(median(rs.map(x => x.p50)), 2)} | ${fmt(median(rs.map(x => x.p99)), 2)} |`)
+    out.push(`| ${t.name} | ${fmt(tps, tps < 2000 ? 1 : 0)} | ${(tps / direct).toFixed(2)}× |${b !== undefined ? ` ${(tps / b).toFixed(2)}× |` : ''} ${fmt(cpu)} | ${fmt(kernel)} | ${fmt(rss, 0)} | ${fmt(median(rs.map(x => x.p50)), 2)} | ${fmt(median(rs.map(x => x.p99)), 2)} |`)
   }
   return out
 }
@@ -207,7 +220,8 @@ const lines = [
   `Machine: ${header}. PostgreSQL 15 (fsync off), Node ${process.version}.`,
   `Medians of ${rounds} alternating rounds of ${seconds} s each (\`pgbench -S -n -j 2\`, scale 10); ratios against direct and PgBouncer in the same run.`,
   'Proxy CPU µs/tx: user + system CPU of the proxy process (/proc, all threads) over the transactions of the round; on 2 cores shared by',
-  'pgbench, PostgreSQL and the proxy this is what decides the TPS. RSS: the proxy process after the round. Latencies: pgbench\'s',
+  'pgbench, PostgreSQL and the proxy this is what decides the TPS. Of which kernel: its system CPU (/proc field stime; tick-sampled, so',
+  'a rough split). RSS: the proxy process after the round. Latencies: pgbench\'s',
   'per-transaction log (1 in 10 sampled). vecgate pass-through: allow-all policy, journal off, every statement still classified and',
   'decided. vecgate policy+mask+journal: an allow rule with a mask that rewrites `abalance` in every row, SQLite journal on.',
   ''
@@ -229,6 +243,15 @@ lines.push('### Reading these figures', '',
   '  admission (expiry, revocation, scope, policy, metrics), the Call and its journal events, response parsing.',
   '- vecgate reads both sockets into reused buffers, decides a statement in the same turn as the bytes that carried it (a promise only',
   '  for approval holds) and writes once per read burst; what it still spends above the plain Node relay (`pipe()`) is its own work.',
+  '- Syscalls per `-S` transaction (strace -c -f, 16 clients) are the same for vecgate and PgBouncer: 2 reads, 2 writes, ≈ 0.2 epoll',
+  '  waits. The relay\'s own JavaScript (framing, cached classification, admission, response walk) is ≈ 2 µs/tx',
+  '  (`benchmarks/pg/relay-micro.ts`, no sockets); the rest of the gap to PgBouncer is Node\'s per-read and per-write machinery',
+  '  (onread callback, Writable, tick queue) and more kernel time: a busier process is preempted more often by the peers it wakes',
+  '  on 2 cores (about twice PgBouncer\'s involuntary context switches per transaction).',
+  '- KNN with 1 client is latency, not CPU: one more process on the path is two more wakeups per query (and Node polls epoll once',
+  '  without a timeout before it sleeps); the relay does one read and one write each way per query there too.',
+  '- Writing once per event-loop turn (setImmediate, as the HTTP/2 relay does) instead of once per read was tried: each deferred',
+  '  write kept its read buffer, so every read allocated a new one, and TPS fell to a fifth; not pursued.',
   '- Two gateway processes instead of one (clients split between them) did not pay on this 2-core machine: at 16 clients they needed',
   '  more CPU per transaction (fewer requests per wakeup) and reached fewer TPS.',
   '- The machine is shared: runs of the same path vary by ±20 % between rounds; compare paths within one run.',
