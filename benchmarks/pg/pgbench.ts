@@ -5,7 +5,7 @@
  * "PostgreSQL pgbench" section of benchmarks/RESULTS.md.
  *
  *   node --import tsx benchmarks/pg/pgbench.ts [--seconds 5] [--rounds 2] [--clients 16,64] [--modes simple,prepared]
- *     [--paths direct,bouncer,relay,pass,full] [--knn yes|no]
+ *     [--paths direct,bouncer,relay,pass,full] [--knn yes|no] [--warmup 1]
  *
  * A run with fewer paths or without KNN (for iterating) prints its figures and leaves RESULTS.md as it is.
  *
@@ -33,10 +33,19 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '16,64' },
     modes: { type: 'string', default: 'simple,prepared' },
     paths: { type: 'string', default: 'direct,bouncer,relay,pass,full' },
-    knn: { type: 'string', default: 'yes' }
+    knn: { type: 'string', default: 'yes' },
+    warmup: { type: 'string', default: '1' }
   }
 })
 const seconds = Number(values.seconds)
+/**
+ * Seconds each path runs the workload unmeasured before its rounds: a gateway in service is long past
+ * V8's tier-up of its hot functions, a fresh process is not (at 1 client, KNN's first few thousand
+ * queries run in the interpreter and baseline code).
+ */
+const warmup = Number(values.warmup)
+/** KNN runs one client: its warm-up counts queries, enough for V8 to have optimized the relay's hot path */
+const KNN_WARMUP_QUERIES = 5000
 const rounds = Number(values.rounds)
 const clientCounts = values.clients.split(',').map(Number)
 const modes = values.modes.split(',') as Array<'simple' | 'prepared'>
@@ -147,6 +156,7 @@ const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - 
 const results = new Map<string, Run[]>()
 for (const c of clientCounts) {
   for (const mode of modes) {
+    if (warmup > 0) for (const t of targets) await runPgbench(t, ['-S', '-M', mode, '-c', String(c), '-T', String(warmup)])
     for (let r = 0; r < rounds; r++) {
       for (const t of targets) {
         const run = await runPgbench(t, ['-S', '-M', mode, '-c', String(c), '-T', String(seconds)])
@@ -187,6 +197,8 @@ async function runKnn (): Promise<void> {
     { name: 'vecgate pass-through', port: litePass.port, password: litePass.token!, pid: () => litePass.pid },
     { name: 'vecgate policy+journal', port: liteFull.port, password: liteFull.token!, pid: () => liteFull.pid }
   ]
+  // one client is about 1000 queries a second: the relay's functions are optimized only after several thousand
+  if (warmup > 0) for (const t of liteTargets) await runPgbench(t, ['-f', knn, '-c', '1', '-t', String(KNN_WARMUP_QUERIES)])
   for (let r = 0; r < rounds; r++) {
     for (const t of liteTargets) {
       const run = await runPgbench(t, ['-f', knn, '-c', '1', '-T', String(seconds)])
@@ -218,7 +230,7 @@ function table (list: Target[], runsOf: (t: Target) => Run[], withBouncer: boole
 
 const lines = [
   `Machine: ${header}. PostgreSQL 15 (fsync off), Node ${process.version}.`,
-  `Medians of ${rounds} alternating rounds of ${seconds} s each (\`pgbench -S -n -j 2\`, scale 10); ratios against direct and PgBouncer in the same run.`,
+  `Medians of ${rounds} alternating rounds of ${seconds} s each (\`pgbench -S -n -j 2\`, scale 10), after ${warmup > 0 ? `${warmup} s (KNN: ${KNN_WARMUP_QUERIES} queries)` : 'no time'} of the same workload on every path unmeasured; ratios against direct and PgBouncer in the same run.`,
   'Proxy CPU µs/tx: user + system CPU of the proxy process (/proc, all threads) over the transactions of the round; on 2 cores shared by',
   'pgbench, PostgreSQL and the proxy this is what decides the TPS. Of which kernel: its system CPU (/proc field stime; tick-sampled, so',
   'a rough split). RSS: the proxy process after the round. Latencies: pgbench\'s',
