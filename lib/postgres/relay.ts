@@ -7,7 +7,7 @@ import { B, F, codeName } from '../../decoders/postgres/protocol.js'
 import type { MessageReader } from '../../decoders/postgres/reader.js'
 import { MaskPlan, RowsView, encodeDataRow } from '../../decoders/postgres/result-view.js'
 import { serialize } from '../../decoders/postgres/writer.js'
-import type { Identity, Operation } from '../../decoders/types.js'
+import type { Identity, Masker, Operation } from '../../decoders/types.js'
 import type { BackendConfig } from '../config/types.js'
 import { VecgateError, asVecgateError, sqlStateOf } from '../errors.js'
 import type { Call, Session } from '../pipeline.js'
@@ -754,7 +754,8 @@ export class PgRelay {
         this.pass()
         if (u === undefined) return
         if (u.kind === Kind.Describe) {
-          const cols = decodeRowDescription(r.buf, r.body, r.end)
+          // pgbench -M prepared and libpq's PQexecPrepared describe the portal on every execution
+          const cols = this.rowDescription()
           if (u.portal !== undefined) u.portal.columns = cols
           else if (u.stmt !== undefined) u.stmt.columns = cols
           this.shift()
@@ -807,7 +808,7 @@ export class PgRelay {
       if (u.plan === undefined) {
         const cols = u.columns ?? (u.portal !== undefined ? columnsOf(u.portal) : undefined)
         u.columns = cols
-        u.plan = cols !== undefined ? new MaskPlan(cols, call.masker) : null
+        u.plan = cols !== undefined ? this.maskPlan(cols, call.masker) : null
       }
       if (u.plan === null) {
         // a masked call whose columns are unknown: nothing of the row may pass (fail closed)
@@ -830,6 +831,16 @@ export class PgRelay {
       else this.keptSlices = true
     }
     u.rows.push(row)
+  }
+
+  /** the last mask plan: built from nothing but its columns and mask, so the next result of the same shape reuses it */
+  private lastPlan: MaskPlan | undefined
+
+  private maskPlan (cols: Column[], masker: Masker): MaskPlan {
+    const last = this.lastPlan
+    if (last !== undefined && last.columns === cols && last.masker === masker) return last
+    this.lastPlan = new MaskPlan(cols, masker)
+    return this.lastPlan
   }
 
   private readonly rowUnits: Unit[] = []

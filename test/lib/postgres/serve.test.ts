@@ -273,6 +273,37 @@ t.test('masking rewrites the columns a mask touches', async t => {
   t.ok(responses.some(e => e.ids!.includes(1)), 'the journal records which ids were returned')
 })
 
+t.test('masking follows each result\'s own columns and mask when the same shapes repeat', async t => {
+  const stars = (p: string): Masker => ({
+    name: p,
+    vectors: 'keep',
+    touches: (q) => q === p,
+    scalar: (q, v) => q === p ? '***' : v,
+    document: () => false,
+    vector: (v) => v
+  })
+  // the relay reuses the last RowDescription's columns and the last mask plan: a result with other
+  // columns, the same columns in another order, or another mask must never be masked with the old plan
+  const g = await startGate(peer, {
+    decide: (_id, op) => ({ effect: 'allow', reason: 'ok', mask: String(op.summary.sql).includes('DESC') ? 'name' : 'email' }),
+    masks: new Map([['email', stars('email')], ['name', stars('name')]])
+  })
+  t.teardown(() => g.close())
+  const c = new pg.Client({ host: '127.0.0.1', port: g.port, user: 'alice', password: await g.token(), database: 'postgres' })
+  await c.connect()
+  t.teardown(() => c.end())
+  for (let round = 0; round < 3; round++) {
+    for (const extended of [false, true]) {
+      const run = async (sql: string, id: number): Promise<unknown[]> => (extended ? await c.query(sql.replace('ID', '$1'), [id]) : await c.query(sql.replace('ID', String(id)))).rows
+      const how = `${extended ? 'extended' : 'simple'}, round ${round + 1}`
+      t.same(await run('SELECT id, email, name FROM items WHERE id = ID ORDER BY id', 1), [{ id: '1', email: '***', name: 'item 1' }], `email masked (${how})`)
+      t.same(await run('SELECT email, id, name FROM items WHERE id = ID ORDER BY id', 2), [{ email: '***', id: '2', name: 'item 2' }], `columns reordered (${how})`)
+      t.same(await run('SELECT id, email, name FROM items WHERE id = ID ORDER BY id DESC', 1), [{ id: '1', email: 'user1@example.com', name: '***' }], `same columns, other mask (${how})`)
+      t.same(await run('SELECT id, email, name FROM items WHERE id = ID ORDER BY id', 3), [{ id: '3', email: '***', name: 'item 3' }], `back to the first (${how})`)
+    }
+  }
+})
+
 t.test('TLS to the client when configured; N otherwise', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'vg-tls-'))
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' })
