@@ -1,22 +1,19 @@
 /**
- * What the gateway's thread hands the journal's worker thread: one string per batch. Structured clone
- * copies a flat string as fast as its bytes, while an array costs a few hundred ns per value (a search
- * call is about forty of them); the bodies are already JSON (results are live views that only the
- * gateway's thread can serialize). Every field carries its length, so no value — a collection name, a
- * record id, a body — can be read as the start of another, whatever characters it holds.
+ * What the gateway's thread hands the journal's worker thread: one flat array per batch, each item a
+ * tag followed by a fixed number of primitive slots. Structured clone copies such an array almost as
+ * fast as its strings' bytes, with no object per event on either side of the thread boundary; the
+ * bodies are already JSON (results are live views that only the gateway's thread can serialize).
  */
 import type { KeyObject } from 'node:crypto'
 import type { SessionStart } from './types.js'
 
-const START = 'S'
-const EVENT = 'E'
-const END = 'X'
+const START = 0
+const EVENT = 1
+const END = 2
 /** events counted instead of recorded (journal.on_full: mark); not an item of the queue bound */
-const LOST = 'L'
-/** a null field */
-const NONE = '_'
+const LOST = 3
 
-export type Batch = string
+export type Batch = unknown[]
 
 /** An event as the store writes it: the body is final JSON, ids are strings. */
 export interface StoredEvent {
@@ -41,98 +38,55 @@ export interface BatchSink {
   lost: (session: string, counts: Record<string, number>) => void
 }
 
-/** a field: its length in UTF-16 units, a colon, the text (null: a lone NONE) */
-function field (s: string | null): string {
-  return s === null ? NONE : s.length + ':' + s
+export function pushStart (b: Batch, s: SessionStart): void {
+  b.push(START, s.id, s.backend, s.protocol, s.client, s.tls ? 1 : 0, s.at)
 }
 
-export function startItem (s: SessionStart): string {
-  return START + field(s.id) + field(s.backend) + field(s.protocol) + field(s.client) + (s.tls ? '1' : '0') + field(String(s.at))
+export function pushEvent (b: Batch, e: StoredEvent): void {
+  b.push(EVENT, e.session, e.at, e.kind, e.call, e.body, e.collection, e.ids, e.subject, e.groups, e.tokenId)
 }
 
-export function eventItem (e: StoredEvent): string {
-  let ids = NONE
-  if (e.ids !== null) {
-    ids = e.ids.length + ':'
-    for (const id of e.ids) ids += field(id)
-  }
-  return EVENT + field(e.session) + field(String(e.at)) + field(e.kind) + field(e.call === null ? null : String(e.call)) + field(e.body) +
-    field(e.collection) + ids + field(e.subject) + field(e.groups) + field(e.tokenId)
+export function pushEnd (b: Batch, session: string, at: number, reason: string): void {
+  b.push(END, session, at, reason)
 }
 
-export function endItem (session: string, at: number, reason: string): string {
-  return END + field(session) + field(String(at)) + field(reason)
+export function pushLost (b: Batch, session: string, counts: Record<string, number>): void {
+  b.push(LOST, session, counts)
 }
 
-export function lostItem (session: string, counts: Record<string, number>): string {
-  return LOST + field(session) + field(JSON.stringify(counts))
-}
-
-/** Reads a batch back, item by item, in order. A batch that does not parse throws (nothing is guessed). */
 export function readBatch (b: Batch, sink: BatchSink): void {
   let i = 0
-  /** the length before a colon, then past the colon */
-  const count = (): number => {
-    const colon = b.indexOf(':', i)
-    if (colon <= i || colon - i > 10) throw new Error(`journal batch: bad field at ${i}`)
-    const n = Number(b.slice(i, colon))
-    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`journal batch: bad field length at ${i}`)
-    i = colon + 1
-    return n
-  }
-  const maybe = (): string | null => {
-    if (b[i] === NONE) { i++; return null }
-    const n = count()
-    if (i + n > b.length) throw new Error(`journal batch: field past the end at ${i}`)
-    const s = b.slice(i, i + n)
-    i += n
-    return s
-  }
-  const text = (): string => {
-    const s = maybe()
-    if (s === null) throw new Error(`journal batch: missing field at ${i}`)
-    return s
-  }
-  const num = (): number => {
-    const n = Number(text())
-    if (!Number.isFinite(n)) throw new Error(`journal batch: bad number at ${i}`)
-    return n
-  }
   while (i < b.length) {
-    switch (b[i++]) {
-      case START: {
-        const id = text(); const backend = text(); const protocol = text(); const client = text()
-        const tls = b[i++] === '1'
-        sink.start({ id, backend, protocol, client, tls, at: num() })
+    switch (b[i]) {
+      case START:
+        sink.start({ id: b[i + 1] as string, backend: b[i + 2] as string, protocol: b[i + 3] as string, client: b[i + 4] as string, tls: b[i + 5] === 1, at: b[i + 6] as number })
+        i += 7
         break
-      }
-      case EVENT: {
-        const session = text(); const at = num(); const kind = text()
-        const call = maybe()
-        const body = text(); const collection = text()
-        let ids: string[] | null = null
-        if (b[i] === NONE) i++
-        else {
-          const n = count()
-          ids = new Array<string>(n)
-          for (let k = 0; k < n; k++) ids[k] = text()
-        }
-        const subject = maybe(); const groups = maybe(); const tokenId = maybe()
-        sink.event({ session, at, kind, call: call === null ? null : Number(call), body, collection, ids, subject, groups, tokenId })
+      case EVENT:
+        sink.event({
+          session: b[i + 1] as string,
+          at: b[i + 2] as number,
+          kind: b[i + 3] as string,
+          call: b[i + 4] as number | null,
+          body: b[i + 5] as string,
+          collection: b[i + 6] as string,
+          ids: b[i + 7] as string[] | null,
+          subject: b[i + 8] as string | null,
+          groups: b[i + 9] as string | null,
+          tokenId: b[i + 10] as string | null
+        })
+        i += 11
         break
-      }
-      case END: {
-        const session = text(); const at = num()
-        sink.end(session, at, text())
+      case END:
+        sink.end(b[i + 1] as string, b[i + 2] as number, b[i + 3] as string)
+        i += 4
         break
-      }
-      case LOST: {
-        const session = text()
-        sink.lost(session, JSON.parse(text()) as Record<string, number>)
+      case LOST:
+        sink.lost(b[i + 1] as string, b[i + 2] as Record<string, number>)
+        i += 3
         break
-      }
       default:
-        throw new Error(`journal batch: unknown item tag ${String(b[i - 1])} at ${i - 1}`)
+        throw new Error(`journal batch: unknown item tag ${String(b[i])} at ${i}`)
     }
   }
 }

@@ -2,7 +2,7 @@
  * The journal writer: the gateway's JournalSink. The request path only appends to an in-memory
  * queue. Batches leave it for the journal's worker thread (worker.ts) — every `commitDelay` ms, at
  * once when BATCH events are queued, or right after the current I/O callback when someone waits
- * (`flush`) — as one string of length-prefixed fields (batch.ts). The only journal work left on the gateway's
+ * (`flush`) — as one flat array of primitives (batch.ts). The only journal work left on the gateway's
  * thread is serializing each event to JSON (results are live views only this thread can read) and one
  * postMessage per batch; hashing, sealing and SQLite run in the worker, one transaction per batch or
  * per run of batches that reached it together (group commit).
@@ -31,7 +31,7 @@ import { Worker } from 'node:worker_threads'
 import type { KeyObject } from 'node:crypto'
 import type { Logger } from '../log.js'
 import { VecgateError } from '../errors.js'
-import { FAILING, GENERATION, endItem, eventItem, lostItem, sharedState, startItem, type FromWorker, type SharedState, type ToWorker, type WorkerData } from './batch.js'
+import { FAILING, GENERATION, pushEnd, pushEvent, pushLost, pushStart, sharedState, type Batch, type FromWorker, type SharedState, type ToWorker, type WorkerData } from './batch.js'
 import { EventSerializer, identityRecord } from './serialize.js'
 import { JournalStore } from './store.js'
 import type { JournalEvent, JournalSink, SessionStart } from './types.js'
@@ -284,10 +284,10 @@ export class JournalWriter implements JournalSink {
     // once closed, the close itself handed everything over; waiters are answered when it is done
     if (!this.closed && (items.length > 0 || this.lost.size > 0 || (flush && (this.inflight() > 0 || this.failure !== undefined)))) {
       this.queue = []
-      let b = ''
-      for (const [session, counts] of this.lost) b += lostItem(session, counts)
+      const b: Batch = []
+      for (const [session, counts] of this.lost) pushLost(b, session, counts)
       this.lost.clear()
-      for (const item of items) b += this.encode(item)
+      for (const item of items) this.encode(b, item)
       this.posted += items.length
       // every event queued so far is in this batch or an earlier one: once committed, recovery after a
       // kill knows nothing queued before this time is missing
@@ -301,12 +301,12 @@ export class JournalWriter implements JournalSink {
     }
   }
 
-  private encode (item: Item): string {
-    if (item.t === 0) return startItem(item.s)
-    if (item.t === 2) return endItem(item.session, item.at, item.reason)
+  private encode (b: Batch, item: Item): void {
+    if (item.t === 0) { pushStart(b, item.s); return }
+    if (item.t === 2) { pushEnd(b, item.session, item.at, item.reason); return }
     const e = item.e
     const auth = e.kind === 'auth' && e.identity !== undefined ? e.identity : undefined
-    return eventItem({
+    pushEvent(b, {
       session: e.session,
       at: e.at,
       kind: e.kind,
