@@ -2,7 +2,7 @@
  * The journal writer: the gateway's JournalSink. The request path only appends to an in-memory
  * queue. Batches leave it for the journal's worker thread (worker.ts) — every `commitDelay` ms, at
  * once when BATCH events are queued, or right after the current I/O callback when someone waits
- * (`flush`) — as one flat array of primitives (batch.ts). The only journal work left on the gateway's
+ * (`flush`) — as one flat array of primitives (batch.ts), encoded as each event arrives. The only journal work left on the gateway's
  * thread is serializing each event to JSON (results are live views only this thread can read) and one
  * postMessage per batch; hashing, sealing and SQLite run in the worker, one transaction per batch or
  * per run of batches that reached it together (group commit).
@@ -51,11 +51,6 @@ export interface JournalWriterOptions {
   commitDelay?: number
 }
 
-type Item =
-  | { t: 0, s: SessionStart }
-  | { t: 1, e: JournalEvent }
-  | { t: 2, session: string, at: number, reason: string }
-
 interface Waiter { target: number, resolve: () => void, reject: (e: Error) => void }
 
 /** queued events that go to the worker without waiting for the commit delay */
@@ -68,7 +63,15 @@ export class JournalWriter implements JournalSink {
   private readonly lock: string
   private readonly worker: Worker
   private readonly shared: SharedState
-  private queue: Item[] = []
+  /**
+   * the next batch, encoded as events arrive: what waits for the worker is strings and numbers, not
+   * the events' objects (a response's result view, its operation), which die young instead of
+   * outliving the commit delay; and serializing costs the same few µs on every call rather than a
+   * burst every `commitDelay` ms that holds whichever request arrives meanwhile
+   */
+  private batch: Batch = []
+  /** items in `batch` */
+  private queued = 0
   /** items handed to the worker so far; the worker's settled count catches up with it */
   private posted = 0
   /** flush callers whose target is set when their batch is handed over */
@@ -135,20 +138,30 @@ export class JournalWriter implements JournalSink {
   }
 
   start (s: SessionStart): void {
-    this.push({ t: 0, s })
+    // starts and ends are never dropped: the chain needs them, and there are few
+    if (!this.room(false)) return
+    pushStart(this.batch, s)
+    this.queuedOne()
   }
 
   event (e: JournalEvent): void {
-    this.push({ t: 1, e })
+    if (!this.room(true)) {
+      this.countLoss(e)
+      return
+    }
+    this.encode(e)
+    this.queuedOne()
   }
 
   end (session: string, at: number, reason: string): void {
-    this.push({ t: 2, session, at, reason })
+    if (!this.room(false)) return
+    pushEnd(this.batch, session, at, reason)
+    this.queuedOne()
   }
 
   async flush (): Promise<void> {
     if (this.closed) return
-    if (this.queue.length === 0 && this.lost.size === 0 && this.inflight() === 0 && this.failure === undefined) return
+    if (this.queued === 0 && this.lost.size === 0 && this.inflight() === 0 && this.failure === undefined) return
     return await new Promise<void>((resolve, reject) => {
       this.unsent.push({ target: 0, resolve, reject })
       // hand over as soon as the current I/O callback is done (a microtask), with everything it
@@ -219,17 +232,21 @@ export class JournalWriter implements JournalSink {
     return this.posted - this.settled()
   }
 
-  private push (item: Item): void {
-    if (this.closed) return
-    if (this.queue.length + this.inflight() >= this.opts.queue) {
+  /**
+   * Whether an item may be queued: false once closed, and for an event (`droppable`) when the queue
+   * is still full after holding (on_full: hold) or at once (on_full: mark).
+   */
+  private room (droppable: boolean): boolean {
+    if (this.closed) return false
+    if (this.queued + this.inflight() >= this.opts.queue) {
       if (this.opts.onFull === 'hold') this.hold()
-      if (this.queue.length + this.inflight() >= this.opts.queue && item.t === 1) {
-        // starts and ends are never dropped: the chain needs them, and there are few
-        this.countLoss(item.e)
-        return
-      }
+      if (droppable && this.queued + this.inflight() >= this.opts.queue) return false
     }
-    this.queue.push(item)
+    return true
+  }
+
+  private queuedOne (): void {
+    this.queued++
     this.schedule()
   }
 
@@ -259,7 +276,7 @@ export class JournalWriter implements JournalSink {
    * are queued: the worker writes one batch while this thread builds the next.
    */
   private schedule (): void {
-    if (this.queue.length >= BATCH) {
+    if (this.queued >= BATCH) {
       this.send(false)
       return
     }
@@ -276,22 +293,27 @@ export class JournalWriter implements JournalSink {
    * says so — asked even when nothing is queued, for events handed over earlier or to retry a failure.
    */
   private send (flush: boolean): void {
-    const items = this.queue
     if (this.dead !== undefined) {
       this.rejectAll(this.dead)
       return
     }
     // once closed, the close itself handed everything over; waiters are answered when it is done
-    if (!this.closed && (items.length > 0 || this.lost.size > 0 || (flush && (this.inflight() > 0 || this.failure !== undefined)))) {
-      this.queue = []
-      const b: Batch = []
-      for (const [session, counts] of this.lost) pushLost(b, session, counts)
-      this.lost.clear()
-      for (const item of items) this.encode(b, item)
-      this.posted += items.length
+    if (!this.closed && (this.queued > 0 || this.lost.size > 0 || (flush && (this.inflight() > 0 || this.failure !== undefined)))) {
+      let b = this.batch
+      // losses first: a session's end in this batch then records them before its seal
+      if (this.lost.size > 0) {
+        const lost: Batch = []
+        for (const [session, counts] of this.lost) pushLost(lost, session, counts)
+        this.lost.clear()
+        b = lost.concat(b)
+      }
+      const n = this.queued
+      this.posted += n
+      this.batch = []
+      this.queued = 0
       // every event queued so far is in this batch or an earlier one: once committed, recovery after a
       // kill knows nothing queued before this time is missing
-      this.post({ t: 'batch', b, n: items.length, flush, at: Date.now() })
+      this.post({ t: 'batch', b, n, flush, at: Date.now() })
     }
     if (this.unsent.length > 0) {
       for (const w of this.unsent) { w.target = this.posted; this.waiters.push(w) }
@@ -301,12 +323,9 @@ export class JournalWriter implements JournalSink {
     }
   }
 
-  private encode (b: Batch, item: Item): void {
-    if (item.t === 0) { pushStart(b, item.s); return }
-    if (item.t === 2) { pushEnd(b, item.session, item.at, item.reason); return }
-    const e = item.e
+  private encode (e: JournalEvent): void {
     const auth = e.kind === 'auth' && e.identity !== undefined ? e.identity : undefined
-    pushEvent(b, {
+    pushEvent(this.batch, {
       session: e.session,
       at: e.at,
       kind: e.kind,

@@ -42,6 +42,26 @@ t.test('store_vectors keeps vectors whole; bigints and bytes serialize', async t
   t.same(r.events('s')[0].body.data.result, { v: [1, 2, 3, 4, 5, 6, 7, 8], n: '12345678901234567890', b: '<3 bytes>', list: [1, 2, 3, 4, 5, 6, 7, 8] })
 })
 
+// a result view reads buffers the relay goes on using: the journal keeps what the client received
+// when the event was given, not what the view holds by the time the batch goes to the worker
+t.test('an event is recorded as it was when given, not as its objects are later', async t => {
+  const path = join(tempDir(t), 'j.db')
+  const w = writer(path)
+  const rows = ['alice@example.org']
+  const op = { ...searchOp }
+  w.start({ id: 's', backend: 'qdrant', protocol: 'qdrant', client: 'c', tls: false, at: 1 })
+  w.event({ session: 's', at: 2, kind: 'request', call: 1, op })
+  w.event({ session: 's', at: 3, kind: 'response', call: 1, data: { result: { toJSON: () => [...rows] } } })
+  rows[0] = 'bob@example.org'
+  op.collection = 'other'
+  await w.close()
+  const r = new JournalReader(path)
+  t.teardown(() => r.close())
+  const [request, response] = r.events('s')
+  t.equal(request.body.op.collection, 'docs')
+  t.same(response.body.data.result, ['alice@example.org'])
+})
+
 t.test('who-saw finds the sessions whose responses returned a record', async t => {
   const path = join(tempDir(t), 'j.db')
   const w = writer(path)
