@@ -238,6 +238,24 @@ t.test('retention prunes whole ended sessions by age and by size, recorded so ve
   t.ok(r2.sessions({ limit: 1000 }).some(s => s.id === 's399'), 'the newest sessions stay')
 })
 
+// a top-10 search with numeric ids: the body must keep the ids, or retention cannot find the
+// response's who-saw rows and leaves them behind
+t.test('retention drops the who-saw rows of a response with ten numeric ids', async t => {
+  const path = join(tempDir(t), 'j.db')
+  const w = writer(path, { retention: { max_age: 3600 } })
+  const at = Date.now() - 7200_000
+  const ids = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+  w.start({ id: 'old', backend: 'qdrant', protocol: 'qdrant', client: 'c', tls: false, at })
+  w.event({ session: 'old', at, kind: 'response', call: 1, collection: 'docs', ids, data: { result: { toJSON: () => ids.map(id => ({ id })) } } })
+  w.end('old', at + 1, 'client closed')
+  await w.flush()
+  t.equal(await w.prune(), 1)
+  await w.close()
+  const db = new Database(path, { readonly: true })
+  t.teardown(() => db.close())
+  t.equal((db.prepare('SELECT count(*) AS c FROM seen').get() as { c: number }).c, 0)
+})
+
 t.test('a journal worker that stops is loud, fails closed and refuses flushes', async t => {
   const path = join(tempDir(t), 'j.db')
   const lines: string[] = []
