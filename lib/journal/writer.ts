@@ -2,10 +2,11 @@
  * The journal writer: the gateway's JournalSink. The request path only appends to an in-memory
  * queue. Batches leave it for the journal's worker thread (worker.ts) — every `commitDelay` ms, at
  * once when BATCH events are queued, or right after the current I/O callback when someone waits
- * (`flush`) — as one flat array of primitives (batch.ts), encoded as each event arrives. The only journal work left on the gateway's
- * thread is serializing each event to JSON (results are live views only this thread can read) and one
- * postMessage per batch; hashing, sealing and SQLite run in the worker, one transaction per batch or
- * per run of batches that reached it together (group commit).
+ * (`flush`) — as one flat array of primitives (batch.ts). The only journal work left on the gateway's
+ * thread is serializing each event to JSON (results are live views only this thread can read), at
+ * the end of the I/O turn that gave it, and one postMessage per batch; hashing, sealing and SQLite
+ * run in the worker, one transaction per batch or per run of batches that reached it together
+ * (group commit).
  *
  * Why a delay of several ms for events nobody waits for: a postMessage and a commit each cost about
  * as much as journaling a few calls, so at low load one of each per call would double the journal's
@@ -64,13 +65,19 @@ export class JournalWriter implements JournalSink {
   private readonly worker: Worker
   private readonly shared: SharedState
   /**
-   * the next batch, encoded as events arrive: what waits for the worker is strings and numbers, not
-   * the events' objects (a response's result view, its operation), which die young instead of
-   * outliving the commit delay; and serializing costs the same few µs on every call rather than a
-   * burst every `commitDelay` ms that holds whichever request arrives meanwhile
+   * the next batch, encoded at the end of the I/O turn that gave its events: what waits for the
+   * worker is strings and numbers, not the events' objects (a response's result view, its
+   * operation), which die young instead of outliving the commit delay; each turn serializes its own
+   * few events rather than a burst every `commitDelay` ms holding whichever request arrives then
    */
   private batch: Batch = []
-  /** items in `batch` */
+  /**
+   * events given in this turn, serialized into `batch` once the turn's writes have left (the
+   * protocol paths cork their sockets until a setImmediate queued before this one), not before them
+   */
+  private given: JournalEvent[] = []
+  private encodeSoon = false
+  /** items in `batch` and `given` */
   private queued = 0
   /** items handed to the worker so far; the worker's settled count catches up with it */
   private posted = 0
@@ -138,25 +145,45 @@ export class JournalWriter implements JournalSink {
   }
 
   start (s: SessionStart): void {
+    if (this.closed) return
     // starts and ends are never dropped: the chain needs them, and there are few
-    if (!this.room(false)) return
+    this.room()
+    this.encodeGiven()
     pushStart(this.batch, s)
     this.queuedOne()
   }
 
   event (e: JournalEvent): void {
-    if (!this.room(true)) {
+    if (this.closed) return
+    if (!this.room()) {
       this.countLoss(e)
       return
     }
-    this.encode(e)
+    this.given.push(e)
+    if (!this.encodeSoon) {
+      this.encodeSoon = true
+      setImmediate(() => {
+        this.encodeSoon = false
+        this.encodeGiven()
+      })
+    }
     this.queuedOne()
   }
 
   end (session: string, at: number, reason: string): void {
-    if (!this.room(false)) return
+    if (this.closed) return
+    this.room()
+    this.encodeGiven()
     pushEnd(this.batch, session, at, reason)
     this.queuedOne()
+  }
+
+  /** Serializes the events given so far into the batch, in order. */
+  private encodeGiven (): void {
+    if (this.given.length === 0) return
+    const given = this.given
+    this.given = []
+    for (const e of given) this.encode(e)
   }
 
   async flush (): Promise<void> {
@@ -233,16 +260,13 @@ export class JournalWriter implements JournalSink {
   }
 
   /**
-   * Whether an item may be queued: false once closed, and for an event (`droppable`) when the queue
-   * is still full after holding (on_full: hold) or at once (on_full: mark).
+   * Whether the queue has room for one more item, after holding for it (on_full: hold); with
+   * on_full: mark, or while the database fails, false at once when it is full.
    */
-  private room (droppable: boolean): boolean {
-    if (this.closed) return false
-    if (this.queued + this.inflight() >= this.opts.queue) {
-      if (this.opts.onFull === 'hold') this.hold()
-      if (droppable && this.queued + this.inflight() >= this.opts.queue) return false
-    }
-    return true
+  private room (): boolean {
+    if (this.queued + this.inflight() < this.opts.queue) return true
+    if (this.opts.onFull === 'hold') this.hold()
+    return this.queued + this.inflight() < this.opts.queue
   }
 
   private queuedOne (): void {
@@ -297,6 +321,7 @@ export class JournalWriter implements JournalSink {
       this.rejectAll(this.dead)
       return
     }
+    this.encodeGiven()
     // once closed, the close itself handed everything over; waiters are answered when it is done
     if (!this.closed && (this.queued > 0 || this.lost.size > 0 || (flush && (this.inflight() > 0 || this.failure !== undefined)))) {
       let b = this.batch

@@ -43,8 +43,8 @@ t.test('store_vectors keeps vectors whole; bigints and bytes serialize', async t
 })
 
 // a result view reads buffers the relay goes on using: the journal keeps what the client received
-// when the event was given, not what the view holds by the time the batch goes to the worker
-t.test('an event is recorded as it was when given, not as its objects are later', async t => {
+// in the I/O turn that gave the event, not what the view holds by the time the batch goes to the worker
+t.test('an event is recorded as it was in the turn that gave it, not as its objects are later', async t => {
   const path = join(tempDir(t), 'j.db')
   const w = writer(path)
   const rows = ['alice@example.org']
@@ -52,6 +52,7 @@ t.test('an event is recorded as it was when given, not as its objects are later'
   w.start({ id: 's', backend: 'qdrant', protocol: 'qdrant', client: 'c', tls: false, at: 1 })
   w.event({ session: 's', at: 2, kind: 'request', call: 1, op })
   w.event({ session: 's', at: 3, kind: 'response', call: 1, data: { result: { toJSON: () => [...rows] } } })
+  await new Promise(resolve => setImmediate(resolve))
   rows[0] = 'bob@example.org'
   op.collection = 'other'
   await w.close()
