@@ -162,10 +162,7 @@ export class JournalWriter implements JournalSink {
     this.given.push(e)
     if (!this.encodeSoon) {
       this.encodeSoon = true
-      setImmediate(() => {
-        this.encodeSoon = false
-        this.encodeGiven()
-      })
+      setImmediate(this.encodeAtTurnEnd)
     }
     this.queuedOne()
   }
@@ -176,6 +173,11 @@ export class JournalWriter implements JournalSink {
     this.encodeGiven()
     pushEnd(this.batch, session, at, reason)
     this.queuedOne()
+  }
+
+  private readonly encodeAtTurnEnd = (): void => {
+    this.encodeSoon = false
+    this.encodeGiven()
   }
 
   /** Serializes the events given so far into the batch, in order. */
