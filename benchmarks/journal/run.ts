@@ -6,6 +6,7 @@
  *     off (a sink that records nothing), same upstream, same run, latency p50/p99 at concurrency 1
  *     and throughput at concurrency 16. Upstream and load generator run in their own processes.
  * Writes the "Journal" section of benchmarks/RESULTS.md.
+ *   node --import tsx benchmarks/journal/run.ts [rounds, default 3]
  */
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -19,6 +20,7 @@ import { createLogger } from '../../lib/log.js'
 import { startTestGateway } from '../../test/helpers/gateway.js'
 import { writeSection } from '../results.js'
 
+const ROUNDS = Number(process.argv[2] ?? 3)
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'vecgate-bench-journal-'))
 const children: Array<ReturnType<typeof spawn>> = []
@@ -100,7 +102,7 @@ const tokenOn = await on.token('alice', { groups: ['analysts'], ttl: 3600 })
 const tokenOff = await off.token('alice', { groups: ['analysts'], ttl: 3600 })
 
 const rounds: Record<string, { c1: Load[], c16: Load[] }> = { direct: { c1: [], c16: [] }, off: { c1: [], c16: [] }, on: { c1: [], c16: [] }, all: { c1: [], c16: [] } }
-for (let round = 0; round < 3; round++) {
+for (let round = 0; round < ROUNDS; round++) {
   for (const [name, address, key] of [['direct', upstream, 'bench-key'], ['off', off.address('off'), tokenOff], ['on', on.address('on'), tokenOn], ['all', all.address('all'), tokenAll]] as const) {
     rounds[name].c1.push(await load(address, key, 3000, 1))
     rounds[name].c16.push(await load(address, key, 20000, 16))
@@ -119,7 +121,7 @@ const p99off = best(rounds.off.c1, 'p99')
 const commit = (() => { try { return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim() } catch { return '?' } })()
 const text = [
   `Run ${new Date().toISOString().slice(0, 16)}Z, commit ${commit}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}, load average ${loadavg()[0].toFixed(2)} at the start.`,
-  '`node --import tsx benchmarks/journal/run.ts` — best of 3 rounds each.',
+  `\`node --import tsx benchmarks/journal/run.ts${ROUNDS !== 3 ? ` ${ROUNDS}` : ''}\` — best of ${ROUNDS} rounds each.`,
   '',
   `- Journal writer: **${writerRate.toLocaleString('en-US')} events/s** (request, verdict, a 10-point masked result with its ids, the final response; 200 sessions, hash chain and seal included; serialized on the calling thread, hashed and written by the journal's worker thread; target ≥ 50,000).`,
   `- Journal on (default \`journal.durable: changes\`) vs off through the gateway, unary Search top-10, concurrency 1: p99 **${ratio(p99on, p99off)}×** (target ≤ 1.1×), p50 ${ratio(best(rounds.on.c1, 'p50'), best(rounds.off.c1, 'p50'))}×; throughput at concurrency 16: **${ratio(best(rounds.on.c16, 'rps'), best(rounds.off.c16, 'rps'))}×** of journal off.`,

@@ -14,8 +14,10 @@ function clip (s: string, n = 100): string {
   return s.length > n ? s.slice(0, n - 1) + '…' : s
 }
 
-function idList (ids: unknown[] | undefined, n = 5): string {
-  if (ids === undefined || ids.length === 0) return ''
+function idList (ids: unknown, n = 5): string {
+  // journals written before record ids were kept whole hold ten or more numeric ids as "<vector dim=N>"
+  if (!Array.isArray(ids)) return ids === undefined ? '' : String(ids)
+  if (ids.length === 0) return ''
   return ids.slice(0, n).map(String).join(',') + (ids.length > n ? `,… (${ids.length})` : '')
 }
 

@@ -16,8 +16,13 @@ export function identityRecord (id: Identity): Record<string, unknown> {
   return { subject: id.subject, groups: id.groups, source: id.source, issuer: id.issuer, tokenId: id.tokenId, expiresAt: id.expiresAt, scope: id.scope }
 }
 
+/** The object an event's body is built in: the replacer leaves its own `ids` alone (they are record ids, not a vector). */
+class EventDoc {
+  [key: string]: unknown
+}
+
 function replacer (storeVectors: boolean): (this: unknown, key: string, value: unknown) => unknown {
-  return function (_key, value) {
+  return function (key, value) {
     switch (typeof value) {
       case 'bigint': return value.toString()
       case 'function': return undefined
@@ -30,7 +35,8 @@ function replacer (storeVectors: boolean): (this: unknown, key: string, value: u
         }
         const o = value as { type?: unknown, data?: unknown }
         if (o.type === 'Buffer' && Array.isArray(o.data)) return `<${o.data.length} bytes>`
-        if (!storeVectors && Array.isArray(value) && value.length >= VECTOR_MIN && typeof value[0] === 'number' && typeof value[value.length - 1] === 'number') {
+        if (!storeVectors && Array.isArray(value) && value.length >= VECTOR_MIN && typeof value[0] === 'number' && typeof value[value.length - 1] === 'number' &&
+          !(key === 'ids' && this instanceof EventDoc)) {
           return `<vector dim=${value.length}>`
         }
         return value
@@ -38,6 +44,40 @@ function replacer (storeVectors: boolean): (this: unknown, key: string, value: u
       default: return value
     }
   }
+}
+
+/** Deeper than this, a result takes the replacer's path (which also reports a cycle). */
+const PLAIN_DEPTH = 32
+
+/**
+ * Whether JSON.stringify gives `v` exactly as the replacer would, by leaving it as it is: no bigint,
+ * function, symbol, bytes, typed array, number array that could be a vector, or toJSON of its own
+ * anywhere in it. The replacer costs a call back into JavaScript for every value (most of a result's
+ * serialization); this walk costs a small part of that, and anything it is unsure of takes the replacer.
+ */
+function plainValue (v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case 'string': case 'number': case 'boolean': case 'undefined': return true
+    case 'object': {
+      if (v === null) return true
+      if (depth > PLAIN_DEPTH || ArrayBuffer.isView(v) || typeof (v as { toJSON?: unknown }).toJSON === 'function') return false
+      if (Array.isArray(v)) {
+        if (v.length >= VECTOR_MIN && typeof v[0] === 'number' && typeof v[v.length - 1] === 'number') return false
+        for (let i = 0; i < v.length; i++) if (!plainValue(v[i], depth + 1)) return false
+        return true
+      }
+      const o = v as Record<string, unknown>
+      if (o.type === 'Buffer') return false
+      for (const k in o) if (!plainValue(o[k], depth + 1)) return false
+      return true
+    }
+    default: return false
+  }
+}
+
+function recordIds (ids: unknown[]): boolean {
+  for (const id of ids) if (typeof id !== 'string' && typeof id !== 'number') return false
+  return true
 }
 
 function plain (doc: unknown): string | undefined {
@@ -52,7 +92,7 @@ export class EventSerializer {
 
   /** `forSession`: the event is kept in the gateway's own session on behalf of this one */
   body (e: JournalEvent, forSession?: string): string {
-    const doc: Record<string, unknown> = {}
+    const doc = new EventDoc()
     if (forSession !== undefined) doc.for = forSession
     if (e.op !== undefined) doc.op = e.op
     if (e.verdict !== undefined) doc.verdict = e.verdict
@@ -62,9 +102,7 @@ export class EventSerializer {
     if (e.data !== undefined) doc.data = e.data
     let text: string
     try {
-      // a replacer makes stringify several times slower: only results (vectors, bytes) need it, and
-      // anything else that holds a bigint falls back to it
-      text = e.data?.result !== undefined ? JSON.stringify(doc, this.replace) : plain(doc) ?? JSON.stringify(doc, this.replace)
+      text = this.stringify(doc, e.data)
     } catch (err) {
       // a result that cannot serialize is still an event: say so instead of losing it
       text = JSON.stringify({ ...doc, data: { unserializable: (err as Error).message } }, this.replace)
@@ -75,5 +113,21 @@ export class EventSerializer {
       text = JSON.stringify({ ...doc, ids: undefined, data: { ...rest, truncated: { bytes: text.length, ids: e.ids?.length ?? 0 } } }, this.replace)
     }
     return text
+  }
+
+  /**
+   * Results (vectors, bytes) may need the replacer, which makes stringify several times slower: a
+   * result is read once (its toJSON) and takes the replacer only when something in it needs one.
+   * Anything else that holds a bigint falls back to the replacer.
+   */
+  private stringify (doc: EventDoc, data: Record<string, unknown> | undefined): string {
+    const result = data?.result
+    if (result === undefined) return plain(doc) ?? JSON.stringify(doc, this.replace)
+    const value = typeof (result as { toJSON?: unknown } | null)?.toJSON === 'function' ? (result as { toJSON: () => unknown }).toJSON() : result
+    doc.data = { ...data, result: value }
+    for (const k in doc) {
+      if (k === 'ids' ? !recordIds(doc.ids as unknown[]) : !plainValue(doc[k], 0)) return JSON.stringify(doc, this.replace)
+    }
+    return JSON.stringify(doc)
   }
 }

@@ -326,7 +326,8 @@ export class JournalStore implements BatchSink {
       const drop = this.db.prepare('DELETE FROM seen WHERE scope = (SELECT id FROM scopes WHERE backend = ? AND collection = ?) AND record = ? AND event = ?')
       for (const e of this.db.prepare("SELECT id, body FROM events WHERE session = ? AND kind = 'response' AND body LIKE '%\"ids\":%'").all(id) as Array<{ id: number, body: string }>) {
         const b = JSON.parse(e.body) as { collection?: string, ids?: unknown[], op?: { collection?: string } }
-        for (const rid of b.ids ?? []) drop.run(backend, b.collection ?? '', String(rid), e.id)
+        // journals written before record ids were kept whole may hold "<vector dim=N>" instead of them
+        for (const rid of Array.isArray(b.ids) ? b.ids : []) drop.run(backend, b.collection ?? '', String(rid), e.id)
       }
       this.db.prepare('DELETE FROM events WHERE session = ?').run(id)
       this.db.prepare('DELETE FROM identities WHERE session = ?').run(id)

@@ -3,9 +3,10 @@
  * queue. Batches leave it for the journal's worker thread (worker.ts) — every `commitDelay` ms, at
  * once when BATCH events are queued, or right after the current I/O callback when someone waits
  * (`flush`) — as one flat array of primitives (batch.ts). The only journal work left on the gateway's
- * thread is serializing each event to JSON (results are live views only this thread can read) and one
- * postMessage per batch; hashing, sealing and SQLite run in the worker, one transaction per batch or
- * per run of batches that reached it together (group commit).
+ * thread is serializing each event to JSON (results are live views only this thread can read), at
+ * the end of the I/O turn that gave it, and one postMessage per batch; hashing, sealing and SQLite
+ * run in the worker, one transaction per batch or per run of batches that reached it together
+ * (group commit).
  *
  * Why a delay of several ms for events nobody waits for: a postMessage and a commit each cost about
  * as much as journaling a few calls, so at low load one of each per call would double the journal's
@@ -51,11 +52,6 @@ export interface JournalWriterOptions {
   commitDelay?: number
 }
 
-type Item =
-  | { t: 0, s: SessionStart }
-  | { t: 1, e: JournalEvent }
-  | { t: 2, session: string, at: number, reason: string }
-
 interface Waiter { target: number, resolve: () => void, reject: (e: Error) => void }
 
 /** queued events that go to the worker without waiting for the commit delay */
@@ -68,7 +64,21 @@ export class JournalWriter implements JournalSink {
   private readonly lock: string
   private readonly worker: Worker
   private readonly shared: SharedState
-  private queue: Item[] = []
+  /**
+   * the next batch, encoded at the end of the I/O turn that gave its events: what waits for the
+   * worker is strings and numbers, not the events' objects (a response's result view, its
+   * operation), which die young instead of outliving the commit delay; each turn serializes its own
+   * few events rather than a burst every `commitDelay` ms holding whichever request arrives then
+   */
+  private batch: Batch = []
+  /**
+   * events given in this turn, serialized into `batch` once the turn's writes have left (the
+   * protocol paths cork their sockets until a setImmediate queued before this one), not before them
+   */
+  private given: JournalEvent[] = []
+  private encodeSoon = false
+  /** items in `batch` and `given` */
+  private queued = 0
   /** items handed to the worker so far; the worker's settled count catches up with it */
   private posted = 0
   /** flush callers whose target is set when their batch is handed over */
@@ -135,20 +145,52 @@ export class JournalWriter implements JournalSink {
   }
 
   start (s: SessionStart): void {
-    this.push({ t: 0, s })
+    if (this.closed) return
+    // starts and ends are never dropped: the chain needs them, and there are few
+    this.room()
+    this.encodeGiven()
+    pushStart(this.batch, s)
+    this.queuedOne()
   }
 
   event (e: JournalEvent): void {
-    this.push({ t: 1, e })
+    if (this.closed) return
+    if (!this.room()) {
+      this.countLoss(e)
+      return
+    }
+    this.given.push(e)
+    if (!this.encodeSoon) {
+      this.encodeSoon = true
+      setImmediate(this.encodeAtTurnEnd)
+    }
+    this.queuedOne()
   }
 
   end (session: string, at: number, reason: string): void {
-    this.push({ t: 2, session, at, reason })
+    if (this.closed) return
+    this.room()
+    this.encodeGiven()
+    pushEnd(this.batch, session, at, reason)
+    this.queuedOne()
+  }
+
+  private readonly encodeAtTurnEnd = (): void => {
+    this.encodeSoon = false
+    this.encodeGiven()
+  }
+
+  /** Serializes the events given so far into the batch, in order. */
+  private encodeGiven (): void {
+    if (this.given.length === 0) return
+    const given = this.given
+    this.given = []
+    for (const e of given) this.encode(e)
   }
 
   async flush (): Promise<void> {
     if (this.closed) return
-    if (this.queue.length === 0 && this.lost.size === 0 && this.inflight() === 0 && this.failure === undefined) return
+    if (this.queued === 0 && this.lost.size === 0 && this.inflight() === 0 && this.failure === undefined) return
     return await new Promise<void>((resolve, reject) => {
       this.unsent.push({ target: 0, resolve, reject })
       // hand over as soon as the current I/O callback is done (a microtask), with everything it
@@ -219,17 +261,18 @@ export class JournalWriter implements JournalSink {
     return this.posted - this.settled()
   }
 
-  private push (item: Item): void {
-    if (this.closed) return
-    if (this.queue.length + this.inflight() >= this.opts.queue) {
-      if (this.opts.onFull === 'hold') this.hold()
-      if (this.queue.length + this.inflight() >= this.opts.queue && item.t === 1) {
-        // starts and ends are never dropped: the chain needs them, and there are few
-        this.countLoss(item.e)
-        return
-      }
-    }
-    this.queue.push(item)
+  /**
+   * Whether the queue has room for one more item, after holding for it (on_full: hold); with
+   * on_full: mark, or while the database fails, false at once when it is full.
+   */
+  private room (): boolean {
+    if (this.queued + this.inflight() < this.opts.queue) return true
+    if (this.opts.onFull === 'hold') this.hold()
+    return this.queued + this.inflight() < this.opts.queue
+  }
+
+  private queuedOne (): void {
+    this.queued++
     this.schedule()
   }
 
@@ -259,7 +302,7 @@ export class JournalWriter implements JournalSink {
    * are queued: the worker writes one batch while this thread builds the next.
    */
   private schedule (): void {
-    if (this.queue.length >= BATCH) {
+    if (this.queued >= BATCH) {
       this.send(false)
       return
     }
@@ -276,22 +319,28 @@ export class JournalWriter implements JournalSink {
    * says so — asked even when nothing is queued, for events handed over earlier or to retry a failure.
    */
   private send (flush: boolean): void {
-    const items = this.queue
     if (this.dead !== undefined) {
       this.rejectAll(this.dead)
       return
     }
+    this.encodeGiven()
     // once closed, the close itself handed everything over; waiters are answered when it is done
-    if (!this.closed && (items.length > 0 || this.lost.size > 0 || (flush && (this.inflight() > 0 || this.failure !== undefined)))) {
-      this.queue = []
-      const b: Batch = []
-      for (const [session, counts] of this.lost) pushLost(b, session, counts)
-      this.lost.clear()
-      for (const item of items) this.encode(b, item)
-      this.posted += items.length
+    if (!this.closed && (this.queued > 0 || this.lost.size > 0 || (flush && (this.inflight() > 0 || this.failure !== undefined)))) {
+      let b = this.batch
+      // losses first: a session's end in this batch then records them before its seal
+      if (this.lost.size > 0) {
+        const lost: Batch = []
+        for (const [session, counts] of this.lost) pushLost(lost, session, counts)
+        this.lost.clear()
+        b = lost.concat(b)
+      }
+      const n = this.queued
+      this.posted += n
+      this.batch = []
+      this.queued = 0
       // every event queued so far is in this batch or an earlier one: once committed, recovery after a
       // kill knows nothing queued before this time is missing
-      this.post({ t: 'batch', b, n: items.length, flush, at: Date.now() })
+      this.post({ t: 'batch', b, n, flush, at: Date.now() })
     }
     if (this.unsent.length > 0) {
       for (const w of this.unsent) { w.target = this.posted; this.waiters.push(w) }
@@ -301,12 +350,9 @@ export class JournalWriter implements JournalSink {
     }
   }
 
-  private encode (b: Batch, item: Item): void {
-    if (item.t === 0) { pushStart(b, item.s); return }
-    if (item.t === 2) { pushEnd(b, item.session, item.at, item.reason); return }
-    const e = item.e
+  private encode (e: JournalEvent): void {
     const auth = e.kind === 'auth' && e.identity !== undefined ? e.identity : undefined
-    pushEvent(b, {
+    pushEvent(this.batch, {
       session: e.session,
       at: e.at,
       kind: e.kind,

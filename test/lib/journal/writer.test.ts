@@ -42,6 +42,27 @@ t.test('store_vectors keeps vectors whole; bigints and bytes serialize', async t
   t.same(r.events('s')[0].body.data.result, { v: [1, 2, 3, 4, 5, 6, 7, 8], n: '12345678901234567890', b: '<3 bytes>', list: [1, 2, 3, 4, 5, 6, 7, 8] })
 })
 
+// a result view reads buffers the relay goes on using: the journal keeps what the client received
+// in the I/O turn that gave the event, not what the view holds by the time the batch goes to the worker
+t.test('an event is recorded as it was in the turn that gave it, not as its objects are later', async t => {
+  const path = join(tempDir(t), 'j.db')
+  const w = writer(path)
+  const rows = ['alice@example.org']
+  const op = { ...searchOp }
+  w.start({ id: 's', backend: 'qdrant', protocol: 'qdrant', client: 'c', tls: false, at: 1 })
+  w.event({ session: 's', at: 2, kind: 'request', call: 1, op })
+  w.event({ session: 's', at: 3, kind: 'response', call: 1, data: { result: { toJSON: () => [...rows] } } })
+  await new Promise(resolve => setImmediate(resolve))
+  rows[0] = 'bob@example.org'
+  op.collection = 'other'
+  await w.close()
+  const r = new JournalReader(path)
+  t.teardown(() => r.close())
+  const [request, response] = r.events('s')
+  t.equal(request.body.op.collection, 'docs')
+  t.same(response.body.data.result, ['alice@example.org'])
+})
+
 t.test('who-saw finds the sessions whose responses returned a record', async t => {
   const path = join(tempDir(t), 'j.db')
   const w = writer(path)
@@ -216,6 +237,24 @@ t.test('retention prunes whole ended sessions by age and by size, recorded so ve
   t.teardown(() => r2.close())
   t.same(r2.verify(trusted()).problems, [])
   t.ok(r2.sessions({ limit: 1000 }).some(s => s.id === 's399'), 'the newest sessions stay')
+})
+
+// a top-10 search with numeric ids: the body must keep the ids, or retention cannot find the
+// response's who-saw rows and leaves them behind
+t.test('retention drops the who-saw rows of a response with ten numeric ids', async t => {
+  const path = join(tempDir(t), 'j.db')
+  const w = writer(path, { retention: { max_age: 3600 } })
+  const at = Date.now() - 7200_000
+  const ids = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+  w.start({ id: 'old', backend: 'qdrant', protocol: 'qdrant', client: 'c', tls: false, at })
+  w.event({ session: 'old', at, kind: 'response', call: 1, collection: 'docs', ids, data: { result: { toJSON: () => ids.map(id => ({ id })) } } })
+  w.end('old', at + 1, 'client closed')
+  await w.flush()
+  t.equal(await w.prune(), 1)
+  await w.close()
+  const db = new Database(path, { readonly: true })
+  t.teardown(() => db.close())
+  t.equal((db.prepare('SELECT count(*) AS c FROM seen').get() as { c: number }).c, 0)
 })
 
 t.test('a journal worker that stops is loud, fails closed and refuses flushes', async t => {
