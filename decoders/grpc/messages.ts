@@ -87,6 +87,14 @@ export function frameMessage (body: Uint8Array): Buffer {
   return out
 }
 
+/** The 5-byte prefix alone of an uncompressed message of `length` bytes, sent before the body as it is. */
+export function messagePrefix (length: number): Buffer {
+  const out = Buffer.allocUnsafe(5)
+  out[0] = 0
+  out.writeUInt32BE(length, 1)
+  return out
+}
+
 /**
  * Inflates a compressed message with the stream's `grpc-encoding`, never beyond `max` bytes
  * (a 1 KB gzip bomb must not become gigabytes: THREATS.md).

@@ -249,14 +249,25 @@ export function setStreamId (raw: Buffer, id: number): void {
 
 export function frame (type: number, flags: number, streamId: number, payload: Buffer = EMPTY): Buffer {
   const out = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + payload.length)
-  out[0] = (payload.length >>> 16) & 0xff
-  out[1] = (payload.length >>> 8) & 0xff
-  out[2] = payload.length & 0xff
+  writeFrameHeader(out, type, flags, streamId, payload.length)
+  payload.copy(out, FRAME_HEADER_LENGTH)
+  return out
+}
+
+/** The 9-byte header alone, for a payload written after it as it is (§4.1). */
+export function frameHeader (type: number, flags: number, streamId: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER_LENGTH)
+  writeFrameHeader(out, type, flags, streamId, length)
+  return out
+}
+
+function writeFrameHeader (out: Buffer, type: number, flags: number, streamId: number, length: number): void {
+  out[0] = (length >>> 16) & 0xff
+  out[1] = (length >>> 8) & 0xff
+  out[2] = length & 0xff
   out[3] = type
   out[4] = flags
   out.writeUInt32BE(streamId & 0x7fffffff, 5)
-  payload.copy(out, FRAME_HEADER_LENGTH)
-  return out
 }
 
 export function settings (pairs: Array<[number, number]>): Buffer {
