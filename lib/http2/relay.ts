@@ -518,9 +518,9 @@ export class GrpcRelay {
   private admitNow (s: RelayStream, identity: Identity): Call | Promise<Call> | undefined {
     const method = s.method!
     if (method.passThrough === true) return undefined
-    const body = s.firstMessage !== undefined
-      ? inflateMessage(s.firstMessage, s.requestEncoding, this.opts.limits.max_message)
-      : EMPTY
+    const m = s.firstMessage
+    // a large uncompressed request is read in the pieces it arrived in (never joined for the decision)
+    const body = m === undefined ? EMPTY : m.compressed ? inflateMessage(m, s.requestEncoding, this.opts.limits.max_message) : (m.parts ?? m.body)
     let op
     try {
       op = method.operation(body, s.md!, this.opts.backend.name)
