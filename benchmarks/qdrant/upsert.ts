@@ -6,7 +6,8 @@
  * its events are committed). The upstream (the test peer) runs in its own process. Writes the
  * "Qdrant Upsert" section of benchmarks/RESULTS.md.
  *
- *   node --import tsx benchmarks/qdrant/upsert.ts [--seconds 8] [--rounds 2]
+ *   node --import tsx benchmarks/qdrant/upsert.ts [--seconds 8] [--rounds 2] [--levels 1x1,4x4] [--only pass] [--dry-run]
+ *   VECGATE_BENCH_PROF=/tmp/prof …   also writes a --cpu-prof profile of each gateway process
  */
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -17,7 +18,18 @@ import { cpuSeconds, peakRssMiB, rssMiB } from '../lib/proc.js'
 import { grpcBodyFile, h2load, median } from '../lib/h2load.js'
 import { writeSection } from '../results.js'
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' }, rounds: { type: 'string', default: '2' }, 'dry-run': { type: 'boolean', default: false } } })
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '2' },
+    /** closed-loop concurrencies: connections × streams */
+    levels: { type: 'string', default: '1x1,4x4' },
+    /** only the targets whose name contains one of these (direct always runs: ratios need it) */
+    only: { type: 'string', default: '' },
+    /** print the table without writing RESULTS.md (profiling, trials) */
+    'dry-run': { type: 'boolean', default: false }
+  }
+})
 const seconds = Number(values.seconds)
 const rounds = Number(values.rounds)
 const KEY = 'bench-upstream-key'
@@ -62,10 +74,12 @@ const targets: Array<{ name: string, port: number, key: string, proc?: UnderTest
   { name: 'tcp relay', port: relay.port, key: KEY, proc: relay },
   { name: 'vecgate pass-through', port: pass.port, key: pass.token!, proc: pass },
   { name: 'vecgate policy+journal', port: full.port, key: full.token!, proc: full }
-]
-const levels = [{ c: 1, m: 1 }, { c: 4, m: 4 }]
+].filter(t => t.name === 'direct' || values.only === '' || values.only.split(',').some(o => t.name.includes(o)))
+const levels = values.levels.split(',').map(l => { const [c, m] = l.split('x').map(Number); return { c, m } })
 interface Row { rps: number[], p50: number[], p99: number[], cpuMs: number[], errors: number }
 const results = new Map<string, Row>()
+// warm up every path (JIT, the method tables built on the first call, connections' first SETTINGS), unrecorded
+for (const t of targets) await h2load({ port: t.port, path: '/qdrant.Points/Upsert', body, key: t.key, seconds: 1, c: 1, m: 1 })
 for (const { c, m } of levels) {
   for (let r = 0; r < rounds; r++) {
     for (const t of targets) {

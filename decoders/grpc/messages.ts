@@ -9,10 +9,40 @@ import { VecgateError } from '../../lib/errors.js'
  */
 export interface GrpcMessage {
   compressed: boolean
-  /** the message as it arrived (still compressed when `compressed`) */
-  body: Buffer
+  /** the message as it arrived (still compressed when `compressed`); joined on first use when it spans chunks */
+  readonly body: Buffer
   /** prefix + body as they arrived */
-  raw: Buffer
+  readonly raw: Buffer
+  /**
+   * the body in the pieces it arrived in (views of the DATA frames), when it spans several: a reader
+   * that can walk pieces (the Upsert classification) never needs it joined
+   */
+  readonly parts?: readonly Buffer[]
+}
+
+/** A message that arrived in several pieces: joined (one copy) only if someone asks for it whole. */
+class PiecedMessage implements GrpcMessage {
+  private joined: Buffer | undefined
+  constructor (readonly compressed: boolean, private readonly pieces: Buffer[], private readonly length: number) {}
+
+  get raw (): Buffer {
+    this.joined ??= Buffer.concat(this.pieces, this.length)
+    return this.joined
+  }
+
+  get body (): Buffer { return this.raw.subarray(5) }
+
+  get parts (): readonly Buffer[] {
+    // the pieces without the 5-byte prefix, which may itself span pieces
+    const out: Buffer[] = []
+    let skip = 5
+    for (const p of this.pieces) {
+      if (skip >= p.length) { skip -= p.length; continue }
+      out.push(skip > 0 ? p.subarray(skip) : p)
+      skip = 0
+    }
+    return out
+  }
 }
 
 export class GrpcMessageReader {
@@ -34,10 +64,9 @@ export class GrpcMessageReader {
     for (;;) {
       if (this.need < 0) {
         if (this.size < 5) return
-        const head = this.peek(5)
-        const flag = head[0]
+        const flag = this.byteAt(0)
         if (flag > 1) throw new VecgateError('VG_ERR_MALFORMED', `gRPC message flag ${flag} is not 0 or 1`)
-        const len = head.readUInt32BE(1)
+        const len = ((this.byteAt(1) << 24) | (this.byteAt(2) << 16) | (this.byteAt(3) << 8) | this.byteAt(4)) >>> 0
         if (len > this.maxMessage) {
           throw new VecgateError('VG_ERR_OVERSIZE', `gRPC message of ${len} bytes exceeds the limit of ${this.maxMessage}`)
         }
@@ -45,37 +74,68 @@ export class GrpcMessageReader {
         this.need = 5 + len
       }
       if (this.size < this.need) return
-      const raw = this.take(this.need)
+      const n = this.need
       this.need = -1
-      emit({ compressed: this.compressed, body: raw.subarray(5), raw })
+      if (this.chunks[0].length >= n) {
+        const raw = this.take(n)
+        emit({ compressed: this.compressed, body: raw.subarray(5), raw })
+      } else {
+        // spans chunks: kept as the views it came in, never joined here
+        emit(new PiecedMessage(this.compressed, this.takePieces(n), n))
+      }
     }
   }
 
   /** true when the stream ended in the middle of a message */
   get partial (): boolean { return this.size > 0 }
 
-  private peek (n: number): Buffer {
-    if (this.chunks[0].length >= n) return this.chunks[0]
-    const joined = Buffer.concat(this.chunks)
-    this.chunks = [joined]
-    return joined
+  /** byte `i` of what is held, across chunks (the prefix may be split anywhere) */
+  private byteAt (i: number): number {
+    for (const c of this.chunks) {
+      if (i < c.length) return c[i]
+      i -= c.length
+    }
+    throw new RangeError('byteAt beyond the bytes held')
   }
 
   private take (n: number): Buffer {
     const first = this.chunks[0]
-    let out: Buffer
-    if (first.length >= n) {
-      out = first.subarray(0, n)
-      if (first.length === n) this.chunks.shift()
-      else this.chunks[0] = first.subarray(n)
-    } else {
-      const joined = Buffer.concat(this.chunks)
-      out = joined.subarray(0, n)
-      this.chunks = joined.length > n ? [joined.subarray(n)] : []
-    }
+    const out = first.subarray(0, n)
+    if (first.length === n) this.chunks.shift()
+    else this.chunks[0] = first.subarray(n)
     this.size -= n
     return out
   }
+
+  private takePieces (n: number): Buffer[] {
+    const out: Buffer[] = []
+    let i = 0
+    let left = n
+    while (left > 0) {
+      const c = this.chunks[i]
+      if (c.length <= left) {
+        out.push(c)
+        left -= c.length
+        i++
+      } else {
+        out.push(c.subarray(0, left))
+        this.chunks[i] = c.subarray(left)
+        left = 0
+      }
+    }
+    this.chunks.splice(0, i)
+    this.size -= n
+    return out
+  }
+}
+
+/** A request message as a method reads it: one buffer, or the pieces it arrived in (GrpcMessage.parts). */
+export type MessageBytes = Buffer | readonly Buffer[]
+
+/** the message in one buffer (a copy only when it is in several pieces) */
+export function joined (bytes: MessageBytes): Buffer {
+  if (Buffer.isBuffer(bytes)) return bytes
+  return bytes.length === 1 ? bytes[0] : Buffer.concat(bytes)
 }
 
 /** The 5-byte prefix and body of one uncompressed message. */
@@ -87,11 +147,19 @@ export function frameMessage (body: Uint8Array): Buffer {
   return out
 }
 
+/** The 5-byte prefix alone of an uncompressed message of `length` bytes, sent before the body as it is. */
+export function messagePrefix (length: number): Buffer {
+  const out = Buffer.allocUnsafe(5)
+  out[0] = 0
+  out.writeUInt32BE(length, 1)
+  return out
+}
+
 /**
  * Inflates a compressed message with the stream's `grpc-encoding`, never beyond `max` bytes
  * (a 1 KB gzip bomb must not become gigabytes: THREATS.md).
  */
-export function inflateMessage (m: GrpcMessage, encoding: string | undefined, max: number): Buffer {
+export function inflateMessage (m: Pick<GrpcMessage, 'compressed' | 'body'>, encoding: string | undefined, max: number): Buffer {
   if (!m.compressed) return m.body
   try {
     switch (encoding) {

@@ -2,6 +2,7 @@ import type protobuf from 'protobufjs'
 import type { BackendConfig } from '../../lib/config/types.js'
 import type { Identity, Operation, ResultView } from '../types.js'
 import type { AliasMap } from './aliases.js'
+import type { MessageBytes } from './messages.js'
 
 /** Request metadata as the relay decoded it (lower-case names). */
 export interface Metadata {
@@ -19,8 +20,11 @@ export interface GrpcMethod {
   responseType: protobuf.Type
   /** authenticated but not put to the policy (health checks, client telemetry) */
   passThrough?: boolean
-  /** decode the request message into an Operation; throws VG_ERR_MALFORMED on bytes that do not decode */
-  operation (request: Buffer, md: Metadata, backend: string): Operation
+  /**
+   * decode the request message into an Operation; throws VG_ERR_MALFORMED on bytes that do not decode.
+   * A large request comes in the pieces it arrived in: a method that can read it so never joins it.
+   */
+  operation (request: MessageBytes, md: Metadata, backend: string): Operation
   /** a view over one response message, when the method returns records (masking, who-saw) */
   resultView? (response: Buffer): ResultView
   /**

@@ -1,6 +1,7 @@
 import protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
 import type { BlastQuery, GrpcMethod, Metadata } from '../grpc/service.js'
+import { joined, type MessageBytes } from '../grpc/messages.js'
 import type { Action, Operation, RecordId, ResultView } from '../types.js'
 import { MilvusCollections } from './collections.js'
 import { parseIdList } from './expr.js'
@@ -258,10 +259,10 @@ function buildMethod (name: string, rule: Rule, requestType: protobuf.Type, resp
     requestType,
     responseType,
     passThrough: rule.passThrough,
-    operation: (request: Buffer, md: Metadata, backend: string): Operation => {
+    operation: (request: MessageBytes, md: Metadata, backend: string): Operation => {
       let m: Msg
       try {
-        m = decode(request)
+        m = decode(joined(request))
       } catch (e) {
         throw new VecgateError('VG_ERR_MALFORMED', `${name}: request does not decode as ${requestType.name}`, {}, { cause: e })
       }

@@ -1,8 +1,9 @@
 import protobuf from 'protobufjs'
 
-const { Reader } = protobuf
 import { VecgateError } from '../../lib/errors.js'
 import type { BlastQuery, GrpcMethod, Metadata } from '../grpc/service.js'
+import { joined, type MessageBytes } from '../grpc/messages.js'
+import { PiecesReader } from '../grpc/pieces-reader.js'
 import type { Action, Operation, RecordId } from '../types.js'
 import { QdrantResultView } from './results.js'
 import { qdrantSchema } from './schema.js'
@@ -124,14 +125,14 @@ export function qdrantMethods (): Map<string, GrpcMethod> {
 
 function buildMethod (name: string, rule: Rule, requestType: protobuf.Type, responseType: protobuf.Type): GrpcMethod {
   const viewable = QdrantResultView.handles(responseType)
-  const decode = rule.skimPoints === true ? skimmer(requestType) : (b: Buffer): Msg => requestType.decode(b) as unknown as Msg
+  const decode = rule.skimPoints === true ? skimmer(requestType) : (b: MessageBytes): Msg => requestType.decode(joined(b)) as unknown as Msg
   return {
     path: '/' + name,
     name,
     requestType,
     responseType,
     passThrough: rule.passThrough,
-    operation: (request: Buffer, _md: Metadata, backend: string): Operation => {
+    operation: (request: MessageBytes, _md: Metadata, backend: string): Operation => {
       let m: Msg
       try {
         m = decode(request)
@@ -152,14 +153,15 @@ const ALIAS_CHANGES = new Set(['qdrant.Collections/UpdateAliases', 'qdrant.Colle
 /**
  * Upserts carry every vector and payload (a 1000-point batch is hundreds of KB); classifying them needs
  * only the point ids. This reads the `points` field element by element and decodes only each one's id
- * (field 1), skipping vectors and payloads on the wire; the other top-level fields decode as usual.
+ * (field 1), skipping vectors and payloads on the wire; the other top-level fields decode as usual. It
+ * walks the message in the pieces it arrived in: a large request is never joined into one buffer.
  */
-function skimmer (requestType: protobuf.Type): (b: Buffer) => Msg {
+function skimmer (requestType: protobuf.Type): (request: MessageBytes) => Msg {
   const pointsField = requestType.fields.points
   if (pointsField === undefined) throw new Error(`${requestType.name} has no points field to skim`)
   const PointId = qdrantSchema().root.lookupType('qdrant.PointId')
-  return (buf) => {
-    const r = Reader.create(buf)
+  return (request) => {
+    const r = new PiecesReader(Buffer.isBuffer(request) ? [request] : request)
     const rest: Uint8Array[] = []
     const points: Msg[] = []
     while (r.pos < r.len) {
@@ -173,8 +175,9 @@ function skimmer (requestType: protobuf.Type): (b: Buffer) => Msg {
           const t = r.uint32()
           if (t >>> 3 === 1 && (t & 7) === 2) {
             const len = r.uint32()
-            id = PointId.decode(buf.subarray(r.pos, r.pos + len)) as unknown as Msg
-            r.pos += len
+            const from = r.pos
+            r.skip(len)
+            id = PointId.decode(r.bytes(from, r.pos)) as unknown as Msg
           } else {
             r.skipType(t & 7)
           }
@@ -183,7 +186,7 @@ function skimmer (requestType: protobuf.Type): (b: Buffer) => Msg {
         points.push({ id })
       } else {
         r.skipType(tag & 7)
-        rest.push(buf.subarray(start, r.pos))
+        rest.push(r.bytes(start, r.pos))
       }
     }
     const m = requestType.decode(Buffer.concat(rest)) as unknown as Msg

@@ -35,13 +35,19 @@ export class PrefaceError extends Http2Error {
 }
 
 /**
- * Keeps the partial tail across pushes; `next()` returns one complete frame or undefined. Chunks are
- * joined only when a frame spans them, so most frames are zero-copy views of what the socket gave.
+ * Yields complete frames from the bytes pushed; `next()` returns one frame or undefined. A frame inside
+ * one pushed chunk is a zero-copy view of it. A frame that spans chunks is gathered into a buffer of
+ * exactly its size, allocated once its 9-byte header has been read and its length checked: only that
+ * frame's bytes are copied (never the whole next chunk), and a peer that sends a frame a byte at a time
+ * costs one copy of it, not one per byte.
  */
 export class FrameReader {
   maxFrameSize: number
-  private buf: Buffer = Buffer.alloc(0)
+  private buf: Buffer = EMPTY
   private off = 0
+  /** the frame (or, until its header is complete, the header) being gathered across chunks */
+  private spill: Buffer | undefined
+  private spilled = 0
   private prefaceLeft: number
 
   constructor (opts: { expectPreface?: boolean, maxFrameSize?: number } = {}) {
@@ -53,6 +59,7 @@ export class FrameReader {
     if (this.off >= this.buf.length) {
       this.buf = chunk
     } else {
+      // bytes not read yet: a preface still undecided (a few bytes), or a push without next() between
       this.buf = Buffer.concat([this.buf.subarray(this.off), chunk])
     }
     this.off = 0
@@ -60,30 +67,67 @@ export class FrameReader {
   }
 
   /** bytes held that do not yet make a frame */
-  get buffered (): number { return this.buf.length - this.off }
+  get buffered (): number { return this.spilled + this.buf.length - this.off }
 
   next (): Frame | undefined {
     if (this.prefaceLeft > 0) return undefined
-    const avail = this.buf.length - this.off
-    if (avail < FRAME_HEADER_LENGTH) return undefined
+    if (this.spill !== undefined) return this.nextSpilled()
     const b = this.buf
     const o = this.off
+    const avail = b.length - o
+    if (avail < FRAME_HEADER_LENGTH) {
+      this.keep(avail, FRAME_HEADER_LENGTH)
+      return undefined
+    }
+    const total = FRAME_HEADER_LENGTH + this.lengthOf(b, o)
+    if (avail < total) {
+      this.keep(avail, total)
+      return undefined
+    }
+    this.off = o + total
+    return frameOf(b.subarray(o, o + total))
+  }
+
+  /** payload length from a header, refused above SETTINGS_MAX_FRAME_SIZE before any payload is held (§4.2) */
+  private lengthOf (b: Buffer, o: number): number {
     const length = (b[o] << 16) | (b[o + 1] << 8) | b[o + 2]
     if (length > this.maxFrameSize) {
       throw new Http2Error(ErrorCode.FRAME_SIZE_ERROR, `frame of ${length} bytes exceeds the maximum of ${this.maxFrameSize}`)
     }
-    const total = FRAME_HEADER_LENGTH + length
-    if (avail < total) return undefined
-    const raw = b.subarray(o, o + total)
-    this.off = o + total
-    return {
-      type: b[o + 3],
-      flags: b[o + 4],
-      streamId: b.readUInt32BE(o + 5) & 0x7fffffff,
-      length,
-      payload: raw.subarray(FRAME_HEADER_LENGTH),
-      raw
+    return length
+  }
+
+  /** the last `n` bytes of the chunk start a frame of `size` bytes (or a header): copied aside */
+  private keep (n: number, size: number): void {
+    if (n === 0) return
+    const spill = Buffer.allocUnsafe(size)
+    this.buf.copy(spill, 0, this.off, this.off + n)
+    this.spill = spill
+    this.spilled = n
+    this.off += n
+  }
+
+  private nextSpilled (): Frame | undefined {
+    let spill = this.spill!
+    const n = Math.min(spill.length - this.spilled, this.buf.length - this.off)
+    this.buf.copy(spill, this.spilled, this.off, this.off + n)
+    this.spilled += n
+    this.off += n
+    if (this.spilled < spill.length) return undefined
+    if (spill.length === FRAME_HEADER_LENGTH) {
+      // the header is complete: the frame's size is known now
+      const length = this.lengthOf(spill, 0)
+      if (length > 0) {
+        const whole = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + length)
+        spill.copy(whole, 0)
+        this.spill = whole
+        return this.nextSpilled()
+      }
     }
+    spill = this.spill!
+    this.spill = undefined
+    this.spilled = 0
+    return frameOf(spill)
   }
 
   /** compares as soon as bytes arrive, so HTTP/1.1, TLS and garbage are told apart on the first ones */
@@ -101,6 +145,18 @@ export class FrameReader {
     }
     this.off += n
     this.prefaceLeft -= n
+  }
+}
+
+function frameOf (raw: Buffer): Frame {
+  const length = raw.length - FRAME_HEADER_LENGTH
+  return {
+    type: raw[3],
+    flags: raw[4],
+    streamId: raw.readUInt32BE(5) & 0x7fffffff,
+    length,
+    payload: raw.subarray(FRAME_HEADER_LENGTH),
+    raw
   }
 }
 
@@ -193,14 +249,25 @@ export function setStreamId (raw: Buffer, id: number): void {
 
 export function frame (type: number, flags: number, streamId: number, payload: Buffer = EMPTY): Buffer {
   const out = Buffer.allocUnsafe(FRAME_HEADER_LENGTH + payload.length)
-  out[0] = (payload.length >>> 16) & 0xff
-  out[1] = (payload.length >>> 8) & 0xff
-  out[2] = payload.length & 0xff
+  writeFrameHeader(out, type, flags, streamId, payload.length)
+  payload.copy(out, FRAME_HEADER_LENGTH)
+  return out
+}
+
+/** The 9-byte header alone, for a payload written after it as it is (§4.1). */
+export function frameHeader (type: number, flags: number, streamId: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_HEADER_LENGTH)
+  writeFrameHeader(out, type, flags, streamId, length)
+  return out
+}
+
+function writeFrameHeader (out: Buffer, type: number, flags: number, streamId: number, length: number): void {
+  out[0] = (length >>> 16) & 0xff
+  out[1] = (length >>> 8) & 0xff
+  out[2] = length & 0xff
   out[3] = type
   out[4] = flags
   out.writeUInt32BE(streamId & 0x7fffffff, 5)
-  payload.copy(out, FRAME_HEADER_LENGTH)
-  return out
 }
 
 export function settings (pairs: Array<[number, number]>): Buffer {

@@ -15,7 +15,7 @@
  */
 import type net from 'node:net'
 import type { GrpcMethod, GrpcService, Metadata } from '../../decoders/grpc/service.js'
-import { GrpcMessageReader, frameMessage, inflateMessage, type GrpcMessage } from '../../decoders/grpc/messages.js'
+import { GrpcMessageReader, inflateMessage, messagePrefix, type GrpcMessage } from '../../decoders/grpc/messages.js'
 import type { Identity, Operation } from '../../decoders/types.js'
 import type { BackendConfig, LimitsConfig } from '../config/types.js'
 import { VecgateError, asVecgateError, grpcStatusOf, GrpcStatus } from '../errors.js'
@@ -58,7 +58,7 @@ const STREAM_HIGH_WATER = 256 * 1024
 type Side = 'client' | 'upstream'
 
 type Outgoing =
-  | { kind: 'data', raw: Buffer | undefined, payload: Buffer, endStream: boolean, flowLength: number }
+  | { kind: 'data', raw: Buffer | undefined, head?: Buffer, payload: Buffer, endStream: boolean, flowLength: number }
   | { kind: 'headers', headers: Header[], endStream: boolean }
 
 /** One side's view of a stream going toward it: what we may send (its window) and what waits. */
@@ -521,9 +521,9 @@ export class GrpcRelay {
   private admitNow (s: RelayStream, identity: Identity): Call | Promise<Call> | undefined {
     const method = s.method!
     if (method.passThrough === true) return undefined
-    const body = s.firstMessage !== undefined
-      ? inflateMessage(s.firstMessage, s.requestEncoding, this.opts.limits.max_message)
-      : EMPTY
+    const m = s.firstMessage
+    // a large uncompressed request is read in the pieces it arrived in (never joined for the decision)
+    const body = m === undefined ? EMPTY : m.compressed ? inflateMessage(m, s.requestEncoding, this.opts.limits.max_message) : (m.parts ?? m.body)
     let op
     try {
       op = method.operation(body, s.md!, this.opts.backend.name)
@@ -745,8 +745,11 @@ export class GrpcRelay {
       if (committed !== undefined) {
         void committed.catch(() => {}).then(() => {
           if (this.closed || s.state === State.Closed) return
+          // one group commit releases many calls at once: their trailers leave in one write
+          this.beginBatch()
           this.queue('client', s, { kind: 'headers', headers: out, endStream })
           this.upstreamFinished(s)
+          this.settleCredits()
         })
         return
       }
@@ -793,9 +796,13 @@ export class GrpcRelay {
   private onResponseMessage (s: RelayStream, call: Call, m: GrpcMessage, masking: boolean): void {
     const view = s.method!.resultView?.(inflateMessage(m, s.responseEncoding, this.opts.limits.max_message))
     if (masking) {
-      let out = m.raw
-      if (view !== undefined && view.mask(call.masker!)) out = frameMessage(view.encode())
-      this.sendData('client', s, undefined, out, false, out.length)
+      if (view !== undefined && view.mask(call.masker!)) {
+        // the rebuilt message goes out behind its own 5-byte prefix, never copied into a framed buffer
+        const body = view.encode()
+        this.sendData('client', s, undefined, body, false, body.length, messagePrefix(body.length))
+      } else {
+        this.sendData('client', s, undefined, m.raw, false, m.raw.length)
+      }
     }
     if (view !== undefined) call.response(view)
   }
@@ -879,15 +886,15 @@ export class GrpcRelay {
   }
 
   /** DATA toward `to`: sent now when windows allow and nothing waits ahead of it, else queued. */
-  private sendData (to: Side, s: RelayStream, raw: Buffer | undefined, payload: Buffer, endStream: boolean, flowLength: number): void {
-    if (to === 'client') s.responseBytes += payload.length
-    this.queue(to, s, { kind: 'data', raw, payload, endStream, flowLength })
+  private sendData (to: Side, s: RelayStream, raw: Buffer | undefined, payload: Buffer, endStream: boolean, flowLength: number, head?: Buffer): void {
+    if (to === 'client') s.responseBytes += payload.length + (head?.length ?? 0)
+    this.queue(to, s, head === undefined ? { kind: 'data', raw, payload, endStream, flowLength } : { kind: 'data', raw, head, payload, endStream, flowLength })
   }
 
   private queue (to: Side, s: RelayStream, item: Outgoing): void {
     const lane = to === 'client' ? s.toClient : s.toUpstream
     lane.queue.push(item)
-    if (item.kind === 'data') lane.queued += item.payload.length
+    if (item.kind === 'data') lane.queued += item.payload.length + (item.head?.length ?? 0)
     this.flush(to, s)
   }
 
@@ -914,14 +921,30 @@ export class GrpcRelay {
         sent = item.flowLength
         lane.queue.shift()
         lane.queued -= item.payload.length
-      } else if (item.payload.length === 0 || room > 0) {
-        const n = Math.min(item.payload.length, room, maxFrame)
-        const last = n === item.payload.length
-        this.write(to, F.frame(FrameType.DATA, last && item.endStream ? Flags.END_STREAM : 0, id, item.payload.subarray(0, n)))
+      } else if (dataLength(item) === 0 || room > 0) {
+        // re-framed: each frame is its 9-byte header written before views of the bytes it carries
+        // (the socket is corked, so they leave together), never a copy of them
+        const size = dataLength(item)
+        const n = Math.min(size, room, maxFrame)
+        const last = n === size
+        this.write(to, F.frameHeader(FrameType.DATA, last && item.endStream ? Flags.END_STREAM : 0, id, n))
+        let head = item.head
+        let payload = item.payload
+        let left = n
+        if (head !== undefined) {
+          const h = Math.min(head.length, left)
+          this.write(to, head.subarray(0, h))
+          head = h === head.length ? undefined : head.subarray(h)
+          left -= h
+        }
+        if (left > 0) {
+          this.write(to, payload.subarray(0, left))
+          payload = payload.subarray(left)
+        }
         sent = n
         lane.queued -= n
         if (last) lane.queue.shift()
-        else lane.queue[0] = { kind: 'data', raw: undefined, payload: item.payload.subarray(n), endStream: item.endStream, flowLength: item.payload.length - n }
+        else lane.queue[0] = head === undefined ? { kind: 'data', raw: undefined, payload, endStream: item.endStream, flowLength: size - n } : { kind: 'data', raw: undefined, head, payload, endStream: item.endStream, flowLength: size - n }
       } else {
         return // blocked until the receiver grants more
       }
@@ -1220,6 +1243,11 @@ export class GrpcRelay {
 }
 
 const EMPTY = Buffer.alloc(0)
+
+/** bytes a DATA item carries: the optional head, then the payload */
+function dataLength (item: { head?: Buffer, payload: Buffer }): number {
+  return (item.head?.length ?? 0) + item.payload.length
+}
 
 /** PING is connection-level and carries exactly 8 octets (RFC 9113 §6.7) */
 function checkPing (f: F.Frame): void {

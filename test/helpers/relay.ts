@@ -5,7 +5,7 @@
 import net from 'node:net'
 import type { GrpcService } from '../../decoders/grpc/service.js'
 import { QdrantService } from '../../decoders/qdrant/service.js'
-import type { Identity, Operation, Verdict } from '../../decoders/types.js'
+import type { Identity, Masker, Operation, Verdict } from '../../decoders/types.js'
 import { DEFAULT_LIMITS } from '../../lib/config/load.js'
 import type { BackendConfig, LimitsConfig } from '../../lib/config/types.js'
 import { GrpcRelay } from '../../lib/http2/relay.js'
@@ -23,6 +23,8 @@ export async function startRelay (opts: {
   upstream: string
   apiKey?: string
   decide?: (id: Identity, op: Operation) => Verdict
+  /** mask profiles a verdict may name */
+  masks?: Map<string, Masker>
   limits?: Partial<LimitsConfig>
   service?: GrpcService
 }): Promise<TestRelay> {
@@ -35,7 +37,7 @@ export async function startRelay (opts: {
     upstream: { host, port: Number(port) },
     credentials: opts.apiKey !== undefined ? { api_key: opts.apiKey } : {}
   }
-  const pipeline = parts.pipeline(backend, { decide: opts.decide })
+  const pipeline = parts.pipeline(backend, { decide: opts.decide, masks: opts.masks })
   const service = opts.service ?? new QdrantService()
   const limits = { ...DEFAULT_LIMITS, ...opts.limits }
   const relays: GrpcRelay[] = []

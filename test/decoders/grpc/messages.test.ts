@@ -111,3 +111,21 @@ t.test('fuzz: random bytes at random splits give only VG_ERR_MALFORMED / VG_ERR_
   }
   t.ok(refused > 500, `${refused} of 3000 refused, each with the same outcome at any split`)
 })
+
+t.test('a message spanning chunks keeps its pieces: parts join to the body, whatever the split', async t => {
+  const body = randomBytes(3000)
+  const w = frameMessage(body)
+  for (let i = 0; i <= w.length; i += (i < 20 ? 1 : 37)) {
+    const r = new GrpcMessageReader(1 << 20)
+    const got: GrpcMessage[] = []
+    r.push(w.subarray(0, i), m => got.push(m))
+    r.push(w.subarray(i), m => got.push(m))
+    if (got.length !== 1) { t.fail(`split at ${i}: ${got.length} messages`); return }
+    const m = got[0]
+    const spans = i > 0 && i < w.length
+    if (spans !== (m.parts !== undefined)) { t.fail(`split at ${i}: parts ${String(m.parts?.length)}`); return }
+    if (m.parts !== undefined && !Buffer.concat(m.parts).equals(body)) { t.fail(`split at ${i}: parts differ`); return }
+    if (!m.body.equals(body) || !m.raw.equals(w)) { t.fail(`split at ${i}: body or raw differ`); return }
+  }
+  t.pass('every split')
+})

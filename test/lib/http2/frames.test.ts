@@ -104,6 +104,45 @@ t.test('the reader holds only the partial tail, and whole frames are views of th
   t.equal(r.buffered, 0)
 })
 
+t.test('a frame spanning chunks is gathered alone: the frames after it stay views of their chunk', async t => {
+  const big = F.frame(FrameType.DATA, 0, 1, Buffer.alloc(20000, 7))
+  const after = F.frame(FrameType.DATA, 0, 1, Buffer.alloc(3000, 9))
+  const r = new F.FrameReader({ maxFrameSize: 32768 })
+  r.push(big.subarray(0, 5)) // not even a header yet
+  t.equal(r.next(), undefined)
+  t.equal(r.buffered, 5)
+  r.push(big.subarray(5, 12000))
+  t.equal(r.next(), undefined)
+  t.equal(r.buffered, 12000)
+  const rest = Buffer.concat([big.subarray(12000), after])
+  r.push(rest)
+  const f = r.next()!
+  t.equal(f.raw.buffer.byteLength, big.length, 'the spanning frame has a buffer of its own size')
+  t.same(f.raw, big)
+  const g = r.next()!
+  t.equal(g.raw.buffer, rest.buffer, 'the next frame is a view of the chunk it came in')
+  t.same(g.raw, after)
+  t.equal(r.next(), undefined)
+  t.equal(r.buffered, 0)
+  // byte by byte: the same frame, held in one buffer of its size (one copy, not one per byte)
+  const r2 = new F.FrameReader({ maxFrameSize: 32768 })
+  let got: F.Frame | undefined
+  for (let i = 0; i < big.length; i++) {
+    r2.push(big.subarray(i, i + 1))
+    got = r2.next() ?? got
+    if (i < big.length - 1 && got !== undefined) { t.fail(`a frame after ${i + 1} bytes`); return }
+    if (i >= 9 && i < big.length - 1 && r2.buffered !== i + 1) { t.fail(`holds ${r2.buffered} after ${i + 1} bytes`); return }
+  }
+  t.same(got?.raw, big)
+  t.equal(got?.raw.buffer.byteLength, big.length)
+  // a header declaring too much is refused as soon as the header is whole, even when it spans chunks
+  const r3 = new F.FrameReader()
+  r3.push(Buffer.from([0x01, 0x00]))
+  t.equal(r3.next(), undefined)
+  r3.push(Buffer.from([0x00, 0, 0, 0, 0, 0, 1]))
+  t.throws(() => r3.next(), { code: ErrorCode.FRAME_SIZE_ERROR })
+})
+
 t.test('with the client preface first: every split of the preface and what follows', async t => {
   const { bytes } = sample()
   const whole = readAll(new F.FrameReader(), [bytes])
