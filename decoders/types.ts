@@ -112,6 +112,11 @@ export interface WireChecks {
   quietNumber (v: number): boolean
   /** the detectors leave every key, string and number of this JSON text (buf[start, end)) as it is */
   quietJson (buf: Uint8Array, start: number, end: number): boolean
+  /**
+   * One float32 of a vector as its IEEE 754 binary32 bit pattern (an unsigned 32-bit integer), as
+   * `vector` leaves it under `vectors: round`: vectors read off the wire are rounded in place.
+   */
+  roundFloat32 (bits: number): number
 }
 
 /** What a response carries, as masking and the journal need it. Built lazily from one message / row. */

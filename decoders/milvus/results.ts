@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import { LEN, MessageBuilder, VARINT, WireReader } from '../grpc/protowire.js'
+import { I32, LEN, MessageBuilder, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
 import type { Masker, RecordId, ResultView, WireChecks } from '../types.js'
 import { columnValues, idsOf, int64, isVectorColumn, maskColumn, vectorRows, type Msg } from './fields.js'
 
@@ -158,6 +158,9 @@ interface Layout {
   jsonData: number
   longData: number
   intData: number
+  /** VectorField.dim and .float_vector */
+  dim: number
+  floatVector: number
 }
 
 const layouts = new Map<string, Layout | null>()
@@ -177,6 +180,7 @@ function layoutOf (type: protobuf.Type, shape: ResultShape): Layout | null {
     const fieldType = fd.resolvedType as protobuf.Type
     const scalars = f(fieldType, 'scalars')
     const st = scalars.resolvedType as protobuf.Type
+    const vt = f(fieldType, 'vectors').resolvedType as protobuf.Type
     L = {
       results: shape === 'search' ? f(type, 'results').id : 0,
       fieldsData: fd.id,
@@ -190,7 +194,9 @@ function layoutOf (type: protobuf.Type, shape: ResultShape): Layout | null {
       stringData: f(st, 'string_data').id,
       jsonData: f(st, 'json_data').id,
       longData: f(st, 'long_data').id,
-      intData: f(st, 'int_data').id
+      intData: f(st, 'int_data').id,
+      dim: f(vt, 'dim').id,
+      floatVector: f(vt, 'float_vector').id
     }
   } catch {
     L = null // a schema this walker does not know: the decoded path serves it
@@ -203,6 +209,7 @@ const SAME = 0
 const REMOVE = 1
 const DECODE = 2
 const ROWS = 3
+const ROUND = 4
 
 /** the message buf[a, b) with its LEN field at [fa, fb) (content range) given new content */
 function splice (buf: Buffer, a: number, b: number, ca: number, cb: number, field: number, content: Uint8Array): Buffer {
@@ -292,17 +299,21 @@ class WireMask {
     let name = ''
     let dynamic = false
     let scalars = -1; let scalarsEnd = -1
-    let vectors = false
+    let vectors = 0; let vs = -1; let ve = -1
     while (r.next()) {
       if (r.field === L.name && r.wireType === LEN) { const s = r.len(); name = buf.toString('utf8', s, r.pos) } else if (r.field === L.dynamic && r.wireType === VARINT) dynamic = r.varint() !== 0
-      else if (r.field === L.scalars && r.wireType === LEN) { scalars = r.len(); scalarsEnd = r.pos } else if (r.field === L.vectors && r.wireType === LEN) { r.skip(); vectors = true } else r.skip()
+      else if (r.field === L.scalars && r.wireType === LEN) { scalars = r.len(); scalarsEnd = r.pos } else if (r.field === L.vectors && r.wireType === LEN) { vs = r.len(); ve = r.pos; vectors++ } else r.skip()
     }
     let how: number
-    if (vectors) how = this.masker.vectors === 'keep' ? SAME : this.masker.vectors === 'drop' ? REMOVE : DECODE
+    if (vectors > 0) how = this.masker.vectors === 'keep' ? SAME : this.masker.vectors === 'drop' ? REMOVE : vectors === 1 ? ROUND : DECODE
     else if (scalars >= 0) how = this.scalars(buf, scalars, scalarsEnd, name, dynamic)
     else how = this.masker.touches(name) ? DECODE : SAME
     if (how === SAME) return null
     if (how === REMOVE) { this.dropped.add(name); return REMOVE }
+    if (how === ROUND) {
+      const v = this.roundedVectors(buf, a, b, vs, ve)
+      if (v !== undefined) return v
+    }
     if (how === ROWS) {
       const rows = this.stringRows(buf, a, b, scalars, scalarsEnd, name)
       if (rows !== undefined) return rows
@@ -312,6 +323,42 @@ class WireMask {
     if (m === false) return null
     if (m === 'drop') { this.dropped.add(name); return REMOVE }
     return Buffer.from(L.fieldType.encode(fd).finish())
+  }
+
+  /**
+   * A float vector column (FieldData.vectors = VectorField { dim, float_vector: FloatArray { data } })
+   * rounded as `maskVectors` rounds it, on a copy of its bytes: a float32 stays four bytes wide, so
+   * every length stays as it was. Null for a VectorField without float_vector (other kinds keep
+   * their bytes); undefined for anything `maskVectors` must judge (no dim, a last row cut short, a
+   * member this walk does not know).
+   */
+  private roundedVectors (buf: Buffer, a: number, b: number, vs: number, ve: number): Buffer | null | undefined {
+    const L = this.L
+    const r = new WireReader(buf, vs, ve)
+    let dim = 0; let fa = -1; let fb = -1
+    while (r.next()) {
+      if (r.field === L.dim && r.wireType === VARINT) dim = r.varint()
+      else if (r.field === L.floatVector && r.wireType === LEN && fa < 0) { fa = r.len(); fb = r.pos } else return undefined
+    }
+    if (fa < 0) return null
+    if (!(dim > 0 && dim <= Number.MAX_SAFE_INTEGER)) return undefined
+    // FloatArray { repeated float data = 1 }: packed, or one float per field
+    let floats = 0
+    const d = new WireReader(buf, fa, fb)
+    while (d.next()) {
+      if (d.field !== 1) return undefined
+      if (d.wireType === I32) { floats++; d.skip(); continue }
+      if (d.wireType !== LEN) return undefined
+      const s = d.len()
+      if ((d.pos - s) % 4 !== 0) return undefined
+      floats += (d.pos - s) / 4
+    }
+    if (floats === 0) return null
+    if (floats % dim !== 0) return undefined
+    const out = Buffer.from(buf.subarray(a, b))
+    const w = new WireReader(out, fa - a, fb - a)
+    while (w.next()) roundFloats(w, this.wire)
+    return out
   }
 
   /** whether a ScalarField column can be left as it is without decoding it */

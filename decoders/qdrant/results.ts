@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import { I32, I64, LEN, MessageBuilder, VARINT, WireReader, rewriteLen } from '../grpc/protowire.js'
+import { I64, LEN, MessageBuilder, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
 import type { Masker, RecordId, ResultView, WireChecks } from '../types.js'
 import { idOf } from './methods.js'
 
@@ -27,8 +27,9 @@ function shapeOf (type: protobuf.Type): Shape | undefined {
  * batches, groups). Masking walks the message on the wire (protowire.ts): a payload value the mask
  * cannot change (`Masker.wire`: no configured path reaches its key, no detector could match its
  * text) is never decoded, an entry the mask changes is decoded and re-encoded alone, and the message
- * is rebuilt around it from the bytes it came in; an unchanged message goes out as it came. Points
- * whose keys the detectors would rename, vectors to round and grouped results take the decoded path.
+ * is rebuilt around it from the bytes it came in; an unchanged message goes out as it came. Vectors
+ * are rounded on their bytes. Points whose keys the detectors would rename and grouped results take
+ * the decoded path.
  */
 export class QdrantResultView implements ResultView {
   static handles (type: protobuf.Type): boolean { return shapeOf(type) !== undefined }
@@ -251,15 +252,6 @@ function buildLayout (type: protobuf.Type, shape: 'points' | 'batch'): Layout | 
   }
 }
 
-/** floats in field 1 written one by one (not packed) are left to the decoded path */
-function packedOnly (buf: Buffer, a: number, b: number): void {
-  const r = new WireReader(buf, a, b)
-  while (r.next()) {
-    if (r.field === 1 && r.wireType === I32) throw UNPACKED
-    r.skip()
-  }
-}
-
 /** calls `fn` with the byte range of every point in the message */
 function eachPoint (buf: Buffer, a: number, b: number, level: number, L: Layout, fn: (a: number, b: number) => void): void {
   const r = new WireReader(buf, a, b)
@@ -308,8 +300,6 @@ const SAME = 0
 const REMOVE = 1
 const WHOLE = 2
 const NOT_SCALAR = Symbol('not a scalar')
-/** thrown inside `rounded` when a vector is not packed: the point takes the decoded path */
-const UNPACKED = Symbol('unpacked floats')
 type Outcome = typeof SAME | typeof REMOVE | typeof WHOLE | Buffer
 
 class WireMask {
@@ -353,10 +343,7 @@ class WireMask {
       } else if (r.field === L.vectors && r.wireType === LEN && this.masker.vectors !== 'keep') {
         const s = r.len()
         if (this.masker.vectors === 'drop') e = REMOVE
-        else {
-          const v = this.rounded(buf, s, r.pos)
-          e = v === undefined ? WHOLE : v === null ? SAME : v
-        }
+        else e = this.rounded(buf, s, r.pos) ?? SAME
       } else {
         r.skip()
         continue
@@ -476,42 +463,52 @@ class WireMask {
   /**
    * VectorsOutput with every dense float vector rounded (`roundVectors` on the wire): the one
    * `vector` or each of the named `vectors`, their `data`, `dense.data` and `multi_dense` members.
-   * Undefined when a vector is not packed floats (the decoded path handles it).
+   * Rounding keeps a float32 four bytes wide, so a copy of the bytes is rounded in place and every
+   * length stays as it was; null when it holds no float vector.
    */
-  private rounded (buf: Buffer, a: number, b: number): Buffer | null | undefined {
-    try {
-      return rewriteLen(buf, a, b, (f, s, e) => {
-        if (f === 1) return this.roundOutput(buf, s, e)
-        if (f === 2) return rewriteLen(buf, s, e, (mf, ms, me) => mf === 1 ? rewriteLen(buf, ms, me, (ef, es, ee) => ef === 2 ? this.roundOutput(buf, es, ee) : null) : null)
-        return null
-      })
-    } catch (e) {
-      if (e === UNPACKED) return undefined
-      throw e
+  private rounded (buf: Buffer, a: number, b: number): Buffer | null {
+    const out = Buffer.from(buf.subarray(a, b))
+    let floats = 0
+    const r = new WireReader(out, 0, out.length)
+    while (r.next()) {
+      if (r.wireType !== LEN) { r.skip(); continue }
+      const s = r.len()
+      if (r.field === 1) floats += this.roundOutput(out, s, r.pos)
+      else if (r.field === 2) {
+        // NamedVectorsOutput { map<string, VectorOutput> vectors = 1 }: entries { key = 1, value = 2 }
+        const named = new WireReader(out, s, r.pos)
+        while (named.next()) {
+          if (named.field !== 1 || named.wireType !== LEN) { named.skip(); continue }
+          const e = new WireReader(out, named.len(), named.pos)
+          while (e.next()) {
+            if (e.field === 2 && e.wireType === LEN) { const es = e.len(); floats += this.roundOutput(out, es, e.pos) } else e.skip()
+          }
+        }
+      }
     }
+    return floats > 0 ? out : null
   }
 
-  /** VectorOutput { data = 1, dense = 101 { data = 1 }, multi_dense = 103 { vectors = 1 [{ data = 1 }] } } */
-  private roundOutput (buf: Buffer, a: number, b: number): Buffer | null {
-    const dense = (s: number, e: number): Buffer | null => { packedOnly(buf, s, e); return rewriteLen(buf, s, e, (f, ds, de) => f === 1 ? this.roundFloats(buf, ds, de) : null) }
-    packedOnly(buf, a, b)
-    return rewriteLen(buf, a, b, (f, s, e) => {
-      if (f === 1) return this.roundFloats(buf, s, e)
-      if (f === 101) return dense(s, e)
-      if (f === 103) return rewriteLen(buf, s, e, (mf, ms, me) => mf === 1 ? dense(ms, me) : null)
-      return null
-    })
-  }
-
-  /** packed little-endian float32s, rounded by the profile */
-  private roundFloats (buf: Buffer, a: number, b: number): Uint8Array | null {
-    if (b === a) return null
-    if ((b - a) % 4 !== 0) throw new VecgateError('VG_ERR_MALFORMED', 'packed floats not a multiple of 4 bytes')
-    const v = new Float32Array(buf.buffer.slice(buf.byteOffset + a, buf.byteOffset + b))
-    const out = this.masker.vector(v)
-    if (out === null) return null
-    const f = out instanceof Float32Array ? out : Float32Array.from(out)
-    return new Uint8Array(f.buffer, f.byteOffset, f.byteLength)
+  /** VectorOutput { data = 1, dense = 101 { data = 1 }, multi_dense = 103 { vectors = 1 [{ data = 1 }] } }: floats rounded */
+  private roundOutput (buf: Buffer, a: number, b: number): number {
+    let floats = 0
+    const r = new WireReader(buf, a, b)
+    while (r.next()) {
+      if (r.field === 1) { floats += roundFloats(r, this.wire); continue }
+      if (r.wireType !== LEN || (r.field !== 101 && r.field !== 103)) { r.skip(); continue }
+      const s = r.len()
+      const inner = new WireReader(buf, s, r.pos)
+      if (r.field === 101) {
+        while (inner.next()) { if (inner.field === 1) floats += roundFloats(inner, this.wire); else inner.skip() }
+      } else {
+        while (inner.next()) {
+          if (inner.field !== 1 || inner.wireType !== LEN) { inner.skip(); continue }
+          const d = new WireReader(buf, inner.len(), inner.pos)
+          while (d.next()) { if (d.field === 1) floats += roundFloats(d, this.wire); else d.skip() }
+        }
+      }
+    }
+    return floats
   }
 
   /** the decoded path for one point: payload keys renamed, vectors rounded */

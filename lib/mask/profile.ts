@@ -3,7 +3,7 @@ import { VecgateError } from '../errors.js'
 import { fieldValue, type Hasher, type MaskAction } from './actions.js'
 import { PathSet, type PathNode } from './paths.js'
 import type { Scanner } from './scanner.js'
-import { roundVector } from './vectors.js'
+import { roundFloat32Bits, roundVector } from './vectors.js'
 
 /** deeper than this a document is refused rather than walked (the stack is finite; no real payload nests so) */
 export const MAX_DEPTH = 256
@@ -81,6 +81,10 @@ export class MaskProfile implements Masker, WireChecks {
     if (this.vectors === 'keep') return v
     if (this.vectors === 'drop') return null
     return roundVector(v, this.roundBits)
+  }
+
+  roundFloat32 (bits: number): number {
+    return this.vectors === 'round' ? roundFloat32Bits(bits, this.roundBits) : bits
   }
 
   pathFree (path: string): boolean {
