@@ -117,6 +117,14 @@ export interface WireChecks {
    * `vector` leaves it under `vectors: round`: vectors read off the wire are rounded in place.
    */
   roundFloat32 (bits: number): number
+  /**
+   * The JSON text buf[start, end), the document at `prefix`, masked as `document(JSON.parse(text),
+   * prefix)` and JSON.stringify would mask it: null when nothing changes, else the new text (the
+   * same JSON value, with the text of the parts left alone kept as it came). Undefined when only the
+   * decoded path can say: text that is not one JSON object, a configured prefix, key renames, keys
+   * to drop, hash or partial of a value that is not a string.
+   */
+  maskJson (buf: Uint8Array, start: number, end: number, prefix: string): Uint8Array | null | undefined
 }
 
 /** What a response carries, as masking and the journal need it. Built lazily from one message / row. */

@@ -90,6 +90,14 @@ export class MaskPlan {
     }
     if (w === 2) {
       const jsonb = col.typeOid === OID.jsonb
+      // binary jsonb is a version byte (1) and the text (jsonb_send); the text is masked as it stands
+      const wire = m.wire
+      const from = binary && jsonb ? 1 : 0
+      if (wire !== undefined && (from === 0 || raw[0] === 1)) {
+        const out = wire.maskJson(raw, from, raw.length, col.name)
+        if (out === null) return raw
+        if (out !== undefined) return from === 0 ? Buffer.from(out.buffer, out.byteOffset, out.byteLength) : Buffer.concat([JSONB_VERSION, out])
+      }
       const text = binary && jsonb ? raw.toString('utf8', 1) : raw.toString('utf8')
       let doc: unknown
       try { doc = JSON.parse(text) } catch { return null } // cannot check it: do not pass it on

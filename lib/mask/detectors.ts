@@ -57,6 +57,7 @@ export const DETECTOR_NAMES: readonly string[] = [...NAMES, ...Object.keys(DETEC
 const KEY_PAIR = new Uint8Array(128 * 128)
 for (const p of KEY_PAIRS) KEY_PAIR[(p.charCodeAt(0) << 7) | p.charCodeAt(1)] = 1
 
+const isLetter = (c: number): boolean => ((c | 32) - 97) >>> 0 < 26
 const isWordChar = (c: number): boolean => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122) || c === 95
 
 /**
@@ -74,10 +75,21 @@ export function gate (s: string): number {
   let prev = 0; let prev2 = 0
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i)
-    if ((c | 32) >= 97 && (c | 32) <= 122) { // letters first: the most common by far
+    if (isLetter(c)) { // letters first: the most common by far
       chain = 0
       run = 0
       if (KEY_PAIR[((prev & 127) << 7) | c] === 1 && !isWordChar(prev2)) keyPair = 1 // at a word start
+      if (i + 1 < n && isLetter(s.charCodeAt(i + 1))) {
+        const d = s.charCodeAt(i + 1)
+        if (KEY_PAIR[(c << 7) | d] === 1 && !isWordChar(prev)) keyPair = 1
+        // the rest of a run of letters: each has a letter two before it, so none starts a key pair
+        let j = i + 2
+        while (j < n && isLetter(s.charCodeAt(j))) j++
+        prev2 = s.charCodeAt(j - 2)
+        prev = s.charCodeAt(j - 1)
+        i = j - 1
+        continue
+      }
     } else if (c >= 48 && c <= 57) {
       digits++
       if (++chain > maxChain) maxChain = chain
@@ -117,10 +129,21 @@ export function gateBytes (b: Uint8Array, start: number, end: number): number {
   let prev = 0; let prev2 = 0
   for (let i = start; i < end; i++) {
     const c = b[i]
-    if ((c | 32) >= 97 && (c | 32) <= 122) { // letters first: the most common by far
+    if (isLetter(c)) { // letters first: the most common by far
       chain = 0
       run = 0
       if (KEY_PAIR[((prev & 127) << 7) | c] === 1 && !isWordChar(prev2)) keyPair = 1 // at a word start
+      if (i + 1 < end && isLetter(b[i + 1])) {
+        const d = b[i + 1]
+        if (KEY_PAIR[(c << 7) | d] === 1 && !isWordChar(prev)) keyPair = 1
+        // the rest of a run of letters: each has a letter two before it, so none starts a key pair
+        let j = i + 2
+        while (j < end && isLetter(b[j])) j++
+        prev2 = b[j - 2]
+        prev = b[j - 1]
+        i = j - 1
+        continue
+      }
     } else if (c >= 48 && c <= 57) {
       digits++
       if (++chain > maxChain) maxChain = chain
@@ -145,7 +168,8 @@ export function gateBytes (b: Uint8Array, start: number, end: number): number {
   return gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair)
 }
 
-function gateMask (n: number, digits: number, at: number, dots: number, colons: number, eq: number, plus: number,
+/** the detectors the gate's counts allow (exported for the gate's tests) */
+export function gateMask (n: number, digits: number, at: number, dots: number, colons: number, eq: number, plus: number,
   maxChain: number, maxRun: number, letterDigit: number, keyPair: number): number {
   let m = 0
   if (dots >= 2 && n >= 24) m |= 1 << 0 // jwt: eyJ….….

@@ -3,6 +3,7 @@ import { VecgateError } from '../errors.js'
 import { fieldValue, type Hasher, type MaskAction } from './actions.js'
 import { PathSet, type PathNode } from './paths.js'
 import type { Scanner } from './scanner.js'
+import { JsonTextMasker } from './json-text.js'
 import { roundFloat32Bits, roundVector } from './vectors.js'
 
 /** deeper than this a document is refused rather than walked (the stack is finite; no real payload nests so) */
@@ -35,6 +36,8 @@ export class MaskProfile implements Masker, WireChecks {
   private readonly roundBits: number
   private readonly detect: boolean
 
+  private readonly jsonText: JsonTextMasker
+
   constructor (p: MaskProfileParts) {
     this.name = p.name
     this.vectors = p.vectors
@@ -44,6 +47,7 @@ export class MaskProfile implements Masker, WireChecks {
     this.hasher = p.hasher
     this.roundBits = p.roundBits
     this.detect = p.scanner.active
+    this.jsonText = new JsonTextMasker(p.paths, p.scanner, p.action, p.hasher, this.detect)
   }
 
   /**
@@ -85,6 +89,13 @@ export class MaskProfile implements Masker, WireChecks {
 
   roundFloat32 (bits: number): number {
     return this.vectors === 'round' ? roundFloat32Bits(bits, this.roundBits) : bits
+  }
+
+  /** `document` over JSON text (json-text.ts); a configured prefix (the whole document masked) is left to `document` */
+  maskJson (buf: Uint8Array, start: number, end: number, prefix: string): Uint8Array | null | undefined {
+    const node = this.paths.at(prefix)
+    if (node !== null && node.terminal) return undefined
+    return this.jsonText.document(buf, start, end, node)
   }
 
   pathFree (path: string): boolean {

@@ -56,6 +56,9 @@ export class Scanner {
     return (gateBytes(buf, start, end) & this.mask) === 0
   }
 
+  /** true when `named` never masks a value for its name alone, whatever the name (no api_key detector) */
+  get quietAnyName (): boolean { return !this.byName }
+
   /** true when `named(name, …)` never masks a value for its name alone */
   quietName (name: string): boolean {
     return !this.byName || secretKind(name) === NOT_SECRET
