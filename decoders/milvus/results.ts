@@ -210,6 +210,7 @@ const REMOVE = 1
 const DECODE = 2
 const ROWS = 3
 const ROUND = 4
+const JSON_ROWS = 5
 
 /** the message buf[a, b) with its LEN field at [fa, fb) (content range) given new content */
 function splice (buf: Buffer, a: number, b: number, ca: number, cb: number, field: number, content: Uint8Array): Buffer {
@@ -314,8 +315,8 @@ class WireMask {
       const v = this.roundedVectors(buf, a, b, vs, ve)
       if (v !== undefined) return v
     }
-    if (how === ROWS) {
-      const rows = this.stringRows(buf, a, b, scalars, scalarsEnd, name)
+    if (how === ROWS || how === JSON_ROWS) {
+      const rows = how === ROWS ? this.stringRows(buf, a, b, scalars, scalarsEnd, name) : this.jsonRows(buf, a, b, scalars, scalarsEnd, name, dynamic)
       if (rows !== undefined) return rows
     }
     const fd = L.fieldType.decode(buf.subarray(a, b)) as unknown as Msg
@@ -372,8 +373,8 @@ class WireMask {
       const e = r.pos
       if (r.field === L.jsonData) {
         // the dynamic field's keys are top-level paths; a declared JSON field sits under its name
-        if (dynamic || !wire.pathFree(name) || !wire.quietName(name)) return DECODE
-        if (!this.each(buf, s, e, (x, y) => wire.quietJson(buf, x, y))) return DECODE
+        if (dynamic || !wire.pathFree(name) || !wire.quietName(name)) return JSON_ROWS
+        if (!this.each(buf, s, e, (x, y) => wire.quietJson(buf, x, y))) return JSON_ROWS
         continue
       }
       if (!this.masker.touches(name)) continue // maskColumn leaves other kinds alone then
@@ -393,17 +394,47 @@ class WireMask {
   /**
    * A varchar column (FieldData → ScalarField.string_data → StringArray.data) masked row by row:
    * rows the detectors pass over keep their bytes, the others go through `scalar` and are written
-   * back. Undefined when the column needs `maskColumn` after all: nullable rows (valid_data), a
-   * result that is not a string (null, DROP), anything but a lone string_data.
+   * back. Undefined when the column needs `maskColumn` after all: a result that is not a string
+   * (null, DROP), or see `eachRow`.
    */
   private stringRows (buf: Buffer, a: number, b: number, sa: number, sb: number, name: string): Buffer | null | undefined {
+    return this.eachRow(buf, a, b, sa, sb, this.L.stringData, (s, e) => {
+      if (this.wire.quietText(buf, s, e)) return null
+      const before = buf.toString('utf8', s, e)
+      const after = this.masker.scalar(name, before)
+      if (after === before) return null
+      return typeof after === 'string' ? Buffer.from(after) : undefined
+    })
+  }
+
+  /**
+   * A JSON column (ScalarField.json_data → JSONArray.data) masked row by row on its text
+   * (`maskJson`), as `maskJson` in fields.ts masks the parsed rows: a declared field as the document
+   * at its name (its name must be one the detectors leave alone, as `{ [name]: value }` is masked
+   * there), the dynamic field as a document of top-level keys. Empty rows are left alone. Undefined
+   * when a row needs the decoded path, or see `eachRow`.
+   */
+  private jsonRows (buf: Buffer, a: number, b: number, sa: number, sb: number, name: string, dynamic: boolean): Buffer | null | undefined {
+    if (!dynamic && !this.wire.quietName(name)) return undefined
+    const prefix = dynamic ? '' : name
+    return this.eachRow(buf, a, b, sa, sb, this.L.jsonData, (s, e) => e === s ? null : this.wire.maskJson(buf, s, e, prefix))
+  }
+
+  /**
+   * The rows of a column whose ScalarField holds one `kind` array (a message with `repeated … data
+   * = 1`), each given new content by `row` (null: kept; undefined: the column needs `maskColumn`).
+   * The array, the ScalarField and the FieldData are rebuilt around the rows that changed; null when
+   * none did. Undefined for nullable rows (valid_data) and anything but a lone `kind` array.
+   */
+  private eachRow (buf: Buffer, a: number, b: number, sa: number, sb: number, kind: number,
+    row: (s: number, e: number) => Uint8Array | null | undefined): Buffer | null | undefined {
     const L = this.L
     const f = new WireReader(buf, a, b)
     while (f.next()) { if (f.field === L.validData) return undefined; f.skip() }
     const sc = new WireReader(buf, sa, sb)
     let da = -1; let db = -1
     while (sc.next()) {
-      if (sc.field !== L.stringData || sc.wireType !== LEN || da >= 0) return undefined
+      if (sc.field !== kind || sc.wireType !== LEN || da >= 0) return undefined
       da = sc.len(); db = sc.pos
     }
     if (da < 0) return undefined
@@ -414,20 +445,18 @@ class WireMask {
       if (r.field !== 1 || r.wireType !== LEN) return undefined
       const fs = r.fieldStart
       const s = r.len()
-      if (this.wire.quietText(buf, s, r.pos)) continue
-      const before = buf.toString('utf8', s, r.pos)
-      const after = this.masker.scalar(name, before)
-      if (after === before) continue
-      if (typeof after !== 'string') return undefined
+      const after = row(s, r.pos)
+      if (after === null) continue
+      if (after === undefined) return undefined
       out ??= new MessageBuilder()
       out.raw(buf.subarray(copied, fs))
-      out.field(1, Buffer.from(after))
+      out.field(1, after)
       copied = r.pos
     }
     if (out === undefined) return null
     out.raw(buf.subarray(copied, db))
-    // StringArray → ScalarField → FieldData, each rebuilt around the part that changed
-    return splice(buf, a, b, sa, sb, L.scalars, splice(buf, sa, sb, da, db, L.stringData, out.finish()))
+    // the array → ScalarField → FieldData, each rebuilt around the part that changed
+    return splice(buf, a, b, sa, sb, L.scalars, splice(buf, sa, sb, da, db, kind, out.finish()))
   }
 
   /** every element of a repeated string/bytes array message (field 1) passes `quiet` */
