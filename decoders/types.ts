@@ -104,6 +104,8 @@ export interface Masker {
 export interface WireChecks {
   /** no configured path is `path`, lies under it or above it */
   pathFree (path: string): boolean
+  /** a configured path is `path` or lies above it: the value at `path` is masked whole */
+  covered (path: string): boolean
   /** the detectors leave this UTF-8 text (buf[start, end)) as it is, wherever it stands */
   quietText (buf: Uint8Array, start: number, end: number): boolean
   /** neither the name (as a key: renamed, removed) nor a value stored under it (secret-sounding names) is masked for the name */

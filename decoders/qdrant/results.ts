@@ -1,7 +1,7 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
 import { I64, LEN, MessageBuilder, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
-import type { Masker, RecordId, ResultView, WireChecks } from '../types.js'
+import { DROP, type Masker, type RecordId, type ResultView, type WireChecks } from '../types.js'
 import { idOf } from './methods.js'
 
 type Msg = Record<string, any>
@@ -302,8 +302,59 @@ const WHOLE = 2
 const NOT_SCALAR = Symbol('not a scalar')
 type Outcome = typeof SAME | typeof REMOVE | typeof WHOLE | Buffer
 
+/** what the wire walk needs of a payload key: its text, its path, the mask's answers for them */
+interface KeyInfo {
+  bytes: Buffer
+  /** the Struct field holding this key's struct; null at the top of the payload */
+  parent: KeyInfo | null
+  id: number
+  key: string
+  path: string
+  quietName: boolean
+  pathFree: boolean
+  covered: boolean
+}
+
+/**
+ * Payload keys repeat from point to point and response to response: each key's text and the mask's
+ * answers for its path are kept per mask, found by the key's bytes and the key it sits under
+ * (FNV-1a into a small table), so a repeated key is neither decoded nor looked up by string. A
+ * compiled mask never changes its answers, so they may be kept.
+ */
+class PayloadKeys {
+  private readonly slots: Array<KeyInfo | undefined> = new Array<KeyInfo | undefined>(1024).fill(undefined)
+  private ids = 0
+  constructor (private readonly wire: WireChecks) {}
+
+  at (buf: Buffer, a: number, b: number, parent: KeyInfo | null): KeyInfo {
+    let h = parent === null ? 0x811c9dc5 : Math.imul(0x811c9dc5 ^ parent.id, 0x01000193)
+    for (let i = a; i < b; i++) h = Math.imul(h ^ buf[i], 0x01000193)
+    const slot = h & 1023
+    const k = this.slots[slot]
+    if (k !== undefined && k.parent === parent && k.bytes.length === b - a) {
+      let i = 0
+      while (i < b - a && k.bytes[i] === buf[a + i]) i++
+      if (i === b - a) return k
+    }
+    const key = buf.toString('utf8', a, b)
+    const path = parent === null ? key : `${parent.path}.${key}`
+    const w = this.wire
+    const info = { bytes: Buffer.from(buf.subarray(a, b)), parent, id: ++this.ids, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path) }
+    this.slots[slot] = info
+    return info
+  }
+}
+
+const payloadKeys = new WeakMap<WireChecks, PayloadKeys>()
+
 class WireMask {
-  constructor (private readonly L: Layout, private readonly masker: Masker, private readonly wire: WireChecks) {}
+  private readonly keys: PayloadKeys
+
+  constructor (private readonly L: Layout, private readonly masker: Masker, private readonly wire: WireChecks) {
+    let k = payloadKeys.get(wire)
+    if (k === undefined) payloadKeys.set(wire, k = new PayloadKeys(wire))
+    this.keys = k
+  }
 
   /** the message with its points masked, or null when nothing changed (written once, at the top) */
   message (buf: Buffer, a: number, b: number, level: number): MessageBuilder | null {
@@ -339,7 +390,7 @@ class WireMask {
       let e: Outcome
       if (r.field === L.payload && r.wireType === LEN) {
         const s = r.len()
-        e = this.entry(buf, s, r.pos)
+        e = this.entry(buf, s, r.pos, null, 0)
       } else if (r.field === L.vectors && r.wireType === LEN && this.masker.vectors !== 'keep') {
         const s = r.len()
         if (this.masker.vectors === 'drop') e = REMOVE
@@ -360,30 +411,91 @@ class WireMask {
     return out
   }
 
-  /** one payload map entry { key = 1, value = 2 } */
-  private entry (buf: Buffer, a: number, b: number): Outcome {
+  /** one payload map entry { key = 1, value = 2 }, or one of the fields of a Struct under `parent` */
+  private entry (buf: Buffer, a: number, b: number, parent: KeyInfo | null, depth: number): Outcome {
     const r = new WireReader(buf, a, b)
     let ks = a; let ke = a; let vs = -1; let ve = -1
     while (r.next()) {
       if (r.field === 1 && r.wireType === LEN) { ks = r.len(); ke = r.pos } else if (r.field === 2 && r.wireType === LEN) { vs = r.len(); ve = r.pos } else r.skip()
     }
     if (vs < 0) return WHOLE
-    const key = buf.toString('utf8', ks, ke)
-    const wire = this.wire
+    const k = this.keys.at(buf, ks, ke, parent)
+    const key = k.key
+    const path = k.path
     // a key the detectors rename may collide with its neighbours: only the whole payload can say
-    if (!wire.quietName(key)) return WHOLE
-    if (wire.pathFree(key) && this.quiet(buf, vs, ve, 0)) return SAME
-    // scalars (most configured fields) are read and written here; structs and lists by protobufjs
+    if (!k.quietName) return WHOLE
+    if (k.pathFree && this.quiet(buf, vs, ve, depth)) return SAME
+    // scalars (most configured fields) are read and written here, and so are structs no configured
+    // path covers whole (`customer` under `customer.phone`), field by field; lists by protobufjs
     const scalar = this.scalar(buf, vs, ve)
+    const covered = k.covered
+    if (scalar !== NOT_SCALAR && covered) {
+      // a configured field: `scalar` gives what `document` would (the key is one the detectors leave)
+      const out = this.masker.scalar(path, scalar as string | number | boolean | null)
+      if (out === scalar) return SAME
+      if (out === DROP) return REMOVE
+      return this.entryOf(buf, ks, ke, out)
+    }
+    if (scalar === NOT_SCALAR && !covered) {
+      const st = this.struct(buf, vs, ve, k, depth + 1)
+      if (st === SAME || st === WHOLE) return st
+      if (st !== undefined) {
+        const entry = new MessageBuilder()
+        entry.field(1, buf.subarray(ks, ke))
+        entry.field(2, st)
+        return entry.finish()
+      }
+    }
+    // `document` at the entry's own level: `prefix` is where a Struct field sits
     const doc: Record<string, unknown> = { [key]: scalar !== NOT_SCALAR ? scalar : valueToJs(this.L.valueType.decode(buf.subarray(vs, ve)) as unknown as Msg) }
-    if (!this.masker.document(doc, '')) return SAME
+    if (!this.masker.document(doc, parent === null ? '' : parent.path)) return SAME
     const keys = Object.keys(doc)
     if (keys.length === 0) return REMOVE
     if (keys.length !== 1 || keys[0] !== key) return WHOLE
+    return this.entryOf(buf, ks, ke, doc[key])
+  }
+
+  /** a payload map entry: the key's bytes and `x` as a qdrant.Value */
+  private entryOf (buf: Buffer, ks: number, ke: number, x: unknown): Buffer {
     const entry = new MessageBuilder()
     entry.field(1, buf.subarray(ks, ke))
-    entry.field(2, this.encodeScalar(doc[key]) ?? this.L.valueType.encode(jsToValue(doc[key])).finish())
+    entry.field(2, this.encodeScalar(x) ?? this.L.valueType.encode(jsToValue(x)).finish())
     return entry.finish()
+  }
+
+  /**
+   * A qdrant.Value that is one struct_value, its fields masked one by one as `entry`s under `parent`:
+   * the Value rebuilt around the fields that changed, SAME, WHOLE (a field needs the decoded
+   * point), or undefined when the Value is anything else (the caller decodes it).
+   */
+  private struct (buf: Buffer, a: number, b: number, parent: KeyInfo, depth: number): MessageBuilder | typeof SAME | typeof WHOLE | undefined {
+    if (depth > MAX_WIRE_DEPTH) return undefined
+    const L = this.L
+    const v = new WireReader(buf, a, b)
+    if (!v.next() || v.field !== L.vStruct || v.wireType !== LEN) return undefined
+    const sa = v.len()
+    const sb = v.pos
+    if (v.next()) return undefined // a second member: leave the oneof rules to protobufjs
+    const r = new WireReader(buf, sa, sb)
+    let out: MessageBuilder | undefined
+    let copied = sa
+    while (r.next()) {
+      if (r.field !== L.structFields || r.wireType !== LEN) return undefined
+      const fs = r.fieldStart
+      const s = r.len()
+      const e = this.entry(buf, s, r.pos, parent, depth)
+      if (e === SAME) continue
+      if (e === WHOLE) return WHOLE
+      out ??= new MessageBuilder()
+      out.raw(buf.subarray(copied, fs))
+      if (e !== REMOVE) out.field(L.structFields, e)
+      copied = r.pos
+    }
+    if (out === undefined) return SAME
+    out.raw(buf.subarray(copied, sb))
+    const value = new MessageBuilder()
+    value.field(L.vStruct, out)
+    return value
   }
 
   /** a qdrant.Value holding one scalar, as `valueToJs` gives it; NOT_SCALAR for anything else */
@@ -443,7 +555,7 @@ class WireMask {
           while (e.next()) {
             if (e.wireType !== LEN) return false
             const start = e.len()
-            if (e.field === 1) { if (!wire.quietName(buf.toString('utf8', start, e.pos))) return false } else if (e.field === 2) { if (!this.quiet(buf, start, e.pos, depth + 1)) return false } else return false
+            if (e.field === 1) { if (!this.keys.at(buf, start, e.pos, null).quietName) return false } else if (e.field === 2) { if (!this.quiet(buf, start, e.pos, depth + 1)) return false } else return false
           }
         }
       } else if (f === L.vList && r.wireType === LEN) {

@@ -98,6 +98,10 @@ export class MaskProfile implements Masker, WireChecks {
     return this.jsonText.document(buf, start, end, node)
   }
 
+  covered (path: string): boolean {
+    return this.paths.root !== null && this.paths.matches(path)
+  }
+
   pathFree (path: string): boolean {
     return this.paths.root === null || !this.paths.touches(path)
   }
