@@ -168,6 +168,36 @@ export function gateBytes (b: Uint8Array, start: number, end: number): number {
   return gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair)
 }
 
+/** the detectors `quietContactBytes` answers for: email, credit_card, us_ssn, phone */
+export const CONTACT_BITS = 1 << 3 | 1 << 5 | 1 << 6 | 1 << 11
+
+/**
+ * `(gateBytes(b, start, end) & CONTACT_BITS) === 0` in a lighter loop, for profiles whose detectors
+ * are among email, credit_card, us_ssn and phone (the common ones): true when the text has no '@'
+ * with a '.', no chain of 9 digits, and no chain of 8 with a '+' anywhere (see `gate` for chains).
+ */
+export function quietContactBytes (b: Uint8Array, start: number, end: number): boolean {
+  if (end - start < 6) return true
+  let chain = 0; let at = false; let dot = false; let plus = false; let eight = false
+  for (let i = start; i < end; i++) {
+    const c = b[i]
+    if (c > 64) { chain = 0; continue } // letters, and nothing above '@' joins a chain
+    if (c >= 48) {
+      if (c <= 57) {
+        if (++chain >= 8) { if (chain >= 9) return false; eight = true }
+        continue
+      }
+      if (c === 64) at = true
+      chain = 0
+      continue
+    }
+    if (c === 46) dot = true
+    else if (c === 43) plus = true
+    else if (c !== 32 && c !== 45 && c !== 40 && c !== 41) chain = 0
+  }
+  return !(at && dot) && !(plus && eight)
+}
+
 /** the detectors the gate's counts allow (exported for the gate's tests) */
 export function gateMask (n: number, digits: number, at: number, dots: number, colons: number, eq: number, plus: number,
   maxChain: number, maxRun: number, letterDigit: number, keyPair: number): number {

@@ -2,7 +2,7 @@ import { DROP, type Dropped } from '../../decoders/types.js'
 import type { Hasher, MaskAction } from './actions.js'
 import { NOT_SECRET, secretByName, secretKind } from './detect/secrets.js'
 import { Spans } from './detect/spans.js'
-import { gate, gateBytes, type Detector } from './detectors.js'
+import { CONTACT_BITS, gate, gateBytes, quietContactBytes, type Detector } from './detectors.js'
 
 /** one reused hit list: scans never interleave (single-threaded, not re-entrant) */
 const spans = new Spans()
@@ -17,6 +17,8 @@ export class Scanner {
   private readonly redactions: string[]
   private readonly byName: boolean
   private readonly cards: boolean
+  /** every detector is one `quietContactBytes` answers for */
+  private readonly contactsOnly: boolean
 
   constructor (
     private readonly detectors: readonly Detector[],
@@ -26,6 +28,7 @@ export class Scanner {
     let mask = 0
     for (const det of detectors) mask |= det.bit
     this.mask = mask
+    this.contactsOnly = (mask & ~CONTACT_BITS) === 0
     this.redactions = detectors.map(det => `[redacted:${det.name}]`)
     this.byName = detectors.some(det => det.name === 'api_key')
     this.cards = detectors.some(det => det.name === 'credit_card')
@@ -53,6 +56,7 @@ export class Scanner {
 
   /** true when `scan` leaves the UTF-8 text buf[start, end) as it is (see `gateBytes`): no need to decode it */
   quietBytes (buf: Uint8Array, start: number, end: number): boolean {
+    if (this.contactsOnly) return quietContactBytes(buf, start, end)
     return (gateBytes(buf, start, end) & this.mask) === 0
   }
 

@@ -4,7 +4,7 @@
  * could pass undecoded. Random strings over the characters the gate counts, mixed with non-ASCII.
  */
 import t from 'tap'
-import { gate, gateBytes, gateMask } from '../../../lib/mask/detectors.js'
+import { CONTACT_BITS, gate, gateBytes, gateMask, quietContactBytes } from '../../../lib/mask/detectors.js'
 import { KEY_PAIRS } from '../../../lib/mask/detect/secrets.js'
 
 function prng (seed: number): () => number {
@@ -87,6 +87,21 @@ t.test('gate and gateBytes skip runs of letters without changing their answer', 
       if (gateBytes(b, 0, b.length) !== want) { differ++; t.fail(`gateBytes differs for ${JSON.stringify(s)}`) }
     }
     if (differ > 5) break
+  }
+  t.equal(differ, 0)
+})
+
+t.test('quietContactBytes answers as gateBytes does for email, card, SSN and phone', async t => {
+  const r = prng(11)
+  const PARTS = [...ALPHABET, '2024-03-18', '+1 415 555 1000', '4111 1111 1111 1111', '123-45-6789', 'a@b.c', '12345678', '.', '+']
+  let differ = 0
+  for (let i = 0; i < 30000 && differ < 5; i++) {
+    let s = ''
+    const n = Math.floor(r() * 12)
+    for (let j = 0; j < n; j++) s += PARTS[Math.floor(r() * PARTS.length)]
+    const b = Buffer.from(`{${s}}`)
+    const want = (gateBytes(b, 1, b.length - 1) & CONTACT_BITS) === 0
+    if (quietContactBytes(b, 1, b.length - 1) !== want) { differ++; t.fail(`${JSON.stringify(s)}: ${String(!want)} != ${String(want)}`) }
   }
   t.equal(differ, 0)
 })
