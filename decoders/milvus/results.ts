@@ -378,11 +378,14 @@ class WireMask {
         continue
       }
       if (!this.masker.touches(name)) continue // maskColumn leaves other kinds alone then
-      if (!wire.pathFree(name) || !wire.quietName(name)) return DECODE
+      const free = wire.pathFree(name) && wire.quietName(name)
       if (r.field === L.stringData) {
-        // a text column where a few rows have hits: those rows are masked on the wire (stringRows)
-        if (!this.each(buf, s, e, (x, y) => wire.quietText(buf, x, y))) return ROWS
-      } else if (r.field === L.longData || r.field === L.intData) {
+        // a configured text column, or one where a few rows have hits: masked row by row (stringRows)
+        if (!free || !this.each(buf, s, e, (x, y) => wire.quietText(buf, x, y))) return ROWS
+        continue
+      }
+      if (!free) return DECODE
+      if (r.field === L.longData || r.field === L.intData) {
         if (!this.numbers(buf, s, e)) return DECODE
       } else {
         return DECODE
@@ -392,14 +395,16 @@ class WireMask {
   }
 
   /**
-   * A varchar column (FieldData → ScalarField.string_data → StringArray.data) masked row by row:
-   * rows the detectors pass over keep their bytes, the others go through `scalar` and are written
-   * back. Undefined when the column needs `maskColumn` after all: a result that is not a string
-   * (null, DROP), or see `eachRow`.
+   * A varchar column (FieldData → ScalarField.string_data → StringArray.data) masked row by row,
+   * each through `scalar` as `maskColumn` does, and written back. Where no configured path and no
+   * secret-sounding name is at stake, rows the detectors pass over keep their bytes undecoded.
+   * Undefined when the column needs `maskColumn` after all: a result that is not a string (null,
+   * DROP), or see `eachRow`.
    */
   private stringRows (buf: Buffer, a: number, b: number, sa: number, sb: number, name: string): Buffer | null | undefined {
+    const free = this.wire.pathFree(name) && this.wire.quietName(name)
     return this.eachRow(buf, a, b, sa, sb, this.L.stringData, (s, e) => {
-      if (this.wire.quietText(buf, s, e)) return null
+      if (free && this.wire.quietText(buf, s, e)) return null
       const before = buf.toString('utf8', s, e)
       const after = this.masker.scalar(name, before)
       if (after === before) return null
