@@ -162,9 +162,11 @@ export class JsonTextMasker {
       this.string()
       if (!this.detect) return
       const ve = this.pos
-      if (!this.escaped && this.scanner.quietBytes(this.buf, vs + 1, ve - 1) && this.quietKeyName(ks, ke, keyEscaped)) return
+      // the gate over the bytes is kept for the scan (escaped text: the scan gates the decoded string)
+      const g = this.escaped ? -1 : this.scanner.gateOf(this.buf, vs + 1, ve - 1)
+      if (g === 0 && this.quietKeyName(ks, ke, keyEscaped)) return
       const s = this.text(vs, ve, this.escaped)
-      this.out(vs, ve, s, this.scanner.named(this.text(ks, ke, keyEscaped), s), false)
+      this.out(vs, ve, s, this.scanner.named(this.text(ks, ke, keyEscaped), s, g), false)
     } else if (c === OPEN_OBJECT) {
       if (child === null && !this.detect) this.skipValue(depth + 1)
       else this.object(child, depth + 1)
@@ -190,9 +192,10 @@ export class JsonTextMasker {
         this.string()
         if (this.detect) {
           const ve = this.pos
-          if (this.escaped || !this.scanner.quietBytes(this.buf, vs + 1, ve - 1)) {
+          const g = this.escaped ? -1 : this.scanner.gateOf(this.buf, vs + 1, ve - 1)
+          if (g !== 0) {
             const s = this.text(vs, ve, this.escaped)
-            this.out(vs, ve, s, this.scanner.scan(s), true)
+            this.out(vs, ve, s, this.scanner.scan(s, g), true)
           }
         }
       } else if (c === OPEN_OBJECT) this.object(node, depth + 1)

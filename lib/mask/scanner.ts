@@ -41,7 +41,7 @@ export class Scanner {
    * a secret-sounding name (`password`, `api_key`, `client_secret` …) is masked whole; otherwise,
    * and always for other names, the detectors scan it.
    */
-  named (name: string, s: string): string | null | Dropped {
+  named (name: string, s: string, g = -1): string | null | Dropped {
     if (this.byName && secretByName(name, s)) {
       switch (this.action) {
         case 'null': return null
@@ -51,7 +51,17 @@ export class Scanner {
         default: return '[redacted:api_key]'
       }
     }
-    return this.scan(s)
+    return this.scan(s, g)
+  }
+
+  /**
+   * The gate over UTF-8 text buf[start, end) without escapes, for `scan` to reuse once the text is
+   * decoded: 0 when `scan` leaves it as it is; else detectors to run (a superset of what `gate` on
+   * the decoded string allows: `gateBytes` is never stricter), or -1 for "ask `gate`".
+   */
+  gateOf (buf: Uint8Array, start: number, end: number): number {
+    if (this.contactsOnly) return quietContactBytes(buf, start, end) ? 0 : -1
+    return gateBytes(buf, start, end) & this.mask
   }
 
   /** true when `scan` leaves the UTF-8 text buf[start, end) as it is (see `gateBytes`): no need to decode it */
@@ -68,9 +78,12 @@ export class Scanner {
     return !this.byName || secretKind(name) === NOT_SECRET
   }
 
-  /** the string with hits replaced, the same string when none, null (action null) or DROP (action drop) */
-  scan (s: string): string | null | Dropped {
-    const g = gate(s) & this.mask
+  /**
+   * The string with hits replaced, the same string when none, null (action null) or DROP (action
+   * drop). `g`: the detectors a gate over this text allowed (`gateOf`); -1 runs `gate` here.
+   */
+  scan (s: string, g = -1): string | null | Dropped {
+    if (g < 0) g = gate(s) & this.mask
     if (g === 0) return s
     spans.reset()
     const dets = this.detectors
