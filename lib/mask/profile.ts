@@ -4,7 +4,7 @@ import { fieldValue, type Hasher, type MaskAction } from './actions.js'
 import { PathSet, type PathNode } from './paths.js'
 import type { Scanner } from './scanner.js'
 import { JsonTextMasker } from './json-text.js'
-import { roundFloat32Bits, roundVector } from './vectors.js'
+import { roundVector, roundWith } from './vectors.js'
 
 /** deeper than this a document is refused rather than walked (the stack is finite; no real payload nests so) */
 export const MAX_DEPTH = 256
@@ -37,6 +37,9 @@ export class MaskProfile implements Masker, WireChecks {
   private readonly detect: boolean
 
   private readonly jsonText: JsonTextMasker
+  /** `roundWith`'s masks for `roundFloat32`; keep 0: the profile leaves floats as they are */
+  private readonly roundKeep: number
+  private readonly roundHalf: number
 
   constructor (p: MaskProfileParts) {
     this.name = p.name
@@ -48,6 +51,9 @@ export class MaskProfile implements Masker, WireChecks {
     this.roundBits = p.roundBits
     this.detect = p.scanner.active
     this.jsonText = new JsonTextMasker(p.paths, p.scanner, p.action, p.hasher, this.detect)
+    const drop = 23 - p.roundBits
+    this.roundKeep = p.vectors === 'round' && drop > 0 ? ~((1 << drop) - 1) >>> 0 : 0
+    this.roundHalf = drop > 0 ? 1 << (drop - 1) : 0
   }
 
   /**
@@ -88,7 +94,7 @@ export class MaskProfile implements Masker, WireChecks {
   }
 
   roundFloat32 (bits: number): number {
-    return this.vectors === 'round' ? roundFloat32Bits(bits, this.roundBits) : bits
+    return this.roundKeep === 0 ? bits : roundWith(bits, this.roundKeep, this.roundHalf)
   }
 
   /** `document` over JSON text (json-text.ts); a configured prefix (the whole document masked) is left to `document` */

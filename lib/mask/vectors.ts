@@ -22,9 +22,14 @@ export function roundVector (v: ArrayLike<number>, bits: number): Float32Array {
  * numbers (protobuf and pgvector write float32s as their bit patterns).
  */
 export function roundFloat32Bits (x: number, bits: number): number {
-  if (bits >= 23 || (x & 0x7f800000) === 0x7f800000) return x >>> 0 // NaN, ±Infinity
+  if (bits >= 23) return x >>> 0
   const drop = 23 - bits
-  const keep = ~((1 << drop) - 1) >>> 0
-  const r = ((x + (1 << (drop - 1))) & keep) >>> 0
+  return roundWith(x, ~((1 << drop) - 1) >>> 0, 1 << (drop - 1))
+}
+
+/** `roundFloat32Bits` with its masks worked out: `keep` clears the dropped bits, `half` is half their weight */
+export function roundWith (x: number, keep: number, half: number): number {
+  if ((x & 0x7f800000) === 0x7f800000) return x >>> 0 // NaN, ±Infinity
+  const r = ((x + half) & keep) >>> 0
   return (r & 0x7f800000) === 0x7f800000 ? (x & keep) >>> 0 : r // would overflow to Infinity
 }
