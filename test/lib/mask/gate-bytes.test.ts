@@ -41,19 +41,23 @@ function reference (s: string): number {
   const word = (c: number): boolean => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122) || c === 95
   let digits = 0; let at = 0; let dots = 0; let colons = 0; let eq = 0; let plus = 0
   let chain = 0; let maxChain = 0; let run = 0; let maxRun = 0; let letterDigit = 0; let keyPair = 0
+  let spaced = 0; let maxSpaced = 0; let dotted = 0
   let prev = 0; let prev2 = 0
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
     if ((c | 32) >= 97 && (c | 32) <= 122) {
-      chain = 0; run = 0
+      chain = 0; run = 0; spaced = 0
       if (KEY_PAIR.has(String.fromCharCode(prev & 127, c)) && !word(prev2)) keyPair = 1
     } else if (c >= 48 && c <= 57) {
       digits++
       maxChain = Math.max(maxChain, ++chain)
       maxRun = Math.max(maxRun, ++run)
+      maxSpaced = Math.max(maxSpaced, ++spaced)
       if ((prev | 32) >= 97 && (prev | 32) <= 122) letterDigit++
+      if (prev === 46 && prev2 >= 48 && prev2 <= 57) dotted++
     } else {
       run = 0
+      if (c !== 32) spaced = 0
       if (' -.()+'.includes(s[i])) {
         if (c === 46) dots++
         else if (c === 43) plus++
@@ -69,12 +73,12 @@ function reference (s: string): number {
     prev = c
   }
   if (s.length < 6) return 0
-  return gateMask(s.length, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair)
+  return gateMask(s.length, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair, maxSpaced, dotted, dots >= 2 && s.length >= 24 && s.includes('eyJ'))
 }
 
 t.test('gate and gateBytes skip runs of letters without changing their answer', async t => {
   const r = prng(7)
-  const WORDS = [...ALPHABET, 'sk', 'xoxb-', 'AKIAB', 'word', 'Ghost', 'a', 'ab', '_sk', '9sk', ' gh', '-sk', 'ü', 'ask', 'Sk']
+  const WORDS = [...ALPHABET, '1.2', '.3', '4.', '12 34', '56', 'eyJ', 'e', 'yJ', 'sk', 'xoxb-', 'AKIAB', 'word', 'Ghost', 'a', 'ab', '_sk', '9sk', ' gh', '-sk', 'ü', 'ask', 'Sk']
   let differ = 0
   for (let i = 0; i < 30000; i++) {
     let s = ''
