@@ -300,7 +300,7 @@ const SAME = 0
 const REMOVE = 1
 const WHOLE = 2
 const NOT_SCALAR = Symbol('not a scalar')
-type Outcome = typeof SAME | typeof REMOVE | typeof WHOLE | Buffer
+type Outcome = typeof SAME | typeof REMOVE | typeof WHOLE | Buffer | MessageBuilder
 
 /** what the wire walk needs of a payload key: its text, its path, the mask's answers for them */
 interface KeyInfo {
@@ -443,7 +443,7 @@ class WireMask {
         const entry = new MessageBuilder()
         entry.field(1, buf.subarray(ks, ke))
         entry.field(2, st)
-        return entry.finish()
+        return entry
       }
     }
     // `document` at the entry's own level: `prefix` is where a Struct field sits
@@ -455,12 +455,12 @@ class WireMask {
     return this.entryOf(buf, ks, ke, doc[key])
   }
 
-  /** a payload map entry: the key's bytes and `x` as a qdrant.Value */
-  private entryOf (buf: Buffer, ks: number, ke: number, x: unknown): Buffer {
+  /** a payload map entry: the key's bytes and `x` as a qdrant.Value (written with the message) */
+  private entryOf (buf: Buffer, ks: number, ke: number, x: unknown): MessageBuilder {
     const entry = new MessageBuilder()
     entry.field(1, buf.subarray(ks, ke))
     entry.field(2, this.encodeScalar(x) ?? this.L.valueType.encode(jsToValue(x)).finish())
-    return entry.finish()
+    return entry
   }
 
   /**
