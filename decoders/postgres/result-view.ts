@@ -55,7 +55,7 @@ export class MaskPlan {
     if (!this.active) return row
     const n = row.readInt16BE(5)
     let pos = 7
-    let values: Array<Buffer | null> | undefined
+    let changed: Array<Buffer | null | undefined> | undefined
     for (let i = 0; i < n; i++) {
       const len = row.readInt32BE(pos)
       pos += 4
@@ -71,10 +71,10 @@ export class MaskPlan {
       const before = row.subarray(start, start + len)
       const after = this.maskValue(w, col, before)
       if (after === before) continue
-      if (values === undefined) values = splitRow(row)
-      values[i] = after
+      changed ??= new Array<Buffer | null | undefined>(n)
+      changed[i] = after
     }
-    return values === undefined ? row : encodeDataRow(values)
+    return changed === undefined ? row : rewriteDataRow(row, changed)
   }
 
   private maskValue (w: Work, col: Column, raw: Buffer): Buffer | null {
@@ -146,6 +146,42 @@ function splitRow (row: Buffer): Array<Buffer | null> {
     pos += len
   }
   return out
+}
+
+/** the DataRow `row` with the values `changed` names (an entry per column; undefined: as it came), written once without splitting the row */
+export function rewriteDataRow (row: Buffer, changed: Array<Buffer | null | undefined>): Buffer {
+  const n = row.readInt16BE(5)
+  let size = 7
+  let pos = 7
+  for (let i = 0; i < n; i++) {
+    const len = row.readInt32BE(pos)
+    pos += 4 + Math.max(len, 0)
+    const c = changed[i]
+    size += 4 + (c === undefined ? Math.max(len, 0) : c === null ? 0 : c.length)
+  }
+  const b = Buffer.allocUnsafe(size)
+  row.copy(b, 0, 0, 7)
+  b.writeInt32BE(size - 1, 1)
+  let from = 7
+  let to = 7
+  for (let i = 0; i < n; i++) {
+    const len = row.readInt32BE(from)
+    const end = from + 4 + Math.max(len, 0)
+    const c = changed[i]
+    if (c === undefined) {
+      row.copy(b, to, from, end)
+      to += end - from
+    } else if (c === null) {
+      b.writeInt32BE(-1, to)
+      to += 4
+    } else {
+      b.writeInt32BE(c.length, to)
+      b.set(c, to + 4)
+      to += 4 + c.length
+    }
+    from = end
+  }
+  return b
 }
 
 export function encodeDataRow (values: Array<Buffer | null>): Buffer {
