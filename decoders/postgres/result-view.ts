@@ -160,27 +160,26 @@ export function rewriteDataRow (row: Buffer, changed: Array<Buffer | null | unde
     size += 4 + (c === undefined ? Math.max(len, 0) : c === null ? 0 : c.length)
   }
   const b = Buffer.allocUnsafe(size)
-  row.copy(b, 0, 0, 7)
-  b.writeInt32BE(size - 1, 1)
-  let from = 7
-  let to = 7
+  // unchanged values are copied a run at a time (with the header before the first)
+  let copied = 0
+  let to = 0
+  pos = 7
   for (let i = 0; i < n; i++) {
-    const len = row.readInt32BE(from)
-    const end = from + 4 + Math.max(len, 0)
+    const len = row.readInt32BE(pos)
+    const end = pos + 4 + Math.max(len, 0)
     const c = changed[i]
-    if (c === undefined) {
-      row.copy(b, to, from, end)
-      to += end - from
-    } else if (c === null) {
-      b.writeInt32BE(-1, to)
+    if (c !== undefined) {
+      row.copy(b, to, copied, pos)
+      to += pos - copied
+      b.writeInt32BE(c === null ? -1 : c.length, to)
       to += 4
-    } else {
-      b.writeInt32BE(c.length, to)
-      b.set(c, to + 4)
-      to += 4 + c.length
+      if (c !== null) { b.set(c, to); to += c.length }
+      copied = end
     }
-    from = end
+    pos = end
   }
+  row.copy(b, to, copied, pos)
+  b.writeInt32BE(size - 1, 1)
   return b
 }
 
