@@ -308,6 +308,8 @@ interface KeyInfo {
   /** the Struct field holding this key's struct; null at the top of the payload */
   parent: KeyInfo | null
   id: number
+  /** in the table; a key under a key not kept is not kept either (it would hold its parent) */
+  kept: boolean
   key: string
   path: string
   quietName: boolean
@@ -339,13 +341,16 @@ class PayloadKeys {
     const key = buf.toString('utf8', a, b)
     const path = parent === null ? key : `${parent.path}.${key}`
     const w = this.wire
-    const info = { bytes: Buffer.from(buf.subarray(a, b)), parent, id: ++this.ids, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path) }
-    this.slots[slot] = info
+    // long keys (and keys under them) are answered but not kept: the table stays small
+    const kept = b - a <= KEPT_KEY && path.length <= 4 * KEPT_KEY && (parent === null || parent.kept)
+    const info = { bytes: Buffer.from(buf.subarray(a, b)), parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path) }
+    if (kept) this.slots[slot] = info
     return info
   }
 }
 
 const payloadKeys = new WeakMap<WireChecks, PayloadKeys>()
+const KEPT_KEY = 128
 
 class WireMask {
   private readonly keys: PayloadKeys

@@ -179,3 +179,19 @@ t.test('packed float vectors (as Qdrant itself writes them) are rounded on the w
     t.notSame(payloads(T, wire.encode()), payloads(T, bytes), 'the vectors were rounded')
   }
 })
+
+t.test('long payload keys (not kept in the key table) are masked as the decoded path masks them', async t => {
+  const T = search.responseType
+  const long = 'k'.repeat(300)
+  for (const name of ['paths', 'pii', 'every']) {
+    const masker = compiled.get(name)!
+    for (let round = 0; round < 3; round++) { // the same keys again: answered from the table, or not
+      const payload = { [long]: toValue({ customer: { phone: '+44 20 7946 0958' }, email: 'ann.lee@example.com', [long]: { phone: 'x' } }), customer: toValue({ [long]: 1, phone: '+44 20 7946 0958' }) }
+      const bytes = Buffer.from(T.encode(T.fromObject({ result: [{ id: { num: 1 }, payload }] })).finish())
+      const wire = search.resultView!(bytes)
+      const dec = search.resultView!(bytes)
+      t.equal(wire.mask(masker), dec.mask(decodedOnly(masker)), `${name}: changed alike`)
+      t.same(payloads(T, wire.encode()), payloads(T, dec.encode()), `${name}: same payload`)
+    }
+  }
+})
