@@ -129,6 +129,7 @@ export class MessageBuilder {
     for (const p of this.parts) {
       if (typeof p === 'number') pos = writeVarint(out, pos, p)
       else if (p instanceof MessageBuilder) pos = p.writeTo(out, pos)
+      else if (p.length < 32) { for (let i = 0; i < p.length; i++) out[pos++] = p[i] } // small parts: a loop beats set()'s call
       else { out.set(p, pos); pos += p.length }
     }
     return pos

@@ -403,12 +403,17 @@ class WireMask {
    */
   private stringRows (buf: Buffer, a: number, b: number, sa: number, sb: number, name: string): Buffer | null | undefined {
     const free = this.wire.pathFree(name) && this.wire.quietName(name)
+    // a configured column gets the same text row after row ("[redacted]"): encoded once
+    let last = ''
+    let lastBytes = Buffer.alloc(0)
     return this.eachRow(buf, a, b, sa, sb, this.L.stringData, (s, e) => {
       if (free && this.wire.quietText(buf, s, e)) return null
       const before = buf.toString('utf8', s, e)
       const after = this.masker.scalar(name, before)
       if (after === before) return null
-      return typeof after === 'string' ? Buffer.from(after) : undefined
+      if (typeof after !== 'string') return undefined
+      if (after !== last) { last = after; lastBytes = Buffer.from(after) }
+      return lastBytes
     })
   }
 
