@@ -434,8 +434,9 @@ class WireMask {
     // path covers whole (`customer` under `customer.phone`), field by field; lists by protobufjs
     const scalar = this.scalar(buf, vs, ve)
     const covered = k.covered
-    if (scalar !== NOT_SCALAR && covered) {
-      // a configured field: `scalar` gives what `document` would (the key is one the detectors leave)
+    if (scalar !== NOT_SCALAR && (covered || parent === null)) {
+      // a configured field, or a top-level one (its path is its key, the name the detectors read):
+      // `scalar` gives what `document` would (the key is one the detectors leave as it is)
       const out = this.masker.scalar(path, scalar as string | number | boolean | null)
       if (out === scalar) return SAME
       if (out === DROP) return REMOVE
