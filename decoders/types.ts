@@ -104,6 +104,8 @@ export interface Masker {
 export interface WireChecks {
   /** no configured path is `path`, lies under it or above it */
   pathFree (path: string): boolean
+  /** a configured path is `path` or lies above it: the value at `path` is masked whole */
+  covered (path: string): boolean
   /** the detectors leave this UTF-8 text (buf[start, end)) as it is, wherever it stands */
   quietText (buf: Uint8Array, start: number, end: number): boolean
   /** neither the name (as a key: renamed, removed) nor a value stored under it (secret-sounding names) is masked for the name */
@@ -112,6 +114,19 @@ export interface WireChecks {
   quietNumber (v: number): boolean
   /** the detectors leave every key, string and number of this JSON text (buf[start, end)) as it is */
   quietJson (buf: Uint8Array, start: number, end: number): boolean
+  /**
+   * One float32 of a vector as its IEEE 754 binary32 bit pattern (an unsigned 32-bit integer), as
+   * `vector` leaves it under `vectors: round`: vectors read off the wire are rounded in place.
+   */
+  roundFloat32 (bits: number): number
+  /**
+   * The JSON text buf[start, end), the document at `prefix`, masked as `document(JSON.parse(text),
+   * prefix)` and JSON.stringify would mask it: null when nothing changes, else the new text (the
+   * same JSON value, with the text of the parts left alone kept as it came). Undefined when only the
+   * decoded path can say: text that is not one JSON object, a configured prefix, key renames, keys
+   * to drop, hash or partial of a value that is not a string.
+   */
+  maskJson (buf: Uint8Array, start: number, end: number, prefix: string): Uint8Array | null | undefined
 }
 
 /** What a response carries, as masking and the journal need it. Built lazily from one message / row. */

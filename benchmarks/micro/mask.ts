@@ -13,7 +13,10 @@
  * QueryResults. Postgres: DataRows of a RowDescription with int4, text, text, text, jsonb columns, in
  * text and in binary format.
  *
- *   node --import tsx benchmarks/micro/mask.ts [--seconds 1.5] [--no-write]
+ *   node --import tsx benchmarks/micro/mask.ts [--seconds 1.5] [--no-write] [--only rounded]
+ *
+ * `--only` runs the cases whose protocol, result or profile contains the text (for profiling one
+ * case with `node --cpu-prof`); the section is written only when every case ran.
  *
  * Each case: best of 3 rounds (the machine is shared: the best run is the least disturbed). The
  * figures go into the "Masking" section of benchmarks/RESULTS.md.
@@ -28,7 +31,7 @@ import { compileMasking } from '../../lib/mask/index.js'
 import { machine } from '../lib/env.js'
 import { writeSection } from '../results.js'
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '1.5' }, 'no-write': { type: 'boolean', default: false } } })
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '1.5' }, 'no-write': { type: 'boolean', default: false }, only: { type: 'string' } } })
 const SECONDS = Number(values.seconds)
 const ROUNDS = 3
 const TARGET = 300
@@ -216,6 +219,12 @@ function viaView (makeView: (b: Buffer) => ResultView, bytes: Buffer, m: Masker)
 }
 
 const rows: string[] = []
+const ONLY = values.only
+/** true when the case runs under `--only` */
+const selected = (protocol: string, what: string, profile: string): boolean => ONLY === undefined || `${protocol} ${what} ${profile}`.includes(ONLY)
+function bench (protocol: string, what: string, profile: string, bytes: number, fn: () => void): void {
+  if (selected(protocol, what, profile)) row(protocol, what, profile, measure(bytes, fn))
+}
 function row (protocol: string, what: string, profile: string, mbs: number): void {
   rows.push(`| ${protocol} | ${what} | ${profile} | ${mbs.toFixed(0)} | ${mbs >= TARGET ? 'yes' : 'no'} |`)
   process.stdout.write(`${protocol} ${what} ${profile}: ${mbs.toFixed(0)} MB/s\n`)
@@ -224,22 +233,22 @@ function row (protocol: string, what: string, profile: string, mbs: number): voi
 const qView = (b: Buffer): ResultView => qdrant.resultView!(b)
 const q = qdrantSearch(100, false)
 const qv = qdrantSearch(100, true)
-row('Qdrant', `Search, 100 points with payloads (${(q.length / 1024).toFixed(0)} KiB)`, 'typical', measure(q.length, viaView(qView, q, typical)))
-row('Qdrant', 'the same', 'every detector', measure(q.length, viaView(qView, q, every)))
-row('Qdrant', `Search, 100 points with payloads and 768-d vectors (${(qv.length / 1024).toFixed(0)} KiB)`, 'typical (vectors dropped)', measure(qv.length, viaView(qView, qv, typical)))
-row('Qdrant', 'the same', 'typical (vectors rounded)', measure(qv.length, viaView(qView, qv, rounded)))
+bench('Qdrant', `Search, 100 points with payloads (${(q.length / 1024).toFixed(0)} KiB)`, 'typical', q.length, viaView(qView, q, typical))
+bench('Qdrant', 'the same', 'every detector', q.length, viaView(qView, q, every))
+bench('Qdrant', `Search, 100 points with payloads and 768-d vectors (${(qv.length / 1024).toFixed(0)} KiB)`, 'typical (vectors dropped)', qv.length, viaView(qView, qv, typical))
+bench('Qdrant', 'the same', 'typical (vectors rounded)', qv.length, viaView(qView, qv, rounded))
 
 const msView = (b: Buffer): ResultView => mSearch.resultView!(b)
 const mqView = (b: Buffer): ResultView => mQuery.resultView!(b)
 const ms = milvusSearch(100, false)
 const msv = milvusSearch(100, true)
 const mq = milvusQuery(1000)
-row('Milvus', `SearchResults top-100, 6 output fields incl. JSON (${(ms.length / 1024).toFixed(0)} KiB)`, 'typical', measure(ms.length, viaView(msView, ms, typical)))
-row('Milvus', 'the same', 'every detector', measure(ms.length, viaView(msView, ms, every)))
-row('Milvus', `the same + a 768-d vector column (${(msv.length / 1024).toFixed(0)} KiB)`, 'typical (vectors dropped)', measure(msv.length, viaView(msView, msv, typical)))
-row('Milvus', 'the same', 'typical (vectors rounded)', measure(msv.length, viaView(msView, msv, rounded)))
-row('Milvus', `QueryResults, 1000 rows (${(mq.length / 1024).toFixed(0)} KiB)`, 'typical', measure(mq.length, viaView(mqView, mq, typical)))
-row('Milvus', 'the same', 'every detector', measure(mq.length, viaView(mqView, mq, every)))
+bench('Milvus', `SearchResults top-100, 6 output fields incl. JSON (${(ms.length / 1024).toFixed(0)} KiB)`, 'typical', ms.length, viaView(msView, ms, typical))
+bench('Milvus', 'the same', 'every detector', ms.length, viaView(msView, ms, every))
+bench('Milvus', `the same + a 768-d vector column (${(msv.length / 1024).toFixed(0)} KiB)`, 'typical (vectors dropped)', msv.length, viaView(msView, msv, typical))
+bench('Milvus', 'the same', 'typical (vectors rounded)', msv.length, viaView(msView, msv, rounded))
+bench('Milvus', `QueryResults, 1000 rows (${(mq.length / 1024).toFixed(0)} KiB)`, 'typical', mq.length, viaView(mqView, mq, typical))
+bench('Milvus', 'the same', 'every detector', mq.length, viaView(mqView, mq, every))
 
 for (const format of [0, 1]) {
   const data = pgRows(1000, format)
@@ -251,7 +260,7 @@ for (const format of [0, 1]) {
       const plan = new MaskPlan(cols, m)
       for (const r of data) plan.apply(r)
     }
-    row('Postgres', `1000 DataRows, ${format === 0 ? 'text' : 'binary'} format, int4/text/text/text/jsonb (${(bytes / 1024).toFixed(0)} KiB)`, name, measure(bytes, run))
+    bench('Postgres', `1000 DataRows, ${format === 0 ? 'text' : 'binary'} format, int4/text/text/text/jsonb (${(bytes / 1024).toFixed(0)} KiB)`, name, bytes, run)
   }
 }
 
@@ -267,4 +276,4 @@ const body = [
   'The end-to-end Search ratio with masking on is in the "Qdrant Search" section (row "vecgate policy+mask+journal").'
 ].join('\n')
 process.stdout.write('\n' + body + '\n')
-if (values['no-write'] !== true) writeSection('Masking', body)
+if (values['no-write'] !== true && ONLY === undefined) writeSection('Masking', body)

@@ -129,6 +129,7 @@ export class MessageBuilder {
     for (const p of this.parts) {
       if (typeof p === 'number') pos = writeVarint(out, pos, p)
       else if (p instanceof MessageBuilder) pos = p.writeTo(out, pos)
+      else if (p.length < 32) { for (let i = 0; i < p.length; i++) out[pos++] = p[i] } // small parts: a loop beats set()'s call
       else { out.set(p, pos); pos += p.length }
     }
     return pos
@@ -136,26 +137,43 @@ export class MessageBuilder {
 }
 
 /**
- * The message buf[a, b) with some of its length-delimited fields given new content: `fn` sees each
- * LEN field (number and content range) and returns the new content, or null to keep it. Null when
- * nothing changed.
+ * The value of a `repeated float` field under the reader (its tag just read): packed (LEN) or one
+ * float (I32). Each float32 is rounded in place by `round` on its bit pattern (little-endian on the
+ * wire); rounding keeps the width, so the message around it stays valid. Returns how many floats.
  */
-export function rewriteLen (buf: Uint8Array, a: number, b: number, fn: (field: number, start: number, end: number) => Uint8Array | null): Buffer | null {
-  const r = new WireReader(buf, a, b)
-  let out: MessageBuilder | undefined
-  let copied = a
-  while (r.next()) {
-    if (r.wireType !== LEN) { r.skip(); continue }
-    const fs = r.fieldStart
-    const s = r.len()
-    const c = fn(r.field, s, r.pos)
-    if (c === null) continue
-    out ??= new MessageBuilder()
-    out.raw(buf.subarray(copied, fs))
-    out.field(r.field, c)
-    copied = r.pos
+export function roundFloats (r: WireReader, round: { roundFloat32 (bits: number): number }): number {
+  let s: number
+  if (r.wireType === I32) {
+    s = r.pos
+    r.skip()
+    roundFloat(r.buf, s, round)
+    let n = 1
+    // unpacked floats come one after another under the same one-byte tag: round the run directly
+    const tag = r.field * 8 + I32
+    const buf = r.buf
+    while (tag < 128 && r.end - r.pos >= 5 && buf[r.pos] === tag) {
+      roundFloat(buf, r.pos + 1, round)
+      r.pos += 5
+      n++
+    }
+    return n
+  } else if (r.wireType === LEN) {
+    s = r.len()
+    if ((r.pos - s) % 4 !== 0) throw malformed('packed floats not a multiple of 4 bytes')
+  } else {
+    r.skip()
+    return 0
   }
-  if (out === undefined) return null
-  out.raw(buf.subarray(copied, b))
-  return out.finish()
+  for (let at = s; at < r.pos; at += 4) roundFloat(r.buf, at, round)
+  return (r.pos - s) / 4
+}
+
+function roundFloat (buf: Uint8Array, at: number, round: { roundFloat32 (bits: number): number }): void {
+  const x = (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16) | (buf[at + 3] << 24)) >>> 0
+  const y = round.roundFloat32(x)
+  if (y === x) return
+  buf[at] = y & 0xff
+  buf[at + 1] = (y >>> 8) & 0xff
+  buf[at + 2] = (y >>> 16) & 0xff
+  buf[at + 3] = y >>> 24
 }

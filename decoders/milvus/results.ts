@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import { LEN, MessageBuilder, VARINT, WireReader } from '../grpc/protowire.js'
+import { I32, LEN, MessageBuilder, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
 import type { Masker, RecordId, ResultView, WireChecks } from '../types.js'
 import { columnValues, idsOf, int64, isVectorColumn, maskColumn, vectorRows, type Msg } from './fields.js'
 
@@ -158,6 +158,9 @@ interface Layout {
   jsonData: number
   longData: number
   intData: number
+  /** VectorField.dim and .float_vector */
+  dim: number
+  floatVector: number
 }
 
 const layouts = new Map<string, Layout | null>()
@@ -177,6 +180,7 @@ function layoutOf (type: protobuf.Type, shape: ResultShape): Layout | null {
     const fieldType = fd.resolvedType as protobuf.Type
     const scalars = f(fieldType, 'scalars')
     const st = scalars.resolvedType as protobuf.Type
+    const vt = f(fieldType, 'vectors').resolvedType as protobuf.Type
     L = {
       results: shape === 'search' ? f(type, 'results').id : 0,
       fieldsData: fd.id,
@@ -190,7 +194,9 @@ function layoutOf (type: protobuf.Type, shape: ResultShape): Layout | null {
       stringData: f(st, 'string_data').id,
       jsonData: f(st, 'json_data').id,
       longData: f(st, 'long_data').id,
-      intData: f(st, 'int_data').id
+      intData: f(st, 'int_data').id,
+      dim: f(vt, 'dim').id,
+      floatVector: f(vt, 'float_vector').id
     }
   } catch {
     L = null // a schema this walker does not know: the decoded path serves it
@@ -203,6 +209,8 @@ const SAME = 0
 const REMOVE = 1
 const DECODE = 2
 const ROWS = 3
+const ROUND = 4
+const JSON_ROWS = 5
 
 /** the message buf[a, b) with its LEN field at [fa, fb) (content range) given new content */
 function splice (buf: Buffer, a: number, b: number, ca: number, cb: number, field: number, content: Uint8Array): Buffer {
@@ -292,19 +300,23 @@ class WireMask {
     let name = ''
     let dynamic = false
     let scalars = -1; let scalarsEnd = -1
-    let vectors = false
+    let vectors = 0; let vs = -1; let ve = -1
     while (r.next()) {
       if (r.field === L.name && r.wireType === LEN) { const s = r.len(); name = buf.toString('utf8', s, r.pos) } else if (r.field === L.dynamic && r.wireType === VARINT) dynamic = r.varint() !== 0
-      else if (r.field === L.scalars && r.wireType === LEN) { scalars = r.len(); scalarsEnd = r.pos } else if (r.field === L.vectors && r.wireType === LEN) { r.skip(); vectors = true } else r.skip()
+      else if (r.field === L.scalars && r.wireType === LEN) { scalars = r.len(); scalarsEnd = r.pos } else if (r.field === L.vectors && r.wireType === LEN) { vs = r.len(); ve = r.pos; vectors++ } else r.skip()
     }
     let how: number
-    if (vectors) how = this.masker.vectors === 'keep' ? SAME : this.masker.vectors === 'drop' ? REMOVE : DECODE
+    if (vectors > 0) how = this.masker.vectors === 'keep' ? SAME : this.masker.vectors === 'drop' ? REMOVE : vectors === 1 ? ROUND : DECODE
     else if (scalars >= 0) how = this.scalars(buf, scalars, scalarsEnd, name, dynamic)
     else how = this.masker.touches(name) ? DECODE : SAME
     if (how === SAME) return null
     if (how === REMOVE) { this.dropped.add(name); return REMOVE }
-    if (how === ROWS) {
-      const rows = this.stringRows(buf, a, b, scalars, scalarsEnd, name)
+    if (how === ROUND) {
+      const v = this.roundedVectors(buf, a, b, vs, ve)
+      if (v !== undefined) return v
+    }
+    if (how === ROWS || how === JSON_ROWS) {
+      const rows = how === ROWS ? this.stringRows(buf, a, b, scalars, scalarsEnd, name) : this.jsonRows(buf, a, b, scalars, scalarsEnd, name, dynamic)
       if (rows !== undefined) return rows
     }
     const fd = L.fieldType.decode(buf.subarray(a, b)) as unknown as Msg
@@ -312,6 +324,42 @@ class WireMask {
     if (m === false) return null
     if (m === 'drop') { this.dropped.add(name); return REMOVE }
     return Buffer.from(L.fieldType.encode(fd).finish())
+  }
+
+  /**
+   * A float vector column (FieldData.vectors = VectorField { dim, float_vector: FloatArray { data } })
+   * rounded as `maskVectors` rounds it, on a copy of its bytes: a float32 stays four bytes wide, so
+   * every length stays as it was. Null for a VectorField without float_vector (other kinds keep
+   * their bytes); undefined for anything `maskVectors` must judge (no dim, a last row cut short, a
+   * member this walk does not know).
+   */
+  private roundedVectors (buf: Buffer, a: number, b: number, vs: number, ve: number): Buffer | null | undefined {
+    const L = this.L
+    const r = new WireReader(buf, vs, ve)
+    let dim = 0; let fa = -1; let fb = -1
+    while (r.next()) {
+      if (r.field === L.dim && r.wireType === VARINT) dim = r.varint()
+      else if (r.field === L.floatVector && r.wireType === LEN && fa < 0) { fa = r.len(); fb = r.pos } else return undefined
+    }
+    if (fa < 0) return null
+    if (!(dim > 0 && dim <= Number.MAX_SAFE_INTEGER)) return undefined
+    // FloatArray { repeated float data = 1 }: packed, or one float per field
+    let floats = 0
+    const d = new WireReader(buf, fa, fb)
+    while (d.next()) {
+      if (d.field !== 1) return undefined
+      if (d.wireType === I32) { floats++; d.skip(); continue }
+      if (d.wireType !== LEN) return undefined
+      const s = d.len()
+      if ((d.pos - s) % 4 !== 0) return undefined
+      floats += (d.pos - s) / 4
+    }
+    if (floats === 0) return null
+    if (floats % dim !== 0) return undefined
+    const out = Buffer.from(buf.subarray(a, b))
+    const w = new WireReader(out, fa - a, fb - a)
+    while (w.next()) roundFloats(w, this.wire)
+    return out
   }
 
   /** whether a ScalarField column can be left as it is without decoding it */
@@ -325,16 +373,19 @@ class WireMask {
       const e = r.pos
       if (r.field === L.jsonData) {
         // the dynamic field's keys are top-level paths; a declared JSON field sits under its name
-        if (dynamic || !wire.pathFree(name) || !wire.quietName(name)) return DECODE
-        if (!this.each(buf, s, e, (x, y) => wire.quietJson(buf, x, y))) return DECODE
+        if (dynamic || !wire.pathFree(name) || !wire.quietName(name)) return JSON_ROWS
+        if (!this.each(buf, s, e, (x, y) => wire.quietJson(buf, x, y))) return JSON_ROWS
         continue
       }
       if (!this.masker.touches(name)) continue // maskColumn leaves other kinds alone then
-      if (!wire.pathFree(name) || !wire.quietName(name)) return DECODE
+      const free = wire.pathFree(name) && wire.quietName(name)
       if (r.field === L.stringData) {
-        // a text column where a few rows have hits: those rows are masked on the wire (stringRows)
-        if (!this.each(buf, s, e, (x, y) => wire.quietText(buf, x, y))) return ROWS
-      } else if (r.field === L.longData || r.field === L.intData) {
+        // a configured text column, or one where a few rows have hits: masked row by row (stringRows)
+        if (!free || !this.each(buf, s, e, (x, y) => wire.quietText(buf, x, y))) return ROWS
+        continue
+      }
+      if (!free) return DECODE
+      if (r.field === L.longData || r.field === L.intData) {
         if (!this.numbers(buf, s, e)) return DECODE
       } else {
         return DECODE
@@ -344,19 +395,56 @@ class WireMask {
   }
 
   /**
-   * A varchar column (FieldData → ScalarField.string_data → StringArray.data) masked row by row:
-   * rows the detectors pass over keep their bytes, the others go through `scalar` and are written
-   * back. Undefined when the column needs `maskColumn` after all: nullable rows (valid_data), a
-   * result that is not a string (null, DROP), anything but a lone string_data.
+   * A varchar column (FieldData → ScalarField.string_data → StringArray.data) masked row by row,
+   * each through `scalar` as `maskColumn` does, and written back. Where no configured path and no
+   * secret-sounding name is at stake, rows the detectors pass over keep their bytes undecoded.
+   * Undefined when the column needs `maskColumn` after all: a result that is not a string (null,
+   * DROP), or see `eachRow`.
    */
   private stringRows (buf: Buffer, a: number, b: number, sa: number, sb: number, name: string): Buffer | null | undefined {
+    const free = this.wire.pathFree(name) && this.wire.quietName(name)
+    // a configured column gets the same text row after row ("[redacted]"): encoded once
+    let last = ''
+    let lastBytes = Buffer.alloc(0)
+    return this.eachRow(buf, a, b, sa, sb, this.L.stringData, (s, e) => {
+      if (free && this.wire.quietText(buf, s, e)) return null
+      const before = buf.toString('utf8', s, e)
+      const after = this.masker.scalar(name, before)
+      if (after === before) return null
+      if (typeof after !== 'string') return undefined
+      if (after !== last) { last = after; lastBytes = Buffer.from(after) }
+      return lastBytes
+    })
+  }
+
+  /**
+   * A JSON column (ScalarField.json_data → JSONArray.data) masked row by row on its text
+   * (`maskJson`), as `maskJson` in fields.ts masks the parsed rows: a declared field as the document
+   * at its name (its name must be one the detectors leave alone, as `{ [name]: value }` is masked
+   * there), the dynamic field as a document of top-level keys. Empty rows are left alone. Undefined
+   * when a row needs the decoded path, or see `eachRow`.
+   */
+  private jsonRows (buf: Buffer, a: number, b: number, sa: number, sb: number, name: string, dynamic: boolean): Buffer | null | undefined {
+    if (!dynamic && !this.wire.quietName(name)) return undefined
+    const prefix = dynamic ? '' : name
+    return this.eachRow(buf, a, b, sa, sb, this.L.jsonData, (s, e) => e === s ? null : this.wire.maskJson(buf, s, e, prefix))
+  }
+
+  /**
+   * The rows of a column whose ScalarField holds one `kind` array (a message with `repeated … data
+   * = 1`), each given new content by `row` (null: kept; undefined: the column needs `maskColumn`).
+   * The array, the ScalarField and the FieldData are rebuilt around the rows that changed; null when
+   * none did. Undefined for nullable rows (valid_data) and anything but a lone `kind` array.
+   */
+  private eachRow (buf: Buffer, a: number, b: number, sa: number, sb: number, kind: number,
+    row: (s: number, e: number) => Uint8Array | null | undefined): Buffer | null | undefined {
     const L = this.L
     const f = new WireReader(buf, a, b)
     while (f.next()) { if (f.field === L.validData) return undefined; f.skip() }
     const sc = new WireReader(buf, sa, sb)
     let da = -1; let db = -1
     while (sc.next()) {
-      if (sc.field !== L.stringData || sc.wireType !== LEN || da >= 0) return undefined
+      if (sc.field !== kind || sc.wireType !== LEN || da >= 0) return undefined
       da = sc.len(); db = sc.pos
     }
     if (da < 0) return undefined
@@ -367,20 +455,18 @@ class WireMask {
       if (r.field !== 1 || r.wireType !== LEN) return undefined
       const fs = r.fieldStart
       const s = r.len()
-      if (this.wire.quietText(buf, s, r.pos)) continue
-      const before = buf.toString('utf8', s, r.pos)
-      const after = this.masker.scalar(name, before)
-      if (after === before) continue
-      if (typeof after !== 'string') return undefined
+      const after = row(s, r.pos)
+      if (after === null) continue
+      if (after === undefined) return undefined
       out ??= new MessageBuilder()
       out.raw(buf.subarray(copied, fs))
-      out.field(1, Buffer.from(after))
+      out.field(1, after)
       copied = r.pos
     }
     if (out === undefined) return null
     out.raw(buf.subarray(copied, db))
-    // StringArray → ScalarField → FieldData, each rebuilt around the part that changed
-    return splice(buf, a, b, sa, sb, L.scalars, splice(buf, sa, sb, da, db, L.stringData, out.finish()))
+    // the array → ScalarField → FieldData, each rebuilt around the part that changed
+    return splice(buf, a, b, sa, sb, L.scalars, splice(buf, sa, sb, da, db, kind, out.finish()))
   }
 
   /** every element of a repeated string/bytes array message (field 1) passes `quiet` */

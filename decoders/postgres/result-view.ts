@@ -55,7 +55,7 @@ export class MaskPlan {
     if (!this.active) return row
     const n = row.readInt16BE(5)
     let pos = 7
-    let values: Array<Buffer | null> | undefined
+    let changed: Array<Buffer | null | undefined> | undefined
     for (let i = 0; i < n; i++) {
       const len = row.readInt32BE(pos)
       pos += 4
@@ -71,10 +71,10 @@ export class MaskPlan {
       const before = row.subarray(start, start + len)
       const after = this.maskValue(w, col, before)
       if (after === before) continue
-      if (values === undefined) values = splitRow(row)
-      values[i] = after
+      changed ??= new Array<Buffer | null | undefined>(n)
+      changed[i] = after
     }
-    return values === undefined ? row : encodeDataRow(values)
+    return changed === undefined ? row : rewriteDataRow(row, changed)
   }
 
   private maskValue (w: Work, col: Column, raw: Buffer): Buffer | null {
@@ -90,6 +90,14 @@ export class MaskPlan {
     }
     if (w === 2) {
       const jsonb = col.typeOid === OID.jsonb
+      // binary jsonb is a version byte (1) and the text (jsonb_send); the text is masked as it stands
+      const wire = m.wire
+      const from = binary && jsonb ? 1 : 0
+      if (wire !== undefined && (from === 0 || raw[0] === 1)) {
+        const out = wire.maskJson(raw, from, raw.length, col.name)
+        if (out === null) return raw
+        if (out !== undefined) return from === 0 ? Buffer.from(out.buffer, out.byteOffset, out.byteLength) : Buffer.concat([JSONB_VERSION, out])
+      }
       const text = binary && jsonb ? raw.toString('utf8', 1) : raw.toString('utf8')
       let doc: unknown
       try { doc = JSON.parse(text) } catch { return null } // cannot check it: do not pass it on
@@ -138,6 +146,41 @@ function splitRow (row: Buffer): Array<Buffer | null> {
     pos += len
   }
   return out
+}
+
+/** the DataRow `row` with the values `changed` names (an entry per column; undefined: as it came), written once without splitting the row */
+export function rewriteDataRow (row: Buffer, changed: Array<Buffer | null | undefined>): Buffer {
+  const n = row.readInt16BE(5)
+  let size = 7
+  let pos = 7
+  for (let i = 0; i < n; i++) {
+    const len = row.readInt32BE(pos)
+    pos += 4 + Math.max(len, 0)
+    const c = changed[i]
+    size += 4 + (c === undefined ? Math.max(len, 0) : c === null ? 0 : c.length)
+  }
+  const b = Buffer.allocUnsafe(size)
+  // unchanged values are copied a run at a time (with the header before the first)
+  let copied = 0
+  let to = 0
+  pos = 7
+  for (let i = 0; i < n; i++) {
+    const len = row.readInt32BE(pos)
+    const end = pos + 4 + Math.max(len, 0)
+    const c = changed[i]
+    if (c !== undefined) {
+      row.copy(b, to, copied, pos)
+      to += pos - copied
+      b.writeInt32BE(c === null ? -1 : c.length, to)
+      to += 4
+      if (c !== null) { b.set(c, to); to += c.length }
+      copied = end
+    }
+    pos = end
+  }
+  row.copy(b, to, copied, pos)
+  b.writeInt32BE(size - 1, 1)
+  return b
 }
 
 export function encodeDataRow (values: Array<Buffer | null>): Buffer {

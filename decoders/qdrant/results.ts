@@ -1,7 +1,7 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import { I32, I64, LEN, MessageBuilder, VARINT, WireReader, rewriteLen } from '../grpc/protowire.js'
-import type { Masker, RecordId, ResultView, WireChecks } from '../types.js'
+import { I64, LEN, MessageBuilder, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
+import { DROP, type Masker, type RecordId, type ResultView, type WireChecks } from '../types.js'
 import { idOf } from './methods.js'
 
 type Msg = Record<string, any>
@@ -27,8 +27,9 @@ function shapeOf (type: protobuf.Type): Shape | undefined {
  * batches, groups). Masking walks the message on the wire (protowire.ts): a payload value the mask
  * cannot change (`Masker.wire`: no configured path reaches its key, no detector could match its
  * text) is never decoded, an entry the mask changes is decoded and re-encoded alone, and the message
- * is rebuilt around it from the bytes it came in; an unchanged message goes out as it came. Points
- * whose keys the detectors would rename, vectors to round and grouped results take the decoded path.
+ * is rebuilt around it from the bytes it came in; an unchanged message goes out as it came. Vectors
+ * are rounded on their bytes. Points whose keys the detectors would rename and grouped results take
+ * the decoded path.
  */
 export class QdrantResultView implements ResultView {
   static handles (type: protobuf.Type): boolean { return shapeOf(type) !== undefined }
@@ -251,15 +252,6 @@ function buildLayout (type: protobuf.Type, shape: 'points' | 'batch'): Layout | 
   }
 }
 
-/** floats in field 1 written one by one (not packed) are left to the decoded path */
-function packedOnly (buf: Buffer, a: number, b: number): void {
-  const r = new WireReader(buf, a, b)
-  while (r.next()) {
-    if (r.field === 1 && r.wireType === I32) throw UNPACKED
-    r.skip()
-  }
-}
-
 /** calls `fn` with the byte range of every point in the message */
 function eachPoint (buf: Buffer, a: number, b: number, level: number, L: Layout, fn: (a: number, b: number) => void): void {
   const r = new WireReader(buf, a, b)
@@ -308,12 +300,66 @@ const SAME = 0
 const REMOVE = 1
 const WHOLE = 2
 const NOT_SCALAR = Symbol('not a scalar')
-/** thrown inside `rounded` when a vector is not packed: the point takes the decoded path */
-const UNPACKED = Symbol('unpacked floats')
-type Outcome = typeof SAME | typeof REMOVE | typeof WHOLE | Buffer
+type Outcome = typeof SAME | typeof REMOVE | typeof WHOLE | Buffer | MessageBuilder
+
+/** what the wire walk needs of a payload key: its text, its path, the mask's answers for them */
+interface KeyInfo {
+  bytes: Buffer
+  /** the Struct field holding this key's struct; null at the top of the payload */
+  parent: KeyInfo | null
+  id: number
+  /** in the table; a key under a key not kept is not kept either (it would hold its parent) */
+  kept: boolean
+  key: string
+  path: string
+  quietName: boolean
+  pathFree: boolean
+  covered: boolean
+}
+
+/**
+ * Payload keys repeat from point to point and response to response: each key's text and the mask's
+ * answers for its path are kept per mask, found by the key's bytes and the key it sits under
+ * (FNV-1a into a small table), so a repeated key is neither decoded nor looked up by string. A
+ * compiled mask never changes its answers, so they may be kept.
+ */
+class PayloadKeys {
+  private readonly slots: Array<KeyInfo | undefined> = new Array<KeyInfo | undefined>(1024).fill(undefined)
+  private ids = 0
+  constructor (private readonly wire: WireChecks) {}
+
+  at (buf: Buffer, a: number, b: number, parent: KeyInfo | null): KeyInfo {
+    let h = parent === null ? 0x811c9dc5 : Math.imul(0x811c9dc5 ^ parent.id, 0x01000193)
+    for (let i = a; i < b; i++) h = Math.imul(h ^ buf[i], 0x01000193)
+    const slot = h & 1023
+    const k = this.slots[slot]
+    if (k !== undefined && k.parent === parent && k.bytes.length === b - a) {
+      let i = 0
+      while (i < b - a && k.bytes[i] === buf[a + i]) i++
+      if (i === b - a) return k
+    }
+    const key = buf.toString('utf8', a, b)
+    const path = parent === null ? key : `${parent.path}.${key}`
+    const w = this.wire
+    // long keys (and keys under them) are answered but not kept: the table stays small
+    const kept = b - a <= KEPT_KEY && path.length <= 4 * KEPT_KEY && (parent === null || parent.kept)
+    const info = { bytes: Buffer.from(buf.subarray(a, b)), parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path) }
+    if (kept) this.slots[slot] = info
+    return info
+  }
+}
+
+const payloadKeys = new WeakMap<WireChecks, PayloadKeys>()
+const KEPT_KEY = 128
 
 class WireMask {
-  constructor (private readonly L: Layout, private readonly masker: Masker, private readonly wire: WireChecks) {}
+  private readonly keys: PayloadKeys
+
+  constructor (private readonly L: Layout, private readonly masker: Masker, private readonly wire: WireChecks) {
+    let k = payloadKeys.get(wire)
+    if (k === undefined) payloadKeys.set(wire, k = new PayloadKeys(wire))
+    this.keys = k
+  }
 
   /** the message with its points masked, or null when nothing changed (written once, at the top) */
   message (buf: Buffer, a: number, b: number, level: number): MessageBuilder | null {
@@ -349,14 +395,11 @@ class WireMask {
       let e: Outcome
       if (r.field === L.payload && r.wireType === LEN) {
         const s = r.len()
-        e = this.entry(buf, s, r.pos)
+        e = this.entry(buf, s, r.pos, null, 0)
       } else if (r.field === L.vectors && r.wireType === LEN && this.masker.vectors !== 'keep') {
         const s = r.len()
         if (this.masker.vectors === 'drop') e = REMOVE
-        else {
-          const v = this.rounded(buf, s, r.pos)
-          e = v === undefined ? WHOLE : v === null ? SAME : v
-        }
+        else e = this.rounded(buf, s, r.pos) ?? SAME
       } else {
         r.skip()
         continue
@@ -373,30 +416,92 @@ class WireMask {
     return out
   }
 
-  /** one payload map entry { key = 1, value = 2 } */
-  private entry (buf: Buffer, a: number, b: number): Outcome {
+  /** one payload map entry { key = 1, value = 2 }, or one of the fields of a Struct under `parent` */
+  private entry (buf: Buffer, a: number, b: number, parent: KeyInfo | null, depth: number): Outcome {
     const r = new WireReader(buf, a, b)
     let ks = a; let ke = a; let vs = -1; let ve = -1
     while (r.next()) {
       if (r.field === 1 && r.wireType === LEN) { ks = r.len(); ke = r.pos } else if (r.field === 2 && r.wireType === LEN) { vs = r.len(); ve = r.pos } else r.skip()
     }
     if (vs < 0) return WHOLE
-    const key = buf.toString('utf8', ks, ke)
-    const wire = this.wire
+    const k = this.keys.at(buf, ks, ke, parent)
+    const key = k.key
+    const path = k.path
     // a key the detectors rename may collide with its neighbours: only the whole payload can say
-    if (!wire.quietName(key)) return WHOLE
-    if (wire.pathFree(key) && this.quiet(buf, vs, ve, 0)) return SAME
-    // scalars (most configured fields) are read and written here; structs and lists by protobufjs
+    if (!k.quietName) return WHOLE
+    if (k.pathFree && this.quiet(buf, vs, ve, depth)) return SAME
+    // scalars (most configured fields) are read and written here, and so are structs no configured
+    // path covers whole (`customer` under `customer.phone`), field by field; lists by protobufjs
     const scalar = this.scalar(buf, vs, ve)
+    const covered = k.covered
+    if (scalar !== NOT_SCALAR && (covered || parent === null)) {
+      // a configured field, or a top-level one (its path is its key, the name the detectors read):
+      // `scalar` gives what `document` would (the key is one the detectors leave as it is)
+      const out = this.masker.scalar(path, scalar as string | number | boolean | null)
+      if (out === scalar) return SAME
+      if (out === DROP) return REMOVE
+      return this.entryOf(buf, ks, ke, out)
+    }
+    if (scalar === NOT_SCALAR && !covered) {
+      const st = this.struct(buf, vs, ve, k, depth + 1)
+      if (st === SAME || st === WHOLE) return st
+      if (st !== undefined) {
+        const entry = new MessageBuilder()
+        entry.field(1, buf.subarray(ks, ke))
+        entry.field(2, st)
+        return entry
+      }
+    }
+    // `document` at the entry's own level: `prefix` is where a Struct field sits
     const doc: Record<string, unknown> = { [key]: scalar !== NOT_SCALAR ? scalar : valueToJs(this.L.valueType.decode(buf.subarray(vs, ve)) as unknown as Msg) }
-    if (!this.masker.document(doc, '')) return SAME
+    if (!this.masker.document(doc, parent === null ? '' : parent.path)) return SAME
     const keys = Object.keys(doc)
     if (keys.length === 0) return REMOVE
     if (keys.length !== 1 || keys[0] !== key) return WHOLE
+    return this.entryOf(buf, ks, ke, doc[key])
+  }
+
+  /** a payload map entry: the key's bytes and `x` as a qdrant.Value (written with the message) */
+  private entryOf (buf: Buffer, ks: number, ke: number, x: unknown): MessageBuilder {
     const entry = new MessageBuilder()
     entry.field(1, buf.subarray(ks, ke))
-    entry.field(2, this.encodeScalar(doc[key]) ?? this.L.valueType.encode(jsToValue(doc[key])).finish())
-    return entry.finish()
+    entry.field(2, this.encodeScalar(x) ?? this.L.valueType.encode(jsToValue(x)).finish())
+    return entry
+  }
+
+  /**
+   * A qdrant.Value that is one struct_value, its fields masked one by one as `entry`s under `parent`:
+   * the Value rebuilt around the fields that changed, SAME, WHOLE (a field needs the decoded
+   * point), or undefined when the Value is anything else (the caller decodes it).
+   */
+  private struct (buf: Buffer, a: number, b: number, parent: KeyInfo, depth: number): MessageBuilder | typeof SAME | typeof WHOLE | undefined {
+    if (depth > MAX_WIRE_DEPTH) return undefined
+    const L = this.L
+    const v = new WireReader(buf, a, b)
+    if (!v.next() || v.field !== L.vStruct || v.wireType !== LEN) return undefined
+    const sa = v.len()
+    const sb = v.pos
+    if (v.next()) return undefined // a second member: leave the oneof rules to protobufjs
+    const r = new WireReader(buf, sa, sb)
+    let out: MessageBuilder | undefined
+    let copied = sa
+    while (r.next()) {
+      if (r.field !== L.structFields || r.wireType !== LEN) return undefined
+      const fs = r.fieldStart
+      const s = r.len()
+      const e = this.entry(buf, s, r.pos, parent, depth)
+      if (e === SAME) continue
+      if (e === WHOLE) return WHOLE
+      out ??= new MessageBuilder()
+      out.raw(buf.subarray(copied, fs))
+      if (e !== REMOVE) out.field(L.structFields, e)
+      copied = r.pos
+    }
+    if (out === undefined) return SAME
+    out.raw(buf.subarray(copied, sb))
+    const value = new MessageBuilder()
+    value.field(L.vStruct, out)
+    return value
   }
 
   /** a qdrant.Value holding one scalar, as `valueToJs` gives it; NOT_SCALAR for anything else */
@@ -456,7 +561,7 @@ class WireMask {
           while (e.next()) {
             if (e.wireType !== LEN) return false
             const start = e.len()
-            if (e.field === 1) { if (!wire.quietName(buf.toString('utf8', start, e.pos))) return false } else if (e.field === 2) { if (!this.quiet(buf, start, e.pos, depth + 1)) return false } else return false
+            if (e.field === 1) { if (!this.keys.at(buf, start, e.pos, null).quietName) return false } else if (e.field === 2) { if (!this.quiet(buf, start, e.pos, depth + 1)) return false } else return false
           }
         }
       } else if (f === L.vList && r.wireType === LEN) {
@@ -476,42 +581,52 @@ class WireMask {
   /**
    * VectorsOutput with every dense float vector rounded (`roundVectors` on the wire): the one
    * `vector` or each of the named `vectors`, their `data`, `dense.data` and `multi_dense` members.
-   * Undefined when a vector is not packed floats (the decoded path handles it).
+   * Rounding keeps a float32 four bytes wide, so a copy of the bytes is rounded in place and every
+   * length stays as it was; null when it holds no float vector.
    */
-  private rounded (buf: Buffer, a: number, b: number): Buffer | null | undefined {
-    try {
-      return rewriteLen(buf, a, b, (f, s, e) => {
-        if (f === 1) return this.roundOutput(buf, s, e)
-        if (f === 2) return rewriteLen(buf, s, e, (mf, ms, me) => mf === 1 ? rewriteLen(buf, ms, me, (ef, es, ee) => ef === 2 ? this.roundOutput(buf, es, ee) : null) : null)
-        return null
-      })
-    } catch (e) {
-      if (e === UNPACKED) return undefined
-      throw e
+  private rounded (buf: Buffer, a: number, b: number): Buffer | null {
+    const out = Buffer.from(buf.subarray(a, b))
+    let floats = 0
+    const r = new WireReader(out, 0, out.length)
+    while (r.next()) {
+      if (r.wireType !== LEN) { r.skip(); continue }
+      const s = r.len()
+      if (r.field === 1) floats += this.roundOutput(out, s, r.pos)
+      else if (r.field === 2) {
+        // NamedVectorsOutput { map<string, VectorOutput> vectors = 1 }: entries { key = 1, value = 2 }
+        const named = new WireReader(out, s, r.pos)
+        while (named.next()) {
+          if (named.field !== 1 || named.wireType !== LEN) { named.skip(); continue }
+          const e = new WireReader(out, named.len(), named.pos)
+          while (e.next()) {
+            if (e.field === 2 && e.wireType === LEN) { const es = e.len(); floats += this.roundOutput(out, es, e.pos) } else e.skip()
+          }
+        }
+      }
     }
+    return floats > 0 ? out : null
   }
 
-  /** VectorOutput { data = 1, dense = 101 { data = 1 }, multi_dense = 103 { vectors = 1 [{ data = 1 }] } } */
-  private roundOutput (buf: Buffer, a: number, b: number): Buffer | null {
-    const dense = (s: number, e: number): Buffer | null => { packedOnly(buf, s, e); return rewriteLen(buf, s, e, (f, ds, de) => f === 1 ? this.roundFloats(buf, ds, de) : null) }
-    packedOnly(buf, a, b)
-    return rewriteLen(buf, a, b, (f, s, e) => {
-      if (f === 1) return this.roundFloats(buf, s, e)
-      if (f === 101) return dense(s, e)
-      if (f === 103) return rewriteLen(buf, s, e, (mf, ms, me) => mf === 1 ? dense(ms, me) : null)
-      return null
-    })
-  }
-
-  /** packed little-endian float32s, rounded by the profile */
-  private roundFloats (buf: Buffer, a: number, b: number): Uint8Array | null {
-    if (b === a) return null
-    if ((b - a) % 4 !== 0) throw new VecgateError('VG_ERR_MALFORMED', 'packed floats not a multiple of 4 bytes')
-    const v = new Float32Array(buf.buffer.slice(buf.byteOffset + a, buf.byteOffset + b))
-    const out = this.masker.vector(v)
-    if (out === null) return null
-    const f = out instanceof Float32Array ? out : Float32Array.from(out)
-    return new Uint8Array(f.buffer, f.byteOffset, f.byteLength)
+  /** VectorOutput { data = 1, dense = 101 { data = 1 }, multi_dense = 103 { vectors = 1 [{ data = 1 }] } }: floats rounded */
+  private roundOutput (buf: Buffer, a: number, b: number): number {
+    let floats = 0
+    const r = new WireReader(buf, a, b)
+    while (r.next()) {
+      if (r.field === 1) { floats += roundFloats(r, this.wire); continue }
+      if (r.wireType !== LEN || (r.field !== 101 && r.field !== 103)) { r.skip(); continue }
+      const s = r.len()
+      const inner = new WireReader(buf, s, r.pos)
+      if (r.field === 101) {
+        while (inner.next()) { if (inner.field === 1) floats += roundFloats(inner, this.wire); else inner.skip() }
+      } else {
+        while (inner.next()) {
+          if (inner.field !== 1 || inner.wireType !== LEN) { inner.skip(); continue }
+          const d = new WireReader(buf, inner.len(), inner.pos)
+          while (d.next()) { if (d.field === 1) floats += roundFloats(d, this.wire); else d.skip() }
+        }
+      }
+    }
+    return floats
   }
 
   /** the decoded path for one point: payload keys renamed, vectors rounded */

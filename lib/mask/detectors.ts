@@ -57,34 +57,51 @@ export const DETECTOR_NAMES: readonly string[] = [...NAMES, ...Object.keys(DETEC
 const KEY_PAIR = new Uint8Array(128 * 128)
 for (const p of KEY_PAIRS) KEY_PAIR[(p.charCodeAt(0) << 7) | p.charCodeAt(1)] = 1
 
+const isLetter = (c: number): boolean => ((c | 32) - 97) >>> 0 < 26
 const isWordChar = (c: number): boolean => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122) || c === 95
 
 /**
  * One pass over the string's code units, measuring what the detectors need, and the mask of the
  * detectors that could match at all. Most strings (words, dates, URLs, ids) fail every test and are
  * never scanned. A "chain" is digits joined by the separators numbers are written with
- * (space - . ( ) +): a card needs 13 digits in one chain, a phone 9 (8 after a `+`), an SSN 9.
+ * (space - . ( ) +): a card needs 13 digits in one chain, a phone 9 (8 after a `+`), an SSN 9; a
+ * UK NINO six digits joined by spaces only; an IPv4 address three dots between digits; a JWT `eyJ`.
  */
 export function gate (s: string): number {
   const n = s.length
   if (n < 6) return 0
   let digits = 0; let at = 0; let dots = 0; let colons = 0; let eq = 0; let plus = 0
   let chain = 0; let maxChain = 0; let run = 0; let maxRun = 0
-  let letterDigit = 0; let keyPair = 0
+  let letterDigit = 0; let keyPair = 0; let spaced = 0; let maxSpaced = 0; let dotted = 0
   let prev = 0; let prev2 = 0
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i)
-    if ((c | 32) >= 97 && (c | 32) <= 122) { // letters first: the most common by far
+    if (isLetter(c)) { // letters first: the most common by far
       chain = 0
       run = 0
+      spaced = 0
       if (KEY_PAIR[((prev & 127) << 7) | c] === 1 && !isWordChar(prev2)) keyPair = 1 // at a word start
+      if (i + 1 < n && isLetter(s.charCodeAt(i + 1))) {
+        const d = s.charCodeAt(i + 1)
+        if (KEY_PAIR[(c << 7) | d] === 1 && !isWordChar(prev)) keyPair = 1
+        // the rest of a run of letters: each has a letter two before it, so none starts a key pair
+        let j = i + 2
+        while (j < n && isLetter(s.charCodeAt(j))) j++
+        prev2 = s.charCodeAt(j - 2)
+        prev = s.charCodeAt(j - 1)
+        i = j - 1
+        continue
+      }
     } else if (c >= 48 && c <= 57) {
       digits++
       if (++chain > maxChain) maxChain = chain
       if (++run > maxRun) maxRun = run
+      if (++spaced > maxSpaced) maxSpaced = spaced
       if ((prev | 32) >= 97 && (prev | 32) <= 122) letterDigit++
+      else if (prev === 46 && prev2 >= 48 && prev2 <= 57) dotted++
     } else {
       run = 0
+      if (c !== 32) spaced = 0
       if (c === 32 || c === 45 || c === 46 || c === 40 || c === 41 || c === 43) {
         if (c === 46) dots++
         else if (c === 43) plus++
@@ -99,7 +116,8 @@ export function gate (s: string): number {
     prev2 = prev
     prev = c
   }
-  return gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair)
+  const jwt = dots >= 2 && n >= 24 && s.indexOf('eyJ') >= 0
+  return gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair, maxSpaced, dotted, jwt)
 }
 
 /**
@@ -113,21 +131,36 @@ export function gateBytes (b: Uint8Array, start: number, end: number): number {
   if (n < 6) return 0
   let digits = 0; let at = 0; let dots = 0; let colons = 0; let eq = 0; let plus = 0
   let chain = 0; let maxChain = 0; let run = 0; let maxRun = 0
-  let letterDigit = 0; let keyPair = 0
+  let letterDigit = 0; let keyPair = 0; let spaced = 0; let maxSpaced = 0; let dotted = 0
   let prev = 0; let prev2 = 0
   for (let i = start; i < end; i++) {
     const c = b[i]
-    if ((c | 32) >= 97 && (c | 32) <= 122) { // letters first: the most common by far
+    if (isLetter(c)) { // letters first: the most common by far
       chain = 0
       run = 0
+      spaced = 0
       if (KEY_PAIR[((prev & 127) << 7) | c] === 1 && !isWordChar(prev2)) keyPair = 1 // at a word start
+      if (i + 1 < end && isLetter(b[i + 1])) {
+        const d = b[i + 1]
+        if (KEY_PAIR[(c << 7) | d] === 1 && !isWordChar(prev)) keyPair = 1
+        // the rest of a run of letters: each has a letter two before it, so none starts a key pair
+        let j = i + 2
+        while (j < end && isLetter(b[j])) j++
+        prev2 = b[j - 2]
+        prev = b[j - 1]
+        i = j - 1
+        continue
+      }
     } else if (c >= 48 && c <= 57) {
       digits++
       if (++chain > maxChain) maxChain = chain
       if (++run > maxRun) maxRun = run
+      if (++spaced > maxSpaced) maxSpaced = spaced
       if ((prev | 32) >= 97 && (prev | 32) <= 122) letterDigit++
+      else if (prev === 46 && prev2 >= 48 && prev2 <= 57) dotted++
     } else {
       run = 0
+      if (c !== 32) spaced = 0
       if (c === 32 || c === 45 || c === 46 || c === 40 || c === 41 || c === 43) {
         if (c === 46) dots++
         else if (c === 43) plus++
@@ -142,23 +175,60 @@ export function gateBytes (b: Uint8Array, start: number, end: number): number {
     prev2 = prev
     prev = c
   }
-  return gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair)
+  return gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair, maxSpaced, dotted, dots >= 2 && n >= 24 && hasEyJ(b, start, end))
 }
 
-function gateMask (n: number, digits: number, at: number, dots: number, colons: number, eq: number, plus: number,
-  maxChain: number, maxRun: number, letterDigit: number, keyPair: number): number {
+/** 'eyJ' (base64 of `{"`, how every JWT starts) somewhere in b[start, end) */
+function hasEyJ (b: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i + 2 < end; i++) if (b[i] === 101 && b[i + 1] === 121 && b[i + 2] === 74) return true
+  return false
+}
+
+/** the detectors `quietContactBytes` answers for: email, credit_card, us_ssn, phone */
+export const CONTACT_BITS = 1 << 3 | 1 << 5 | 1 << 6 | 1 << 11
+
+/**
+ * `(gateBytes(b, start, end) & CONTACT_BITS) === 0` in a lighter loop, for profiles whose detectors
+ * are among email, credit_card, us_ssn and phone (the common ones): true when the text has no '@'
+ * with a '.', no chain of 9 digits, and no chain of 8 with a '+' anywhere (see `gate` for chains).
+ */
+export function quietContactBytes (b: Uint8Array, start: number, end: number): boolean {
+  if (end - start < 6) return true
+  let chain = 0; let at = false; let dot = false; let plus = false; let eight = false
+  for (let i = start; i < end; i++) {
+    const c = b[i]
+    if (c > 64) { chain = 0; continue } // letters, and nothing above '@' joins a chain
+    if (c >= 48) {
+      if (c <= 57) {
+        if (++chain >= 8) { if (chain >= 9) return false; eight = true }
+        continue
+      }
+      if (c === 64) at = true
+      chain = 0
+      continue
+    }
+    if (c === 46) dot = true
+    else if (c === 43) plus = true
+    else if (c !== 32 && c !== 45 && c !== 40 && c !== 41) chain = 0
+  }
+  return !(at && dot) && !(plus && eight)
+}
+
+/** the detectors the gate's counts allow (exported for the gate's tests) */
+export function gateMask (n: number, digits: number, at: number, dots: number, colons: number, eq: number, plus: number,
+  maxChain: number, maxRun: number, letterDigit: number, keyPair: number, maxSpaced: number, dotted: number, jwt: boolean): number {
   let m = 0
-  if (dots >= 2 && n >= 24) m |= 1 << 0 // jwt: eyJ….….
+  if (jwt) m |= 1 << 0 // jwt: eyJ….….
   if (keyPair !== 0 && n >= 14) m |= 1 << 1 // the shortest prefixed key: xoxb- + 10
   if (eq + colons > 0) m |= 1 << 2
   if (at > 0 && dots > 0) m |= 1 << 3
   if (letterDigit > 0 && digits >= 6 && n >= 15) m |= 1 << 4 // iban: CCdd…
   if (maxChain >= 13) m |= 1 << 5
   if (maxChain >= 9) m |= 1 << 6
-  if (digits >= 6 && n >= 9) m |= 1 << 7
+  if (digits >= 6 && n >= 9 && maxSpaced >= 6) m |= 1 << 7 // uk_nino: six digits, at most spaces between
   if (maxRun >= 7) m |= 1 << 8
   if (colons >= 2) m |= 1 << 9
-  if (dots >= 3 && digits >= 4) m |= 1 << 10
+  if (dots >= 3 && digits >= 4 && dotted >= 3) m |= 1 << 10 // ipv4: three dots between digits
   if (maxChain >= 9 || (plus > 0 && maxChain >= 8)) m |= 1 << 11
   return m
 }

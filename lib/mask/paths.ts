@@ -16,6 +16,9 @@ export class PathNode {
   next: Map<string, PathNode> | null = null
   /** any other key (a `*` in some path); null when no path continues with an arbitrary key */
   other: PathNode | null = null
+  /** the keys of `next` as UTF-8 and their nodes, for walks over JSON text that compare keys as bytes */
+  keyBytes: Buffer[] | null = null
+  keyNodes: PathNode[] | null = null
 }
 
 interface RawNode { id: number, terminal: boolean, children: Map<string, RawNode>, star: RawNode | null }
@@ -62,6 +65,8 @@ export class PathSet {
         for (const k of keys) {
           node.next.set(k, build([...set.flatMap(r => { const c = r.children.get(k); return c !== undefined ? [c] : [] }), ...stars])!)
         }
+        node.keyBytes = [...node.next.keys()].map(k => Buffer.from(k))
+        node.keyNodes = [...node.next.values()]
       }
       node.other = build(stars)
       return node

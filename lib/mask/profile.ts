@@ -3,7 +3,8 @@ import { VecgateError } from '../errors.js'
 import { fieldValue, type Hasher, type MaskAction } from './actions.js'
 import { PathSet, type PathNode } from './paths.js'
 import type { Scanner } from './scanner.js'
-import { roundVector } from './vectors.js'
+import { JsonTextMasker } from './json-text.js'
+import { roundVector, roundWith } from './vectors.js'
 
 /** deeper than this a document is refused rather than walked (the stack is finite; no real payload nests so) */
 export const MAX_DEPTH = 256
@@ -35,6 +36,11 @@ export class MaskProfile implements Masker, WireChecks {
   private readonly roundBits: number
   private readonly detect: boolean
 
+  private readonly jsonText: JsonTextMasker
+  /** `roundWith`'s masks for `roundFloat32`; keep 0: the profile leaves floats as they are */
+  private readonly roundKeep: number
+  private readonly roundHalf: number
+
   constructor (p: MaskProfileParts) {
     this.name = p.name
     this.vectors = p.vectors
@@ -44,6 +50,10 @@ export class MaskProfile implements Masker, WireChecks {
     this.hasher = p.hasher
     this.roundBits = p.roundBits
     this.detect = p.scanner.active
+    this.jsonText = new JsonTextMasker(p.paths, p.scanner, p.action, p.hasher, this.detect)
+    const drop = 23 - p.roundBits
+    this.roundKeep = p.vectors === 'round' && drop > 0 ? ~((1 << drop) - 1) >>> 0 : 0
+    this.roundHalf = drop > 0 ? 1 << (drop - 1) : 0
   }
 
   /**
@@ -81,6 +91,21 @@ export class MaskProfile implements Masker, WireChecks {
     if (this.vectors === 'keep') return v
     if (this.vectors === 'drop') return null
     return roundVector(v, this.roundBits)
+  }
+
+  roundFloat32 (bits: number): number {
+    return this.roundKeep === 0 ? bits : roundWith(bits, this.roundKeep, this.roundHalf)
+  }
+
+  /** `document` over JSON text (json-text.ts); a configured prefix (the whole document masked) is left to `document` */
+  maskJson (buf: Uint8Array, start: number, end: number, prefix: string): Uint8Array | null | undefined {
+    const node = this.paths.at(prefix)
+    if (node !== null && node.terminal) return undefined
+    return this.jsonText.document(buf, start, end, node)
+  }
+
+  covered (path: string): boolean {
+    return this.paths.root !== null && this.paths.matches(path)
   }
 
   pathFree (path: string): boolean {

@@ -2,7 +2,7 @@ import { DROP, type Dropped } from '../../decoders/types.js'
 import type { Hasher, MaskAction } from './actions.js'
 import { NOT_SECRET, secretByName, secretKind } from './detect/secrets.js'
 import { Spans } from './detect/spans.js'
-import { gate, gateBytes, type Detector } from './detectors.js'
+import { CONTACT_BITS, gate, gateBytes, quietContactBytes, type Detector } from './detectors.js'
 
 /** one reused hit list: scans never interleave (single-threaded, not re-entrant) */
 const spans = new Spans()
@@ -17,6 +17,8 @@ export class Scanner {
   private readonly redactions: string[]
   private readonly byName: boolean
   private readonly cards: boolean
+  /** every detector is one `quietContactBytes` answers for */
+  private readonly contactsOnly: boolean
 
   constructor (
     private readonly detectors: readonly Detector[],
@@ -26,6 +28,7 @@ export class Scanner {
     let mask = 0
     for (const det of detectors) mask |= det.bit
     this.mask = mask
+    this.contactsOnly = (mask & ~CONTACT_BITS) === 0
     this.redactions = detectors.map(det => `[redacted:${det.name}]`)
     this.byName = detectors.some(det => det.name === 'api_key')
     this.cards = detectors.some(det => det.name === 'credit_card')
@@ -38,7 +41,7 @@ export class Scanner {
    * a secret-sounding name (`password`, `api_key`, `client_secret` …) is masked whole; otherwise,
    * and always for other names, the detectors scan it.
    */
-  named (name: string, s: string): string | null | Dropped {
+  named (name: string, s: string, g = -1): string | null | Dropped {
     if (this.byName && secretByName(name, s)) {
       switch (this.action) {
         case 'null': return null
@@ -48,22 +51,39 @@ export class Scanner {
         default: return '[redacted:api_key]'
       }
     }
-    return this.scan(s)
+    return this.scan(s, g)
+  }
+
+  /**
+   * The gate over UTF-8 text buf[start, end) without escapes, for `scan` to reuse once the text is
+   * decoded: 0 when `scan` leaves it as it is; else detectors to run (a superset of what `gate` on
+   * the decoded string allows: `gateBytes` is never stricter), or -1 for "ask `gate`".
+   */
+  gateOf (buf: Uint8Array, start: number, end: number): number {
+    if (this.contactsOnly) return quietContactBytes(buf, start, end) ? 0 : -1
+    return gateBytes(buf, start, end) & this.mask
   }
 
   /** true when `scan` leaves the UTF-8 text buf[start, end) as it is (see `gateBytes`): no need to decode it */
   quietBytes (buf: Uint8Array, start: number, end: number): boolean {
+    if (this.contactsOnly) return quietContactBytes(buf, start, end)
     return (gateBytes(buf, start, end) & this.mask) === 0
   }
+
+  /** true when `named` never masks a value for its name alone, whatever the name (no api_key detector) */
+  get quietAnyName (): boolean { return !this.byName }
 
   /** true when `named(name, …)` never masks a value for its name alone */
   quietName (name: string): boolean {
     return !this.byName || secretKind(name) === NOT_SECRET
   }
 
-  /** the string with hits replaced, the same string when none, null (action null) or DROP (action drop) */
-  scan (s: string): string | null | Dropped {
-    const g = gate(s) & this.mask
+  /**
+   * The string with hits replaced, the same string when none, null (action null) or DROP (action
+   * drop). `g`: the detectors a gate over this text allowed (`gateOf`); -1 runs `gate` here.
+   */
+  scan (s: string, g = -1): string | null | Dropped {
+    if (g < 0) g = gate(s) & this.mask
     if (g === 0) return s
     spans.reset()
     const dets = this.detectors

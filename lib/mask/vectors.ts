@@ -8,18 +8,28 @@
  * unchanged, and a value that would round up past the largest finite float is truncated instead.
  */
 export function roundVector (v: ArrayLike<number>, bits: number): Float32Array {
-  const out = Float32Array.from(v)
+  // a Float32Array is copied as memory; anything else value by value
+  const out = v instanceof Float32Array ? new Float32Array(v) : Float32Array.from(v)
   if (bits >= 23) return out
   const u = new Uint32Array(out.buffer, out.byteOffset, out.length)
-  const drop = 23 - bits
-  const half = 1 << (drop - 1)
-  const keep = ~((1 << drop) - 1) >>> 0
-  for (let i = 0; i < u.length; i++) {
-    const x = u[i]
-    if ((x & 0x7f800000) === 0x7f800000) continue // NaN, ±Infinity
-    let r = ((x + half) & keep) >>> 0
-    if ((r & 0x7f800000) === 0x7f800000) r = (x & keep) >>> 0 // would overflow to Infinity
-    u[i] = r
-  }
+  for (let i = 0; i < u.length; i++) u[i] = roundFloat32Bits(u[i], bits)
   return out
+}
+
+/**
+ * One float32 as its binary32 bit pattern (an unsigned 32-bit integer), rounded as `roundVector`
+ * rounds it. Decoders reading vectors off the wire round the bytes in place with it, never building
+ * numbers (protobuf and pgvector write float32s as their bit patterns).
+ */
+export function roundFloat32Bits (x: number, bits: number): number {
+  if (bits >= 23) return x >>> 0
+  const drop = 23 - bits
+  return roundWith(x, ~((1 << drop) - 1) >>> 0, 1 << (drop - 1))
+}
+
+/** `roundFloat32Bits` with its masks worked out: `keep` clears the dropped bits, `half` is half their weight */
+export function roundWith (x: number, keep: number, half: number): number {
+  if ((x & 0x7f800000) === 0x7f800000) return x >>> 0 // NaN, ±Infinity
+  const r = ((x + half) & keep) >>> 0
+  return (r & 0x7f800000) === 0x7f800000 ? (x & keep) >>> 0 : r // would overflow to Infinity
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { MaskPlan, RowsView, encodeDataRow } from '../../../decoders/postgres/result-view.js'
+import { MaskPlan, RowsView, encodeDataRow, rewriteDataRow } from '../../../decoders/postgres/result-view.js'
 import type { Column } from '../../../decoders/postgres/messages.js'
 import { DROP, type Masker } from '../../../decoders/types.js'
 
@@ -61,4 +61,17 @@ t.test('RowsView: ids, counts, journal form', async t => {
   t.ok(v.mask(masker()))
   t.same(values(v.rows[0]), ['1', 'a', null])
   t.equal(v.encode().length, v.rows[0].length + v.rows[1].length)
+})
+
+t.test('rewriteDataRow gives the row encodeDataRow builds from the values with the changes in', async t => {
+  let seed = 5
+  const r = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed / 4294967296 }
+  const value = (): Buffer | null => r() < 0.2 ? null : Buffer.from('x'.repeat(Math.floor(r() * 12)))
+  for (let k = 0; k < 300; k++) {
+    const n = Math.floor(r() * 6)
+    const values = Array.from({ length: n }, value)
+    const changed = values.map(() => r() < 0.4 ? value() : undefined)
+    const want = encodeDataRow(values.map((v, i) => changed[i] === undefined ? v : changed[i] as Buffer | null))
+    t.same(rewriteDataRow(encodeDataRow(values), changed), want, `row ${k}`)
+  }
 })

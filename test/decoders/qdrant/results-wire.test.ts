@@ -155,3 +155,43 @@ t.test('bytes that do not hold together are refused, never passed on', async t =
     t.notOk(out?.includes('a@b.example') ?? bytes.subarray(0, cut).includes('a@b.example'), `cut at ${cut}: the address does not pass`)
   }
 })
+
+t.test('packed float vectors (as Qdrant itself writes them) are rounded on the wire as decoded', async t => {
+  const masker = compiled.get('pii')!
+  const T = search.responseType
+  const P = T.fields.result.resolvedType as typeof T
+  const field = (n: number, content: Buffer): Buffer => Buffer.concat([Buffer.from([n * 8 + 2]), varint(content.length), content])
+  const varint = (n: number): Buffer => { const out: number[] = []; while (n >= 128) { out.push((n & 127) | 128); n >>>= 7 } out.push(n); return Buffer.from(out) }
+  const floats = (n: number, k: number): Buffer => { const b = Buffer.alloc(4 * n); for (let i = 0; i < n; i++) b.writeFloatLE(Math.sin(k + i), 4 * i); return b }
+  // VectorsOutput { vector = 1: VectorOutput { data = 1 packed } }, and named { vectors = 2: { map entry { key, value: { dense = 101 { data = 1 } } } } }
+  const one = field(1, field(1, floats(300, 1)))
+  const dense = Buffer.concat([Buffer.from([0xaa, 0x06]), varint(1200 + 3), field(1, floats(300, 2))]) // field 101: tag 0x32a (varint aa 06)
+  const named = field(2, field(1, Buffer.concat([field(1, Buffer.from('a')), field(2, dense)])))
+  for (const vectors of [one, named]) {
+    const base = Buffer.from(P.encode(P.fromObject({ id: { num: 1 }, score: 0.5, payload: { email: toValue('a@b.example') } })).finish())
+    const pt = Buffer.concat([base, field(P.fields.vectors.id, vectors)])
+    const bytes = field(T.fields.result.id, pt)
+    const wire = search.resultView!(bytes)
+    const dec = search.resultView!(bytes)
+    t.equal(wire.mask(masker), true)
+    t.equal(dec.mask(decodedOnly(masker)), true)
+    t.same(payloads(T, wire.encode()), payloads(T, dec.encode()))
+    t.notSame(payloads(T, wire.encode()), payloads(T, bytes), 'the vectors were rounded')
+  }
+})
+
+t.test('long payload keys (not kept in the key table) are masked as the decoded path masks them', async t => {
+  const T = search.responseType
+  const long = 'k'.repeat(300)
+  for (const name of ['paths', 'pii', 'every']) {
+    const masker = compiled.get(name)!
+    for (let round = 0; round < 3; round++) { // the same keys again: answered from the table, or not
+      const payload = { [long]: toValue({ customer: { phone: '+44 20 7946 0958' }, email: 'ann.lee@example.com', [long]: { phone: 'x' } }), customer: toValue({ [long]: 1, phone: '+44 20 7946 0958' }) }
+      const bytes = Buffer.from(T.encode(T.fromObject({ result: [{ id: { num: 1 }, payload }] })).finish())
+      const wire = search.resultView!(bytes)
+      const dec = search.resultView!(bytes)
+      t.equal(wire.mask(masker), dec.mask(decodedOnly(masker)), `${name}: changed alike`)
+      t.same(payloads(T, wire.encode()), payloads(T, dec.encode()), `${name}: same payload`)
+    }
+  }
+})

@@ -263,3 +263,25 @@ t.test('gate lets nothing through for short or plain text', async t => {
   t.equal(gate('the task is a risk to ask about') & bits('api_key'), 0, 'no key prefix at a word start, no assignment')
   t.equal(gate(''), 0)
 })
+
+t.test('the gate never hides a hit: every detector run without it finds nothing the gate ruled out', async t => {
+  let seed = 99
+  const r = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed / 4294967296 }
+  const PARTS = ['AB 12 34 56 C', 'ab123456c', 'QQ123456A', '10.1.2.3', '192.168.0.1', '1.2.3', 'v2.4.1', '2001:db8::1',
+    'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln', 'ann@example.com', '+44 20 7946 0958', '4111 1111 1111 1111', '123-45-6789',
+    '12345678Z', 'DE89 3704 0044 0532 0130 00', 'sk_live_abcdefghijklmnop', 'password=hunter22', ' ', '.', '-', '1', '12', 'x', 'é', ':']
+  let hidden = 0
+  for (let i = 0; i < 20000 && hidden < 5; i++) {
+    let s = ''
+    const n = 1 + Math.floor(r() * 6)
+    for (let j = 0; j < n; j++) s += PARTS[Math.floor(r() * PARTS.length)]
+    const g = gate(s)
+    for (const det of DETECTORS) {
+      if ((g & det.bit) !== 0) continue
+      const spans = new Spans()
+      det.find(s, spans, 0)
+      if (spans.count > 0) { hidden++; t.fail(`${det.name} finds ${JSON.stringify(s)} but the gate rules it out`) }
+    }
+  }
+  t.equal(hidden, 0)
+})

@@ -4,7 +4,8 @@
  * could pass undecoded. Random strings over the characters the gate counts, mixed with non-ASCII.
  */
 import t from 'tap'
-import { gate, gateBytes } from '../../../lib/mask/detectors.js'
+import { CONTACT_BITS, gate, gateBytes, gateMask, quietContactBytes } from '../../../lib/mask/detectors.js'
+import { KEY_PAIRS } from '../../../lib/mask/detect/secrets.js'
 
 function prng (seed: number): () => number {
   let a = seed >>> 0
@@ -32,4 +33,79 @@ t.test('the same answer for ASCII text', async t => {
   for (const s of ['ann.lee@example.com', '+44 20 7946 0958', '4111 1111 1111 1111', 'plain words only', 'a=b:c', 'eyJhbGciOiJIUzI1NiJ9.e30.sig']) {
     t.equal(gateBytes(Buffer.from(s), 0, s.length), gate(s), s)
   }
+})
+
+/** the gate written the plain way, one character at a time: the loops that skip runs of letters must agree with it */
+function reference (s: string): number {
+  const KEY_PAIR = new Set(KEY_PAIRS)
+  const word = (c: number): boolean => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122) || c === 95
+  let digits = 0; let at = 0; let dots = 0; let colons = 0; let eq = 0; let plus = 0
+  let chain = 0; let maxChain = 0; let run = 0; let maxRun = 0; let letterDigit = 0; let keyPair = 0
+  let spaced = 0; let maxSpaced = 0; let dotted = 0
+  let prev = 0; let prev2 = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if ((c | 32) >= 97 && (c | 32) <= 122) {
+      chain = 0; run = 0; spaced = 0
+      if (KEY_PAIR.has(String.fromCharCode(prev & 127, c)) && !word(prev2)) keyPair = 1
+    } else if (c >= 48 && c <= 57) {
+      digits++
+      maxChain = Math.max(maxChain, ++chain)
+      maxRun = Math.max(maxRun, ++run)
+      maxSpaced = Math.max(maxSpaced, ++spaced)
+      if ((prev | 32) >= 97 && (prev | 32) <= 122) letterDigit++
+      if (prev === 46 && prev2 >= 48 && prev2 <= 57) dotted++
+    } else {
+      run = 0
+      if (c !== 32) spaced = 0
+      if (' -.()+'.includes(s[i])) {
+        if (c === 46) dots++
+        else if (c === 43) plus++
+        else if (c === 45 && prev === 45) keyPair = 1
+      } else {
+        chain = 0
+        if (c === 58) colons++
+        else if (c === 64) at++
+        else if (c === 61) eq++
+      }
+    }
+    prev2 = prev
+    prev = c
+  }
+  if (s.length < 6) return 0
+  return gateMask(s.length, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair, maxSpaced, dotted, dots >= 2 && s.length >= 24 && s.includes('eyJ'))
+}
+
+t.test('gate and gateBytes skip runs of letters without changing their answer', async t => {
+  const r = prng(7)
+  const WORDS = [...ALPHABET, '1.2', '.3', '4.', '12 34', '56', 'eyJ', 'e', 'yJ', 'sk', 'xoxb-', 'AKIAB', 'word', 'Ghost', 'a', 'ab', '_sk', '9sk', ' gh', '-sk', 'ü', 'ask', 'Sk']
+  let differ = 0
+  for (let i = 0; i < 30000; i++) {
+    let s = ''
+    const n = Math.floor(r() * 30)
+    for (let j = 0; j < n; j++) s += WORDS[Math.floor(r() * WORDS.length)]
+    const want = reference(s)
+    if (gate(s) !== want) { differ++; t.fail(`gate ${gate(s).toString(2)} != ${want.toString(2)} for ${JSON.stringify(s)}`) }
+    if (/^[\x00-\x7f]*$/.test(s)) {
+      const b = Buffer.from(s)
+      if (gateBytes(b, 0, b.length) !== want) { differ++; t.fail(`gateBytes differs for ${JSON.stringify(s)}`) }
+    }
+    if (differ > 5) break
+  }
+  t.equal(differ, 0)
+})
+
+t.test('quietContactBytes answers as gateBytes does for email, card, SSN and phone', async t => {
+  const r = prng(11)
+  const PARTS = [...ALPHABET, '2024-03-18', '+1 415 555 1000', '4111 1111 1111 1111', '123-45-6789', 'a@b.c', '12345678', '.', '+']
+  let differ = 0
+  for (let i = 0; i < 30000 && differ < 5; i++) {
+    let s = ''
+    const n = Math.floor(r() * 12)
+    for (let j = 0; j < n; j++) s += PARTS[Math.floor(r() * PARTS.length)]
+    const b = Buffer.from(`{${s}}`)
+    const want = (gateBytes(b, 1, b.length - 1) & CONTACT_BITS) === 0
+    if (quietContactBytes(b, 1, b.length - 1) !== want) { differ++; t.fail(`${JSON.stringify(s)}: ${String(!want)} != ${String(want)}`) }
+  }
+  t.equal(differ, 0)
 })

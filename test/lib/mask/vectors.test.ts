@@ -1,5 +1,5 @@
 import t from 'tap'
-import { roundVector } from '../../../lib/mask/vectors.js'
+import { roundFloat32Bits, roundVector } from '../../../lib/mask/vectors.js'
 
 t.test('keeps the top mantissa bits, rounding to nearest', async t => {
   const r = roundVector([0.123456789, -1.5, 3.14159265, 0, -0, 1e-40, Infinity, -Infinity, NaN, 3.4028234663852886e38], 8)
@@ -42,4 +42,21 @@ t.test('rounded vectors stay close: cosine similarity barely moves at 8 bits', a
   let dot = 0; let a = 0; let b = 0
   for (let i = 0; i < v.length; i++) { dot += v[i] * r[i]; a += v[i] * v[i]; b += r[i] * r[i] }
   t.ok(dot / Math.sqrt(a * b) > 0.9999)
+})
+
+t.test('roundFloat32Bits rounds a bit pattern as roundVector rounds the number', async t => {
+  let seed = 3
+  const next = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed }
+  const bits = new Uint32Array(1)
+  const f = new Float32Array(bits.buffer)
+  for (let i = 0; i < 20000; i++) {
+    bits[0] = next()
+    const x = bits[0]
+    const k = 1 + (i % 23)
+    const want = new Uint32Array(roundVector(new Float32Array([f[0]]), k).buffer)[0]
+    const got = roundFloat32Bits(x, k)
+    if (Number.isNaN(f[0])) { t.equal(got, x, 'NaN keeps its bits'); continue }
+    if (got !== want) { t.fail(`bits ${x.toString(16)} at ${k}: ${got.toString(16)} != ${want.toString(16)}`); break }
+  }
+  t.equal(roundFloat32Bits(0x3f9e0419, 23), 0x3f9e0419)
 })

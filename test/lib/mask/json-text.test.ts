@@ -1,0 +1,158 @@
+/**
+ * `maskJson` (json-text.ts) against the slow path it stands in for: JSON.parse, `document`,
+ * JSON.stringify. For random JSON texts (nested objects and arrays, sensitive values in strings,
+ * keys and integers, escapes, non-ASCII, exponents, jsonb-style spacing, duplicate keys) under every
+ * action and several prefixes, the text it returns parses to the same value `document` gives; null
+ * only when `document` changes nothing; undefined (the caller takes the slow path) is allowed but
+ * counted. Text JSON.parse refuses — random cuts and byte flips — never gets an answer.
+ * Deterministic: the seed is in the test name.
+ */
+import t from 'tap'
+import type { MaskProfileConfig } from '../../../lib/config/types.js'
+import { compileMasking, type MaskProfile } from '../../../lib/mask/index.js'
+
+const SEED = Number(process.env.MASK_FUZZ_SEED ?? 20261129)
+
+function prng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let x = a
+    x = Math.imul(x ^ (x >>> 15), x | 1)
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+type Rand = () => number
+const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]
+
+const SENSITIVE = ['ann.lee@example.com', '+44 20 7946 0958', '4111 1111 1111 1111', 'DE89 3704 0044 0532 0130 00',
+  '123-45-6789', '10.1.2.3', 'sk_live_abcdefghijklmnopqrstuvwx', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl',
+  'AB123456C', '2001:db8::1', '+1 415 555 1234']
+const PLAIN = ['guides', 'eu-west-1', 'Installing the gateway', 'v2.4.1', '2024-03-18T09:12:44Z', 'https://docs.example.com/a#b',
+  'ünïcödé tëxt 😀', '', 'x', '[redacted]', 'quote " and \\ backslash', 'tab\there', 'line\nbreak', 'section 4.2, scored 0.8731']
+const KEYS = ['title', 'email', 'customer', 'phone', 'tags', 'meta', 'password', 'api_key', 'n', 'deep', 'note', 'customer.phone',
+  'ann.lee@example.com', 'émail', '1', '__proto__', 'client_secret', 'a"b']
+const NUMBERS = ['0', '-7', '12', '1.5', '-0.25', '1e3', '4.1e15', '4111111111111111', '4242424242424242', '1710753164000',
+  '9007199254740993', '2E-3', '-0', '5555555555554444']
+
+/** random JSON text, written the way the random choices say (spacing, escapes) */
+function text (r: Rand, depth: number, sp: () => string): string {
+  const k = r()
+  if (depth < 5 && k < 0.16) {
+    const n = Math.floor(r() * 5)
+    const members = Array.from({ length: n }, () => `${str(r, pick(r, KEYS))}${sp()}:${sp()}${text(r, depth + 1, sp)}`)
+    return `{${sp()}${members.join(`${sp()},${sp()}`)}${sp()}}`
+  }
+  if (depth < 5 && k < 0.26) return `[${Array.from({ length: Math.floor(r() * 4) }, () => text(r, depth + 1, sp)).join(`,${sp()}`)}]`
+  if (k < 0.4) return str(r, pick(r, SENSITIVE))
+  if (k < 0.46) return str(r, `text with ${pick(r, SENSITIVE)} inside`)
+  if (k < 0.64) return str(r, pick(r, PLAIN))
+  if (k < 0.76) return pick(r, NUMBERS)
+  if (k < 0.82) return pick(r, ['true', 'false'])
+  if (k < 0.86) return 'null'
+  return str(r, pick(r, PLAIN) + ' ' + pick(r, PLAIN))
+}
+
+/** a JSON string: JSON.stringify, sometimes with characters written as \u escapes */
+function str (r: Rand, s: string): string {
+  const j = JSON.stringify(s)
+  if (r() < 0.8) return j
+  return j.replace(/[@.a-z0-9]/g, c => r() < 0.3 ? '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0') : c)
+}
+
+function doc (r: Rand): string {
+  const sp = (): string => { const x = r(); return x < 0.7 ? '' : x < 0.9 ? ' ' : pick(r, ['\n  ', '\t', ' \r\n']) }
+  const n = 1 + Math.floor(r() * 6)
+  const members = Array.from({ length: n }, () => `${str(r, pick(r, KEYS))}:${sp()}${text(r, 1, sp)}`)
+  if (r() < 0.1) members.push(members[0]) // a duplicate key
+  return `${sp()}{${members.join(`,${sp()}`)}}${sp()}`
+}
+
+const PROFILES: Record<string, MaskProfileConfig> = {
+  paths: { fields: ['email', 'customer.phone', 'meta.*.note', 'deep.n'], detectors: [], action: 'redact' },
+  typical: { fields: ['email', 'customer.phone', 'meta.email', 'meta.customer.phone'], detectors: ['email', 'phone', 'credit_card'], action: 'redact' },
+  every: { fields: ['customer'], detectors: ['all'], action: 'redact' },
+  hash: { fields: ['tags', 'email'], detectors: ['all'], action: 'hash' },
+  partial: { fields: ['deep.n', 'phone'], detectors: ['all'], action: 'partial' },
+  null: { fields: ['*.phone'], detectors: ['all'], action: 'null' },
+  drop: { fields: ['email', 'title'], detectors: ['email'], action: 'drop' },
+  detectors: { fields: [], detectors: ['email', 'secrets'], action: 'redact' },
+  none: { fields: ['nothing.here'], detectors: [], action: 'redact' }
+}
+const compiled = compileMasking(PROFILES, { hashKey: Buffer.alloc(32, 9) }) as Map<string, MaskProfile>
+const PREFIXES = ['', 'meta', 'customer', 'deep']
+
+/** what the slow path makes of the text: [changed, masked value] */
+function slow (m: MaskProfile, s: string, prefix: string): [boolean, unknown] {
+  const d = JSON.parse(s) as Record<string, unknown>
+  const changed = m.document(d, prefix)
+  return [changed, d]
+}
+
+for (const [name, m] of compiled) {
+  t.test(`profile ${name}: maskJson = parse, document, stringify (seed ${SEED})`, async t => {
+    const r = prng(SEED + name.length * 31)
+    let answered = 0; let changed = 0; let fallback = 0
+    for (let i = 0; i < 600; i++) {
+      const s = doc(r)
+      const prefix = pick(r, PREFIXES)
+      const pad = Math.floor(r() * 3)
+      const buf = Buffer.concat([Buffer.alloc(pad, 0x7b), Buffer.from(s), Buffer.alloc(pad, 0x7d)])
+      const got = m.maskJson(buf, pad, buf.length - pad, prefix)
+      if (got === undefined) { fallback++; continue }
+      answered++
+      const [c, want] = slow(m, s, prefix)
+      if (got === null) {
+        if (c) t.strictSame(want, JSON.parse(s), `doc ${i}: unchanged is right (${s})`)
+        continue
+      }
+      changed++
+      const out = Buffer.from(got).toString('utf8')
+      let back: unknown
+      try { back = JSON.parse(out) } catch { t.fail(`doc ${i}: not JSON: ${out}`); continue }
+      if (!c) t.strictSame(back, JSON.parse(s), `doc ${i}: a change document did not make is no change (${s})`)
+      else t.strictSame(back, want, `doc ${i}: ${s} -> ${out}`)
+    }
+    t.ok(answered > 0, `answered ${answered}, changed ${changed}, left to the slow path ${fallback}`)
+    if (name !== 'none' && name !== 'drop') t.ok(changed > 0, 'changed something')
+  })
+}
+
+t.test('text JSON.parse refuses gets no answer: every cut, random byte flips', async t => {
+  const r = prng(SEED)
+  const m = compiled.get('typical')!
+  for (let i = 0; i < 150; i++) {
+    const s = doc(r).trim()
+    const buf = Buffer.from(s)
+    for (let cut = 0; cut < buf.length; cut++) {
+      if (m.maskJson(buf, 0, cut, '') !== undefined) { t.fail(`cut at ${cut} of ${s} answered`); return }
+    }
+    for (let f = 0; f < 20; f++) {
+      const b = Buffer.from(buf)
+      b[Math.floor(r() * b.length)] = pick(r, [0x22, 0x5c, 0x2c, 0x3a, 0x7b, 0x7d, 0x5b, 0x5d, 0x01, 0x30, 0x2e, 0x65, 0x20])
+      let parses = true
+      try { JSON.parse(b.toString('utf8')) } catch { parses = false }
+      const got = m.maskJson(b, 0, b.length, '')
+      if (!parses && got !== undefined) { t.fail(`flipped ${b.toString()} answered`); return }
+    }
+  }
+  t.pass('no answer for broken text')
+})
+
+t.test('the common cases are answered on the text, with the bytes around the change kept', async t => {
+  const m = compiled.get('typical')!
+  const run = (x: MaskProfile, s: string, prefix: string): Uint8Array | null | undefined => x.maskJson(Buffer.from(s), 0, Buffer.byteLength(s), prefix)
+  const jsonb = '{"tags": ["install", "tls"], "author": {"name": "Ann Lee"}, "customer": {"id": 4411, "tier": "gold", "phone": "+1 415 555 1000"}}'
+  const got = m.maskJson(Buffer.from(jsonb), 0, jsonb.length, 'meta')
+  t.equal(Buffer.from(got!).toString(), jsonb.replace('"+1 415 555 1000"', '"[redacted]"'))
+  t.equal(run(m, '{"a": "plain text", "n": 12}', 'meta'), null)
+  const hit = '{"note":"write to ann@example.com","x":[1,"a\\u0040b.example.org"]}'
+  t.equal(Buffer.from(m.maskJson(Buffer.from(hit), 0, hit.length, '')!).toString(), '{"note":"write to [redacted:email]","x":[1,"[redacted:email]"]}')
+  t.equal(run(m, '[1]', ''), undefined, 'not an object')
+  t.equal(run(m, '{"ann@example.com":1}', ''), undefined, 'a key to rename')
+  t.equal(run(compiled.get('every')!, '{"a":1}', 'customer'), undefined, 'a configured prefix')
+  t.equal(run(compiled.get('drop')!, '{"email":"x"}', ''), undefined, 'a key to drop')
+  t.equal(run(compiled.get('hash')!, '{"email":12}', ''), undefined, 'a number to hash')
+  t.equal(run(m, '{"a":' + '['.repeat(300) + ']'.repeat(300) + '}', ''), undefined, 'nesting near MAX_DEPTH')
+})
