@@ -214,7 +214,9 @@ const needs = (f: Found, key: string): void => { (f.catalog ??= new Set()).add(k
  */
 const COERCING = new Set([
   'A_Expr', 'FuncCall', 'TypeCast', 'CaseExpr', 'CoalesceExpr', 'MinMaxExpr', 'A_ArrayExpr', 'SubLink',
-  'valuesLists', 'larg', 'NullIfExpr', 'RowExpr', 'A_Indirection'
+  'valuesLists', 'larg', 'NullIfExpr', 'RowExpr', 'A_Indirection',
+  // a condition that is a bare column of another type is cast to boolean (docs 7.2.2 "The WHERE Clause")
+  'whereClause', 'havingClause', 'quals', 'limitCount', 'limitOffset'
 ])
 
 /** BETWEEN compares with these operators (docs 9.2 "Comparison Functions and Operators") */
@@ -237,8 +239,13 @@ function walk (n: unknown, f: Found): void {
       f.action = worse(f.action, functionAction(v as Node, f))
     } else if (k === 'A_Expr') operatorNeeds(v as Node, f)
     else if (k === 'TypeCast') {
-      const names = (((v as Node).typeName as Node | undefined)?.names as Node[] | undefined) ?? []
-      needs(f, `t:${nameOf(names[names.length - 1])}`)
+      const tn = ((v as Node).typeName ?? {}) as Node
+      const names = (tn.names as Node[] | undefined) ?? []
+      const type = nameOf(names[names.length - 1])
+      needs(f, `t:${type}`)
+      // to an array, each element is cast with the element type's cast (docs 10 "Type Conversion"),
+      // unless there is one to the array type itself, named with an underscore in pg_type
+      if (tn.arrayBounds !== undefined) needs(f, `t:_${type}`)
     } else if (k === 'sortClause') {
       if (containsDistanceOp(v)) f.search = true
       // sorting calls the type's btree ordering: user-defined for a user type, with its own operators
@@ -268,6 +275,8 @@ function functionAction (call: Node, f: Found): Action {
   // Called with quoted literals only (`lower('X')`), the string category is preferred (step 4.e):
   // the catalog tells apart the overloads that could still win (`s:`) from those that could not
   if (known && parts.length === 1) needs(f, `${onlyStrings(call.args) ? 's' : 'f'}:${fn}`)
+  // `text(x)` with one argument is a cast to text when no function fits (docs 10.3 step 3)
+  if (known && Array.isArray(call.args) && call.args.length === 1) needs(f, `t:${fn}`)
   if (builtin && READ_ONLY_FUNCTIONS.has(fn)) return 'read'
   if (builtin && WRITE_FUNCTIONS.has(fn)) return 'write'
   return 'admin'

@@ -17,8 +17,9 @@
  *   position of unknown type "select the string category if any candidate accepts that category"
  *   and discard the candidates that do not): `lower('X')` stays pg_catalog's beside `public.lower(int)`,
  * - operators (their symbols),
- * - casts with a function outside pg_catalog (their target types; implicit or assignment ones taint
- *   every expression), and domains whose constraints call a function outside pg_catalog.
+ * - casts with a function outside pg_catalog (their target types and the domains over them, docs
+ *   CREATE DOMAIN; implicit or assignment ones taint every expression), and domains whose
+ *   constraints call a function outside pg_catalog.
  * A statement that relies on one of them (StatementClass.catalog) is `admin`.
  *
  * Fresh for FRESH_MS after a read, and forgotten as soon as a statement that may change the schema
@@ -82,7 +83,8 @@ export function catalogQuery (): string {
   UNION SELECT 'o', o.oprname::text FROM pg_catalog.pg_operator o
     WHERE ${outside('o.oprnamespace')} AND NOT ${member('pg_catalog.pg_operator', 'o.oid')}
   UNION SELECT CASE WHEN c.castcontext IN ('i', 'a') THEN 'i' ELSE 't' END, t.typname::text
-    FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc JOIN pg_catalog.pg_type t ON t.oid = c.casttarget
+    FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
+    JOIN pg_catalog.pg_type t ON t.oid = c.casttarget OR t.typbasetype = c.casttarget
     WHERE ${outside('p.pronamespace')} AND NOT ${member('pg_catalog.pg_cast', 'c.oid')}
   UNION SELECT 't', t.typname::text FROM pg_catalog.pg_type t
     JOIN pg_catalog.pg_constraint k ON k.contypid = t.oid

@@ -23,7 +23,13 @@ await direct.query(`CREATE TABLE items (id int PRIMARY KEY, title text, doc json
   CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = wipe_op);
   CREATE TYPE tag AS (v text);
   CREATE FUNCTION wipe_tag(int) RETURNS tag LANGUAGE plpgsql AS $$ BEGIN DELETE FROM items; RETURN ROW('x')::tag; END $$;
-  CREATE CAST (int AS tag) WITH FUNCTION wipe_tag(int)`)
+  CREATE CAST (int AS tag) WITH FUNCTION wipe_tag(int);
+  CREATE DOMAIN tagged AS tag;
+  CREATE FUNCTION wipe_check(text) RETURNS bool LANGUAGE plpgsql AS $$ BEGIN DELETE FROM items; RETURN true; END $$;
+  CREATE DOMAIN checked AS text CHECK (wipe_check(VALUE));
+  CREATE FUNCTION wipe_text(tag) RETURNS text LANGUAGE plpgsql AS $$ BEGIN DELETE FROM items; RETURN 'x'; END $$;
+  CREATE CAST (tag AS text) WITH FUNCTION wipe_text(tag);
+  CREATE TABLE tags (v tag); INSERT INTO tags VALUES (ROW('a'))`)
 
 const gw = await startTestGateway({
   backends: [{ name: 'pg', protocol: 'postgres', upstream: `${up.host}:${up.port}`, credentials: { user: up.user, password: up.password, database: up.database } }],
@@ -53,6 +59,10 @@ t.test('an overload of a built-in name, a user operator and a user cast that del
   await t.rejects(alice.query('SELECT 1 === 2'), { code: '42501' }, 'a user-defined operator')
   await t.rejects(alice.query('SELECT 5::tag'), { code: '42501' }, 'a user-defined cast')
   await t.rejects(alice.query('SELECT CAST(5 AS tag)'), { code: '42501' })
+  await t.rejects(alice.query('SELECT 5::tagged'), { code: '42501' }, 'a domain over the cast\'s target')
+  await t.rejects(alice.query('SELECT ARRAY[5]::tag[]'), { code: '42501' }, 'an array of the target: each element is cast')
+  await t.rejects(alice.query('SELECT \'x\'::checked'), { code: '42501' }, 'a domain whose check calls a user function')
+  await t.rejects(alice.query('SELECT text(v) FROM tags'), { code: '42501' }, 'text(x) is a cast written as a call')
   // the extended protocol is judged the same way at Execute
   await t.rejects(alice.query({ text: 'SELECT lower($1::int)', values: [5] }), { code: '42501' })
   t.equal(await rows(), 2, 'nothing was deleted')
