@@ -98,3 +98,33 @@ t.test('schema changes through the gateway count at once, inside and after their
   t.same((await alice.query('SELECT title FROM items WHERE id = 1')).rows, [{ title: 'alpha' }], 'served again once the cast is gone')
   t.equal(await rows(), 2)
 })
+
+t.test('a catalog that cannot be read: reads that call functions or use operators are refused, plain reads served', async t => {
+  // the backend's role may hold one connection: the relay's own; the catalog read is refused (53300)
+  await direct.query(`CREATE ROLE app LOGIN PASSWORD 'app-secret' CONNECTION LIMIT 1; GRANT SELECT ON items TO app;
+    CREATE ROLE app2 LOGIN PASSWORD 'app2-secret'; GRANT SELECT ON items TO app2`)
+  const gw2 = await startTestGateway({
+    backends: [
+      { name: 'limited', protocol: 'postgres', upstream: `${up.host}:${up.port}`, credentials: { user: 'app', password: 'app-secret', database: up.database } },
+      { name: 'plain', protocol: 'postgres', upstream: `${up.host}:${up.port}`, credentials: { user: 'app2', password: 'app2-secret', database: up.database } }
+    ],
+    policy: { rules: [{ id: 'readers', actions: ['read', 'search'], effect: 'allow' }] }
+  })
+  t.teardown(() => gw2.stop())
+  const client = async (backend: string): Promise<pg.Client> => {
+    const c = new pg.Client({ host: '127.0.0.1', port: gw2.port(backend), user: 'bob', password: await gw2.token('bob'), database: up.database })
+    c.on('error', () => {})
+    await c.connect()
+    t.teardown(() => c.end().catch(() => {}))
+    return c
+  }
+  const limited = await client('limited')
+  await t.rejects(limited.query('SELECT title FROM items WHERE id = 1'), { code: '42501' }, 'fail closed: the operator cannot be checked')
+  await t.rejects(limited.query('SELECT lower(\'X\')'), { code: '42501' })
+  t.equal((await limited.query('SELECT title FROM items')).rows.length, 2, 'a statement that relies on nothing is served')
+  // a role that is not a superuser reads the catalog as well
+  const plain = await client('plain')
+  t.same((await plain.query('SELECT title FROM items WHERE id = 1')).rows, [{ title: 'alpha' }])
+  await t.rejects(plain.query('SELECT lower(5)'), { code: '42501' })
+  t.equal(await rows(), 2)
+})
