@@ -45,6 +45,9 @@ import { connectUpstream } from './upstream.js'
  */
 export const TRUSTED_EXTENSIONS: readonly string[] = ['vector']
 
+/** StatementClass.judged of a statement judged admin because the catalog could not be read */
+export const UNREADABLE = 'the catalog could not be read'
+
 /** how long a catalog read is believed; changes made through the gateway are seen at once */
 export const FRESH_MS = 2000
 /** the whole read (connect, authenticate, query) ends by then, whatever the server does */
@@ -190,7 +193,7 @@ export class PgCatalog {
     if (deps === undefined || stmt.action === 'admin') return stmt
     const keys = this.until < Date.now() ? undefined : this.keys
     let why: string | undefined
-    if (keys === undefined) why = 'the catalog could not be read'
+    if (keys === undefined) why = UNREADABLE
     else {
       if (keys.size === 0) return stmt
       for (const d of deps) if (keys.has(d)) { why = d; break }

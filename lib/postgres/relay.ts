@@ -13,7 +13,7 @@ import { VecgateError, asVecgateError, sqlStateOf } from '../errors.js'
 import type { Call, Session } from '../pipeline.js'
 import { keepsBind, measurable, pgBlastRadius } from './blast-radius.js'
 import { Burst } from './burst.js'
-import { catalogOf, type PgCatalog } from './catalog.js'
+import { UNREADABLE, catalogOf, type PgCatalog } from './catalog.js'
 import type { ReadBuffer } from './read-buffer.js'
 
 /** A statement as the client prepared it (Parse), with the columns its Describe reported. */
@@ -67,6 +67,7 @@ interface Unit {
 }
 
 const READY_IDLE = 0x49 // 'I'
+const SCHEMA_CHANGED = 'the schema changed in this session\'s open transaction'
 /** queued request bytes while an admission is pending, before the client socket is paused */
 const QUEUE_HIGH_WATER = 1 << 20
 /**
@@ -403,8 +404,9 @@ export class PgRelay {
 
   private admitJudged (s: StatementClass, literals: string[], request: Buffer | undefined, index: number, bind?: Buffer): Call | Promise<Call> {
     const call = this.session.admitNow(this.identity, this.operation(s, literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, s, request, index, bind), literals, parameters: bind })
-    if (s.action !== 'admin' || s.judged !== undefined) return call
-    // DDL, or a function nobody knows: it may create functions, operators or casts
+    // DDL, or a function (also behind an operator or cast) nobody vouches for: it may create functions,
+    // operators or casts. Not one judged admin only for want of a catalog: that would read it again each time
+    if (s.action !== 'admin' || s.judged === UNREADABLE || s.judged === SCHEMA_CHANGED) return call
     const mark = this.syncsSent + 1
     if (call instanceof Promise) return call.then(c => { this.schemaMark = Math.max(this.schemaMark, mark); return c })
     this.schemaMark = Math.max(this.schemaMark, mark)
@@ -414,7 +416,7 @@ export class PgRelay {
   /** `s` as the backend's catalog and this session's own schema changes say it is */
   private judge (s: StatementClass): StatementClass {
     if (this.schemaMark > 0 && s.catalog !== undefined && s.action !== 'admin') {
-      return { ...s, action: 'admin', catalog: undefined, judged: 'the schema changed in this session\'s open transaction' }
+      return { ...s, action: 'admin', catalog: undefined, judged: SCHEMA_CHANGED }
     }
     return this.catalog.judge(s)
   }
@@ -994,6 +996,8 @@ export class PgRelay {
     if (this.ended) return
     this.ended = true
     if (this.idleTimer !== undefined) clearInterval(this.idleTimer)
+    // a schema change may have committed without its ReadyForQuery reaching us
+    if (this.schemaMark > 0) { this.schemaMark = 0; this.catalog.invalidate() }
     this.abort.abort()
     for (const u of this.units) {
       if (u.kind === Kind.Query) for (let i = u.idx; i < (u.calls?.length ?? 0); i++) u.calls![i]?.finish({ ok: false, message: reason })
