@@ -87,6 +87,9 @@ t.test('schema changes through the gateway count at once, inside and after their
   // a dba creates an overload of upper(): the next reader statement already sees it
   await dba.query('CREATE FUNCTION public.upper(int) RETURNS text LANGUAGE plpgsql AS $$ BEGIN DELETE FROM items; RETURN \'x\'; END $$')
   await t.rejects(alice.query('SELECT upper(1)'), { code: '42501' })
+  // the shape served a moment ago (and cached) is judged again: a column's type is not known to vecgate
+  await t.rejects(alice.query('SELECT upper(title) AS t FROM items WHERE id = 1'), { code: '42501' })
+  t.same((await alice.query('SELECT upper(\'b\') AS t')).rows, [{ t: 'B' }], 'a quoted literal still resolves to the built-in')
   // an implicit cast from a built-in type may run behind any expression: fail closed for all of them
   await dba.query('BEGIN')
   await dba.query('CREATE FUNCTION wipe_text(int2) RETURNS tag LANGUAGE plpgsql AS $$ BEGIN DELETE FROM items; RETURN NULL; END $$')
