@@ -39,9 +39,10 @@ import type { Logger } from '../log.js'
 import { connectUpstream } from './upstream.js'
 
 /**
- * Extensions whose functions, operators and casts are taken as the built-ins are: pgvector's are
- * immutable C functions that compute distances and convert vectors. Any other extension's operators
- * make the statements that use them `admin` (an extension may be written in SQL or PL/pgSQL).
+ * Extensions whose functions, operators and casts are taken as the built-ins are, unless the backend
+ * names its own (`trusted_extensions`): pgvector's are immutable C functions that compute distances
+ * and convert vectors. Any other extension's operators make the statements that use them `admin` (an
+ * extension may be written in SQL or PL/pgSQL).
  */
 export const TRUSTED_EXTENSIONS: readonly string[] = ['vector']
 
@@ -67,10 +68,10 @@ const literalList = (xs: readonly string[]): string => xs.map(x => `'${x.replace
  * (pg_depend deptype 'e', docs 53.18 "pg_depend": "the dependent object is a member of the
  * extension"). Only catalog tables are read: it runs under any role.
  */
-export function catalogQuery (): string {
+export function catalogQuery (trusted: readonly string[] = TRUSTED_EXTENSIONS): string {
   const member = (cls: string, oid: string): string => `EXISTS (SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension x ON x.oid = d.refobjid
       WHERE d.classid = '${cls}'::pg_catalog.regclass AND d.objid = ${oid} AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
-        AND d.deptype = 'e' AND x.extname IN (${literalList(TRUSTED_EXTENSIONS)}))`
+        AND d.deptype = 'e' AND x.extname IN (${trusted.length > 0 ? literalList(trusted) : 'NULL'}))`
   const outside = (ns: string): string => `${ns} <> 'pg_catalog'::pg_catalog.regnamespace`
   return `SELECT 'f', p.proname::text FROM pg_catalog.pg_proc p
     WHERE ${outside('p.pronamespace')} AND p.proname IN (${literalList([...READ_ONLY_FUNCTIONS, ...WRITE_FUNCTIONS])})
@@ -111,7 +112,7 @@ export function keysOf (rows: Array<[string, string]>): CatalogKeys {
 /** Reads the catalog upstream in a READ ONLY transaction on a connection of its own, closed after. */
 export async function readCatalog (backend: BackendConfig, log: Logger): Promise<CatalogKeys> {
   const batch = Buffer.concat([
-    serialize.query(`BEGIN TRANSACTION READ ONLY; ${catalogQuery()}; ROLLBACK`),
+    serialize.query(`BEGIN TRANSACTION READ ONLY; ${catalogQuery(backend.trusted_extensions)}; ROLLBACK`),
     serialize.terminate()
   ])
   let timer: NodeJS.Timeout | undefined

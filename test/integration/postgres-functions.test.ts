@@ -23,7 +23,11 @@ await direct.query(`CREATE EXTENSION IF NOT EXISTS vector;
   CREATE OR REPLACE FUNCTION wipe_items() RETURNS int LANGUAGE plpgsql AS $$ BEGIN DELETE FROM items; RETURN 0; END $$;
   CREATE OR REPLACE FUNCTION public.lower(int) RETURNS text LANGUAGE plpgsql AS $$ BEGIN DELETE FROM items; RETURN 'x'; END $$`)
 const gw = await startTestGateway({
-  backends: [{ name: 'pg', protocol: 'postgres', upstream: `${lite.host}:${lite.port}`, credentials: { user: 'postgres', password: 'any', database: 'postgres' } }],
+  backends: [
+    { name: 'pg', protocol: 'postgres', upstream: `${lite.host}:${lite.port}`, credentials: { user: 'postgres', password: 'any', database: 'postgres' } },
+    // the same database with no extension trusted: pgvector's operators are then user-defined ones
+    { name: 'untrusting', protocol: 'postgres', upstream: `${lite.host}:${lite.port}`, credentials: { user: 'postgres', password: 'any', database: 'postgres' }, trusted_extensions: [] }
+  ],
   policy: { rules: [{ id: 'readers', actions: ['read', 'search'], effect: 'allow' }] }
 })
 t.teardown(() => gw.stop())
@@ -50,6 +54,18 @@ t.test('an overload of a built-in name is refused; pgvector searches and built-i
   t.same((await c.query("SELECT round(l2_distance(embedding, '[1,0,0]')::numeric, 3) AS d FROM items WHERE id = 1")).rows, [{ d: '0.000' }])
   t.same((await c.query('SELECT avg(embedding)::text AS a, count(*)::int AS n FROM items')).rows, [{ a: '[0.5,0.5,0]', n: 2 }], 'pgvector\'s avg(vector) is an extension member')
   t.equal(await count(), 2)
+})
+
+t.test('with no extension trusted (trusted_extensions: []), a pgvector search is judged admin', async t => {
+  const c = new pg.Client({ host: '127.0.0.1', port: gw.port('untrusting'), user: 'alice', password: await gw.token('alice'), database: 'postgres' })
+  c.on('error', () => {})
+  await c.connect()
+  t.teardown(() => c.end().catch(() => {}))
+  await t.rejects(c.query("SELECT title FROM items ORDER BY embedding <-> '[0,1,0]' LIMIT 1"), { code: '42501' })
+  // pgvector's implicit casts (vector to vector with a typmod function) are then user casts that any
+  // expression may reach: only statements without expressions are reads
+  await t.rejects(c.query("SELECT lower('X') AS v"), { code: '42501' })
+  t.equal((await c.query('SELECT title FROM items')).rows.length, 2)
 })
 
 async function count (): Promise<number> {

@@ -18,6 +18,8 @@ t.test('rows of the catalog query become keys', async t => {
   t.same([...keysOf([['f', 'lower'], ['o', '==='], ['t', 'tag']])].sort(), ['f:lower', 'o:===', 't:tag'])
   t.same([...keysOf([['i', 'tag']])].sort(), ['coerce', 't:tag'], 'an implicit cast taints every expression')
   t.match(catalogQuery(), /x\.extname IN \('vector'\)/, 'pgvector is the trusted extension')
+  t.match(catalogQuery(['vector', 'postgis']), /x\.extname IN \('vector', 'postgis'\)/, 'or those the backend names')
+  t.match(catalogQuery([]), /x\.extname IN \(NULL\)/, 'or none')
 })
 
 t.test('judging with what the catalog holds', async t => {
