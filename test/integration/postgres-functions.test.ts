@@ -33,19 +33,13 @@ const gw = await startTestGateway({
 t.teardown(() => gw.stop())
 
 t.test('a user-defined function that deletes, called from a SELECT, is not let through as a read', async t => {
-  const c = new pg.Client({ host: '127.0.0.1', port: gw.port('pg'), user: 'alice', password: await gw.token('alice'), database: 'postgres' })
-  c.on('error', () => {})
-  await c.connect()
-  t.teardown(() => c.end().catch(() => {}))
+  const c = await alice(t, 'pg')
   await t.rejects(c.query('SELECT wipe_items()'), { code: '42501' })
   t.equal((await direct.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 2, 'nothing was deleted')
 })
 
 t.test('an overload of a built-in name is refused; pgvector searches and built-ins are served', async t => {
-  const c = new pg.Client({ host: '127.0.0.1', port: gw.port('pg'), user: 'alice', password: await gw.token('alice'), database: 'postgres' })
-  c.on('error', () => {})
-  await c.connect()
-  t.teardown(() => c.end().catch(() => {}))
+  const c = await alice(t, 'pg')
   await t.rejects(c.query('SELECT lower(5)'), { code: '42501' }, 'public.lower(int), not the built-in')
   t.equal(await count(), 2, 'nothing was deleted')
   t.same((await c.query("SELECT lower('X') AS v")).rows, [{ v: 'x' }])
@@ -57,16 +51,22 @@ t.test('an overload of a built-in name is refused; pgvector searches and built-i
 })
 
 t.test('with no extension trusted (trusted_extensions: []), a pgvector search is judged admin', async t => {
-  const c = new pg.Client({ host: '127.0.0.1', port: gw.port('untrusting'), user: 'alice', password: await gw.token('alice'), database: 'postgres' })
-  c.on('error', () => {})
-  await c.connect()
-  t.teardown(() => c.end().catch(() => {}))
+  const c = await alice(t, 'untrusting')
   await t.rejects(c.query("SELECT title FROM items ORDER BY embedding <-> '[0,1,0]' LIMIT 1"), { code: '42501' })
   // pgvector's implicit casts (vector to vector with a typmod function) are then user casts that any
   // expression may reach: only statements without expressions are reads
   await t.rejects(c.query("SELECT lower('X') AS v"), { code: '42501' })
   t.equal((await c.query('SELECT title FROM items')).rows.length, 2)
 })
+
+/** alice, who may read and search, through the gateway's backend `backend` */
+async function alice (t: { teardown: (fn: () => Promise<void>) => void }, backend: string): Promise<pg.Client> {
+  const c = new pg.Client({ host: '127.0.0.1', port: gw.port(backend), user: 'alice', password: await gw.token('alice'), database: 'postgres' })
+  c.on('error', () => {})
+  await c.connect()
+  t.teardown(async () => await c.end().catch(() => {}))
+  return c
+}
 
 async function count (): Promise<number> {
   return (await direct.query('SELECT count(*)::int AS n FROM items')).rows[0].n
