@@ -207,9 +207,18 @@ export class PgCatalog {
     return cls
   }
 
-  /** reads the catalog again; one read at a time, shared by every caller; never rejects */
-  async refresh (): Promise<void> {
-    if (this.refreshing !== undefined) return await this.refreshing
+  /**
+   * Reads the catalog again; one read at a time, shared by every caller; never rejects. A read
+   * overtaken by a schema change is followed by another (a few times at most: under a stream of
+   * schema changes the statement is then judged as if the catalog could not be read).
+   */
+  async refresh (tries = 3): Promise<void> {
+    if (this.refreshing !== undefined) await this.refreshing
+    else await this.readOnce()
+    if (this.until < Date.now() && tries > 1) await this.refresh(tries - 1)
+  }
+
+  private async readOnce (): Promise<void> {
     const generation = this.generation
     let p: Promise<void> | undefined
     p = (async () => {

@@ -59,11 +59,16 @@ t.test('a catalog that cannot be read judges every statement that relies on it a
 
 t.test('a read that was running when the schema changed does not count', async t => {
   let release!: (k: CatalogKeys) => void
-  const c = new PgCatalog(backend, log, async () => await new Promise<CatalogKeys>(resolve => { release = resolve }), 60_000)
+  let reads = 0
+  const c = new PgCatalog(backend, log, async () => { reads++; return await new Promise<CatalogKeys>(resolve => { release = resolve }) }, 60_000)
   const first = c.refresh()
   await new Promise(resolve => setImmediate(resolve))
   c.invalidate()
-  release(new Set())
-  await first
+  release(keysOf([['f', 'count']]))
+  await new Promise(resolve => setImmediate(resolve))
   t.ok(c.stale(one('SELECT lower(5)')), 'still stale: its result may predate the change')
+  t.equal(reads, 2, 'the caller waits for a read that started after the change')
+  release(keysOf([['f', 'lower']]))
+  await first
+  t.match(c.judge(one('SELECT lower(5)')), { action: 'admin', judged: 'f:lower' }, 'judged with the second read')
 })
