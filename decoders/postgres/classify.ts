@@ -33,6 +33,17 @@ export interface StatementClass {
   /** DECLARE names a cursor; FETCH reads one: judged as the cursor's own query */
   declares?: string
   fetches?: string
+  /**
+   * What PostgreSQL resolves against the database's own catalog when it runs this statement, as keys of
+   * lib/postgres/catalog.ts: `f:lower` an unqualified call of a read-only built-in name, `o:+` an
+   * operator, `t:mytype` a cast to a type, `coerce` expressions where an implicit cast may apply.
+   * Undefined when there is none. A read stays a read only while the backend's catalog has no
+   * user-defined object behind any of them (PostgreSQL docs 10.3 "Functions": `lower(5)` resolves to a
+   * `public.lower(int)` the user created, since pg_catalog's `lower(text)` does not match).
+   */
+  catalog?: string[]
+  /** set by lib/postgres/catalog.ts on the admin copy: the name the database defines itself, or why the catalog is unknown */
+  judged?: string
 }
 
 export interface Classified {
@@ -85,10 +96,13 @@ function remember (key: string, v: StatementClass[] | VecgateError): void {
 export function classify (sql: string): Classified {
   if (parseSync === undefined) throw new VecgateError('VG_ERR_INTERNAL', 'SQL classifier not loaded: call loadClassifier() at start')
   const shape = shapeOf(sql)
-  const key = shape?.text ?? sql
+  // which literals were quoted strings decides which function `f($1)` resolves to: part of the key
+  const key = shape === undefined ? sql : shape.kinds.includes('s') ? `${shape.kinds}\u0000${shape.text}` : shape.text
   let hit = cached(key)
   if (hit === undefined) {
-    hit = classifyText(key, shape !== undefined && shape.literals.length > 0 ? sql : undefined)
+    literalKinds = shape?.kinds ?? ''
+    hit = classifyText(shape?.text ?? sql, shape !== undefined && shape.literals.length > 0 ? sql : undefined)
+    literalKinds = ''
     if (!(UNCACHEABLE in hit)) remember(key, hit)
   }
   if (hit instanceof VecgateError) throw hit
@@ -120,6 +134,9 @@ function classifyText (text: string, original: string | undefined, literalsInTex
   }
   return out
 }
+
+/** Shape.kinds of the text being classified: what each $LITERAL_BASE+i parameter stood for */
+let literalKinds = ''
 
 /** Marks a result computed from one text's literals: it must not be reused for other values. */
 const UNCACHEABLE = Symbol('uncacheable')
@@ -185,7 +202,25 @@ interface Found {
   cteNames: Set<string>
   action: Action
   search: boolean
+  catalog: Set<string> | undefined
 }
+
+const needs = (f: Found, key: string): void => { (f.catalog ??= new Set()).add(key) }
+
+/**
+ * Nodes where PostgreSQL may apply an implicit or assignment cast to make types match (docs 10.2
+ * "Operators", 10.3 "Functions", 10.4 "Value Storage", 10.5 "UNION, CASE, and Related Constructs"):
+ * with a user-defined implicit cast in the database, one of these may call the cast's function.
+ */
+const COERCING = new Set([
+  'A_Expr', 'FuncCall', 'TypeCast', 'CaseExpr', 'CoalesceExpr', 'MinMaxExpr', 'A_ArrayExpr', 'SubLink',
+  'valuesLists', 'larg', 'NullIfExpr', 'RowExpr', 'A_Indirection',
+  // a condition that is a bare column of another type is cast to boolean (docs 7.2.2 "The WHERE Clause")
+  'whereClause', 'havingClause', 'quals', 'limitCount', 'limitOffset'
+])
+
+/** BETWEEN compares with these operators (docs 9.2 "Comparison Functions and Operators") */
+const BETWEEN_OPS = ['<=', '>=', '<', '>']
 
 /** Visits every node below `n`: tables read, nested data-modifying statements, side-effect functions. */
 function walk (n: unknown, f: Found): void {
@@ -201,9 +236,25 @@ function walk (n: unknown, f: Found): void {
     else if (k === 'InsertStmt' || k === 'UpdateStmt' || k === 'MergeStmt') f.action = worse(f.action, 'write')
     else if (k === 'DeleteStmt') f.action = worse(f.action, 'delete')
     else if (k === 'FuncCall') {
-      f.action = worse(f.action, functionAction(((v as Node).funcname as Node[] | undefined) ?? []))
-    } else if (k === 'sortClause' && containsDistanceOp(v)) f.search = true
-    else if (k === 'intoClause') f.action = worse(f.action, 'admin') // SELECT ... INTO creates a table
+      f.action = worse(f.action, functionAction(v as Node, f))
+    } else if (k === 'A_Expr') operatorNeeds(v as Node, f)
+    else if (k === 'TypeCast') {
+      const tn = ((v as Node).typeName ?? {}) as Node
+      const names = (tn.names as Node[] | undefined) ?? []
+      const type = nameOf(names[names.length - 1])
+      needs(f, `t:${type}`)
+      // to an array, each element is cast with the element type's cast (docs 10 "Type Conversion"),
+      // unless there is one to the array type itself, named with an underscore in pg_type
+      if (tn.arrayBounds !== undefined) needs(f, `t:_${type}`)
+    } else if (k === 'sortClause') {
+      if (containsDistanceOp(v)) f.search = true
+      // sorting calls the type's btree ordering: user-defined for a user type, with its own operators
+      needs(f, 'o:<'); needs(f, 'o:>')
+    } else if (k === 'groupClause' || k === 'distinctClause' || (k === 'op' && typeof v === 'string' && v.startsWith('SETOP_') && v !== 'SETOP_NONE') || k === 'usingClause' || (k === 'isNatural' && v === true)) {
+      // grouping, DISTINCT, UNION/INTERSECT/EXCEPT and joins on equal columns compare with `=`
+      needs(f, 'o:='); needs(f, 'o:<')
+    } else if (k === 'intoClause') f.action = worse(f.action, 'admin') // SELECT ... INTO creates a table
+    if (COERCING.has(k)) needs(f, 'coerce')
     walk(v, f)
   }
 }
@@ -213,13 +264,53 @@ function walk (n: unknown, f: Found): void {
  * `myschema.lower()` is somebody's own function and may write (THREATS.md: anything not understood is
  * admin).
  */
-function functionAction (names: Node[]): Action {
-  const parts = names.map(n => (n as { String?: { sval?: string } }).String?.sval ?? '')
+function functionAction (call: Node, f: Found): Action {
+  const names = (call.funcname as Node[] | undefined) ?? []
+  const parts = names.map(nameOf)
   const fn = parts[parts.length - 1] ?? ''
   const builtin = parts.length === 1 || (parts.length === 2 && parts[0] === 'pg_catalog')
+  const known = builtin && (READ_ONLY_FUNCTIONS.has(fn) || WRITE_FUNCTIONS.has(fn))
+  // unqualified, the name is looked up along the search path: an overload created in the database
+  // wins when its argument types fit better (docs 10.3 "Functions"); `pg_catalog.lower` cannot.
+  // Called with quoted literals only (`lower('X')`), the string category is preferred (step 4.e):
+  // the catalog tells apart the overloads that could still win (`s:`) from those that could not
+  if (known && parts.length === 1) needs(f, `${onlyStrings(call.args) ? 's' : 'f'}:${fn}`)
+  // `text(x)` with one argument is a cast to text when no function fits (docs 10.3 step 3)
+  if (known && Array.isArray(call.args) && call.args.length === 1) needs(f, `t:${fn}`)
   if (builtin && READ_ONLY_FUNCTIONS.has(fn)) return 'read'
   if (builtin && WRITE_FUNCTIONS.has(fn)) return 'write'
   return 'admin'
+}
+
+/** arguments that are all quoted literals: their type is unknown until the call is resolved */
+function onlyStrings (args: unknown): boolean {
+  if (!Array.isArray(args) || args.length === 0) return false
+  for (const a of args as Node[]) {
+    const c = a.A_Const as { sval?: unknown } | undefined
+    if (c !== undefined) { if (c.sval === undefined) return false; continue }
+    const p = (a.ParamRef as { number?: number } | undefined)?.number
+    if (p === undefined || p < LITERAL_BASE || literalKinds[p - LITERAL_BASE] !== 's') return false
+  }
+  return true
+}
+
+const nameOf = (n: unknown): string => (n as { String?: { sval?: string } } | undefined)?.String?.sval ?? ''
+
+/**
+ * An operator is a function call too (docs 38.14 "User-Defined Operators"): `1 +++ 2`, or `=` on a
+ * user type, runs whatever function the operator's creator named. Only `OPERATOR(pg_catalog.op)` is
+ * certain to be a built-in; any other spelling is resolved in the catalog.
+ */
+function operatorNeeds (e: Node, f: Found): void {
+  const kind = e.kind as string | undefined
+  if (kind !== undefined && kind.startsWith('AEXPR_BETWEEN')) {
+    for (const op of BETWEEN_OPS) needs(f, `o:${op}`)
+    return
+  }
+  const parts = ((e.name as Node[] | undefined) ?? []).map(nameOf)
+  if (parts.length === 2 && parts[0] === 'pg_catalog') return
+  const op = parts[parts.length - 1]
+  if (op !== undefined && op !== '') needs(f, `o:${op}`)
 }
 
 function containsDistanceOp (n: unknown): boolean {
@@ -248,7 +339,7 @@ function limitOf (select: Node, c: StatementClass): void {
 export function classifyStatement (wrapper: Node, text: string): StatementClass {
   const type = Object.keys(wrapper)[0] ?? 'Unknown'
   const node = (wrapper[type] ?? {}) as Node
-  const f: Found = { tables: [], cteNames: new Set(), action: 'read', search: false }
+  const f: Found = { tables: [], cteNames: new Set(), action: 'read', search: false, catalog: undefined }
   const c: StatementClass = { method: methodOf(type, node), action: 'admin', tables: [], bulk: false, control: false, text }
   switch (type) {
     case 'SelectStmt':
@@ -261,9 +352,11 @@ export function classifyStatement (wrapper: Node, text: string): StatementClass 
     case 'MergeStmt':
       walk(node, f)
       c.action = worse('write', f.action)
+      needs(f, 'coerce') // storing a value applies assignment casts (docs 10.4 "Value Storage")
       break
     case 'UpdateStmt':
       walk(node, f)
+      needs(f, 'coerce')
       c.action = worse('write', f.action)
       c.bulk = node.whereClause === undefined
       break
@@ -333,6 +426,7 @@ export function classifyStatement (wrapper: Node, text: string): StatementClass 
       }
   }
   c.tables = f.cteNames.size > 0 ? f.tables.filter(t => !f.cteNames.has(t)) : f.tables
+  if (f.catalog !== undefined && c.action !== 'admin') c.catalog = [...f.catalog]
   return c
 }
 

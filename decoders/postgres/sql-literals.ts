@@ -16,6 +16,11 @@ export interface Shape {
   text: string
   /** the literal values in order, strings unquoted, numbers as written */
   literals: string[]
+  /**
+   * one letter per literal: 's' a quoted string (type unknown until resolved, PostgreSQL docs 4.1.2.7
+   * "Constants of Other Types"), 'n' a number. Function resolution depends on it (docs 10.3 step 4.e).
+   */
+  kinds: string
 }
 
 const isIdent = (c: number): boolean =>
@@ -26,6 +31,7 @@ export function shapeOf (sql: string): Shape | undefined {
   let out = ''
   let from = 0
   const literals: string[] = []
+  let kinds = ''
   const n = sql.length
   let i = 0
   while (i < n) {
@@ -37,6 +43,8 @@ export function shapeOf (sql: string): Shape | undefined {
       let j = i + 1
       while (j < n && isDigit(sql.charCodeAt(j))) j++
       if (j === i + 1 || (j < n && isIdent(sql.charCodeAt(j)))) return undefined
+      // the client's own $10001 would read as one of our literals (and its kind)
+      if (Number(sql.slice(i + 1, j)) >= LITERAL_BASE) return undefined
       i = j
       continue
     }
@@ -63,6 +71,7 @@ export function shapeOf (sql: string): Shape | undefined {
         if (sql.charCodeAt(q + 1) === 0x27) { value += "'"; j = q + 2; continue }
         out += sql.slice(from, i) + '$' + String(LITERAL_BASE + literals.length)
         literals.push(value)
+        kinds += 's'
         i = q + 1
         from = i
         break
@@ -89,6 +98,7 @@ export function shapeOf (sql: string): Shape | undefined {
       if (sql.charCodeAt(i - 1) === 0x2e) return undefined // .5 and a.1 are rare; do not guess
       out += sql.slice(from, i) + '$' + String(LITERAL_BASE + literals.length)
       literals.push(sql.slice(i, j))
+      kinds += 'n'
       i = j
       from = i
       continue
@@ -101,6 +111,6 @@ export function shapeOf (sql: string): Shape | undefined {
     }
     i++
   }
-  if (literals.length === 0) return { text: sql, literals }
-  return { text: out + sql.slice(from), literals }
+  if (literals.length === 0) return { text: sql, literals, kinds }
+  return { text: out + sql.slice(from), literals, kinds }
 }

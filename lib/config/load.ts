@@ -78,6 +78,15 @@ export function parseConfig (raw: unknown, file: string, env: NodeJS.ProcessEnv 
       if (t.servername !== undefined) backend.upstream_tls.servername = v.string(t.servername, `${key}.upstream_tls.servername`)
       if (t.insecure !== undefined) backend.upstream_tls.insecure = v.bool(t.insecure, `${key}.upstream_tls.insecure`)
     }
+    if (o.trusted_extensions !== undefined) {
+      if (protocol !== 'postgres') v.fail(`${key}.trusted_extensions`, 'nothing: it is for postgres backends')
+      backend.trusted_extensions = v.array(o.trusted_extensions, `${key}.trusted_extensions`).map((x, j) => {
+        const name = v.string(x, `${key}.trusted_extensions[${j}]`)
+        // extension names as pg_extension.extname holds them (PostgreSQL docs CREATE EXTENSION)
+        if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(name)) v.fail(`${key}.trusted_extensions[${j}]`, 'an extension name')
+        return name
+      })
+    }
     return backend
   })
   const names = new Set<string>()

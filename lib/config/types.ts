@@ -53,6 +53,11 @@ export interface BackendConfig {
   upstream: HostPort
   tls?: TlsConfig
   upstream_tls?: UpstreamTlsConfig
+  /**
+   * postgres: extensions whose functions, operators and casts are trusted like built-ins when the
+   * catalog is checked (lib/postgres/catalog.ts); default ['vector']
+   */
+  trusted_extensions?: string[]
   /** resolved secrets: api_key (qdrant), username/password (milvus), user/password/database (postgres) */
   credentials: Record<string, string>
 }

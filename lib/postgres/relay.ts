@@ -13,6 +13,7 @@ import { VecgateError, asVecgateError, sqlStateOf } from '../errors.js'
 import type { Call, Session } from '../pipeline.js'
 import { keepsBind, measurable, pgBlastRadius } from './blast-radius.js'
 import { Burst } from './burst.js'
+import { UNREADABLE, catalogOf, type PgCatalog } from './catalog.js'
 import type { ReadBuffer } from './read-buffer.js'
 
 /** A statement as the client prepared it (Parse), with the columns its Describe reported. */
@@ -66,6 +67,7 @@ interface Unit {
 }
 
 const READY_IDLE = 0x49 // 'I'
+const SCHEMA_CHANGED = 'the schema changed in this session\'s open transaction'
 /** queued request bytes while an admission is pending, before the client socket is paused */
 const QUEUE_HIGH_WATER = 1 << 20
 /**
@@ -138,6 +140,14 @@ export class PgRelay {
   private ended = false
   private draining = false
   private readonly abort = new AbortController()
+  /** what the database defines itself behind built-in names and operators (lib/postgres/catalog.ts) */
+  private readonly catalog: PgCatalog
+  /**
+   * After a statement that may change the schema was admitted: the number of the ReadyForQuery that
+   * ends it (0 = none). Until then, and while its transaction stays open, the catalog read from
+   * another connection cannot see what it created: statements that rely on the catalog are admin.
+   */
+  private schemaMark = 0
   private readonly readBuffer: ReadBuffer | undefined
   private readonly clientReadBuffer: ReadBuffer | undefined
   /** whether anything reads result rows besides a mask (Pipeline.wantsResults) */
@@ -164,6 +174,7 @@ export class PgRelay {
     this.clientReadBuffer = o.clientReadBuffer
     this.wantsResults = o.session.pipeline.wantsResults
     this.standardStrings = o.parameters.get('standard_conforming_strings') !== 'off'
+    this.catalog = catalogOf(o.backend, o.session.log)
   }
 
   start (): void {
@@ -336,7 +347,7 @@ export class PgRelay {
       database: this.database,
       collection: c.tables[0],
       bulk: c.bulk,
-      summary: { sql: c.text }
+      summary: c.judged !== undefined ? { sql: c.text, catalog: c.judged } : { sql: c.text }
     }
     if (c.tables.length > 1) op.collections = c.tables
     if (c.limit !== undefined) op.limit = c.limit
@@ -386,7 +397,28 @@ export class PgRelay {
   }
 
   private admitOne (s: StatementClass, literals: string[], request: Buffer | undefined, index: number, bind?: Buffer): Call | Promise<Call> {
-    return this.session.admitNow(this.identity, this.operation(s, literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, s, request, index, bind), literals, parameters: bind })
+    // a statement that relies on the catalog waits for one fresh read (shared by the backend's connections)
+    if (this.catalog.stale(s)) return this.catalog.refresh().then(() => this.admitJudged(this.judge(s), literals, request, index, bind))
+    return this.admitJudged(this.judge(s), literals, request, index, bind)
+  }
+
+  private admitJudged (s: StatementClass, literals: string[], request: Buffer | undefined, index: number, bind?: Buffer): Call | Promise<Call> {
+    const call = this.session.admitNow(this.identity, this.operation(s, literals), { signal: this.abort.signal, blastRadius: pgBlastRadius(this.o.backend, this.session.log, s, request, index, bind), literals, parameters: bind })
+    // DDL, or a function (also behind an operator or cast) nobody vouches for: it may create functions,
+    // operators or casts. Not one judged admin only for want of a catalog: that would read it again each time
+    if (s.action !== 'admin' || s.judged === UNREADABLE || s.judged === SCHEMA_CHANGED) return call
+    const mark = this.syncsSent + 1
+    if (call instanceof Promise) return call.then(c => { this.schemaMark = Math.max(this.schemaMark, mark); return c })
+    this.schemaMark = Math.max(this.schemaMark, mark)
+    return call
+  }
+
+  /** `s` as the backend's catalog and this session's own schema changes say it is */
+  private judge (s: StatementClass): StatementClass {
+    if (this.schemaMark > 0 && s.catalog !== undefined && s.action !== 'admin') {
+      return { ...s, action: 'admin', catalog: undefined, judged: SCHEMA_CHANGED }
+    }
+    return this.catalog.judge(s)
   }
 
   /**
@@ -496,7 +528,9 @@ export class PgRelay {
       this.refuseExtended(new VecgateError('VG_ERR_MALFORMED', `portal "${portal}" already exists`))
       return
     }
-    const p: Portal = { stmt, formats: resultFormats, gen: this.syncsSent, bind: keepsBind(stmt.cls) ? Buffer.from(f.message()) : undefined }
+    // a read the catalog may turn into admin keeps its Bind too: an approval binds the values
+    const judged = stmt.cls === undefined || this.catalog.stale(stmt.cls) ? stmt.cls?.catalog !== undefined : keepsBind(this.judge(stmt.cls))
+    const p: Portal = { stmt, formats: resultFormats, gen: this.syncsSent, bind: keepsBind(stmt.cls) || judged ? Buffer.from(f.message()) : undefined }
     this.portals.set(portal, p)
     this.forward()
     this.push({ kind: Kind.Bind, idx: 0, portalName: portal, portal: p })
@@ -878,6 +912,8 @@ export class PgRelay {
     this.syncsDone++
     // portals live until the transaction ends (55.2.3); those bound after this Sync are not affected
     if (this.txStatus === READY_IDLE) {
+      // a schema change committed (or rolled back): every connection of the backend reads the catalog again
+      if (this.schemaMark > 0 && this.syncsDone >= this.schemaMark) { this.schemaMark = 0; this.catalog.invalidate() }
       for (const [name, p] of this.portals) if (p.gen < this.syncsDone) this.portals.delete(name)
     }
   }
@@ -960,6 +996,8 @@ export class PgRelay {
     if (this.ended) return
     this.ended = true
     if (this.idleTimer !== undefined) clearInterval(this.idleTimer)
+    // a schema change may have committed without its ReadyForQuery reaching us
+    if (this.schemaMark > 0) { this.schemaMark = 0; this.catalog.invalidate() }
     this.abort.abort()
     for (const u of this.units) {
       if (u.kind === Kind.Query) for (let i = u.idx; i < (u.calls?.length ?? 0); i++) u.calls![i]?.finish({ ok: false, message: reason })

@@ -70,3 +70,11 @@ t.test('errors name the file, the key and what was expected; secrets never echoe
 t.test('a missing file says how to point at one', async t => {
   t.throws(() => loadConfig(join(dir, 'nope.yaml')), { code: 'VG_ERR_CONFIG', message: /no such file \(pass --config FILE or set VECGATE_CONFIG\)/ })
 })
+
+t.test('trusted_extensions: names of extensions, for postgres backends only', async t => {
+  const pgBackend = (extra: Record<string, unknown>) => ({ ...base(), backends: [{ name: 'pg', protocol: 'postgres', listen: '127.0.0.1:16432', upstream: '127.0.0.1:5432', credentials: { user: 'u' }, ...extra }], policy: { rules: [] } })
+  t.same(parseConfig(pgBackend({ trusted_extensions: ['vector', 'postgis'] }), file).backends[0].trusted_extensions, ['vector', 'postgis'])
+  t.equal(parseConfig(pgBackend({}), file).backends[0].trusted_extensions, undefined, 'default: lib/postgres/catalog.ts TRUSTED_EXTENSIONS')
+  t.throws(() => parseConfig(pgBackend({ trusted_extensions: ["x') OR true --"] }), file), /trusted_extensions\[0\]/)
+  t.throws(() => parseConfig({ ...base(), backends: [{ ...base().backends[0], trusted_extensions: ['vector'] }] }, file, { QKEY: 'k' }), /trusted_extensions: expected nothing: it is for postgres backends/)
+})
