@@ -21,6 +21,7 @@ import type { BackendConfig } from '../../lib/config/types.js'
 import { nullJournal } from '../../lib/journal/types.js'
 import { createLogger } from '../../lib/log.js'
 import { Pipeline } from '../../lib/pipeline.js'
+import { catalogOf } from '../../lib/postgres/catalog.js'
 import { PgRelay } from '../../lib/postgres/relay.js'
 
 const { values } = parseArgs({ options: { tx: { type: 'string', default: '200000' }, rounds: { type: 'string', default: '5' } } })
@@ -54,6 +55,9 @@ const pipeline = new Pipeline({
   log: createLogger({ level: 'silent' })
 })
 const identity = { subject: 'postgres', issuer: 'vecgate', groups: [], tokenId: 'bench', expiresAt: Date.now() / 1000 + 3600, scope: {} } as unknown as Identity
+
+// no database to read the catalog from: one that holds nothing of the database's own, and stays fresh
+await catalogOf(backend, createLogger({ level: 'silent' }), { read: async () => new Set(), freshMs: Infinity }).refresh()
 
 function relayPair (): { toRelay: (b: Buffer) => void, fromUpstream: (b: Buffer) => void, client: MemorySocket, upstream: MemorySocket } {
   const client = new MemorySocket()

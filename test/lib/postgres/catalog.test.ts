@@ -72,3 +72,19 @@ t.test('a read that was running when the schema changed does not count', async t
   await first
   t.match(c.judge(one('SELECT lower(5)')), { action: 'admin', judged: 'f:lower' }, 'judged with the second read')
 })
+
+t.test('under steady traffic the next read starts ahead of time: statements do not wait for it', async t => {
+  let reads = 0
+  const c = new PgCatalog(backend, log, async () => { reads++; return keysOf([['f', 'lower']]) }, 400)
+  const lower5 = one('SELECT lower(5)')
+  await c.refresh()
+  t.equal(reads, 1)
+  t.notOk(c.stale(lower5), 'fresh')
+  t.equal(reads, 1, 'no read while the catalog is young')
+  await new Promise(resolve => setTimeout(resolve, 320))
+  t.notOk(c.stale(lower5), 'in the last quarter: still fresh, the statement does not wait')
+  await new Promise(resolve => setTimeout(resolve, 20))
+  t.equal(reads, 2, 'but the next read has started')
+  t.notOk(c.stale(lower5), 'and, done, makes the catalog fresh again')
+  t.match(c.judge(lower5), { action: 'admin', judged: 'f:lower' })
+})
