@@ -46,6 +46,11 @@ t.test('Node SDK: the grant as token or as its subject\'s password; any other us
     // closed, so that its background heartbeats are not taken for the refused calls' below
     await c.closeConnection()
   }
+  // a heartbeat a closed client had already sent may still be on its way: let the tap fall quiet
+  for (let seen = -1; seen !== tap.requests.length;) {
+    seen = tap.requests.length
+    await new Promise(resolve => setTimeout(resolve, 300))
+  }
   const cases: Array<[string, MilvusAuth]> = [
     ['another subject\'s name with alice\'s grant', { username: 'bob', password: alice }],
     ['the backend\'s user name with a grant', { username: 'root', password: alice }],
