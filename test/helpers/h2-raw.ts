@@ -124,6 +124,19 @@ export class RawClient {
 
   write (...frames: Buffer[]): void { this.socket.write(Buffer.concat(frames)) }
 
+  /**
+   * Sends `frame` in bursts of 2000, up to a million times, until the peer sends GOAWAY or closes the
+   * connection; a peer that counts such frames stops this long before the end.
+   */
+  async flood (frame: Buffer): Promise<void> {
+    const burst = Buffer.concat(Array.from({ length: 2000 }, () => frame))
+    for (let i = 0; i < 500 && !this.closed && this.goaway === undefined; i++) {
+      this.write(burst)
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    await this.until(() => this.closed || this.goaway !== undefined, 60_000).catch(() => {})
+  }
+
   /** request headers of a gRPC call to `path` */
   grpcHeaders (path: string, token: string, extra: Header[] = []): Header[] {
     return [[':method', 'POST'], [':scheme', 'http'], [':path', path], [':authority', 'localhost'], ['content-type', 'application/grpc'], ['te', 'trailers'], ['api-key', token], ...extra]

@@ -10,23 +10,11 @@ import { valueToJs } from '../../../decoders/qdrant/results.js'
 import type { Masker } from '../../../decoders/types.js'
 import type { MaskProfileConfig } from '../../../lib/config/types.js'
 import { compileMasking } from '../../../lib/mask/index.js'
+import { pick, prng, type Rand } from '../../helpers/random.js'
 
 const methods = qdrantMethods()
 const search = methods.get('/qdrant.Points/Search')!
 const batch = methods.get('/qdrant.Points/SearchBatch')!
-
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-type Rand = () => number
-const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]
 
 const SENSITIVE = ['ann.lee@example.com', '+44 20 7946 0958', '4111 1111 1111 1111', 'DE89 3704 0044 0532 0130 00',
   '123-45-6789', '10.1.2.3', 'sk_live_abcdefghijklmnopqrstuvwx', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl']

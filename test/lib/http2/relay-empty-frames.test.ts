@@ -39,16 +39,6 @@ t.test('a flood of empty DATA frames on an open stream is stopped, never forward
   t.equal(upstream.calls.length, before, 'upstream never saw the call')
 })
 
-/** floods `frame` in bursts until the relay stops the connection, as the test above does */
-async function flood (c: RawClient, frame: Buffer): Promise<void> {
-  const burst = Buffer.concat(Array.from({ length: 2000 }, () => frame))
-  for (let i = 0; i < 500 && !c.closed && c.goaway === undefined; i++) {
-    c.write(burst)
-    await new Promise(resolve => setImmediate(resolve))
-  }
-  await c.until(() => c.closed || c.goaway !== undefined, 60_000).catch(() => {})
-}
-
 t.test('empty DATA frames on a stream already forwarded upstream: GOAWAY ENHANCE_YOUR_CALM (RFC 9113 §10.5)', async t => {
   const c = await RawClient.connect(relay.port)
   t.teardown(() => c.close())
@@ -57,7 +47,7 @@ t.test('empty DATA frames on a stream already forwarded upstream: GOAWAY ENHANCE
   t.equal(status(await c.finished(1)), '0')
   const before = upstream.calls.length
   c.write(F.headers(3, c.encoder.encode(c.grpcHeaders('/qdrant.Points/Count', token)), { endStream: false, maxFrameSize: 16384 }), F.data(3, countBody, false, 16384))
-  await flood(c, F.frame(FrameType.DATA, 0, 3))
+  await c.flood(F.frame(FrameType.DATA, 0, 3))
   t.equal(c.goaway?.code, ErrorCode.ENHANCE_YOUR_CALM, `GOAWAY ENHANCE_YOUR_CALM (${JSON.stringify(c.goaway)})`)
   t.equal(upstream.calls.length, before, 'the call never completed upstream')
 })
@@ -68,7 +58,7 @@ t.test('PRIORITY and SETTINGS floods: GOAWAY ENHANCE_YOUR_CALM', async t => {
     ['empty SETTINGS', F.frame(FrameType.SETTINGS, 0, 0)]
   ] as const) {
     const c = await RawClient.connect(relay.port)
-    await flood(c, frame)
+    await c.flood(frame)
     t.equal(c.goaway?.code, ErrorCode.ENHANCE_YOUR_CALM, `${label}: GOAWAY ENHANCE_YOUR_CALM (${JSON.stringify(c.goaway)})`)
     c.close()
   }

@@ -7,24 +7,12 @@
 import t from 'tap'
 import type { MaskProfileConfig } from '../../../lib/config/types.js'
 import { compileMasking } from '../../../lib/mask/index.js'
+import { pick, prng, type Rand } from '../../helpers/random.js'
 
 const KEY = Buffer.alloc(32, 3)
 const SEED = Number(process.env.MASK_FUZZ_SEED ?? 20240611)
 const DOCS = 400
 
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-type Rand = () => number
-const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]
 const int = (r: Rand, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1))
 const digits = (r: Rand, n: number): string => Array.from({ length: n }, () => String(int(r, 0, 9))).join('')
 const chars = (r: Rand, n: number, set: string): string => Array.from({ length: n }, () => pick(r, set.split(''))).join('')
