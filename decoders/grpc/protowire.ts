@@ -137,6 +137,33 @@ export class MessageBuilder {
 }
 
 /**
+ * A message rewritten in place of some of its LEN fields: the bytes between them are copied as they
+ * came, only the replaced fields are built. Made at the first replacement, so a message that stays as
+ * it is costs nothing.
+ */
+export class MessageSplice extends MessageBuilder {
+  private copied: number
+
+  constructor (private readonly source: Buffer, start: number) {
+    super()
+    this.copied = start
+  }
+
+  /** the field in source[fieldStart, end) becomes field `field` holding `content`, or goes when undefined */
+  replace (fieldStart: number, end: number, field: number, content: Uint8Array | MessageBuilder | undefined): void {
+    this.raw(this.source.subarray(this.copied, fieldStart))
+    if (content !== undefined) this.field(field, content)
+    this.copied = end
+  }
+
+  /** the message up to `end`: the bytes after the last replacement as they came */
+  upTo (end: number): this {
+    this.raw(this.source.subarray(this.copied, end))
+    return this
+  }
+}
+
+/**
  * The value of a `repeated float` field under the reader (its tag just read): packed (LEN) or one
  * float (I32). Each float32 is rounded in place by `round` on its bit pattern (little-endian on the
  * wire); rounding keeps the width, so the message around it stays valid. Returns how many floats.

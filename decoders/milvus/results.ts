@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import { I32, LEN, MessageBuilder, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
+import { I32, LEN, MessageSplice, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
 import type { Masker, RecordId, ResultView, WireChecks } from '../types.js'
 import { columnValues, idsOf, int64, isVectorColumn, maskColumn, vectorRows, type Msg } from './fields.js'
 
@@ -220,11 +220,9 @@ function splice (buf: Buffer, a: number, b: number, ca: number, cb: number, fiel
     if (r.field === field && r.wireType === LEN) {
       const s = r.len()
       if (s === ca && r.pos === cb) {
-        const out = new MessageBuilder()
-        out.raw(buf.subarray(a, r.fieldStart))
-        out.field(field, content)
-        out.raw(buf.subarray(cb, b))
-        return out.finish()
+        const out = new MessageSplice(buf, a)
+        out.replace(r.fieldStart, cb, field, content)
+        return out.upTo(b).finish()
       }
     } else r.skip()
   }
@@ -239,22 +237,16 @@ class WireMask {
   response (buf: Buffer): Buffer | null {
     if (this.L.results === 0) return this.holder(buf, 0, buf.length)
     const r = new WireReader(buf, 0, buf.length)
-    let out: MessageBuilder | undefined
-    let copied = 0
+    let out: MessageSplice | undefined
     while (r.next()) {
       if (r.field !== this.L.results || r.wireType !== LEN) { r.skip(); continue }
       const fs = r.fieldStart
       const s = r.len()
       const h = this.holder(buf, s, r.pos)
       if (h === null) continue
-      out ??= new MessageBuilder()
-      out.raw(buf.subarray(copied, fs))
-      out.field(this.L.results, h)
-      copied = r.pos
+      ;(out ??= new MessageSplice(buf, 0)).replace(fs, r.pos, this.L.results, h)
     }
-    if (out === undefined) return null
-    out.raw(buf.subarray(copied))
-    return out.finish()
+    return out?.upTo(buf.length).finish() ?? null
   }
 
   /** the message part holding fields_data and output_fields */
@@ -282,15 +274,9 @@ class WireMask {
       }
       pieces.sort((x, y) => x[0] - y[0])
     }
-    const out = new MessageBuilder()
-    let copied = a
-    for (const [from, to, content] of pieces) {
-      out.raw(buf.subarray(copied, from))
-      if (content !== null) out.field(L.fieldsData, content)
-      copied = to
-    }
-    out.raw(buf.subarray(copied, b))
-    return out.finish()
+    const out = new MessageSplice(buf, a)
+    for (const [from, to, content] of pieces) out.replace(from, to, L.fieldsData, content ?? undefined)
+    return out.upTo(b).finish()
   }
 
   /** one FieldData: null when the mask leaves it as it is, REMOVE, or its new bytes */
@@ -449,8 +435,7 @@ class WireMask {
     }
     if (da < 0) return undefined
     const r = new WireReader(buf, da, db)
-    let out: MessageBuilder | undefined
-    let copied = da
+    let out: MessageSplice | undefined
     while (r.next()) {
       if (r.field !== 1 || r.wireType !== LEN) return undefined
       const fs = r.fieldStart
@@ -458,13 +443,10 @@ class WireMask {
       const after = row(s, r.pos)
       if (after === null) continue
       if (after === undefined) return undefined
-      out ??= new MessageBuilder()
-      out.raw(buf.subarray(copied, fs))
-      out.field(1, after)
-      copied = r.pos
+      ;(out ??= new MessageSplice(buf, da)).replace(fs, r.pos, 1, after)
     }
     if (out === undefined) return null
-    out.raw(buf.subarray(copied, db))
+    out.upTo(db)
     // the array → ScalarField → FieldData, each rebuilt around the part that changed
     return splice(buf, a, b, sa, sb, L.scalars, splice(buf, sa, sb, da, db, kind, out.finish()))
   }

@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import { I64, LEN, MessageBuilder, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
+import { I64, LEN, MessageBuilder, MessageSplice, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
 import { DROP, type Masker, type RecordId, type ResultView, type WireChecks } from '../types.js'
 import { idOf } from './methods.js'
 
@@ -367,29 +367,22 @@ class WireMask {
     const r = new WireReader(buf, a, b)
     const target = L.containers[level]
     const last = level === L.containers.length - 1
-    let out: MessageBuilder | undefined
-    let copied = a
+    let out: MessageSplice | undefined
     while (r.next()) {
       if (r.field !== target || r.wireType !== LEN) { r.skip(); continue }
       const fs = r.fieldStart
       const s = r.len()
       const sub = last ? this.point(buf, s, r.pos) : this.message(buf, s, r.pos, level + 1)
       if (sub === null) continue
-      out ??= new MessageBuilder()
-      out.raw(buf.subarray(copied, fs))
-      out.field(target, sub)
-      copied = r.pos
+      ;(out ??= new MessageSplice(buf, a)).replace(fs, r.pos, target, sub)
     }
-    if (out === undefined) return null
-    out.raw(buf.subarray(copied, b))
-    return out
+    return out?.upTo(b) ?? null
   }
 
   private point (buf: Buffer, a: number, b: number): MessageBuilder | Buffer | null {
     const L = this.L
     const r = new WireReader(buf, a, b)
-    let out: MessageBuilder | undefined
-    let copied = a
+    let out: MessageSplice | undefined
     while (r.next()) {
       const fs = r.fieldStart
       let e: Outcome
@@ -406,14 +399,9 @@ class WireMask {
       }
       if (e === SAME) continue
       if (e === WHOLE) return this.decodedPoint(buf, a, b)
-      out ??= new MessageBuilder()
-      out.raw(buf.subarray(copied, fs))
-      if (e !== REMOVE) out.field(r.field, e)
-      copied = r.pos
+      ;(out ??= new MessageSplice(buf, a)).replace(fs, r.pos, r.field, e === REMOVE ? undefined : e)
     }
-    if (out === undefined) return null
-    out.raw(buf.subarray(copied, b))
-    return out
+    return out?.upTo(b) ?? null
   }
 
   /** one payload map entry { key = 1, value = 2 }, or one of the fields of a Struct under `parent` */
@@ -483,8 +471,7 @@ class WireMask {
     const sb = v.pos
     if (v.next()) return undefined // a second member: leave the oneof rules to protobufjs
     const r = new WireReader(buf, sa, sb)
-    let out: MessageBuilder | undefined
-    let copied = sa
+    let out: MessageSplice | undefined
     while (r.next()) {
       if (r.field !== L.structFields || r.wireType !== LEN) return undefined
       const fs = r.fieldStart
@@ -492,15 +479,11 @@ class WireMask {
       const e = this.entry(buf, s, r.pos, parent, depth)
       if (e === SAME) continue
       if (e === WHOLE) return WHOLE
-      out ??= new MessageBuilder()
-      out.raw(buf.subarray(copied, fs))
-      if (e !== REMOVE) out.field(L.structFields, e)
-      copied = r.pos
+      ;(out ??= new MessageSplice(buf, sa)).replace(fs, r.pos, L.structFields, e === REMOVE ? undefined : e)
     }
     if (out === undefined) return SAME
-    out.raw(buf.subarray(copied, sb))
     const value = new MessageBuilder()
-    value.field(L.vStruct, out)
+    value.field(L.vStruct, out.upTo(sb))
     return value
   }
 
