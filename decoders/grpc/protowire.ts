@@ -29,11 +29,20 @@ export class WireReader {
 
   /** reads the next tag; false at the end */
   next (): boolean {
-    if (this.pos >= this.end) return false
-    this.fieldStart = this.pos
-    const t = this.varint()
-    this.field = Math.floor(t / 8)
-    this.wireType = t & 7
+    const p = this.pos
+    if (p >= this.end) return false
+    this.fieldStart = p
+    const c = this.buf[p]
+    // tags of fields 1–15 are one byte: read them as small integers (the hot path of every walk)
+    if (c < 0x80) {
+      this.pos = p + 1
+      this.field = c >>> 3
+      this.wireType = c & 7
+    } else {
+      const t = this.varint()
+      this.field = Math.floor(t / 8)
+      this.wireType = t & 7
+    }
     if (this.field === 0) throw malformed('field number 0')
     return true
   }
@@ -41,6 +50,14 @@ export class WireReader {
   /** a varint as a number (exact up to 2^53; larger values come out rounded, but never small) */
   varint (): number {
     const b = this.buf
+    const p = this.pos
+    // one and two bytes (lengths below 16 KiB, small numbers) as small integers
+    if (p + 1 < this.end) {
+      const c = b[p]
+      if (c < 0x80) { this.pos = p + 1; return c }
+      const d = b[p + 1]
+      if (d < 0x80) { this.pos = p + 2; return (c & 0x7f) | (d << 7) }
+    }
     let x = 0
     let mul = 1
     for (let i = 0; i < 10; i++) {
@@ -83,39 +100,75 @@ export class WireReader {
 }
 
 export function varintSize (n: number): number {
+  if (n < 128) return 1
+  if (n < 16384) return 2
   let size = 1
   while (n >= 128) { n = Math.floor(n / 128); size++ }
   return size
 }
 
 function writeVarint (out: Buffer, pos: number, n: number): number {
+  if (n < 0x80000000) { // tags and lengths: in int32 range, shifted as integers
+    while (n >= 128) { out[pos++] = (n & 127) | 128; n >>>= 7 }
+    out[pos++] = n
+    return pos
+  }
   while (n >= 128) { out[pos++] = (n % 128) | 0x80; n = Math.floor(n / 128) }
   out[pos++] = n
   return pos
 }
 
+/** src[a, b) into out at pos; short runs by a loop (cheaper than set()'s call), long ones without a Buffer view */
+function copyInto (src: Uint8Array, a: number, b: number, out: Buffer, pos: number): number {
+  if (b - a < 32) {
+    for (let i = a; i < b; i++) out[pos++] = src[i]
+    return pos
+  }
+  out.set(new Uint8Array(src.buffer, src.byteOffset + a, b - a), pos)
+  return pos + b - a
+}
+
+// what MessageBuilder.ops holds, one code per part and its numbers after it
+const BYTES = 0 // a Uint8Array in objs
+const NUMBER = 1 // a varint (tag or length): the value follows
+const NESTED = 2 // a MessageBuilder in objs
+const RANGE = 3 // bytes of `source`: start and end follow
+
 /**
  * A message rebuilt from pieces: byte ranges kept as they are and length-delimited fields with new
  * content, which may itself be a builder (a point inside a response), so nested messages are written
- * once, into one allocation, at `finish`.
+ * once, into one allocation, at `finish`. Parts are codes and numbers in one integer array and the
+ * objects in another, so writing walks no mixed-type list and kept ranges need no Buffer views.
  */
 export class MessageBuilder {
-  private readonly parts: Array<Uint8Array | number | MessageBuilder> = []
+  private readonly ops: number[] = []
+  private readonly objs: Array<Uint8Array | MessageBuilder> = []
   /** bytes `finish` will write */
   byteLength = 0
+
+  constructor (protected readonly source: Uint8Array = EMPTY) {}
 
   /** bytes copied as they are (whole fields, tags included) */
   raw (b: Uint8Array): void {
     if (b.length === 0) return
-    this.parts.push(b)
+    this.ops.push(BYTES)
+    this.objs.push(b)
     this.byteLength += b.length
+  }
+
+  /** source[a, b) copied as it is */
+  protected range (a: number, b: number): void {
+    if (b <= a) return
+    this.ops.push(RANGE, a, b)
+    this.byteLength += b - a
   }
 
   /** field `field` (wire type LEN) holding `content` */
   field (field: number, content: Uint8Array | MessageBuilder): void {
     const tag = field * 8 + LEN
     const n = content.byteLength
-    this.parts.push(tag, n, content)
+    this.ops.push(NUMBER, tag, NUMBER, n, content instanceof MessageBuilder ? NESTED : BYTES)
+    this.objs.push(content)
     this.byteLength += varintSize(tag) + varintSize(n) + n
   }
 
@@ -126,15 +179,22 @@ export class MessageBuilder {
   }
 
   private writeTo (out: Buffer, pos: number): number {
-    for (const p of this.parts) {
-      if (typeof p === 'number') pos = writeVarint(out, pos, p)
-      else if (p instanceof MessageBuilder) pos = p.writeTo(out, pos)
-      else if (p.length < 32) { for (let i = 0; i < p.length; i++) out[pos++] = p[i] } // small parts: a loop beats set()'s call
-      else { out.set(p, pos); pos += p.length }
+    const ops = this.ops
+    const objs = this.objs
+    let o = 0
+    for (let i = 0; i < ops.length;) {
+      switch (ops[i]) {
+        case NUMBER: pos = writeVarint(out, pos, ops[i + 1]); i += 2; break
+        case RANGE: pos = copyInto(this.source, ops[i + 1], ops[i + 2], out, pos); i += 3; break
+        case NESTED: pos = (objs[o++] as MessageBuilder).writeTo(out, pos); i++; break
+        default: { const b = objs[o++] as Uint8Array; pos = copyInto(b, 0, b.length, out, pos); i++ }
+      }
     }
     return pos
   }
 }
+
+const EMPTY = new Uint8Array(0)
 
 /**
  * A message rewritten in place of some of its LEN fields: the bytes between them are copied as they
@@ -144,21 +204,21 @@ export class MessageBuilder {
 export class MessageSplice extends MessageBuilder {
   private copied: number
 
-  constructor (private readonly source: Buffer, start: number) {
-    super()
+  constructor (source: Uint8Array, start: number) {
+    super(source)
     this.copied = start
   }
 
   /** the field in source[fieldStart, end) becomes field `field` holding `content`, or goes when undefined */
   replace (fieldStart: number, end: number, field: number, content: Uint8Array | MessageBuilder | undefined): void {
-    this.raw(this.source.subarray(this.copied, fieldStart))
+    this.range(this.copied, fieldStart)
     if (content !== undefined) this.field(field, content)
     this.copied = end
   }
 
   /** the message up to `end`: the bytes after the last replacement as they came */
   upTo (end: number): this {
-    this.raw(this.source.subarray(this.copied, end))
+    this.range(this.copied, end)
     return this
   }
 }

@@ -315,6 +315,9 @@ interface KeyInfo {
   quietName: boolean
   pathFree: boolean
   covered: boolean
+  /** the last masked text of a value under this key and its entry's bytes (`entryFor`) */
+  lastOut?: string
+  lastEntry?: Buffer
 }
 
 /**
@@ -343,7 +346,7 @@ class PayloadKeys {
     const w = this.wire
     // long keys (and keys under them) are answered but not kept: the table stays small
     const kept = b - a <= KEPT_KEY && path.length <= 4 * KEPT_KEY && (parent === null || parent.kept)
-    const info = { bytes: Buffer.from(buf.subarray(a, b)), parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path) }
+    const info = { bytes: Buffer.from(buf.subarray(a, b)), parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), lastOut: undefined, lastEntry: undefined }
     if (kept) this.slots[slot] = info
     return info
   }
@@ -428,7 +431,7 @@ class WireMask {
       const out = this.masker.scalar(path, scalar as string | number | boolean | null)
       if (out === scalar) return SAME
       if (out === DROP) return REMOVE
-      return this.entryOf(buf, ks, ke, out)
+      return this.entryFor(k, buf, ks, ke, out)
     }
     if (scalar === NOT_SCALAR && !covered) {
       const st = this.struct(buf, vs, ve, k, depth + 1)
@@ -447,6 +450,14 @@ class WireMask {
     if (keys.length === 0) return REMOVE
     if (keys.length !== 1 || keys[0] !== key) return WHOLE
     return this.entryOf(buf, ks, ke, doc[key])
+  }
+
+  /** `entryOf` as bytes; a configured field masks to the same text point after point, so the last one is kept per key */
+  private entryFor (k: KeyInfo, buf: Buffer, ks: number, ke: number, x: unknown): Buffer {
+    if (typeof x === 'string' && k.lastOut === x) return k.lastEntry!
+    const entry = this.entryOf(buf, ks, ke, x).finish()
+    if (typeof x === 'string') { k.lastOut = x; k.lastEntry = entry }
+    return entry
   }
 
   /** a payload map entry: the key's bytes and `x` as a qdrant.Value (written with the message) */
