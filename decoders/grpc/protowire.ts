@@ -1,4 +1,5 @@
 import { VecgateError } from '../../lib/errors.js'
+import { copyBytes } from '../../lib/mask/bytes.js'
 
 /**
  * The protobuf wire format, read in place (protobuf.dev/programming-guides/encoding): tags, varints,
@@ -118,16 +119,6 @@ function writeVarint (out: Buffer, pos: number, n: number): number {
   return pos
 }
 
-/** src[a, b) into out at pos; short runs by a loop (cheaper than set()'s call), long ones without a Buffer view */
-function copyInto (src: Uint8Array, a: number, b: number, out: Buffer, pos: number): number {
-  if (b - a < 32) {
-    for (let i = a; i < b; i++) out[pos++] = src[i]
-    return pos
-  }
-  out.set(new Uint8Array(src.buffer, src.byteOffset + a, b - a), pos)
-  return pos + b - a
-}
-
 // what MessageBuilder.ops holds, one code per part and its numbers after it
 const BYTES = 0 // a Uint8Array in objs
 const NUMBER = 1 // a varint (tag or length): the value follows
@@ -185,9 +176,9 @@ export class MessageBuilder {
     for (let i = 0; i < ops.length;) {
       switch (ops[i]) {
         case NUMBER: pos = writeVarint(out, pos, ops[i + 1]); i += 2; break
-        case RANGE: pos = copyInto(this.source, ops[i + 1], ops[i + 2], out, pos); i += 3; break
+        case RANGE: pos = copyBytes(this.source, ops[i + 1], ops[i + 2], out, pos); i += 3; break
         case NESTED: pos = (objs[o++] as MessageBuilder).writeTo(out, pos); i++; break
-        default: { const b = objs[o++] as Uint8Array; pos = copyInto(b, 0, b.length, out, pos); i++ }
+        default: { const b = objs[o++] as Uint8Array; pos = copyBytes(b, 0, b.length, out, pos); i++ }
       }
     }
     return pos

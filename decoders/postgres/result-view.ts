@@ -1,3 +1,5 @@
+import { VecgateError } from '../../lib/errors.js'
+import { copyBytes } from '../../lib/mask/bytes.js'
 import { DROP, type Masker, type RecordId, type ResultView } from '../types.js'
 import type { Column } from './messages.js'
 
@@ -53,36 +55,59 @@ export class MaskPlan {
    */
   apply (row: Buffer): Buffer {
     if (!this.active) return row
-    const n = row.readInt16BE(5)
+    const n = int16(row, 5)
     let pos = 7
-    let changed: Array<Buffer | null | undefined> | undefined
+    let changed: Array<Uint8Array | null | undefined> | undefined
+    const wire = this.masker.wire
     for (let i = 0; i < n; i++) {
-      const len = row.readInt32BE(pos)
+      if (pos + 4 > row.length) throw cutShort()
+      const len = int32(row, pos)
       pos += 4
       const start = pos
       if (len > 0) pos += len
+      if (pos > row.length) throw cutShort()
       const w = this.work[i] ?? 0
       if (w === 0 || len < 0) continue
       const skim = this.skim[i]
-      if (skim === 1 && this.masker.wire!.quietText(row, start, pos)) continue
-      if (skim === 2 && this.masker.wire!.quietJson(row, start, pos)) continue
-      if (skim === 3 && row[start] === 1 && this.masker.wire!.quietJson(row, start + 1, pos)) continue
-      const col = this.columns[i]
-      const before = row.subarray(start, start + len)
-      const after = this.maskValue(w, col, before)
-      if (after === before) continue
-      changed ??= new Array<Buffer | null | undefined>(n)
+      if (skim === 1 && wire!.quietText(row, start, pos)) continue
+      if (skim === 2 && wire!.quietJson(row, start, pos)) continue
+      if (skim === 3 && row[start] === 1 && wire!.quietJson(row, start + 1, pos)) continue
+      const after = this.maskValue(w, i, row, start, pos)
+      if (after === undefined) continue
+      changed ??= new Array<Uint8Array | null | undefined>(n)
       changed[i] = after
     }
     return changed === undefined ? row : rewriteDataRow(row, changed)
   }
 
-  private maskValue (w: Work, col: Column, raw: Buffer): Buffer | null {
+  /** column i's value row[start, end) masked: undefined when it stays as it is, null for NULL, else the new bytes */
+  private maskValue (w: Work, i: number, row: Buffer, start: number, end: number): Uint8Array | null | undefined {
+    const col = this.columns[i]
+    const m = this.masker
+    const binary = col.format === 1
+    if (w === 2) {
+      const jsonb = col.typeOid === OID.jsonb
+      // binary jsonb is a version byte (1) and the text (jsonb_send); the text is masked as it stands
+      const wire = m.wire
+      const from = binary && jsonb ? 1 : 0
+      if (wire !== undefined && (from === 0 || row[start] === 1)) {
+        const out = wire.maskJson(row, start + from, end, col.name)
+        if (out === null) return undefined
+        if (out !== undefined) return from === 0 ? out : Buffer.concat([JSONB_VERSION, out])
+      }
+    }
+    const raw = row.subarray(start, end)
+    const out = this.maskDecoded(w, i, col, raw)
+    return out === raw ? undefined : out
+  }
+
+  /** the decoded path: the value parsed, masked through the Masker and written back (`raw` when unchanged) */
+  private maskDecoded (w: Work, i: number, col: Column, raw: Buffer): Uint8Array | null {
     const m = this.masker
     const binary = col.format === 1
     if (w === 3) {
       const v = binary ? binaryVector(raw) : textVector(raw)
-      if (v === undefined) return m.touches(col.name) ? this.maskValue(1, col, raw) : raw
+      if (v === undefined) return m.touches(col.name) ? this.maskDecoded(1, i, col, raw) : raw
       const out = m.vector(v)
       if (out === null) return null
       if (out === v) return raw
@@ -90,20 +115,12 @@ export class MaskPlan {
     }
     if (w === 2) {
       const jsonb = col.typeOid === OID.jsonb
-      // binary jsonb is a version byte (1) and the text (jsonb_send); the text is masked as it stands
-      const wire = m.wire
-      const from = binary && jsonb ? 1 : 0
-      if (wire !== undefined && (from === 0 || raw[0] === 1)) {
-        const out = wire.maskJson(raw, from, raw.length, col.name)
-        if (out === null) return raw
-        if (out !== undefined) return from === 0 ? Buffer.from(out.buffer, out.byteOffset, out.byteLength) : Buffer.concat([JSONB_VERSION, out])
-      }
       const text = binary && jsonb ? raw.toString('utf8', 1) : raw.toString('utf8')
       let doc: unknown
       try { doc = JSON.parse(text) } catch { return null } // cannot check it: do not pass it on
       if (doc === null || typeof doc !== 'object') {
         if (!m.touches(col.name)) return raw
-        return this.scalarOut(col, m.scalar(col.name, doc as string | number | boolean | null), raw, doc)
+        return this.scalarOut(i, col, m.scalar(col.name, doc as string | number | boolean | null), raw, doc)
       }
       if (!m.document(doc as Record<string, unknown>, col.name)) return raw
       const s = JSON.stringify(doc)
@@ -111,12 +128,23 @@ export class MaskPlan {
     }
     const value = binary ? decodeBinary(col.typeOid, raw) : raw.toString('utf8')
     if (value === undefined) return null // a binary type we cannot read: fail closed
-    return this.scalarOut(col, m.scalar(col.name, value), raw, value)
+    return this.scalarOut(i, col, m.scalar(col.name, value), raw, value)
   }
 
-  private scalarOut (col: Column, out: ReturnType<Masker['scalar']>, raw: Buffer, before: unknown): Buffer | null {
+  /** per column, the last masked text and its bytes: a configured column masks to the same text row after row */
+  private readonly lastText: Array<string | undefined> = []
+  private readonly lastBytes: Buffer[] = []
+
+  private scalarOut (i: number, col: Column, out: ReturnType<Masker['scalar']>, raw: Buffer, before: unknown): Buffer | null {
     if (out === before) return raw
     if (out === DROP || out === null) return null
+    if (typeof out === 'string' && this.lastText[i] === out) return this.lastBytes[i]
+    const b = this.written(col, out)
+    if (typeof out === 'string' && b !== null) { this.lastText[i] = out; this.lastBytes[i] = b }
+    return b
+  }
+
+  private written (col: Column, out: string | number | boolean): Buffer | null {
     if (col.format === 1) {
       // binary json is the text; binary jsonb is a version byte (1) and the text (jsonb_send)
       if (col.typeOid === OID.json) return Buffer.from(JSON.stringify(out))
@@ -149,12 +177,12 @@ function splitRow (row: Buffer): Array<Buffer | null> {
 }
 
 /** the DataRow `row` with the values `changed` names (an entry per column; undefined: as it came), written once without splitting the row */
-export function rewriteDataRow (row: Buffer, changed: Array<Buffer | null | undefined>): Buffer {
-  const n = row.readInt16BE(5)
+export function rewriteDataRow (row: Buffer, changed: Array<Uint8Array | null | undefined>): Buffer {
+  const n = int16(row, 5)
   let size = 7
   let pos = 7
   for (let i = 0; i < n; i++) {
-    const len = row.readInt32BE(pos)
+    const len = int32(row, pos)
     pos += 4 + Math.max(len, 0)
     const c = changed[i]
     size += 4 + (c === undefined ? Math.max(len, 0) : c === null ? 0 : c.length)
@@ -165,22 +193,32 @@ export function rewriteDataRow (row: Buffer, changed: Array<Buffer | null | unde
   let to = 0
   pos = 7
   for (let i = 0; i < n; i++) {
-    const len = row.readInt32BE(pos)
+    const len = int32(row, pos)
     const end = pos + 4 + Math.max(len, 0)
     const c = changed[i]
     if (c !== undefined) {
-      row.copy(b, to, copied, pos)
-      to += pos - copied
-      b.writeInt32BE(c === null ? -1 : c.length, to)
-      to += 4
-      if (c !== null) { b.set(c, to); to += c.length }
+      to = copyBytes(row, copied, pos, b, to)
+      to = putInt32(b, to, c === null ? -1 : c.length)
+      if (c !== null) to = copyBytes(c, 0, c.length, b, to)
       copied = end
     }
     pos = end
   }
-  row.copy(b, to, copied, pos)
-  b.writeInt32BE(size - 1, 1)
+  copyBytes(row, copied, pos, b, to)
+  putInt32(b, 1, size - 1)
   return b
+}
+
+function cutShort (): VecgateError {
+  return new VecgateError('VG_ERR_MALFORMED', 'DataRow shorter than its values say; not masked, not sent')
+}
+
+/** big-endian integers of the protocol (55.7), read and written in place without Buffer's checked methods (`apply` checks the ranges first) */
+const int16 = (b: Uint8Array, at: number): number => ((b[at] << 24) | (b[at + 1] << 16)) >> 16
+const int32 = (b: Uint8Array, at: number): number => (b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]
+function putInt32 (b: Uint8Array, at: number, v: number): number {
+  b[at] = v >>> 24; b[at + 1] = v >>> 16; b[at + 2] = v >>> 8; b[at + 3] = v
+  return at + 4
 }
 
 export function encodeDataRow (values: Array<Buffer | null>): Buffer {

@@ -1,5 +1,6 @@
 import { DROP } from '../../decoders/types.js'
 import { REDACTED, type Hasher, type MaskAction } from './actions.js'
+import { copyBytes } from './bytes.js'
 import { partialText } from './detect/partial.js'
 import type { PathNode, PathSet } from './paths.js'
 import type { Scanner } from './scanner.js'
@@ -90,15 +91,12 @@ export class JsonTextMasker {
     let from = start
     let at = 0
     for (let i = 0; i < cuts.length; i += 3) {
-      const a = cuts[i] as number
-      out.set(this.buf.subarray(from, a), at)
-      at += a - from
+      at = copyBytes(this.buf, from, cuts[i] as number, out, at)
       const text = cuts[i + 2] as Uint8Array
-      out.set(text, at)
-      at += text.length
+      at = copyBytes(text, 0, text.length, out, at)
       from = cuts[i + 1] as number
     }
-    out.set(this.buf.subarray(from, end), at)
+    copyBytes(this.buf, from, end, out, at)
     return out
   }
 

@@ -2,7 +2,7 @@ import { DROP, type Dropped } from '../../decoders/types.js'
 import type { Hasher, MaskAction } from './actions.js'
 import { NOT_SECRET, secretByName, secretKind } from './detect/secrets.js'
 import { Spans } from './detect/spans.js'
-import { CONTACT_BITS, gate, gateBytes, quietContactBytes, type Detector } from './detectors.js'
+import { CONTACT_BITS, contactGate, contactGateBytes, gate, gateBytes, quietContactBytes, type Detector } from './detectors.js'
 
 /** one reused hit list: scans never interleave (single-threaded, not re-entrant) */
 const spans = new Spans()
@@ -57,10 +57,10 @@ export class Scanner {
   /**
    * The gate over UTF-8 text buf[start, end) without escapes, for `scan` to reuse once the text is
    * decoded: 0 when `scan` leaves it as it is; else detectors to run (a superset of what `gate` on
-   * the decoded string allows: `gateBytes` is never stricter), or -1 for "ask `gate`".
+   * the decoded string allows: the byte gates are never stricter).
    */
   gateOf (buf: Uint8Array, start: number, end: number): number {
-    if (this.contactsOnly) return quietContactBytes(buf, start, end) ? 0 : -1
+    if (this.contactsOnly) return contactGateBytes(buf, start, end) & this.mask
     return gateBytes(buf, start, end) & this.mask
   }
 
@@ -83,7 +83,7 @@ export class Scanner {
    * drop). `g`: the detectors a gate over this text allowed (`gateOf`); -1 runs `gate` here.
    */
   scan (s: string, g = -1): string | null | Dropped {
-    if (g < 0) g = gate(s) & this.mask
+    if (g < 0) g = (this.contactsOnly ? contactGate(s) : gate(s)) & this.mask
     if (g === 0) return s
     spans.reset()
     const dets = this.detectors

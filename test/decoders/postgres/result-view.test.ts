@@ -75,3 +75,28 @@ t.test('rewriteDataRow gives the row encodeDataRow builds from the values with t
     t.same(rewriteDataRow(encodeDataRow(values), changed), want, `row ${k}`)
   }
 })
+
+t.test('a column masked to the same text row after row, and to new text, is written as the Masker gives it each time', async t => {
+  const plan = new MaskPlan([col('email', 25), col('note', 25)], masker())
+  const rows = ['a@x.example', 'b@x.example', 'c@y.example', 'c@y.example', 'd@x.example'].map((e, i) => row(e, `n${i}`))
+  t.same(rows.map(r => values(plan.apply(r))), [
+    ['a@***', 'n0'], ['b@***', 'n1'], ['c@***', 'n2'], ['c@***', 'n3'], ['d@***', 'n4']
+  ])
+  // the shared bytes of the last text are copied into each row, never handed out to be changed
+  const a = plan.apply(rows[0])
+  a.fill(0, 11)
+  t.same(values(plan.apply(rows[1])), ['b@***', 'n1'])
+})
+
+t.test('a DataRow whose values run past its end is refused, not passed on', async t => {
+  const plan = new MaskPlan([col('email', 25), col('note', 25)], masker())
+  const good = row('a@x.example', 'note')
+  for (const cut of [good.length - 1, good.length - 5, 9, 7]) {
+    const bad = Buffer.from(good.subarray(0, cut))
+    bad.writeInt32BE(bad.length - 1, 1)
+    t.throws(() => plan.apply(bad), { code: 'VG_ERR_MALFORMED' }, `cut at ${cut}`)
+  }
+  const long = Buffer.from(good)
+  long.writeInt32BE(1000, 7)
+  t.throws(() => plan.apply(long), { code: 'VG_ERR_MALFORMED' }, 'a length beyond the row')
+})

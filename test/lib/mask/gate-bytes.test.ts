@@ -4,7 +4,7 @@
  * could pass undecoded. Random strings over the characters the gate counts, mixed with non-ASCII.
  */
 import t from 'tap'
-import { CONTACT_BITS, gate, gateBytes, gateMask, quietContactBytes } from '../../../lib/mask/detectors.js'
+import { CONTACT_BITS, contactGate, contactGateBytes, gate, gateBytes, gateMask, quietContactBytes } from '../../../lib/mask/detectors.js'
 import { KEY_PAIRS } from '../../../lib/mask/detect/secrets.js'
 
 function prng (seed: number): () => number {
@@ -106,6 +106,25 @@ t.test('quietContactBytes answers as gateBytes does for email, card, SSN and pho
     const b = Buffer.from(`{${s}}`)
     const want = (gateBytes(b, 1, b.length - 1) & CONTACT_BITS) === 0
     if (quietContactBytes(b, 1, b.length - 1) !== want) { differ++; t.fail(`${JSON.stringify(s)}: ${String(!want)} != ${String(want)}`) }
+  }
+  t.equal(differ, 0)
+})
+
+t.test('contactGate gives the contact bits of gate; contactGateBytes is never stricter, and the same on ASCII', async t => {
+  const r = prng(13)
+  const PARTS = [...ALPHABET, '2024-03-18', '+1 415 555 1000', '4111 1111 1111 1111', '123-45-6789', 'a@b.c', '12345678', '123456789', '.', '+', '@', ' ', '(', ')']
+  let differ = 0
+  for (let i = 0; i < 30000 && differ < 5; i++) {
+    let s = ''
+    const n = Math.floor(r() * 12)
+    for (let j = 0; j < n; j++) s += PARTS[Math.floor(r() * PARTS.length)]
+    const want = gate(s) & CONTACT_BITS
+    if (contactGate(s) !== want) { differ++; t.fail(`contactGate ${contactGate(s).toString(2)} != ${want.toString(2)} for ${JSON.stringify(s)}`) }
+    const b = Buffer.from(`{${s}}`)
+    const gb = contactGateBytes(b, 1, b.length - 1)
+    if ((want & ~gb) !== 0) { differ++; t.fail(`contactGateBytes stricter for ${JSON.stringify(s)}`) }
+    if (/^[\x00-\x7f]*$/.test(s) && gb !== want) { differ++; t.fail(`contactGateBytes differs on ASCII ${JSON.stringify(s)}`) }
+    if ((gb === 0) !== quietContactBytes(b, 1, b.length - 1)) { differ++; t.fail(`quietContactBytes disagrees for ${JSON.stringify(s)}`) }
   }
   t.equal(differ, 0)
 })
