@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import { I32, LEN, MessageSplice, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
+import { I32, LEN, MessageSplice, VARINT, WireReader, roundFloats, type MessageBuilder } from '../grpc/protowire.js'
 import type { Masker, RecordId, ResultView, WireChecks } from '../types.js'
 import { columnValues, idsOf, int64, isVectorColumn, maskColumn, vectorRows, type Msg } from './fields.js'
 
@@ -212,8 +212,11 @@ const ROWS = 3
 const ROUND = 4
 const JSON_ROWS = 5
 
-/** the message buf[a, b) with its LEN field at [fa, fb) (content range) given new content */
-function splice (buf: Buffer, a: number, b: number, ca: number, cb: number, field: number, content: Uint8Array): Buffer {
+/**
+ * the message buf[a, b) with its LEN field at [ca, cb) (content range) given new content; a builder,
+ * so a row → array → ScalarField → FieldData → message chain is written once, at the end
+ */
+function splice (buf: Buffer, a: number, b: number, ca: number, cb: number, field: number, content: Uint8Array | MessageBuilder): MessageBuilder {
   // the field's tag and length sit before its content: find where the field starts
   const r = new WireReader(buf, a, b)
   while (r.next()) {
@@ -222,7 +225,7 @@ function splice (buf: Buffer, a: number, b: number, ca: number, cb: number, fiel
       if (s === ca && r.pos === cb) {
         const out = new MessageSplice(buf, a)
         out.replace(r.fieldStart, cb, field, content)
-        return out.upTo(b).finish()
+        return out.upTo(b)
       }
     } else r.skip()
   }
@@ -235,7 +238,7 @@ class WireMask {
   constructor (private readonly L: Layout, private readonly masker: Masker, private readonly wire: WireChecks) {}
 
   response (buf: Buffer): Buffer | null {
-    if (this.L.results === 0) return this.holder(buf, 0, buf.length)
+    if (this.L.results === 0) return this.holder(buf, 0, buf.length)?.finish() ?? null
     const r = new WireReader(buf, 0, buf.length)
     let out: MessageSplice | undefined
     while (r.next()) {
@@ -250,10 +253,10 @@ class WireMask {
   }
 
   /** the message part holding fields_data and output_fields */
-  private holder (buf: Buffer, a: number, b: number): Buffer | null {
+  private holder (buf: Buffer, a: number, b: number): MessageBuilder | null {
     const L = this.L
     const r = new WireReader(buf, a, b)
-    const pieces: Array<[number, number, Buffer | null]> = [] // [from, to) replaced by content, or removed
+    const pieces: Array<[number, number, Uint8Array | MessageBuilder | null]> = [] // [from, to) replaced by content, or removed
     while (r.next()) {
       if (r.field !== L.fieldsData || r.wireType !== LEN) { r.skip(); continue }
       const fs = r.fieldStart
@@ -276,11 +279,11 @@ class WireMask {
     }
     const out = new MessageSplice(buf, a)
     for (const [from, to, content] of pieces) out.replace(from, to, L.fieldsData, content ?? undefined)
-    return out.upTo(b).finish()
+    return out.upTo(b)
   }
 
   /** one FieldData: null when the mask leaves it as it is, REMOVE, or its new bytes */
-  private column (buf: Buffer, a: number, b: number): Buffer | typeof REMOVE | null {
+  private column (buf: Buffer, a: number, b: number): Uint8Array | MessageBuilder | typeof REMOVE | null {
     const L = this.L
     const r = new WireReader(buf, a, b)
     let name = ''
@@ -357,20 +360,12 @@ class WireMask {
       if (r.wireType !== LEN) return DECODE
       const s = r.len()
       const e = r.pos
-      if (r.field === L.jsonData) {
-        // the dynamic field's keys are top-level paths; a declared JSON field sits under its name
-        if (dynamic || !wire.pathFree(name) || !wire.quietName(name)) return JSON_ROWS
-        if (!this.each(buf, s, e, (x, y) => wire.quietJson(buf, x, y))) return JSON_ROWS
-        continue
-      }
+      // JSON and text columns are masked row by row (jsonRows, stringRows), which pass over the rows
+      // the mask leaves alone: checking the rows here first would read every row twice when one has a hit
+      if (r.field === L.jsonData) return JSON_ROWS
       if (!this.masker.touches(name)) continue // maskColumn leaves other kinds alone then
-      const free = wire.pathFree(name) && wire.quietName(name)
-      if (r.field === L.stringData) {
-        // a configured text column, or one where a few rows have hits: masked row by row (stringRows)
-        if (!free || !this.each(buf, s, e, (x, y) => wire.quietText(buf, x, y))) return ROWS
-        continue
-      }
-      if (!free) return DECODE
+      if (r.field === L.stringData) return ROWS
+      if (!wire.pathFree(name) || !wire.quietName(name)) return DECODE
       if (r.field === L.longData || r.field === L.intData) {
         if (!this.numbers(buf, s, e)) return DECODE
       } else {
@@ -387,7 +382,7 @@ class WireMask {
    * Undefined when the column needs `maskColumn` after all: a result that is not a string (null,
    * DROP), or see `eachRow`.
    */
-  private stringRows (buf: Buffer, a: number, b: number, sa: number, sb: number, name: string): Buffer | null | undefined {
+  private stringRows (buf: Buffer, a: number, b: number, sa: number, sb: number, name: string): MessageBuilder | null | undefined {
     const free = this.wire.pathFree(name) && this.wire.quietName(name)
     // a configured column gets the same text row after row ("[redacted]"): encoded once
     let last = ''
@@ -410,10 +405,13 @@ class WireMask {
    * there), the dynamic field as a document of top-level keys. Empty rows are left alone. Undefined
    * when a row needs the decoded path, or see `eachRow`.
    */
-  private jsonRows (buf: Buffer, a: number, b: number, sa: number, sb: number, name: string, dynamic: boolean): Buffer | null | undefined {
-    if (!dynamic && !this.wire.quietName(name)) return undefined
+  private jsonRows (buf: Buffer, a: number, b: number, sa: number, sb: number, name: string, dynamic: boolean): MessageBuilder | null | undefined {
+    const wire = this.wire
+    if (!dynamic && !wire.quietName(name)) return undefined
     const prefix = dynamic ? '' : name
-    return this.eachRow(buf, a, b, sa, sb, this.L.jsonData, (s, e) => e === s ? null : this.wire.maskJson(buf, s, e, prefix))
+    // a declared field no configured path reaches: a row the detectors pass over whole is not walked
+    const skim = !dynamic && wire.pathFree(name)
+    return this.eachRow(buf, a, b, sa, sb, this.L.jsonData, (s, e) => e === s || (skim && wire.quietJson(buf, s, e)) ? null : wire.maskJson(buf, s, e, prefix))
   }
 
   /**
@@ -423,7 +421,7 @@ class WireMask {
    * none did. Undefined for nullable rows (valid_data) and anything but a lone `kind` array.
    */
   private eachRow (buf: Buffer, a: number, b: number, sa: number, sb: number, kind: number,
-    row: (s: number, e: number) => Uint8Array | null | undefined): Buffer | null | undefined {
+    row: (s: number, e: number) => Uint8Array | null | undefined): MessageBuilder | null | undefined {
     const L = this.L
     const f = new WireReader(buf, a, b)
     while (f.next()) { if (f.field === L.validData) return undefined; f.skip() }
@@ -448,18 +446,7 @@ class WireMask {
     if (out === undefined) return null
     out.upTo(db)
     // the array → ScalarField → FieldData, each rebuilt around the part that changed
-    return splice(buf, a, b, sa, sb, L.scalars, splice(buf, sa, sb, da, db, kind, out.finish()))
-  }
-
-  /** every element of a repeated string/bytes array message (field 1) passes `quiet` */
-  private each (buf: Buffer, a: number, b: number, quiet: (s: number, e: number) => boolean): boolean {
-    const r = new WireReader(buf, a, b)
-    while (r.next()) {
-      if (r.field !== 1 || r.wireType !== LEN) return false
-      const s = r.len()
-      if (!quiet(s, r.pos)) return false
-    }
-    return true
+    return splice(buf, a, b, sa, sb, L.scalars, splice(buf, sa, sb, da, db, kind, out))
   }
 
   /** every element of a LongArray/IntArray (field 1, packed or not) is a number the detectors leave */

@@ -193,29 +193,11 @@ export const CONTACT_BITS = 1 << 3 | 1 << 5 | 1 << 6 | 1 << 11
  * with a '.', no chain of 9 digits, and no chain of 8 with a '+' anywhere (see `gate` for chains).
  */
 export function quietContactBytes (b: Uint8Array, start: number, end: number): boolean {
-  if (end - start < 6) return true
-  let chain = 0; let at = false; let dot = false; let plus = false; let eight = false
-  for (let i = start; i < end; i++) {
-    const c = b[i]
-    if (c > 64) { chain = 0; continue } // letters, and nothing above '@' joins a chain
-    if (c >= 48) {
-      if (c <= 57) {
-        if (++chain >= 8) { if (chain >= 9) return false; eight = true }
-        continue
-      }
-      if (c === 64) at = true
-      chain = 0
-      continue
-    }
-    if (c === 46) dot = true
-    else if (c === 43) plus = true
-    else if (c !== 32 && c !== 45 && c !== 40 && c !== 41) chain = 0
-  }
-  return !(at && dot) && !(plus && eight)
+  return contactGateBytes(b, start, end) === 0
 }
 
 /**
- * `gate(s) & CONTACT_BITS` in the lighter loop of `quietContactBytes`: for profiles whose detectors
+ * `gate(s) & CONTACT_BITS` in a lighter loop: for profiles whose detectors
  * are all contact ones, the detectors to run on a string with something in it.
  */
 export function contactGate (s: string): number {
