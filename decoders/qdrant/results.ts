@@ -188,6 +188,8 @@ interface Layout {
   vDouble: number
   vInt: number
   vString: number
+  /** the tag of string_value (wire type LEN), when it is one byte; -1 otherwise */
+  stringTag: number
   vBool: number
   vStruct: number
   vList: number
@@ -241,6 +243,7 @@ function buildLayout (type: protobuf.Type, shape: 'points' | 'batch'): Layout | 
       vDouble: f(valueType, 'double_value').id,
       vInt: f(valueType, 'integer_value').id,
       vString: f(valueType, 'string_value').id,
+      stringTag: f(valueType, 'string_value').id < 16 ? f(valueType, 'string_value').id * 8 + LEN : -1,
       vBool: f(valueType, 'bool_value').id,
       vStruct: f(valueType, 'struct_value').id,
       vList: f(valueType, 'list_value').id,
@@ -318,6 +321,9 @@ interface KeyInfo {
   /** the last masked text of a value under this key and its entry's bytes (`entryFor`) */
   lastOut?: string
   lastEntry?: Buffer
+  /** the key that came after this one last time, and the first key under this one (`PayloadKeys.at`) */
+  next?: KeyInfo
+  first?: KeyInfo
 }
 
 /**
@@ -331,25 +337,46 @@ class PayloadKeys {
   private ids = 0
   constructor (private readonly wire: WireChecks) {}
 
-  at (buf: Buffer, a: number, b: number, parent: KeyInfo | null): KeyInfo {
+  /**
+   * The key at buf[a, b) under `parent`, after the key `prev` (null: the first). Points of one
+   * collection carry their keys in the same order, so the key that followed `prev` last time is
+   * tried first, by its bytes, before the table.
+   */
+  at (buf: Buffer, a: number, b: number, parent: KeyInfo | null, prev: KeyInfo | null = null): KeyInfo {
+    const guess = prev !== null ? prev.next : parent !== null ? parent.first : this.first
+    if (guess !== undefined && guess.parent === parent && sameBytes(guess.bytes, buf, a, b)) return guess
+    const k = this.lookUp(buf, a, b, parent)
+    if (k.kept) {
+      if (prev !== null) { if (prev.kept) prev.next = k } else if (parent !== null) parent.first = k
+      else this.first = k
+    }
+    return k
+  }
+
+  /** the first payload key last time */
+  private first: KeyInfo | undefined
+
+  private lookUp (buf: Buffer, a: number, b: number, parent: KeyInfo | null): KeyInfo {
     let h = parent === null ? 0x811c9dc5 : Math.imul(0x811c9dc5 ^ parent.id, 0x01000193)
     for (let i = a; i < b; i++) h = Math.imul(h ^ buf[i], 0x01000193)
     const slot = h & 1023
     const k = this.slots[slot]
-    if (k !== undefined && k.parent === parent && k.bytes.length === b - a) {
-      let i = 0
-      while (i < b - a && k.bytes[i] === buf[a + i]) i++
-      if (i === b - a) return k
-    }
+    if (k !== undefined && k.parent === parent && sameBytes(k.bytes, buf, a, b)) return k
     const key = buf.toString('utf8', a, b)
     const path = parent === null ? key : `${parent.path}.${key}`
     const w = this.wire
     // long keys (and keys under them) are answered but not kept: the table stays small
     const kept = b - a <= KEPT_KEY && path.length <= 4 * KEPT_KEY && (parent === null || parent.kept)
-    const info = { bytes: Buffer.from(buf.subarray(a, b)), parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), lastOut: undefined, lastEntry: undefined }
+    const info = { bytes: Buffer.from(buf.subarray(a, b)), parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), lastOut: undefined, lastEntry: undefined, next: undefined, first: undefined }
     if (kept) this.slots[slot] = info
     return info
   }
+}
+
+function sameBytes (x: Uint8Array, buf: Uint8Array, a: number, b: number): boolean {
+  if (x.length !== b - a) return false
+  for (let i = 0; i < x.length; i++) if (x[i] !== buf[a + i]) return false
+  return true
 }
 
 const payloadKeys = new WeakMap<WireChecks, PayloadKeys>()
@@ -357,6 +384,8 @@ const KEPT_KEY = 128
 
 class WireMask {
   private readonly keys: PayloadKeys
+  /** the key `entry` last looked up, for the next entry's `PayloadKeys.at` */
+  private seen: KeyInfo | null = null
 
   constructor (private readonly L: Layout, private readonly masker: Masker, private readonly wire: WireChecks) {
     let k = payloadKeys.get(wire)
@@ -386,12 +415,14 @@ class WireMask {
     const L = this.L
     const r = new WireReader(buf, a, b)
     let out: MessageSplice | undefined
+    let prev: KeyInfo | null = null
     while (r.next()) {
       const fs = r.fieldStart
       let e: Outcome
       if (r.field === L.payload && r.wireType === LEN) {
         const s = r.len()
-        e = this.entry(buf, s, r.pos, null, 0)
+        e = this.entry(buf, s, r.pos, null, 0, prev)
+        prev = this.seen
       } else if (r.field === L.vectors && r.wireType === LEN && this.masker.vectors !== 'keep') {
         const s = r.len()
         if (this.masker.vectors === 'drop') e = REMOVE
@@ -408,14 +439,22 @@ class WireMask {
   }
 
   /** one payload map entry { key = 1, value = 2 }, or one of the fields of a Struct under `parent` */
-  private entry (buf: Buffer, a: number, b: number, parent: KeyInfo | null, depth: number): Outcome {
-    const r = new WireReader(buf, a, b)
+  private entry (buf: Buffer, a: number, b: number, parent: KeyInfo | null, depth: number, prev: KeyInfo | null): Outcome {
+    this.seen = null
     let ks = a; let ke = a; let vs = -1; let ve = -1
-    while (r.next()) {
-      if (r.field === 1 && r.wireType === LEN) { ks = r.len(); ke = r.pos } else if (r.field === 2 && r.wireType === LEN) { vs = r.len(); ve = r.pos } else r.skip()
+    const kl = buf[a + 1]
+    if (buf[a] === 0x0a && kl < 0x80 && a + 4 + kl <= b && buf[a + 2 + kl] === 0x12 && buf[a + 3 + kl] < 0x80 && a + 4 + kl + buf[a + 3 + kl] === b) {
+      // the layout writers give an entry: key (1) then value (2), each with a one-byte length
+      ks = a + 2; ke = ks + kl; vs = ke + 2; ve = b
+    } else {
+      const r = new WireReader(buf, a, b)
+      while (r.next()) {
+        if (r.field === 1 && r.wireType === LEN) { ks = r.len(); ke = r.pos } else if (r.field === 2 && r.wireType === LEN) { vs = r.len(); ve = r.pos } else r.skip()
+      }
     }
     if (vs < 0) return WHOLE
-    const k = this.keys.at(buf, ks, ke, parent)
+    const k = this.keys.at(buf, ks, ke, parent, prev)
+    this.seen = k
     const key = k.key
     const path = k.path
     // a key the detectors rename may collide with its neighbours: only the whole payload can say
@@ -435,6 +474,7 @@ class WireMask {
     }
     if (scalar === NOT_SCALAR && !covered) {
       const st = this.struct(buf, vs, ve, k, depth + 1)
+      this.seen = k
       if (st === SAME || st === WHOLE) return st
       if (st !== undefined) {
         const entry = new MessageBuilder()
@@ -483,11 +523,13 @@ class WireMask {
     if (v.next()) return undefined // a second member: leave the oneof rules to protobufjs
     const r = new WireReader(buf, sa, sb)
     let out: MessageSplice | undefined
+    let prev: KeyInfo | null = null
     while (r.next()) {
       if (r.field !== L.structFields || r.wireType !== LEN) return undefined
       const fs = r.fieldStart
       const s = r.len()
-      const e = this.entry(buf, s, r.pos, parent, depth)
+      const e = this.entry(buf, s, r.pos, parent, depth, prev)
+      prev = this.seen
       if (e === SAME) continue
       if (e === WHOLE) return WHOLE
       ;(out ??= new MessageSplice(buf, sa)).replace(fs, r.pos, L.structFields, e === REMOVE ? undefined : e)
@@ -533,6 +575,12 @@ class WireMask {
     if (depth > MAX_WIRE_DEPTH) return false
     const L = this.L
     const wire = this.wire
+    if (buf[a] === L.stringTag) {
+      // a Value that is one string (most payload values), its length in one or two bytes
+      const n = buf[a + 1]
+      if (n < 0x80 && a + 2 + n === b) return wire.quietText(buf, a + 2, b)
+      if (n >= 0x80 && buf[a + 2] < 0x80 && a + 3 + ((n & 0x7f) | (buf[a + 2] << 7)) === b) return wire.quietText(buf, a + 3, b)
+    }
     const r = new WireReader(buf, a, b)
     while (r.next()) {
       const f = r.field

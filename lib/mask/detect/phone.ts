@@ -36,6 +36,8 @@ export function findPhones (s: string, spans: Spans, id: number): void {
   let i = 0
   while (i < n) {
     const c = s.charCodeAt(i)
+    // most text is letters and spaces: nothing but a digit, '(' or '+' can start a number
+    if (c > 57 || (c < 48 && c !== 40 && c !== 43)) { i++; continue }
     const next = i + 1 < n ? s.charCodeAt(i + 1) : -1
     const open = c === 40 && isDigit(next)
     const plus = c === 43 && (isDigit(next) || next === 40)
