@@ -356,7 +356,8 @@ class PayloadKeys {
   /** the first payload key last time */
   private first: KeyInfo | undefined
 
-  private lookUp (buf: Buffer, a: number, b: number, parent: KeyInfo | null): KeyInfo {
+  /** the key at buf[a, b) under `parent`, from the table (where its place among its neighbours does not matter) */
+  lookUp (buf: Buffer, a: number, b: number, parent: KeyInfo | null): KeyInfo {
     let h = parent === null ? 0x811c9dc5 : Math.imul(0x811c9dc5 ^ parent.id, 0x01000193)
     for (let i = a; i < b; i++) h = Math.imul(h ^ buf[i], 0x01000193)
     const slot = h & 1023
@@ -603,7 +604,7 @@ class WireMask {
           while (e.next()) {
             if (e.wireType !== LEN) return false
             const start = e.len()
-            if (e.field === 1) { if (!this.keys.at(buf, start, e.pos, null).quietName) return false } else if (e.field === 2) { if (!this.quiet(buf, start, e.pos, depth + 1)) return false } else return false
+            if (e.field === 1) { if (!this.keys.lookUp(buf, start, e.pos, null).quietName) return false } else if (e.field === 2) { if (!this.quiet(buf, start, e.pos, depth + 1)) return false } else return false
           }
         }
       } else if (f === L.vList && r.wireType === LEN) {

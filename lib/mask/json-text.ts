@@ -1,6 +1,7 @@
 import { DROP } from '../../decoders/types.js'
 import { REDACTED, type Hasher, type MaskAction } from './actions.js'
 import { copyBytes } from './bytes.js'
+import { mayEndSecretName } from './detect/secrets.js'
 import { partialText } from './detect/partial.js'
 import type { PathNode, PathSet } from './paths.js'
 import type { Scanner } from './scanner.js'
@@ -282,7 +283,10 @@ export class JsonTextMasker {
 
   /** true when `named` cannot mask a value for this key's name alone (secret-sounding names) */
   private quietKeyName (ks: number, ke: number, escaped: boolean): boolean {
-    return this.scanner.quietAnyName || this.scanner.quietName(this.text(ks, ke, escaped))
+    if (this.scanner.quietAnyName) return true
+    // most keys end in a letter no secret-sounding name ends with: answered without decoding the key
+    if (!escaped && (ke - ks - 2 < 3 || !mayEndSecretName(this.buf[ke - 2]))) return true
+    return this.scanner.quietName(this.text(ks, ke, escaped))
   }
 
   /** the path node for the key at [ks, ke) (quotes included) under `node` */

@@ -94,6 +94,12 @@ const KEY_SUFFIXES = ['apikey', 'accesskey', 'secretkey', 'privatekey', 'clients
 /** last letters of the names above: most `:` (URLs, times) are passed over before any string is built */
 const NAME_END = new Set([...'ytndeYTNDE'].map(c => c.charCodeAt(0)))
 
+/**
+ * true when a name whose last character is `c` (its last UTF-8 byte, for names read off the wire)
+ * may be secret-sounding: false answers `secretKind(name) === NOT_SECRET` without the name as a string
+ */
+export const mayEndSecretName = (c: number): boolean => c >= 0x80 || NAME_END.has(c)
+
 export const NOT_SECRET = 0
 export const PASSWORD = 1
 export const KEY = 2

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { DETECTORS, DETECTOR_GROUPS, gate } from '../../../lib/mask/detectors.js'
 import { Spans } from '../../../lib/mask/detect/spans.js'
-import { KEY, looksRandom, NOT_SECRET, PASSWORD, secretByName, secretKind } from '../../../lib/mask/detect/secrets.js'
+import { KEY, looksRandom, mayEndSecretName, NOT_SECRET, PASSWORD, secretByName, secretKind } from '../../../lib/mask/detect/secrets.js'
 
 /** what one detector finds in `s`, gate included (as the scanner runs it) */
 function found (name: string, s: string): string[] {
@@ -284,4 +284,18 @@ t.test('the gate never hides a hit: every detector run without it finds nothing 
     }
   }
   t.equal(hidden, 0)
+})
+
+t.test('mayEndSecretName: a name it rules out by its last character is never secret-sounding', async t => {
+  const names = ['password', 'dbPassword', 'api_key', 'OPENAI_API_KEY', 'client_secret', 'token', 'pwd', 'passwd', 'x', 'ab', 'title', 'email', 'customer', 'note', 'secret_token', 'Token', 'mySecretKey', 'ключ', 'clé', 'aws_secret_access_key', 'passphrase', 'userTOKEN']
+  for (const name of names) {
+    const last = Buffer.from(name).at(-1)!
+    if (!mayEndSecretName(last)) t.equal(secretKind(name), NOT_SECRET, name)
+    else t.pass(`${name}: decoded to say`)
+  }
+  for (let c = 0; c < 256; c++) {
+    const name = 'abc' + String.fromCharCode(c)
+    const bytes = Buffer.from(name)
+    if (!mayEndSecretName(bytes[bytes.length - 1])) t.equal(secretKind(name), NOT_SECRET, `ends with ${c}`)
+  }
 })

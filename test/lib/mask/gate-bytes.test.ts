@@ -128,3 +128,18 @@ t.test('contactGate gives the contact bits of gate; contactGateBytes is never st
   }
   t.equal(differ, 0)
 })
+
+t.test("gateBytes finds an 'eyJ' at every offset of the text, and only a whole one", async t => {
+  const JWT = 1 << 0
+  for (let at = 0; at < 12; at++) {
+    for (const piece of ['eyJ', 'eyj', 'ey J', 'yJ', 'ey', 'Jey']) {
+      const s = 'ab.cd.ef.gh.ij.kl.mn.op'.slice(0, at) + piece + '.qrstuvwxyz.abcdefghijklm'
+      const want = s.includes('eyJ') ? JWT : 0 // 'e' + 'yJ' makes one too
+      for (const pad of [0, 1, 2]) {
+        const b = Buffer.from('xxx'.slice(0, pad) + s + 'yyy'.slice(0, pad))
+        t.equal(gateBytes(b, pad, b.length - pad) & JWT, want, `${piece} at ${at}, pad ${pad}`)
+        t.equal(gate(s) & JWT, want)
+      }
+    }
+  }
+})
