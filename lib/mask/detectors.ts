@@ -246,7 +246,7 @@ export function contactGateBytes (b: Uint8Array, start: number, end: number): nu
 }
 
 /** the contact bits of `gateMask` */
-function contactMask (email: boolean, maxChain: number, plus: boolean): number {
+export function contactMask (email: boolean, maxChain: number, plus: boolean): number {
   let m = 0
   if (email) m |= 1 << 3
   if (maxChain >= 13) m |= 1 << 5

@@ -158,11 +158,10 @@ export class JsonTextMasker {
     const c = this.peek()
     if (c === QUOTE) {
       const vs = this.pos
-      this.string()
-      if (!this.detect) return
-      const ve = this.pos
+      if (!this.detect) { this.string(); return }
       // the gate over the bytes is kept for the scan (escaped text: the scan gates the decoded string)
-      const g = this.escaped ? -1 : this.scanner.gateOf(this.buf, vs + 1, ve - 1)
+      const g = this.gatedString()
+      const ve = this.pos
       if (g === 0 && this.quietKeyName(ks, ke, keyEscaped)) return
       const s = this.text(vs, ve, this.escaped)
       this.out(vs, ve, s, this.scanner.named(this.text(ks, ke, keyEscaped), s, g), false)
@@ -188,10 +187,10 @@ export class JsonTextMasker {
       const c = this.peek()
       if (c === QUOTE) {
         const vs = this.pos
-        this.string()
-        if (this.detect) {
+        if (!this.detect) this.string()
+        else {
+          const g = this.gatedString()
           const ve = this.pos
-          const g = this.escaped ? -1 : this.scanner.gateOf(this.buf, vs + 1, ve - 1)
           if (g !== 0) {
             const s = this.text(vs, ve, this.escaped)
             this.out(vs, ve, s, this.scanner.scan(s, g), true)
@@ -311,6 +310,43 @@ export class JsonTextMasker {
     const buf = this.buf
     if (escaped) return JSON.parse(Buffer.from(buf.buffer, buf.byteOffset + a, b - a).toString('utf8')) as string
     return Buffer.from(buf.buffer, buf.byteOffset + a + 1, b - a - 2).toString('utf8')
+  }
+
+  /**
+   * `string()`, and the gate of the string's text for `scan`: -1 when it has escapes (the scan gates
+   * the decoded string). For contact-only profiles the two are one pass over the bytes
+   * (`contactGateBytes` folded into the string's loop; keep them in step).
+   */
+  private gatedString (): number {
+    if (!this.scanner.contactsOnly) {
+      const vs = this.pos
+      this.string()
+      return this.escaped ? -1 : this.scanner.gateOf(this.buf, vs + 1, this.pos - 1)
+    }
+    const buf = this.buf
+    const end = this.end
+    const start = this.pos + 1
+    let i = start
+    let chain = 0; let maxChain = 0; let at = false; let dot = false; let plus = false
+    for (;;) {
+      if (i >= end) throw GIVE_UP
+      const c = buf[i]
+      if (c > 64) {
+        if (c === BACKSLASH) { this.string(); return -1 }
+        chain = 0
+      } else if (c >= 48) {
+        if (c <= 57) { if (++chain > maxChain) maxChain = chain } else { if (c === 64) at = true; chain = 0 }
+      } else if (c === QUOTE) break
+      else if (c < 0x20) throw GIVE_UP
+      else if (c === 46) dot = true
+      else if (c === 43) plus = true
+      else if (c !== 32 && c !== 45 && c !== 40 && c !== 41) chain = 0
+      i++
+    }
+    this.pos = i + 1
+    this.escaped = false
+    this.dotted = dot
+    return i - start < 6 ? 0 : this.scanner.contactBits(at && dot, maxChain, plus)
   }
 
   /** moves past the string at the cursor (RFC 8259 §7), noting escapes and dots */

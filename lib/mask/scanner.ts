@@ -2,7 +2,7 @@ import { DROP, type Dropped } from '../../decoders/types.js'
 import type { Hasher, MaskAction } from './actions.js'
 import { NOT_SECRET, secretByName, secretKind } from './detect/secrets.js'
 import { Spans } from './detect/spans.js'
-import { CONTACT_BITS, contactGate, contactGateBytes, gate, gateBytes, quietContactBytes, type Detector } from './detectors.js'
+import { CONTACT_BITS, contactGate, contactGateBytes, contactMask, gate, gateBytes, quietContactBytes, type Detector } from './detectors.js'
 
 /** one reused hit list: scans never interleave (single-threaded, not re-entrant) */
 const spans = new Spans()
@@ -18,7 +18,7 @@ export class Scanner {
   private readonly byName: boolean
   private readonly cards: boolean
   /** every detector is one `quietContactBytes` answers for */
-  private readonly contactsOnly: boolean
+  readonly contactsOnly: boolean
 
   constructor (
     private readonly detectors: readonly Detector[],
@@ -62,6 +62,11 @@ export class Scanner {
   gateOf (buf: Uint8Array, start: number, end: number): number {
     if (this.contactsOnly) return contactGateBytes(buf, start, end) & this.mask
     return gateBytes(buf, start, end) & this.mask
+  }
+
+  /** the detectors of this profile a contact gate's counts allow (`contactMask`), for a gate computed elsewhere */
+  contactBits (email: boolean, maxChain: number, plus: boolean): number {
+    return contactMask(email, maxChain, plus) & this.mask
   }
 
   /** true when `scan` leaves the UTF-8 text buf[start, end) as it is (see `gateBytes`): no need to decode it */

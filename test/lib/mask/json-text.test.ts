@@ -18,7 +18,8 @@ const SENSITIVE = ['ann.lee@example.com', '+44 20 7946 0958', '4111 1111 1111 11
   '123-45-6789', '10.1.2.3', 'sk_live_abcdefghijklmnopqrstuvwx', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl',
   'AB123456C', '2001:db8::1', '+1 415 555 1234']
 const PLAIN = ['guides', 'eu-west-1', 'Installing the gateway', 'v2.4.1', '2024-03-18T09:12:44Z', 'https://docs.example.com/a#b',
-  'ünïcödé tëxt 😀', '', 'x', '[redacted]', 'quote " and \\ backslash', 'tab\there', 'line\nbreak', 'section 4.2, scored 0.8731']
+  'ünïcödé tëxt 😀', '', 'x', '[redacted]', 'quote " and \\ backslash', 'tab\there', 'line\nbreak', 'section 4.2, scored 0.8731',
+  '(415) 555-0134 ext', '12345', '1234 5678 9', '+1234567 8', 'a@b', 'a.b@c', '@.']
 const KEYS = ['title', 'email', 'customer', 'phone', 'tags', 'meta', 'password', 'api_key', 'n', 'deep', 'note', 'customer.phone',
   'ann.lee@example.com', 'émail', '1', '__proto__', 'client_secret', 'a"b']
 const NUMBERS = ['0', '-7', '12', '1.5', '-0.25', '1e3', '4.1e15', '4111111111111111', '4242424242424242', '1710753164000',
@@ -66,7 +67,10 @@ const PROFILES: Record<string, MaskProfileConfig> = {
   null: { fields: ['*.phone'], detectors: ['all'], action: 'null' },
   drop: { fields: ['email', 'title'], detectors: ['email'], action: 'drop' },
   detectors: { fields: [], detectors: ['email', 'secrets'], action: 'redact' },
-  none: { fields: ['nothing.here'], detectors: [], action: 'redact' }
+  none: { fields: ['nothing.here'], detectors: [], action: 'redact' },
+  // contact detectors only: strings are read and gated in one pass
+  contacts: { fields: [], detectors: ['us_ssn', 'credit_card', 'phone'], action: 'partial' },
+  contactsNull: { fields: ['meta'], detectors: ['email', 'phone'], action: 'null' }
 }
 const compiled = compileMasking(PROFILES, { hashKey: Buffer.alloc(32, 9) }) as Map<string, MaskProfile>
 const PREFIXES = ['', 'meta', 'customer', 'deep']
