@@ -163,6 +163,27 @@ export class MessageBuilder {
     this.byteLength += varintSize(tag) + varintSize(n) + n
   }
 
+  /** field `field` (wire type LEN) holding source[a, b), copied from the source at `finish` */
+  sourceField (field: number, a: number, b: number): void {
+    const tag = field * 8 + LEN
+    this.ops.push(NUMBER, tag, NUMBER, b - a, RANGE, a, b)
+    this.byteLength += varintSize(tag) + varintSize(b - a) + b - a
+  }
+
+  /**
+   * field `outer` holding a message of one field, `inner`, holding `content` (a oneof member such
+   * as a Value's struct_value): both headers written here, without a builder for the middle message
+   */
+  fieldIn (outer: number, inner: number, content: Uint8Array | MessageBuilder): void {
+    const innerTag = inner * 8 + LEN
+    const n = content.byteLength
+    const middle = varintSize(innerTag) + varintSize(n) + n
+    const outerTag = outer * 8 + LEN
+    this.ops.push(NUMBER, outerTag, NUMBER, middle, NUMBER, innerTag, NUMBER, n, content instanceof MessageBuilder ? NESTED : BYTES)
+    this.objs.push(content)
+    this.byteLength += varintSize(outerTag) + varintSize(middle) + middle
+  }
+
   finish (): Buffer {
     const out = Buffer.allocUnsafe(this.byteLength)
     this.writeTo(out, 0)

@@ -478,9 +478,10 @@ class WireMask {
       this.seen = k
       if (st === SAME || st === WHOLE) return st
       if (st !== undefined) {
-        const entry = new MessageBuilder()
-        entry.field(1, buf.subarray(ks, ke))
-        entry.field(2, st)
+        // the entry { key, value: Value { struct_value: the fields } } around the rebuilt fields
+        const entry = new MessageBuilder(buf)
+        entry.sourceField(1, ks, ke)
+        entry.fieldIn(2, this.L.vStruct, st)
         return entry
       }
     }
@@ -503,16 +504,17 @@ class WireMask {
 
   /** a payload map entry: the key's bytes and `x` as a qdrant.Value (written with the message) */
   private entryOf (buf: Buffer, ks: number, ke: number, x: unknown): MessageBuilder {
-    const entry = new MessageBuilder()
-    entry.field(1, buf.subarray(ks, ke))
+    const entry = new MessageBuilder(buf)
+    entry.sourceField(1, ks, ke)
     entry.field(2, this.encodeScalar(x) ?? this.L.valueType.encode(jsToValue(x)).finish())
     return entry
   }
 
   /**
    * A qdrant.Value that is one struct_value, its fields masked one by one as `entry`s under `parent`:
-   * the Value rebuilt around the fields that changed, SAME, WHOLE (a field needs the decoded
-   * point), or undefined when the Value is anything else (the caller decodes it).
+   * the Struct's content rebuilt around the fields that changed (the caller writes the Value around
+   * it), SAME, WHOLE (a field needs the decoded point), or undefined when the Value is anything else
+   * (the caller decodes it).
    */
   private struct (buf: Buffer, a: number, b: number, parent: KeyInfo, depth: number): MessageBuilder | typeof SAME | typeof WHOLE | undefined {
     if (depth > MAX_WIRE_DEPTH) return undefined
@@ -536,9 +538,7 @@ class WireMask {
       ;(out ??= new MessageSplice(buf, sa)).replace(fs, r.pos, L.structFields, e === REMOVE ? undefined : e)
     }
     if (out === undefined) return SAME
-    const value = new MessageBuilder()
-    value.field(L.vStruct, out.upTo(sb))
-    return value
+    return out.upTo(sb)
   }
 
   /** a qdrant.Value holding one scalar, as `valueToJs` gives it; NOT_SCALAR for anything else */

@@ -171,3 +171,25 @@ t.test('MessageBuilder and MessageSplice write what protobufjs writes for the sa
   }
   t.pass('builders and splices agree with protobufjs')
 })
+
+t.test('sourceField and fieldIn write the fields protobufjs writes', async t => {
+  const rr = prng(77)
+  for (let i = 0; i < 100; i++) {
+    const src = Buffer.from(Array.from({ length: 400 }, () => Math.floor(rr() * 256)))
+    const a = Math.floor(rr() * 200)
+    const b = a + Math.floor(rr() * (rr() < 0.3 ? 200 : 20))
+    const outer = 1 + Math.floor(rr() * 40)
+    const inner = 1 + Math.floor(rr() * 40)
+    const content = Buffer.from(Array.from({ length: Math.floor(rr() * (rr() < 0.2 ? 300 : 30)) }, () => Math.floor(rr() * 256)))
+    const m = new MessageBuilder(src)
+    m.sourceField(1, a, b)
+    if (rr() < 0.5) m.fieldIn(outer, inner, content)
+    else { const nested = new MessageBuilder(); nested.raw(content); m.fieldIn(outer, inner, nested) }
+    const w = protobuf.Writer.create()
+    w.uint32(1 * 8 + LEN).bytes(src.subarray(a, b))
+    w.uint32(outer * 8 + LEN).bytes(protobuf.Writer.create().uint32(inner * 8 + LEN).bytes(content).finish())
+    const want = Buffer.from(w.finish())
+    t.equal(m.byteLength, want.length)
+    if (!m.finish().equals(want)) t.fail(`case ${i}`)
+  }
+})
