@@ -139,7 +139,10 @@ export class JsonTextMasker {
       this.space()
       if (this.peek() !== QUOTE) throw GIVE_UP
       const ks = this.pos
-      this.string()
+      // the key's gate comes with reading it (keys are scanned too: `checkKey`)
+      let kg = 0
+      if (this.detect) kg = this.gatedString()
+      else this.string()
       const ke = this.pos
       const keyEscaped = this.escaped
       const keyDotted = this.dotted
@@ -148,7 +151,7 @@ export class JsonTextMasker {
       const child = node === null ? null : this.child(node, ks, ke, keyEscaped, keyDotted)
       if (child !== null && child.terminal) this.field(depth)
       else this.member(child, ks, ke, keyEscaped, depth)
-      if (this.detect) this.checkKey(ks, ke, keyEscaped)
+      if (kg !== 0) this.checkKey(ks, ke, keyEscaped, kg)
       if (!this.more(CLOSE_OBJECT)) return
     }
   }
@@ -274,10 +277,10 @@ export class JsonTextMasker {
   }
 
   /** keys are scanned too (`MaskProfile.object`): a key with a hit would be renamed */
-  private checkKey (ks: number, ke: number, escaped: boolean): void {
-    if (!escaped && this.scanner.quietBytes(this.buf, ks + 1, ke - 1)) return
+  /** `g`: the key's gate (`gatedString`), not 0 */
+  private checkKey (ks: number, ke: number, escaped: boolean, g: number): void {
     const k = this.text(ks, ke, escaped)
-    if (k.length >= 6 && this.scanner.scan(k) !== k) throw GIVE_UP
+    if (k.length >= 6 && this.scanner.scan(k, escaped ? -1 : g) !== k) throw GIVE_UP
   }
 
   /** true when `named` cannot mask a value for this key's name alone (secret-sounding names) */
