@@ -1,11 +1,12 @@
 /**
  * pgbench through vecgate beside the direct path, PgBouncer (session mode) and a plain Node TCP relay,
+ * and a relay on bare TCP handles (benchmarks/pg/raw-relay.ts: the floor for any Node proxy here),
  * alternating in one run on the same machine, for the simple and the prepared protocol; then a
- * pgvector KNN query on PGlite, direct vs vecgate. Writes benchmarks/pg/RESULTS.md and the
+ * pgvector KNN query on PGlite through each of them. Writes benchmarks/pg/RESULTS.md and the
  * "PostgreSQL pgbench" section of benchmarks/RESULTS.md.
  *
  *   node --import tsx benchmarks/pg/pgbench.ts [--seconds 5] [--rounds 2] [--clients 16,64] [--modes simple,prepared]
- *     [--paths direct,bouncer,relay,pass,full] [--knn yes|no] [--warmup 1]
+ *     [--paths direct,bouncer,relay,raw,pass,full] [--knn yes|no] [--warmup 1]
  *
  * A run with fewer paths or without KNN (for iterating) prints its figures and leaves RESULTS.md as it is.
  *
@@ -20,7 +21,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { machine, startUnderTest, type UnderTest } from '../lib/env.js'
+import { machine, startPeerProcess, startUnderTest, type UnderTest } from '../lib/env.js'
 import { cpuSeconds, rssMiB } from '../lib/proc.js'
 import { writeSection } from '../results.js'
 import { startPglite } from '../../test/peers/pglite.js'
@@ -32,7 +33,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     clients: { type: 'string', default: '16,64' },
     modes: { type: 'string', default: 'simple,prepared' },
-    paths: { type: 'string', default: 'direct,bouncer,relay,pass,full' },
+    paths: { type: 'string', default: 'direct,bouncer,relay,raw,pass,full' },
     knn: { type: 'string', default: 'yes' },
     warmup: { type: 'string', default: '1' }
   }
@@ -47,9 +48,9 @@ const warmup = Number(values.warmup)
 /** KNN runs one client: its warm-up counts queries, enough for V8 to have optimized the relay's hot path */
 const KNN_WARMUP_QUERIES = 5000
 const rounds = Number(values.rounds)
-const clientCounts = values.clients.split(',').map(Number)
+const clientCounts = values.clients.split(',').filter(c => c !== '').map(Number)
 const modes = values.modes.split(',') as Array<'simple' | 'prepared'>
-const ALL_PATHS = ['direct', 'bouncer', 'relay', 'pass', 'full']
+const ALL_PATHS = ['direct', 'bouncer', 'relay', 'raw', 'pass', 'full']
 const paths = values.paths.split(',')
 const withKnn = values.knn !== 'no'
 const complete = withKnn && ALL_PATHS.every(p => paths.includes(p))
@@ -84,6 +85,8 @@ async function started (spec: Parameters<typeof startUnderTest>[0], key: string,
   return u
 }
 const relay = await started({ relay: pg.port }, 'relay')
+const raw = paths.includes('raw') ? await startPeerProcess<{ pid: number, ports: { relay: number } }>(join(HERE, 'raw-relay.ts'), [String(pg.port)]) : undefined
+if (raw !== undefined) stops.push(raw.stop)
 const pass = await started({ config: { backends: [pgBackend], policy: allow }, nullJournal: true, token: 'postgres' }, 'pass', 'pg')
 const full = await started({ config: { backends: [pgBackend], ...masked }, token: 'postgres' }, 'full', 'pg')
 
@@ -95,6 +98,7 @@ const allTargets: Array<Target & { key: string }> = [
   { key: 'direct', name: 'direct', port: pg.port, password: pg.password },
   { key: 'bouncer', name: 'PgBouncer (session)', port: bouncer.port, password: pg.password, pid: bouncer.pid },
   { key: 'relay', name: 'Node TCP relay', port: relay?.port ?? 0, password: pg.password, pid: () => relay!.pid },
+  { key: 'raw', name: 'raw-handle relay', port: raw?.info.ports.relay ?? 0, password: pg.password, pid: () => raw!.info.pid },
   { key: 'pass', name: 'vecgate pass-through', port: pass?.port ?? 0, password: pass?.token ?? '', pid: () => pass!.pid },
   { key: 'full', name: 'vecgate policy+mask+journal', port: full?.port ?? 0, password: full?.token ?? '', pid: () => full!.pid }
 ]
@@ -192,8 +196,17 @@ async function runKnn (): Promise<void> {
   execFileSync('psql', ['-q', '-h', '127.0.0.1', '-p', String(lite.port), '-U', 'postgres', '-d', 'postgres', '-f', seed], { env: { ...process.env, PGPASSWORD: 'any' }, stdio: 'ignore' })
   const knn = join(dirname(seed), 'knn.sql')
   writeFileSync(knn, '\\set q random(1, 2000)\nSELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = :q) LIMIT 10;\n')
+  // the other proxies too, to tell what any process on the path costs a single client
+  const liteBouncer = paths.includes('bouncer') ? await startPgbouncer(lite.port, 'any') : undefined
+  if (liteBouncer !== undefined) cleanups.push(() => liteBouncer.stop())
+  const liteRelay = await started({ relay: lite.port }, 'relay')
+  const liteRaw = paths.includes('raw') ? await startPeerProcess<{ pid: number, ports: { relay: number } }>(join(HERE, 'raw-relay.ts'), [String(lite.port)]) : undefined
+  if (liteRaw !== undefined) stops.push(liteRaw.stop)
   liteTargets = [
     { name: 'direct', port: lite.port, password: 'any' },
+    ...(liteBouncer !== undefined ? [{ name: 'PgBouncer (session)', port: liteBouncer.port, password: 'any', pid: liteBouncer.pid }] : []),
+    ...(liteRelay !== undefined ? [{ name: 'Node TCP relay', port: liteRelay.port, password: 'any', pid: () => liteRelay.pid }] : []),
+    ...(liteRaw !== undefined ? [{ name: 'raw-handle relay', port: liteRaw.info.ports.relay, password: 'any', pid: () => liteRaw.info.pid }] : []),
     { name: 'vecgate pass-through', port: litePass.port, password: litePass.token!, pid: () => litePass.pid },
     { name: 'vecgate policy+journal', port: liteFull.port, password: liteFull.token!, pid: () => liteFull.pid }
   ]
