@@ -5,6 +5,7 @@ import {
 import { B, F, codeName } from '../../decoders/postgres/protocol.js'
 import type { MessageReader } from '../../decoders/postgres/reader.js'
 import { MaskPlan, RowsView, encodeDataRow } from '../../decoders/postgres/result-view.js'
+import { LastShape } from '../../decoders/postgres/sql-literals.js'
 import { serialize } from '../../decoders/postgres/writer.js'
 import type { Identity, Masker, Operation } from '../../decoders/types.js'
 import type { BackendConfig } from '../config/types.js'
@@ -311,6 +312,8 @@ export class PgRelay {
    * connection, then shared by the journal events of every call of that shape (nobody changes them).
    */
   private readonly ops = new WeakMap<StatementClass, Operation>()
+  /** the last Query's shape and its statements: a connection mostly sends the same few */
+  private readonly lastQuery = new LastShape<StatementClass[]>()
 
   private operation (stmt: StatementClass, literals: string[]): Operation {
     let c = stmt
@@ -349,11 +352,18 @@ export class PgRelay {
   private onQuery (): void {
     const f = this.front
     let cls: Classified
-    try {
-      cls = this.classifyText(decodeQuery(f.buf, f.body, f.end))
-    } catch (e) {
-      this.refuseSimple(asVecgateError(e))
-      return
+    // the same shape as the last Query (with backslashes read as PostgreSQL reads them): its statements as they were
+    const literals = this.standardStrings ? this.lastQuery.match(f.buf, f.body, f.end) : undefined
+    if (literals !== undefined) cls = { statements: this.lastQuery.value!, literals }
+    else {
+      try {
+        const sql = decodeQuery(f.buf, f.body, f.end)
+        cls = this.classifyText(sql)
+        if (cls.shape !== undefined) this.lastQuery.remember(sql, cls.shape, cls.statements)
+      } catch (e) {
+        this.refuseSimple(asVecgateError(e))
+        return
+      }
     }
     const stmts = cls.statements
     let needs = false
