@@ -4,13 +4,16 @@
  * TPS and the proxy's CPU per transaction. Attach `perf record -p PID` meanwhile, or pass --cpu-prof.
  *
  *   node --import tsx benchmarks/pg/profile.ts [--path pass|relay|raw] [--clients 16] [--mode simple]
- *     [--seconds 10] [--node-args=--perf-basic-prof] [--delay 0]
+ *     [--seconds 10] [--node-args=--perf-basic-prof] [--delay 0] [--knn yes]
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { cpuSeconds } from '../lib/proc.js'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { startPglite } from '../../test/peers/pglite.js'
 import { PG_BIN, startPostgres } from '../../test/peers/postgres.js'
 
 const { values } = parseArgs({
@@ -21,12 +24,15 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     'node-args': { type: 'string', default: '' },
     delay: { type: 'string', default: '0' },
+    /** the pgvector KNN query of pgbench.ts on PGlite instead of pgbench -S on PostgreSQL */
+    knn: { type: 'string', default: 'no' },
     /** print the proxy's other stdout lines (V8 traces) */
     trace: { type: 'string', default: 'no' }
   }
 })
 const HERE = dirname(fileURLToPath(import.meta.url))
-const pg = await startPostgres({ settings: { max_connections: '300', shared_buffers: '128MB' } })
+const knn = values.knn === 'yes'
+const pg = knn ? await knnPeer() : await startPostgres({ settings: { max_connections: '300', shared_buffers: '128MB' } })
 process.on('exit', () => pg.closeSync())
 const nodeArgs = values['node-args'] === '' ? [] : values['node-args'].split(' ')
 const pgBackend = { name: 'pg', protocol: 'postgres', upstream: `127.0.0.1:${pg.port}`, credentials: { user: 'postgres', password: pg.password, database: 'postgres' } }
@@ -71,8 +77,8 @@ async function startPeerProcess<T> (file: string, args: string[], nodeArgs: stri
 }
 const pgbench = join(PG_BIN, 'pgbench')
 const env = { ...process.env, PGPASSWORD: password }
-execFileSync(pgbench, ['-i', '-q', '-s', '10', '-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', 'postgres'], { env: { ...process.env, PGPASSWORD: pg.password }, stdio: 'ignore' })
-const args = ['-S', '-n', '-j', '2', '-M', values.mode, '-c', values.clients, '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'postgres']
+if (!knn) execFileSync(pgbench, ['-i', '-q', '-s', '10', '-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', 'postgres'], { env: { ...process.env, PGPASSWORD: pg.password }, stdio: 'ignore' })
+const args = [...(knn ? ['-f', knnScript()] : ['-S']), '-n', '-j', '2', '-M', values.mode, '-c', values.clients, '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', 'postgres']
 // warm-up, then the measured run
 execFileSync(pgbench, [...args, '-T', '2'], { env, stdio: 'ignore' })
 process.stdout.write(`PID ${pid}\n`)
@@ -89,3 +95,23 @@ const tx = Number(/actually processed: (\d+)/.exec(out)?.[1])
 process.stdout.write(`${values.path}: ${tps.toFixed(0)} tps, ${((cpuSeconds(pid) - cpu0) / tx * 1e6).toFixed(1)} µs CPU/tx\n`)
 await stop()
 process.exit(0)
+
+/** PGlite with pgvector and pgbench.ts's KNN table, looking like the PostgreSQL peer to the code above */
+async function knnPeer (): Promise<{ port: number, password: string, closeSync: () => void }> {
+  const lite = await startPglite()
+  const seed = join(mkdtempSync(join(tmpdir(), 'vg-knn-')), 'seed.sql')
+  writeFileSync(seed, [
+    'CREATE EXTENSION IF NOT EXISTS vector;',
+    'CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(16));',
+    'INSERT INTO items SELECT i, (SELECT array_agg(((i * 7 + j * 13) % 101) / 101.0)::vector(16) FROM generate_series(1, 16) j) FROM generate_series(1, 2000) i;',
+    ''
+  ].join('\n'))
+  execFileSync('psql', ['-q', '-h', '127.0.0.1', '-p', String(lite.port), '-U', 'postgres', '-d', 'postgres', '-f', seed], { env: { ...process.env, PGPASSWORD: 'any' }, stdio: 'ignore' })
+  return { port: lite.port, password: 'any', closeSync: () => lite.kill() }
+}
+
+function knnScript (): string {
+  const f = join(mkdtempSync(join(tmpdir(), 'vg-knn-')), 'knn.sql')
+  writeFileSync(f, '\\set q random(1, 2000)\nSELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = :q) LIMIT 10;\n')
+  return f
+}
