@@ -1,11 +1,12 @@
 /**
  * pgbench through vecgate beside the direct path, PgBouncer (session mode) and a plain Node TCP relay,
+ * and a relay on bare TCP handles (benchmarks/pg/raw-relay.ts: the floor for any Node proxy here),
  * alternating in one run on the same machine, for the simple and the prepared protocol; then a
- * pgvector KNN query on PGlite, direct vs vecgate. Writes benchmarks/pg/RESULTS.md and the
+ * pgvector KNN query on PGlite through each of them. Writes benchmarks/pg/RESULTS.md and the
  * "PostgreSQL pgbench" section of benchmarks/RESULTS.md.
  *
  *   node --import tsx benchmarks/pg/pgbench.ts [--seconds 5] [--rounds 2] [--clients 16,64] [--modes simple,prepared]
- *     [--paths direct,bouncer,relay,pass,full] [--knn yes|no] [--warmup 1]
+ *     [--paths direct,bouncer,relay,raw,pass,full] [--knn yes|no] [--warmup 1]
  *
  * A run with fewer paths or without KNN (for iterating) prints its figures and leaves RESULTS.md as it is.
  *
@@ -20,7 +21,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { machine, startUnderTest, type UnderTest } from '../lib/env.js'
+import { machine, startPeerProcess, startUnderTest, type UnderTest } from '../lib/env.js'
 import { cpuSeconds, rssMiB } from '../lib/proc.js'
 import { writeSection } from '../results.js'
 import { startPglite } from '../../test/peers/pglite.js'
@@ -32,7 +33,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '2' },
     clients: { type: 'string', default: '16,64' },
     modes: { type: 'string', default: 'simple,prepared' },
-    paths: { type: 'string', default: 'direct,bouncer,relay,pass,full' },
+    paths: { type: 'string', default: 'direct,bouncer,relay,raw,pass,full' },
     knn: { type: 'string', default: 'yes' },
     warmup: { type: 'string', default: '1' }
   }
@@ -47,9 +48,9 @@ const warmup = Number(values.warmup)
 /** KNN runs one client: its warm-up counts queries, enough for V8 to have optimized the relay's hot path */
 const KNN_WARMUP_QUERIES = 5000
 const rounds = Number(values.rounds)
-const clientCounts = values.clients.split(',').map(Number)
+const clientCounts = values.clients.split(',').filter(c => c !== '').map(Number)
 const modes = values.modes.split(',') as Array<'simple' | 'prepared'>
-const ALL_PATHS = ['direct', 'bouncer', 'relay', 'pass', 'full']
+const ALL_PATHS = ['direct', 'bouncer', 'relay', 'raw', 'pass', 'full']
 const paths = values.paths.split(',')
 const withKnn = values.knn !== 'no'
 const complete = withKnn && ALL_PATHS.every(p => paths.includes(p))
@@ -84,6 +85,8 @@ async function started (spec: Parameters<typeof startUnderTest>[0], key: string,
   return u
 }
 const relay = await started({ relay: pg.port }, 'relay')
+const raw = paths.includes('raw') ? await startPeerProcess<{ pid: number, ports: { relay: number } }>(join(HERE, 'raw-relay.ts'), [String(pg.port)]) : undefined
+if (raw !== undefined) stops.push(raw.stop)
 const pass = await started({ config: { backends: [pgBackend], policy: allow }, nullJournal: true, token: 'postgres' }, 'pass', 'pg')
 const full = await started({ config: { backends: [pgBackend], ...masked }, token: 'postgres' }, 'full', 'pg')
 
@@ -95,6 +98,7 @@ const allTargets: Array<Target & { key: string }> = [
   { key: 'direct', name: 'direct', port: pg.port, password: pg.password },
   { key: 'bouncer', name: 'PgBouncer (session)', port: bouncer.port, password: pg.password, pid: bouncer.pid },
   { key: 'relay', name: 'Node TCP relay', port: relay?.port ?? 0, password: pg.password, pid: () => relay!.pid },
+  { key: 'raw', name: 'raw-handle relay', port: raw?.info.ports.relay ?? 0, password: pg.password, pid: () => raw!.info.pid },
   { key: 'pass', name: 'vecgate pass-through', port: pass?.port ?? 0, password: pass?.token ?? '', pid: () => pass!.pid },
   { key: 'full', name: 'vecgate policy+mask+journal', port: full?.port ?? 0, password: full?.token ?? '', pid: () => full!.pid }
 ]
@@ -156,7 +160,8 @@ const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - 
 const results = new Map<string, Run[]>()
 for (const c of clientCounts) {
   for (const mode of modes) {
-    if (warmup > 0) for (const t of targets) await runPgbench(t, ['-S', '-M', mode, '-c', String(c), '-T', String(warmup)])
+    // a warm-up that got nothing done (64 connections still being made when it ended) only warms less
+    if (warmup > 0) for (const t of targets) await runPgbench(t, ['-S', '-M', mode, '-c', String(c), '-T', String(warmup)]).catch(() => {})
     for (let r = 0; r < rounds; r++) {
       for (const t of targets) {
         const run = await runPgbench(t, ['-S', '-M', mode, '-c', String(c), '-T', String(seconds)])
@@ -192,8 +197,17 @@ async function runKnn (): Promise<void> {
   execFileSync('psql', ['-q', '-h', '127.0.0.1', '-p', String(lite.port), '-U', 'postgres', '-d', 'postgres', '-f', seed], { env: { ...process.env, PGPASSWORD: 'any' }, stdio: 'ignore' })
   const knn = join(dirname(seed), 'knn.sql')
   writeFileSync(knn, '\\set q random(1, 2000)\nSELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = :q) LIMIT 10;\n')
+  // the other proxies too, to tell what any process on the path costs a single client
+  const liteBouncer = paths.includes('bouncer') ? await startPgbouncer(lite.port, 'any') : undefined
+  if (liteBouncer !== undefined) cleanups.push(() => liteBouncer.stop())
+  const liteRelay = await started({ relay: lite.port }, 'relay')
+  const liteRaw = paths.includes('raw') ? await startPeerProcess<{ pid: number, ports: { relay: number } }>(join(HERE, 'raw-relay.ts'), [String(lite.port)]) : undefined
+  if (liteRaw !== undefined) stops.push(liteRaw.stop)
   liteTargets = [
     { name: 'direct', port: lite.port, password: 'any' },
+    ...(liteBouncer !== undefined ? [{ name: 'PgBouncer (session)', port: liteBouncer.port, password: 'any', pid: liteBouncer.pid }] : []),
+    ...(liteRelay !== undefined ? [{ name: 'Node TCP relay', port: liteRelay.port, password: 'any', pid: () => liteRelay.pid }] : []),
+    ...(liteRaw !== undefined ? [{ name: 'raw-handle relay', port: liteRaw.info.ports.relay, password: 'any', pid: () => liteRaw.info.pid }] : []),
     { name: 'vecgate pass-through', port: litePass.port, password: litePass.token!, pid: () => litePass.pid },
     { name: 'vecgate policy+journal', port: liteFull.port, password: liteFull.token!, pid: () => liteFull.pid }
   ]
@@ -249,20 +263,22 @@ if (withKnn) {
     ...table(liteTargets, t => knnRuns.get(t.name)!, false), '')
 }
 lines.push('### Reading these figures', '',
-  '- Every proxy pays two reads and two writes on loopback TCP per `-S` transaction; with `perf` that kernel time is most of each',
-  '  proxy\'s CPU (PgBouncer ≈ 2 µs/tx in user space, the rest kernel). A Node process adds libuv/V8 work per read and write',
-  '  (≈ 5–6 µs/tx for a bare relay reading into reused buffers); vecgate adds its own on top: shape scan and cached classification,',
-  '  admission (expiry, revocation, scope, policy, metrics), the Call and its journal events, response parsing.',
-  '- vecgate reads both sockets into reused buffers, decides a statement in the same turn as the bytes that carried it (a promise only',
-  '  for approval holds) and writes once per read burst; what it still spends above the plain Node relay (`pipe()`) is its own work.',
+  '- Every proxy pays two reads and two writes on loopback TCP per `-S` transaction; with `perf` that kernel time (the writes waking',
+  '  the peer, context switches) is most of each proxy\'s CPU, ≈ 17–22 µs/tx for all of them; PgBouncer spends ≈ 2 µs/tx in user space.',
+  '- raw-handle relay (benchmarks/pg/raw-relay.ts): a relay on bare libuv handles doing nothing else (reads into one reused buffer',
+  '  per connection, writes straight to the handle, no net.Socket streams). The floor for any Node proxy here: ≈ 2–5 µs/tx above',
+  '  PgBouncer, within noise of it at 16 clients, behind it at 64. The Node relay (`pipe()`) spends ≈ 10–15 µs/tx more than it.',
+  '- vecgate drives both connections the same way (lib/postgres/wire.ts; TLS keeps net.Socket): a write the kernel does not take',
+  '  at once stays with libuv and the relay stops reading the other side until it drains. What it spends above the raw relay is',
+  '  its own work per statement: framing, the Query fast path (a text of the connection\'s last shape is matched as bytes, not',
+  '  decoded and shaped), the catalog check, admission in lib/pipeline.ts (expiry, a revocation lookup in SQLite, scope, policy,',
+  '  metrics, journal event objects, three clock reads) and the response walk; ≈ 2–3 µs/tx in `benchmarks/pg/relay-micro.ts`,',
+  '  ≈ 5–12 µs/tx in the process (colder caches between wakeups, more preemption of a busier process on 2 shared cores).',
   '- Syscalls per `-S` transaction (strace -c -f, 16 clients) are the same for vecgate and PgBouncer: 2 reads, 2 writes, ≈ 0.2 epoll',
-  '  waits. The relay\'s own JavaScript (framing, cached classification, admission, response walk) is ≈ 2 µs/tx',
-  '  (`benchmarks/pg/relay-micro.ts`, no sockets). Kernel time per transaction is within a few µs of PgBouncer\'s; the gap is user',
-  '  space: the plain Node relay already spends ≈ 10 µs/tx there (onread or \'data\' callbacks, Writable, the tick queue) against',
-  '  PgBouncer\'s ≈ 2, and vecgate adds its relay and admission on top. A busier process is also preempted more often by the',
-  '  peers it wakes on 2 cores (about twice PgBouncer\'s involuntary context switches per transaction under load).',
-  '- KNN with 1 client is latency, not CPU: one more process on the path is two more wakeups per query (and Node polls epoll once',
-  '  without a timeout before it sleeps); the relay does one read and one write each way per query there too.',
+  '  waits.',
+  '- KNN with 1 client is latency: every proxy adds two wakeups per query; PgBouncer and the raw relay stay within noise of',
+  '  direct, vecgate adds its per-statement work on a cold cache each time (≈ 30 µs CPU per query above the raw relay) and, every',
+  '  1.5 s, a catalog read on a connection of its own that PGlite (one backend) runs between the client\'s queries.',
   '- Writing once per event-loop turn (setImmediate, as the HTTP/2 relay does) instead of once per read was tried: each deferred',
   '  write kept its read buffer, so every read allocated a new one, and TPS fell to a fifth; not pursued.',
   '- Two gateway processes instead of one (clients split between them) did not pay on this 2-core machine: at 16 clients they needed',

@@ -9,8 +9,6 @@
  *
  *   node --import tsx benchmarks/pg/relay-micro.ts [--tx 200000] [--rounds 5]
  */
-import { EventEmitter } from 'node:events'
-import type { Socket } from 'node:net'
 import { parseArgs } from 'node:util'
 import { loadClassifier } from '../../decoders/postgres/classify.js'
 import { MessageReader } from '../../decoders/postgres/reader.js'
@@ -23,23 +21,27 @@ import { createLogger } from '../../lib/log.js'
 import { Pipeline } from '../../lib/pipeline.js'
 import { catalogOf } from '../../lib/postgres/catalog.js'
 import { PgRelay } from '../../lib/postgres/relay.js'
+import type { Wire } from '../../lib/postgres/wire.js'
 
 const { values } = parseArgs({ options: { tx: { type: 'string', default: '200000' }, rounds: { type: 'string', default: '5' } } })
 const TX = Number(values.tx)
 const ROUNDS = Number(values.rounds)
 
-/** what the relay uses of a net.Socket: every write is taken at once */
-class MemorySocket extends EventEmitter {
+/** a Wire whose every write is taken at once */
+class MemoryWire implements Wire {
+  onData: (chunk: Buffer) => void = () => {}
+  onDrain: () => void = () => {}
+  onClose: () => void = () => {}
   written = 0
-  writableLength = 0
+  queued = 0
   destroyed = false
   write (b: Buffer): boolean { this.written += b.length; return true }
-  cork (): void {}
-  uncork (): void {}
-  pause (): this { return this }
-  resume (): this { return this }
-  end (): this { return this }
-  destroy (): this { this.destroyed = true; return this }
+  writev (bufs: Buffer[]): boolean { for (const b of bufs) this.written += b.length; return true }
+  pause (): void {}
+  resume (): void {}
+  retain (): void {}
+  end (): void {}
+  destroy (): void { this.destroyed = true }
 }
 
 await loadClassifier()
@@ -59,28 +61,24 @@ const identity = { subject: 'postgres', issuer: 'vecgate', groups: [], tokenId: 
 // no database to read the catalog from: one that holds nothing of the database's own, and stays fresh
 await catalogOf(backend, createLogger({ level: 'silent' }), { read: async () => new Set(), freshMs: Infinity }).refresh()
 
-function relayPair (): { toRelay: (b: Buffer) => void, fromUpstream: (b: Buffer) => void, client: MemorySocket, upstream: MemorySocket } {
-  const client = new MemorySocket()
-  const upstream = new MemorySocket()
-  let onClient: (b: Buffer) => void = () => {}
-  let onUpstream: (b: Buffer) => void = () => {}
+function relayPair (): { toRelay: (b: Buffer) => void, fromUpstream: (b: Buffer) => void, client: MemoryWire, upstream: MemoryWire } {
+  const client = new MemoryWire()
+  const upstream = new MemoryWire()
   const relay = new PgRelay({
     backend,
     database: 'postgres',
     session: pipeline.open({ address: '127.0.0.1:1', tls: false }),
     identity,
-    client: client as unknown as Socket,
-    upstream: upstream as unknown as Socket,
+    client,
+    upstream,
     front: new MessageReader(1 << 20),
     back: new MessageReader(1 << 20),
-    setUpstreamData: fn => { onUpstream = fn },
-    setClientData: fn => { onClient = fn },
     status: 0x49,
     parameters: new Map([['standard_conforming_strings', 'on']]),
     onEnd: () => {}
   })
   relay.start()
-  return { toRelay: b => onClient(b), fromUpstream: b => onUpstream(b), client, upstream }
+  return { toRelay: b => client.onData(b), fromUpstream: b => upstream.onData(b), client, upstream }
 }
 
 const INT4 = 23

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module'
 import type { Action } from '../types.js'
 import { VecgateError } from '../../lib/errors.js'
-import { LITERAL_BASE, shapeOf } from './sql-literals.js'
+import { LITERAL_BASE, shapeOf, type Shape } from './sql-literals.js'
 import { READ_ONLY_FUNCTIONS } from './read-only-functions.js'
 
 /**
@@ -50,6 +50,8 @@ export interface Classified {
   statements: StatementClass[]
   /** literal values of this text, in the order the statements' $n refer to them */
   literals: string[]
+  /** the shape the statements were classified by, when they hold for every text of that shape */
+  shape?: Shape
 }
 
 type ParseSync = (sql: string) => { stmts?: Array<{ stmt: Record<string, unknown>, stmt_location?: number, stmt_len?: number }> }
@@ -103,10 +105,12 @@ export function classify (sql: string): Classified {
     literalKinds = shape?.kinds ?? ''
     hit = classifyText(shape?.text ?? sql, shape !== undefined && shape.literals.length > 0 ? sql : undefined)
     literalKinds = ''
-    if (!(UNCACHEABLE in hit)) remember(key, hit)
+    // these statements hold for these literals only (uncacheable): no shape to reuse them by
+    if (UNCACHEABLE in hit) return { statements: hit as StatementClass[], literals: shape?.literals ?? [] }
+    remember(key, hit)
   }
   if (hit instanceof VecgateError) throw hit
-  return { statements: hit, literals: shape?.literals ?? [] }
+  return { statements: hit, literals: shape?.literals ?? [], shape }
 }
 
 function classifyText (text: string, original: string | undefined, literalsInText = false): StatementClass[] | VecgateError {

@@ -111,6 +111,8 @@ export class BodyCursor {
   byte (): number { this.need(1); return this.buf[this.pos++] }
 
   cstring (): string {
+    // the unnamed statement and portal (most Bind, Describe and Execute messages): no search, no decoding
+    if (this.pos < this.end && this.buf[this.pos] === 0) { this.pos++; return '' }
     const z = this.buf.indexOf(0, this.pos)
     if (z < 0 || z >= this.end) throw new VecgateError('VG_ERR_MALFORMED', 'unterminated string in message')
     const s = this.buf.toString('utf8', this.pos, z)

@@ -21,6 +21,8 @@ export interface Shape {
    * "Constants of Other Types"), 'n' a number. Function resolution depends on it (docs 10.3 step 4.e).
    */
   kinds: string
+  /** where each literal stood in the original text: its start and end (exclusive), two numbers per literal */
+  spans: number[]
 }
 
 const isIdent = (c: number): boolean =>
@@ -32,6 +34,7 @@ export function shapeOf (sql: string): Shape | undefined {
   let from = 0
   const literals: string[] = []
   let kinds = ''
+  const spans: number[] = []
   const n = sql.length
   let i = 0
   while (i < n) {
@@ -72,6 +75,7 @@ export function shapeOf (sql: string): Shape | undefined {
         out += sql.slice(from, i) + '$' + String(LITERAL_BASE + literals.length)
         literals.push(value)
         kinds += 's'
+        spans.push(i, q + 1)
         i = q + 1
         from = i
         break
@@ -99,6 +103,7 @@ export function shapeOf (sql: string): Shape | undefined {
       out += sql.slice(from, i) + '$' + String(LITERAL_BASE + literals.length)
       literals.push(sql.slice(i, j))
       kinds += 'n'
+      spans.push(i, j)
       i = j
       from = i
       continue
@@ -111,6 +116,115 @@ export function shapeOf (sql: string): Shape | undefined {
     }
     i++
   }
-  if (literals.length === 0) return { text: sql, literals, kinds }
-  return { text: out + sql.slice(from), literals, kinds }
+  if (literals.length === 0) return { text: sql, literals, kinds, spans }
+  return { text: out + sql.slice(from), literals, kinds, spans }
+}
+
+/** the longest text kept as a connection's last shape */
+const MAX_REMEMBERED = 16 * 1024
+
+/**
+ * The last shaped query text of a connection, as bytes: clients send the same few shapes again and
+ * again with new values, and a Query whose bytes are those of the last text outside its literals has
+ * the same shape, so it needs no decoding, shaping or cache lookup (on pgbench `-S` that is most of
+ * what classifying a statement costs).
+ *
+ * Where a literal stood, the new bytes are read with shapeOf's own rules for that kind of literal;
+ * between literals they must be the same bytes. Since what precedes and follows each literal is the
+ * same as in the remembered text, shapeOf would read the new text into the same shape: `match` gives
+ * its literals. Anything else is a miss, and the caller shapes the text as usual. Only ASCII texts are
+ * remembered (their string offsets are byte offsets).
+ */
+export class LastShape<T> {
+  private text: Buffer | undefined
+  private spans: number[] = []
+  private kinds = ''
+  /** what the caller derived from the remembered text's shape (its classification) */
+  value: T | undefined
+
+  remember (text: string, shape: Shape, value: T): void {
+    if (text.length > MAX_REMEMBERED || Buffer.byteLength(text) !== text.length) { this.forget(); return }
+    this.text = Buffer.from(text, 'latin1')
+    this.spans = shape.spans
+    this.kinds = shape.kinds
+    this.value = value
+  }
+
+  forget (): void {
+    this.text = undefined
+    this.value = undefined
+  }
+
+  /**
+   * The literals of the NUL-terminated text `buf[from, end)` (a Query body) when it has the remembered
+   * shape; undefined otherwise.
+   */
+  match (buf: Buffer, from: number, end: number): string[] | undefined {
+    const tpl = this.text
+    // the text ends at the message's last byte, a NUL, and holds none before it (protocol 55.7 "Query")
+    const last = end - 1
+    if (tpl === undefined || buf[last] !== 0) return undefined
+    const spans = this.spans
+    const literals: string[] = []
+    let t = 0
+    let p = from
+    for (let k = 0; k < spans.length; k += 2) {
+      const s = spans[k]
+      if (!same(buf, p, tpl, t, s)) return undefined
+      p += s - t
+      const q = this.kinds.charCodeAt(k >> 1) === 0x6e ? numberEnd(buf, p, last) : stringEnd(buf, p, last)
+      if (q < 0) return undefined
+      literals.push(this.kinds.charCodeAt(k >> 1) === 0x6e ? buf.toString('latin1', p, q) : stringValue(buf, p, q))
+      p = q
+      t = spans[k + 1]
+    }
+    if (last - p !== tpl.length - t || !same(buf, p, tpl, t, tpl.length)) return undefined
+    return literals
+  }
+}
+
+/** `buf` at `p` holds `tpl[t, tEnd)` */
+function same (buf: Buffer, p: number, tpl: Buffer, t: number, tEnd: number): boolean {
+  const n = tEnd - t
+  if (p + n > buf.length) return false
+  for (let i = 0; i < n; i++) if (buf[p + i] !== tpl[t + i]) return false
+  return true
+}
+
+/** shapeOf's number literal at `i`, as bytes: its end, or -1 where shapeOf would give up */
+function numberEnd (buf: Buffer, i: number, last: number): number {
+  if (i >= last || !isDigit(buf[i])) return -1
+  let j = i + 1
+  while (j < last && isDigit(buf[j])) j++
+  if (j < last && buf[j] === 0x2e && j + 1 < last && isDigit(buf[j + 1])) {
+    j += 2
+    while (j < last && isDigit(buf[j])) j++
+  }
+  if (j < last && (buf[j] | 0x20) === 0x65) {
+    let k = j + 1
+    if (k < last && (buf[k] === 0x2b || buf[k] === 0x2d)) k++
+    if (k >= last || !isDigit(buf[k])) return -1
+    while (k < last && isDigit(buf[k])) k++
+    j = k
+  }
+  if (j < last && (isIdent(buf[j]) || buf[j] === 0x2e)) return -1
+  return j
+}
+
+/** shapeOf's '...' literal at `i` ('' for a quote), as bytes: its end, or -1 (unterminated, or a NUL inside) */
+function stringEnd (buf: Buffer, i: number, last: number): number {
+  if (i >= last || buf[i] !== 0x27) return -1
+  for (let j = i + 1; j < last; j++) {
+    const c = buf[j]
+    if (c === 0) return -1
+    if (c !== 0x27) continue
+    if (j + 1 < last && buf[j + 1] === 0x27) { j++; continue }
+    return j + 1
+  }
+  return -1
+}
+
+function stringValue (buf: Buffer, start: number, end: number): string {
+  const v = buf.toString('utf8', start + 1, end - 1)
+  return v.includes("''") ? v.replaceAll("''", "'") : v
 }

@@ -1,8 +1,8 @@
-import type { Socket } from 'node:net'
+import type { Wire } from './wire.js'
 
 /**
  * What one read burst sends to one socket, written at the end of the burst in one go (one write or
- * one corked writev) — pgbench-style traffic is many tiny round trips, and every syscall shows.
+ * one writev) — pgbench-style traffic is many tiny round trips, and every syscall shows.
  * Adjacent slices of the same buffer are merged, so untouched messages leave as the bytes they
  * arrived in, usually as a single slice of the chunk that was read.
  */
@@ -35,16 +35,16 @@ export class Burst {
   get empty (): boolean { return this.lastBuf === undefined && this.bufs.length === 0 }
 
   /** Writes everything; returns what the last write returned (false = the socket's buffer is full). */
-  flush (socket: Socket): boolean {
+  flush (wire: Wire): boolean {
     this.seal()
     const bufs = this.bufs
     if (bufs.length === 0) return true
+    if (bufs.length === 1) {
+      // pop, not `length = 0`: setting an array's length is a runtime call, and this runs on every read
+      return wire.write(bufs.pop()!)
+    }
+    // the wire may keep the array until the kernel takes it all
     this.bufs = []
-    if (bufs.length === 1) return socket.write(bufs[0])
-    socket.cork()
-    let ok = true
-    for (const b of bufs) ok = socket.write(b)
-    socket.uncork()
-    return ok
+    return wire.writev(bufs)
   }
 }

@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net'
 import { classify, type Classified, type StatementClass } from '../../decoders/postgres/classify.js'
 import {
   decodeBind, decodeErrorFields, decodeExecute, decodeParse, decodeQuery, decodeRowDescription, decodeTarget, type Column
@@ -6,6 +5,7 @@ import {
 import { B, F, codeName } from '../../decoders/postgres/protocol.js'
 import type { MessageReader } from '../../decoders/postgres/reader.js'
 import { MaskPlan, RowsView, encodeDataRow } from '../../decoders/postgres/result-view.js'
+import { LastShape } from '../../decoders/postgres/sql-literals.js'
 import { serialize } from '../../decoders/postgres/writer.js'
 import type { Identity, Masker, Operation } from '../../decoders/types.js'
 import type { BackendConfig } from '../config/types.js'
@@ -14,7 +14,7 @@ import type { Call, Session } from '../pipeline.js'
 import { keepsBind, measurable, pgBlastRadius } from './blast-radius.js'
 import { Burst } from './burst.js'
 import { UNREADABLE, catalogOf, type PgCatalog } from './catalog.js'
-import type { ReadBuffer } from './read-buffer.js'
+import type { Wire } from './wire.js'
 
 /** A statement as the client prepared it (Parse), with the columns its Describe reported. */
 interface Prepared {
@@ -86,16 +86,11 @@ export interface RelayOptions {
   database: string
   session: Session
   identity: Identity
-  client: Socket
-  upstream: Socket
+  /** the client's connection and the upstream's, after startup */
+  client: Wire
+  upstream: Wire
   front: MessageReader
   back: MessageReader
-  /** how the upstream's bytes reach the relay (a reused read buffer on plain TCP) */
-  setUpstreamData: (fn: (chunk: Buffer) => void) => void
-  readBuffer?: ReadBuffer
-  /** how the client's bytes reach the relay when it reads into a reused buffer (else 'data' events) */
-  setClientData?: (fn: (chunk: Buffer) => void) => void
-  clientReadBuffer?: ReadBuffer
   status: number
   parameters: Map<string, string>
   /** limits.idle_timeout in ms (0 = none): no bytes either way and nothing in flight that long ends the session */
@@ -109,8 +104,8 @@ export interface RelayOptions {
  * a mask applies to their rows.
  */
 export class PgRelay {
-  private readonly client: Socket
-  private readonly upstream: Socket
+  private readonly client: Wire
+  private readonly upstream: Wire
   private readonly front: MessageReader
   private readonly back: MessageReader
   private readonly session: Session
@@ -148,8 +143,6 @@ export class PgRelay {
    * another connection cannot see what it created: statements that rely on the catalog are admin.
    */
   private schemaMark = 0
-  private readonly readBuffer: ReadBuffer | undefined
-  private readonly clientReadBuffer: ReadBuffer | undefined
   /** whether anything reads result rows besides a mask (Pipeline.wantsResults) */
   private readonly wantsResults: boolean
   /**
@@ -170,8 +163,6 @@ export class PgRelay {
     this.backendName = o.backend.name
     this.database = o.database
     this.txStatus = o.status
-    this.readBuffer = o.readBuffer
-    this.clientReadBuffer = o.clientReadBuffer
     this.wantsResults = o.session.pipeline.wantsResults
     this.standardStrings = o.parameters.get('standard_conforming_strings') !== 'off'
     this.catalog = catalogOf(o.backend, o.session.log)
@@ -179,15 +170,12 @@ export class PgRelay {
 
   start (): void {
     const { client, upstream } = this
-    if (this.o.setClientData !== undefined) this.o.setClientData((c: Buffer) => this.onClientData(c))
-    else client.on('data', (c: Buffer) => this.onClientData(c))
-    this.o.setUpstreamData((c: Buffer) => this.onUpstreamData(c))
-    client.on('drain', () => { if (this.upstreamPaused) { this.upstreamPaused = false; upstream.resume() } })
-    upstream.on('drain', () => { this.pausedForUpstream = false; this.updateClientFlow() })
-    client.on('close', () => this.end('client closed'))
-    upstream.on('close', () => this.upstreamLost())
-    client.on('error', () => this.end('client error'))
-    upstream.on('error', () => this.upstreamLost())
+    client.onData = (c: Buffer) => this.onClientData(c)
+    upstream.onData = (c: Buffer) => this.onUpstreamData(c)
+    client.onDrain = () => { if (this.upstreamPaused) { this.upstreamPaused = false; upstream.resume() } }
+    upstream.onDrain = () => { this.pausedForUpstream = false; this.updateClientFlow() }
+    client.onClose = () => this.end('client closed')
+    upstream.onClose = () => this.upstreamLost()
     // whatever arrived after the startup exchange
     if (this.back.pending > 0) this.onUpstreamData(Buffer.alloc(0))
     if (this.front.pending > 0) this.onClientData(Buffer.alloc(0))
@@ -228,7 +216,7 @@ export class PgRelay {
     this.active = true
     if (this.waiting) {
       // the read buffer is reused by the next read: what waits must be a copy
-      if (this.clientReadBuffer !== undefined) chunk = Buffer.from(chunk)
+      chunk = Buffer.from(chunk)
       this.queued.push(chunk)
       this.queuedBytes += chunk.length
       if (this.queuedBytes > QUEUE_HIGH_WATER && !this.pausedForQueue) { this.pausedForQueue = true; this.updateClientFlow() }
@@ -238,7 +226,7 @@ export class PgRelay {
     this.pumpFront()
     // slices of this read still in use (a partial message, a held message, bytes the kernel did not
     // take yet): the next read must not overwrite them
-    if (this.clientReadBuffer !== undefined && (this.front.pending > 0 || this.waiting || this.upstream.writableLength > 0)) this.clientReadBuffer.retain()
+    if (this.front.pending > 0 || this.waiting || this.upstream.queued > 0) this.client.retain()
   }
 
   private pumpFront (): void {
@@ -324,6 +312,8 @@ export class PgRelay {
    * connection, then shared by the journal events of every call of that shape (nobody changes them).
    */
   private readonly ops = new WeakMap<StatementClass, Operation>()
+  /** the last Query's shape and its statements: a connection mostly sends the same few */
+  private readonly lastQuery = new LastShape<StatementClass[]>()
 
   private operation (stmt: StatementClass, literals: string[]): Operation {
     let c = stmt
@@ -362,11 +352,18 @@ export class PgRelay {
   private onQuery (): void {
     const f = this.front
     let cls: Classified
-    try {
-      cls = this.classifyText(decodeQuery(f.buf, f.body, f.end))
-    } catch (e) {
-      this.refuseSimple(asVecgateError(e))
-      return
+    // the same shape as the last Query (with backslashes read as PostgreSQL reads them): its statements as they were
+    const literals = this.standardStrings ? this.lastQuery.match(f.buf, f.body, f.end) : undefined
+    if (literals !== undefined) cls = { statements: this.lastQuery.value!, literals }
+    else {
+      try {
+        const sql = decodeQuery(f.buf, f.body, f.end)
+        cls = this.classifyText(sql)
+        if (cls.shape !== undefined) this.lastQuery.remember(sql, cls.shape, cls.statements)
+      } catch (e) {
+        this.refuseSimple(asVecgateError(e))
+        return
+      }
     }
     const stmts = cls.statements
     let needs = false
@@ -701,7 +698,7 @@ export class PgRelay {
     }
     this.flushClient()
     // slices of this read still in use: the next read must not overwrite them
-    if (this.readBuffer !== undefined && (r.pending > 0 || this.keptSlices || this.client.writableLength > 0 || !this.toClient.empty)) this.readBuffer.retain()
+    if (r.pending > 0 || this.keptSlices || this.client.queued > 0 || !this.toClient.empty) this.upstream.retain()
     this.keptSlices = false
     if (this.draining) this.closeIfDrained()
   }
@@ -860,7 +857,7 @@ export class PgRelay {
     }
     if (u.rows === undefined) { u.rows = []; this.rowUnits.push(u) }
     // the journal keeps rows past this read: copy small ones, keep the read buffer for big ones
-    if (this.readBuffer !== undefined && row.buffer === r.buf.buffer) {
+    if (row.buffer === r.buf.buffer) {
       if (row.length <= 2048) row = Buffer.from(row)
       else this.keptSlices = true
     }
@@ -881,8 +878,10 @@ export class PgRelay {
 
   /** One journal entry per call per read burst, not per row. */
   private journalRows (): void {
-    for (const u of this.rowUnits) this.flushRows(u, this.currentCall(u))
-    this.rowUnits.length = 0
+    const units = this.rowUnits
+    if (units.length === 0) return
+    for (const u of units) this.flushRows(u, this.currentCall(u))
+    units.length = 0
   }
 
   private flushRows (u: Unit, call: Call | undefined): void {

@@ -10,9 +10,9 @@ import { VecgateError, asVecgateError, sqlStateOf } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Pipeline, Session } from '../pipeline.js'
 import { cancelKeys as defaultCancelKeys, type CancelKeys } from './cancel-keys.js'
-import { adoptForReads } from './read-buffer.js'
 import { PgRelay } from './relay.js'
 import { connectUpstream, sendCancel } from './upstream.js'
+import { wireOf } from './wire.js'
 
 export interface ServePostgresOptions {
   backend: BackendConfig
@@ -277,22 +277,17 @@ class Frontend implements PgConnection {
     s.off('data', this.onData)
     s.off('close', this.onClose)
     s.off('error', this.onError)
-    // from here on the client's reads go into a reused buffer too, when the socket allows it
-    const adopted = adoptForReads(s)
-    if (adopted !== undefined) this.socket = adopted.socket
+    // from here on both connections are driven by their TCP handles, when they allow it
+    up.socket.removeAllListeners('data')
     const relay = new PgRelay({
       backend,
       database: backend.credentials.database ?? backend.credentials.user ?? '',
       session,
       identity,
-      client: this.socket,
-      setClientData: adopted?.setOnData,
-      clientReadBuffer: adopted?.readBuffer,
-      upstream: up.socket,
+      client: wireOf(s),
+      upstream: wireOf(up.socket),
       front: this.reader,
       back: up.reader,
-      setUpstreamData: up.setOnData,
-      readBuffer: up.readBuffer,
       status: up.status,
       parameters: up.parameters,
       idleTimeout: (this.opts.limits.idle_timeout ?? 0) * 1000,

@@ -9,17 +9,12 @@ import { serialize } from '../../decoders/postgres/writer.js'
 import type { BackendConfig } from '../config/types.js'
 import { VecgateError } from '../errors.js'
 import type { Logger } from '../log.js'
-import { ReadBuffer } from './read-buffer.js'
 
 /** An upstream connection that has authenticated and reported ReadyForQuery. */
 export interface UpstreamConnection {
   socket: net.Socket
-  /**
-   * Where the relay takes the upstream's bytes from. On a plain TCP upstream reads go into a reused
-   * buffer (`readBuffer`), and `onData` is called instead of 'data' events; on TLS it is fed from 'data'.
-   */
+  /** where the socket's bytes go from now on (its one 'data' listener) */
   setOnData (fn: (chunk: Buffer) => void): void
-  readBuffer: ReadBuffer | undefined
   /** holds whatever the upstream sent after ReadyForQuery */
   reader: MessageReader
   pid: number
@@ -39,30 +34,18 @@ const CONNECT_TIMEOUT_MS = 15_000
  * on 'N'), and answers whichever password method the server asks for: SCRAM-SHA-256, MD5, cleartext.
  */
 export async function connectUpstream (backend: BackendConfig, params: Record<string, string>, maxMessage: number, log: Logger): Promise<UpstreamConnection> {
-  const useTls = backend.upstream_tls !== undefined
-  const readBuffer = useTls ? undefined : new ReadBuffer()
-  let onData: (chunk: Buffer) => void = () => {}
-  const raw = net.connect({
-    host: backend.upstream.host,
-    port: backend.upstream.port,
-    noDelay: true,
-    ...(readBuffer !== undefined ? { onread: { buffer: readBuffer.next, callback: (n: number, b: Uint8Array) => { onData((b as Buffer).subarray(0, n)); return true } } } : {})
-  })
+  const raw = net.connect({ host: backend.upstream.host, port: backend.upstream.port, noDelay: true })
   raw.setTimeout(CONNECT_TIMEOUT_MS)
   let socket: net.Socket = raw
   const setOnData = (fn: (chunk: Buffer) => void): void => {
-    if (readBuffer !== undefined) onData = fn
-    else {
-      socket.removeAllListeners('data')
-      socket.on('data', fn)
-    }
+    socket.removeAllListeners('data')
+    socket.on('data', fn)
   }
   try {
     await once(raw, 'connect')
-    if (useTls) socket = await startTls(raw, backend)
-    const conn = await startup(socket, backend, params, maxMessage, setOnData, readBuffer)
+    if (backend.upstream_tls !== undefined) socket = await startTls(raw, backend)
+    const conn = await startup(socket, backend, params, maxMessage, setOnData)
     conn.setOnData = setOnData
-    conn.readBuffer = readBuffer
     return conn
   } catch (e) {
     raw.destroy()
@@ -110,26 +93,25 @@ async function startTls (raw: net.Socket, backend: BackendConfig): Promise<net.S
 }
 
 function startup (socket: net.Socket, backend: BackendConfig, params: Record<string, string>, maxMessage: number,
-  setOnData: (fn: (chunk: Buffer) => void) => void, readBuffer: ReadBuffer | undefined): Promise<UpstreamConnection> {
+  setOnData: (fn: (chunk: Buffer) => void) => void): Promise<UpstreamConnection> {
   const creds = backend.credentials
   const user = creds.user ?? ''
   const password = creds.password ?? ''
   const reader = new MessageReader(maxMessage)
-  const conn: UpstreamConnection = { socket, reader, pid: 0, secret: 0, startup: [], status: 0x49, parameters: new Map(), setOnData, readBuffer }
+  const conn: UpstreamConnection = { socket, reader, pid: 0, secret: 0, startup: [], status: 0x49, parameters: new Map(), setOnData }
   let scram: ScramClient | undefined
   socket.write(serialize.startupMessage({ ...params, user, database: creds.database ?? user }))
 
   return new Promise((resolve, reject) => {
     // until the relay takes over, whatever arrives waits in the reader
-    const cleanup = (): void => { setOnData(c => reader.push(Buffer.from(c))); socket.off('error', onError); socket.off('close', onClose); socket.off('timeout', onTimeout) }
+    const cleanup = (): void => { setOnData(c => reader.push(c)); socket.off('error', onError); socket.off('close', onClose); socket.off('timeout', onTimeout) }
     const fail = (e: unknown): void => { cleanup(); reject(e) }
     const onError = (e: Error): void => fail(e)
     const onClose = (): void => fail(new Error('upstream closed the connection during startup'))
     const onTimeout = (): void => fail(new Error('upstream startup timed out'))
     const onData = (chunk: Buffer): void => {
       try {
-        // startup is rare: copy, so nothing kept here points into the reused read buffer
-        reader.push(readBuffer !== undefined ? Buffer.from(chunk) : chunk)
+        reader.push(chunk)
         while (reader.next()) {
           const { buf, body, end } = reader
           switch (reader.code) {

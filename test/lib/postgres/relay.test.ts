@@ -118,3 +118,32 @@ t.test('a row bigger than the stream threshold passes through without being held
     await gate.close()
   }
 })
+
+t.test('a connection repeating a shape: every text still decided on its own statements and literals', async t => {
+  const up = await scriptedUpstream(1, () => 1 << 16)
+  t.teardown(() => up.close())
+  const ops: Array<{ method: string, collection?: string, limit?: number }> = []
+  const gate = await startGate({ host: '127.0.0.1', port: up.port, user: 'app', password: 'x', database: 'postgres' }, {
+    decide: (_id, op) => {
+      ops.push({ method: op.method, collection: op.collection, limit: op.limit })
+      return op.collection === 'secret' || (op.limit ?? 0) > 100 ? { effect: 'deny', rule: 'r', reason: 'denied' } : { effect: 'allow', reason: 'ok' }
+    }
+  })
+  t.teardown(() => gate.close())
+  const c = new pg.Client({ host: '127.0.0.1', port: gate.port, user: 'alice', password: await gate.token(), database: 'postgres' })
+  await c.connect()
+  t.teardown(() => c.end())
+  await c.query('SELECT id FROM people WHERE id = 1 LIMIT 5')
+  await c.query('SELECT id FROM people WHERE id = 2 LIMIT 7')
+  await t.rejects(c.query('SELECT id FROM people WHERE id = 3 LIMIT 500'), /denied/, 'the same shape with a LIMIT over the rule\'s: its own literal decides')
+  await t.rejects(c.query('SELECT id FROM people WHERE id = 4 LIMIT 5; SELECT * FROM secret'), /denied/, 'the shape with more text after it: another statement, decided')
+  await c.query("SELECT id FROM people WHERE id = 'x' LIMIT 5")
+  t.same(ops, [
+    { method: 'SELECT', collection: 'people', limit: 5 },
+    { method: 'SELECT', collection: 'people', limit: 7 },
+    { method: 'SELECT', collection: 'people', limit: 500 },
+    { method: 'SELECT', collection: 'people', limit: 5 },
+    { method: 'SELECT', collection: 'secret', limit: undefined },
+    { method: 'SELECT', collection: 'people', limit: 5 }
+  ], 'one decision per statement, each with its own limit')
+})

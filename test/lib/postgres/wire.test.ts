@@ -1,8 +1,9 @@
 /**
- * Client reads into a reused buffer (lib/postgres/read-buffer.ts adoptForReads): the accepted socket's
- * owner still sees it close, a server still closes once its clients are gone, and bytes that outlive
- * their read (a message held for approval, requests queued behind it, partial messages) are never
- * overwritten by the next read. Against a real PostgreSQL 15.
+ * The relay's connections driven through their TCP handles (lib/postgres/wire.ts): the accepted
+ * socket's owner still sees it close, a server still closes once its clients are gone, bytes that
+ * outlive their read (a message held for approval, requests queued behind it, partial messages) are
+ * never overwritten by the next read, and a write the kernel does not take at once stops the reader
+ * until it drains. Against a real PostgreSQL 15, and on bare sockets.
  */
 import net from 'node:net'
 import t from 'tap'
@@ -10,8 +11,8 @@ import { serialize } from '../../../decoders/postgres/writer.js'
 import { loadClassifier } from '../../../decoders/postgres/classify.js'
 import type { BackendConfig } from '../../../lib/config/types.js'
 import { createLogger } from '../../../lib/log.js'
-import { adoptForReads } from '../../../lib/postgres/read-buffer.js'
 import { servePostgres } from '../../../lib/postgres/serve.js'
+import { wireOf, type Wire } from '../../../lib/postgres/wire.js'
 import { testParts } from '../../helpers/parts.js'
 import { startPostgres } from '../../peers/postgres.js'
 import { startGate } from './harness.js'
@@ -69,16 +70,80 @@ t.test('the accepted socket still closes for its owner, and the server closes on
   t.pass('server closed: every accepted connection was counted out')
 })
 
-t.test('adoptForReads leaves sockets it cannot move as they are', async t => {
-  const server = net.createServer(() => {})
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => server.close())
-  const s = net.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port })
-  await new Promise(resolve => s.once('connect', resolve))
-  s.on('data', () => {})
-  t.equal(adoptForReads(s), undefined, 'a socket with a data listener is not moved')
-  s.destroy()
-  t.equal(adoptForReads(s), undefined, 'nor a destroyed one')
+/** a connected pair of plain TCP sockets: [the accepted one, the connecting one] */
+async function pair (t: typeof import("tap").default): Promise<[net.Socket, net.Socket]> {
+  const accepted = new Promise<net.Socket>(resolve => {
+    const server = net.createServer({ pauseOnConnect: true }, resolve)
+    server.listen(0, '127.0.0.1', () => {
+      const c = net.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port })
+      t.teardown(() => { c.destroy(); server.close() })
+      connected = c
+    })
+  })
+  let connected: net.Socket | undefined
+  const a = await accepted
+  t.teardown(() => a.destroy())
+  await waitFor(() => connected !== undefined && !connected.connecting)
+  return [a, connected!]
+}
+
+t.test('wireOf keeps the net.Socket where the handle cannot move', async t => {
+  const [a, c] = await pair(t)
+  c.on('data', () => {})
+  t.notOk(isTcpWire(wireOf(c)), 'a socket with a data listener keeps its listener\'s socket')
+  a.destroy()
+  await waitFor(() => a.destroyed)
+  t.notOk(isTcpWire(wireOf(a)), 'a destroyed socket too')
+})
+
+const isTcpWire = (w: Wire): boolean => w.constructor.name === 'TcpWire'
+
+t.test('a TCP wire: retained reads survive, a write the kernel cannot take is queued until it drains, an end closes the owner', async t => {
+  const [a, c] = await pair(t)
+  const owner = a
+  let ownerClosed = false
+  owner.once('close', () => { ownerClosed = true })
+  const w = wireOf(a)
+  t.ok(isTcpWire(w), 'a plain TCP socket moves to its handle')
+  const kept: Buffer[] = []
+  const all: Buffer[] = []
+  w.onData = chunk => {
+    all.push(Buffer.from(chunk))
+    kept.push(chunk)
+    w.retain()
+  }
+  for (let i = 0; i < 50; i++) {
+    c.write(Buffer.alloc(1000, i))
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  await waitFor(() => all.reduce((n, b) => n + b.length, 0) === 50_000)
+  t.same(Buffer.concat(kept), Buffer.concat(all), 'every retained read still holds its bytes')
+
+  // the peer stops reading: writes pile up in libuv, write() says so, onDrain follows once it reads again
+  c.pause()
+  let drained = 0
+  w.onDrain = () => { drained++ }
+  const block = Buffer.alloc(1 << 20, 7)
+  let full = false
+  let sent = 0
+  for (let i = 0; i < 64 && !full; i++) { full = !w.write(block); sent += block.length }
+  t.ok(full, 'a write the kernel cannot take returns false')
+  t.ok(w.queued > 0, 'and its bytes are queued')
+  let got = 0
+  c.on('data', (b: Buffer) => { got += b.length })
+  c.resume()
+  await waitFor(() => drained > 0)
+  t.equal(w.queued, 0, 'onDrain once all is taken')
+  await waitFor(() => got === sent)
+  t.pass('every byte arrives, in order of writing')
+
+  let closed = false
+  w.onClose = () => { closed = true }
+  c.end()
+  await waitFor(() => closed)
+  t.ok(w.destroyed, 'the peer\'s end closes the wire')
+  await waitFor(() => ownerClosed)
+  t.pass('and the socket it came from')
 })
 
 t.test('bytes that outlive their read survive the next reads: a held message, requests queued behind it', async t => {
