@@ -308,6 +308,10 @@ export class JournalWriter implements JournalSink {
       this.send(false)
       return
     }
+    this.armTimer()
+  }
+
+  private armTimer (): void {
     if (this.scheduled) return
     this.scheduled = true
     this.timer = setTimeout(() => {
@@ -331,7 +335,7 @@ export class JournalWriter implements JournalSink {
     // a flush (someone waits for everything given) and a close take every result held
     const heldSince = this.releaseHeld(all ? Infinity : now - (this.opts.commitDelay ?? 10))
     // once closed, the close itself handed everything over; waiters are answered when it is done
-    if (!this.closed && (this.queued > 0 || this.batch.length > 0 || this.lost.size > 0 || (flush && (this.inflight() > 0 || this.failure !== undefined)))) {
+    if (!this.closed && (this.queued > this.held.size || this.batch.length > 0 || this.lost.size > 0 || (flush && (this.inflight() > 0 || this.failure !== undefined)))) {
       let b = this.batch
       // losses first: a session's end in this batch then records them before its seal
       if (this.lost.size > 0) {
@@ -340,16 +344,17 @@ export class JournalWriter implements JournalSink {
         this.lost.clear()
         b = lost.concat(b)
       }
-      const n = this.queued
+      // results still held stay queued: they count as handed over when they are
+      const n = this.queued - this.held.size
       this.posted += n
       this.batch = []
-      this.queued = 0
+      this.queued = this.held.size
       // every event queued so far is in this batch or an earlier one, but for results held since
       // `heldSince`: once committed, recovery after a kill knows nothing queued before then is missing
       this.post({ t: 'batch', b, n, flush, at: Math.min(now, heldSince) })
     }
     // results still held go at the next hand-over, even if nothing else is given meanwhile
-    if (this.held.size > 0 && !this.closed) this.schedule()
+    if (this.held.size > 0 && !this.closed) this.armTimer()
     if (this.unsent.length > 0) {
       for (const w of this.unsent) { w.target = this.posted; this.waiters.push(w) }
       this.unsent = []

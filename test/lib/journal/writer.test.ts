@@ -346,3 +346,19 @@ t.test("a call's result and its end are one event, unless something of its call 
   t.equal(r.whoSaw('qdrant', 'docs', '1')[0].events[0].n, 2, 'who-saw finds it')
   t.same(r.verify(trusted()).problems, [])
 })
+
+t.test('a flush commits a result held for its end, even after a hand-over that kept it back', async t => {
+  const path = join(tempDir(t), 'j.db')
+  const w = writer(path, { commitDelay: 600 })
+  w.start({ id: 's', backend: 'qdrant', protocol: 'qdrant', client: 'c', tls: false, at: Date.now() })
+  w.event({ session: 's', at: Date.now(), kind: 'request', call: 1, op: searchOp })
+  await new Promise(resolve => setTimeout(resolve, 400))
+  // given 400 ms into the delay: the hand-over at 600 ms finds it younger than the delay and keeps it
+  w.event({ session: 's', at: Date.now(), kind: 'response', call: 1, collection: 'docs', ids: [1], data: { result: { toJSON: () => [{ id: 1 }] } } })
+  await new Promise(resolve => setTimeout(resolve, 400))
+  await w.flush()
+  const r = new JournalReader(path)
+  t.teardown(() => r.close())
+  t.same(r.events('s').map(e => e.kind), ['request', 'response'], 'committed by the flush, before the call ended')
+  await w.close()
+})
