@@ -367,9 +367,9 @@ export class JournalWriter implements JournalSink {
    * A call's result, serialized, waiting for the call's end: a unary call's trailers come a moment
    * after its message (in a later read, a few ms later when upstream is busy), and the two are stored
    * as one response event — a row, a hash and a body fewer per call. Held until the first hand-over
-   * once it is `commitDelay` ms old, and never past a flush; a hand-over to the worker while one is held says it was handed over
-   * when the oldest one held was given (what recovery after a kill names as the time from which
-   * events may be missing). A result whose call has not ended by then is stored alone, as is one
+   * once it is `commitDelay` ms old, and never past a flush; a hand-over to the worker while one is
+   * held says it was handed over when the oldest one held was given (what recovery after a kill
+   * names as the time from which events may be missing). A result whose call has not ended by then is stored alone, as is one
    * followed by another event of its call. A held result takes the place of its end (or of the
    * hand-over) among the session's events: after those of calls running beside it given in between.
    */
@@ -396,7 +396,8 @@ export class JournalWriter implements JournalSink {
       return
     }
     if (e.kind === 'response' && e.data?.result !== undefined && e.data.final === undefined) {
-      this.held.set(key, { stored: this.stored(e), at: Date.now() })
+      // when it was given: the time the pipeline stamped on it (never later than now)
+      this.held.set(key, { stored: this.stored(e), at: Math.min(e.at, Date.now()) })
       return
     }
     pushEvent(this.batch, this.stored(e))
