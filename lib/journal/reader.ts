@@ -229,9 +229,9 @@ const CALL_SUBJECT = "(SELECT json_extract(q.body, '$.data.subject') FROM events
 const WHO_SAW = `WITH RECURSIVE
     scope_ids (id) AS (SELECT id FROM scopes WHERE backend = @backend AND collection IN (SELECT value FROM json_each(@names))),
     spans (scope, span) AS (
-      SELECT id, (SELECT min(span) FROM seen WHERE seen.scope = scope_ids.id) FROM scope_ids
+      SELECT id, (SELECT span FROM seen WHERE seen.scope = scope_ids.id ORDER BY span LIMIT 1) FROM scope_ids
       UNION ALL
-      SELECT scope, (SELECT min(span) FROM seen WHERE seen.scope = spans.scope AND seen.span > spans.span) FROM spans WHERE span IS NOT NULL
+      SELECT scope, (SELECT span FROM seen WHERE seen.scope = spans.scope AND seen.span > spans.span ORDER BY span LIMIT 1) FROM spans WHERE span IS NOT NULL
     )
   SELECT e.session, e.n, e.at, e.call, ${CALL_SUBJECT}
   FROM spans CROSS JOIN seen s ON s.scope = spans.scope AND s.span = spans.span AND s.record = @record JOIN events e ON e.id = s.event
