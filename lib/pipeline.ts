@@ -10,7 +10,7 @@
  * request is decoded, and the returned Call's `response`/`finish` as the answer streams back.
  */
 import { randomBytes } from 'node:crypto'
-import type { Identity, Masker, Operation, RecordId, ResultView, Verdict } from '../decoders/types.js'
+import type { Identity, Masker, Operation, ResultView, Verdict } from '../decoders/types.js'
 import type { Metrics } from './admin/metrics.js'
 import { labels } from './admin/metrics.js'
 import type { BackendConfig } from './config/types.js'
@@ -293,7 +293,6 @@ export class Call {
   private readonly started = process.hrtime.bigint()
   private records = 0
   private vectors = 0
-  private ids: RecordId[] | undefined
   private done = false
 
   constructor (
@@ -315,10 +314,6 @@ export class Call {
     this.records += c.records
     this.vectors += c.vectors
     const ids = view.ids()
-    if (ids.length > 0) {
-      if (this.ids === undefined) this.ids = []
-      for (const id of ids) this.ids.push(id)
-    }
     this.session.journal.event({
       session: this.session.id,
       at: Date.now(),

@@ -71,6 +71,9 @@ export function eventSummary (e: EventRow): string {
         if (d.vectors > 0) bits.push(`${d.vectors} vectors`)
         if (d.bytes !== undefined) bits.push(`${d.bytes} bytes`)
         if (typeof d.ms === 'number') bits.push(`${d.ms.toFixed(1)} ms`)
+        // a call's last result and its end stored as one event (writer.ts)
+        if (d.truncated !== undefined) bits.push(`result too big to keep whole (${d.truncated.bytes} bytes, ${d.truncated.ids} ids)`)
+        else if (d.result !== undefined) bits.push(`result${b.ids !== undefined ? `: ids ${idList(b.ids)}` : ''}  (--event ${e.n} shows it)`)
         return bits.join(', ')
       }
       if (d.truncated !== undefined) return `result of ${d.truncated.bytes} bytes (too big to keep whole), ${d.truncated.ids} ids`

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs'
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { VecgateError } from '../errors.js'
 import { eventHash, genesis, sealValid } from './chain.js'
-import { SCHEMA_VERSION } from './schema.js'
+import { SCHEMA_VERSION, SEEN_SPANS_SINCE } from './schema.js'
 import { tableSpellings } from '../policy/table-name.js'
 
 export interface SessionRow {
@@ -71,6 +71,8 @@ export interface VerifyReport {
 
 export class JournalReader {
   private readonly db: Database.Database
+  /** the file's schema version: a journal written by an older vecgate is read as it is, never migrated */
+  private readonly version: number
 
   constructor (readonly path: string) {
     if (!existsSync(path)) {
@@ -78,6 +80,7 @@ export class JournalReader {
     }
     this.db = new Database(path, { readonly: true, fileMustExist: true })
     const v = this.db.pragma('user_version', { simple: true }) as number
+    this.version = v
     if (v > SCHEMA_VERSION) throw new VecgateError('VG_ERR_JOURNAL', `journal ${path} has schema version ${v}, newer than this vecgate knows (${SCHEMA_VERSION})`, { hint: 'upgrade vecgate' })
   }
 
@@ -121,11 +124,7 @@ export class JournalReader {
    */
   whoSaw (backend: string, collection: string, record: string): Array<{ session: SessionRow, events: Array<{ n: number, at: number, call: number | null, subject: string | null }> }> {
     const names = this.protocolOf(backend) === 'postgres' ? tableSpellings(collection) : [collection]
-    // the subject is the one on the call's request (a connection may carry several identities)
-    const rows = this.db.prepare(`SELECT e.session, e.n, e.at, e.call,
-        (SELECT json_extract(q.body, '$.data.subject') FROM events q WHERE q.session = e.session AND q.call = e.call AND q.kind = 'request') AS subject
-      FROM scopes c JOIN seen s ON s.scope = c.id JOIN events e ON e.id = s.event
-      WHERE c.backend = ? AND c.collection IN (SELECT value FROM json_each(?)) AND s.record = ? ORDER BY e.id`).all(backend, JSON.stringify(names), record) as Array<{ session: string, n: number, at: number, call: number | null, subject: string | null }>
+    const rows = this.db.prepare(this.version >= SEEN_SPANS_SINCE ? WHO_SAW : WHO_SAW_BEFORE_SPANS).all({ backend, names: JSON.stringify(names), record }) as Array<{ session: string, n: number, at: number, call: number | null, subject: string | null }>
     const out = new Map<string, { session: SessionRow, events: Array<{ n: number, at: number, call: number | null, subject: string | null }> }>()
     for (const r of rows) {
       let o = out.get(r.session)
@@ -218,6 +217,30 @@ export class JournalReader {
     return report
   }
 }
+
+/** the subject of a who-saw hit: the one on the call's request (a connection may carry several identities) */
+const CALL_SUBJECT = "(SELECT json_extract(q.body, '$.data.subject') FROM events q WHERE q.session = e.session AND q.call = e.call AND q.kind = 'request') AS subject"
+
+/**
+ * who-saw (schema.ts, seen): the record is sought in each span of each scope the name matches; the
+ * spans are found by skipping from one to the next through the index (two seeks per span), not by
+ * reading every row of the scope (CROSS JOIN: SQLite keeps the spans as the outer loop). Parameters: @backend, @names (the collection's spellings, JSON), @record.
+ */
+const WHO_SAW = `WITH RECURSIVE
+    scope_ids (id) AS (SELECT id FROM scopes WHERE backend = @backend AND collection IN (SELECT value FROM json_each(@names))),
+    spans (scope, span) AS (
+      SELECT id, (SELECT span FROM seen WHERE seen.scope = scope_ids.id ORDER BY span LIMIT 1) FROM scope_ids
+      UNION ALL
+      SELECT scope, (SELECT span FROM seen WHERE seen.scope = spans.scope AND seen.span > spans.span ORDER BY span LIMIT 1) FROM spans WHERE span IS NOT NULL
+    )
+  SELECT e.session, e.n, e.at, e.call, ${CALL_SUBJECT}
+  FROM spans CROSS JOIN seen s ON s.scope = spans.scope AND s.span = spans.span AND s.record = @record JOIN events e ON e.id = s.event
+  ORDER BY e.id`
+
+/** who-saw in a journal from before spans (schema version < 3): the index is keyed by record */
+const WHO_SAW_BEFORE_SPANS = `SELECT e.session, e.n, e.at, e.call, ${CALL_SUBJECT}
+  FROM scopes c JOIN seen s ON s.scope = c.id JOIN events e ON e.id = s.event
+  WHERE c.backend = @backend AND c.collection IN (SELECT value FROM json_each(@names)) AND s.record = @record ORDER BY e.id`
 
 function orderFirst (first: string | null, all: string[]): string[] {
   return first === null ? all : [first, ...all.filter(s => s !== first)]

@@ -13,7 +13,7 @@ import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto'
 import { VecgateError } from '../errors.js'
 import { readBatch, type Batch, type BatchSink, type StoredEvent } from './batch.js'
 import { eventHash, genesis, seal, type SessionHeader } from './chain.js'
-import { migrate } from './schema.js'
+import { migrate, SEEN_SPAN_BITS } from './schema.js'
 import type { SessionStart } from './types.js'
 
 /** The logger calls the store makes (pino's shape; a message port proxy in the worker). */
@@ -207,11 +207,12 @@ export class JournalStore implements BatchSink {
       const n = Math.min(SEEN_ROWS, ids.length - i)
       let stmt = this.seenInserts[n]
       if (stmt === undefined) {
-        stmt = this.db.prepare('INSERT OR IGNORE INTO seen (scope, record, event) VALUES ' + Array(n).fill('(?, ?, ?)').join(', '))
+        stmt = this.db.prepare('INSERT OR IGNORE INTO seen (scope, span, record, event) VALUES ' + Array(n).fill('(?, ?, ?, ?)').join(', '))
         this.seenInserts[n] = stmt
       }
-      const args: unknown[] = new Array(n * 3)
-      for (let j = 0; j < n; j++) { args[j * 3] = scope; args[j * 3 + 1] = ids[i + j]; args[j * 3 + 2] = event }
+      const span = Math.floor(event / 2 ** SEEN_SPAN_BITS)
+      const args: unknown[] = new Array(n * 4)
+      for (let j = 0; j < n; j++) { args[j * 4] = scope; args[j * 4 + 1] = span; args[j * 4 + 2] = ids[i + j]; args[j * 4 + 3] = event }
       stmt.run(...args)
     }
   }
@@ -323,11 +324,11 @@ export class JournalStore implements BatchSink {
         SELECT id, seq, started_at, ended_at, subject, events, ?, ? FROM sessions WHERE id = ?`).run(now, reason, id)
       // seen rows, found through the ids the session's responses recorded
       const backend = (this.db.prepare('SELECT backend FROM sessions WHERE id = ?').get(id) as { backend: string }).backend
-      const drop = this.db.prepare('DELETE FROM seen WHERE scope = (SELECT id FROM scopes WHERE backend = ? AND collection = ?) AND record = ? AND event = ?')
+      const drop = this.db.prepare(`DELETE FROM seen WHERE scope = (SELECT id FROM scopes WHERE backend = ? AND collection = ?) AND span = ? >> ${SEEN_SPAN_BITS} AND record = ? AND event = ?`)
       for (const e of this.db.prepare("SELECT id, body FROM events WHERE session = ? AND kind = 'response' AND body LIKE '%\"ids\":%'").all(id) as Array<{ id: number, body: string }>) {
         const b = JSON.parse(e.body) as { collection?: string, ids?: unknown[], op?: { collection?: string } }
         // journals written before record ids were kept whole may hold "<vector dim=N>" instead of them
-        for (const rid of Array.isArray(b.ids) ? b.ids : []) drop.run(backend, b.collection ?? '', String(rid), e.id)
+        for (const rid of Array.isArray(b.ids) ? b.ids : []) drop.run(backend, b.collection ?? '', e.id, String(rid), e.id)
       }
       this.db.prepare('DELETE FROM events WHERE session = ?').run(id)
       this.db.prepare('DELETE FROM identities WHERE session = ?').run(id)

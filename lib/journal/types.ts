@@ -17,7 +17,7 @@ export type JournalEventKind =
   | 'request'     // decoded Operation
   | 'verdict'     // allow/deny/approve + rule
   | 'approval'    // approval step: created, approved, denied, expired, released
-  | 'response'    // what the client received (masked), status, bytes, timing
+  | 'response'    // what the client received (masked), status, bytes, timing; a call's last result and its end may be one event
   | 'error'       // protocol error, upstream error, malformed input
   | 'loss'        // events the journal could not record
 

@@ -32,7 +32,7 @@ import { Worker } from 'node:worker_threads'
 import type { KeyObject } from 'node:crypto'
 import type { Logger } from '../log.js'
 import { VecgateError } from '../errors.js'
-import { FAILING, GENERATION, pushEnd, pushEvent, pushLost, pushStart, sharedState, type Batch, type FromWorker, type SharedState, type ToWorker, type WorkerData } from './batch.js'
+import { FAILING, GENERATION, pushEnd, pushEvent, pushLost, pushStart, sharedState, type Batch, type FromWorker, type SharedState, type StoredEvent, type ToWorker, type WorkerData } from './batch.js'
 import { EventSerializer, identityRecord } from './serialize.js'
 import { JournalStore } from './store.js'
 import type { JournalEvent, JournalSink, SessionStart } from './types.js'
@@ -171,6 +171,8 @@ export class JournalWriter implements JournalSink {
     if (this.closed) return
     this.room()
     this.encodeGiven()
+    // the session's results go before its end and seal
+    this.releaseHeld()
     pushEnd(this.batch, session, at, reason)
     this.queuedOne()
   }
@@ -180,7 +182,7 @@ export class JournalWriter implements JournalSink {
     this.encodeGiven()
   }
 
-  /** Serializes the events given so far into the batch, in order. */
+  /** Serializes the events given so far into the batch, in order (but for results held: `encode`). */
   private encodeGiven (): void {
     if (this.given.length === 0) return
     const given = this.given
@@ -213,7 +215,7 @@ export class JournalWriter implements JournalSink {
 
   private async shutdown (): Promise<void> {
     clearTimeout(this.timer)
-    this.send(false)
+    this.send(false, true)
     this.closed = true
     if (this.dead === undefined) {
       const closed = new Promise<void>(resolve => {
@@ -306,6 +308,10 @@ export class JournalWriter implements JournalSink {
       this.send(false)
       return
     }
+    this.armTimer()
+  }
+
+  private armTimer (): void {
     if (this.scheduled) return
     this.scheduled = true
     this.timer = setTimeout(() => {
@@ -317,15 +323,19 @@ export class JournalWriter implements JournalSink {
   /**
    * Hands everything queued to the worker. `flush`: someone waits, so the worker commits at once and
    * says so — asked even when nothing is queued, for events handed over earlier or to retry a failure.
+   * `all`: results held for their call's end go too, however young (a flush, a close).
    */
-  private send (flush: boolean): void {
+  private send (flush: boolean, all = flush): void {
     if (this.dead !== undefined) {
       this.rejectAll(this.dead)
       return
     }
     this.encodeGiven()
+    const now = Date.now()
+    // a flush (someone waits for everything given) and a close take every result held
+    const heldSince = this.releaseHeld(all ? Infinity : now - (this.opts.commitDelay ?? 10))
     // once closed, the close itself handed everything over; waiters are answered when it is done
-    if (!this.closed && (this.queued > 0 || this.lost.size > 0 || (flush && (this.inflight() > 0 || this.failure !== undefined)))) {
+    if (!this.closed && (this.queued > this.held.size || this.batch.length > 0 || this.lost.size > 0 || (flush && (this.inflight() > 0 || this.failure !== undefined)))) {
       let b = this.batch
       // losses first: a session's end in this batch then records them before its seal
       if (this.lost.size > 0) {
@@ -334,14 +344,17 @@ export class JournalWriter implements JournalSink {
         this.lost.clear()
         b = lost.concat(b)
       }
-      const n = this.queued
+      // results still held stay queued: they count as handed over when they are
+      const n = this.queued - this.held.size
       this.posted += n
       this.batch = []
-      this.queued = 0
-      // every event queued so far is in this batch or an earlier one: once committed, recovery after a
-      // kill knows nothing queued before this time is missing
-      this.post({ t: 'batch', b, n, flush, at: Date.now() })
+      this.queued = this.held.size
+      // every event queued so far is in this batch or an earlier one, but for results held since
+      // `heldSince`: once committed, recovery after a kill knows nothing queued before then is missing
+      this.post({ t: 'batch', b, n, flush, at: Math.min(now, heldSince) })
     }
+    // results still held go at the next hand-over, even if nothing else is given meanwhile
+    if (this.held.size > 0 && !this.closed) this.armTimer()
     if (this.unsent.length > 0) {
       for (const w of this.unsent) { w.target = this.posted; this.waiters.push(w) }
       this.unsent = []
@@ -350,9 +363,66 @@ export class JournalWriter implements JournalSink {
     }
   }
 
+  /**
+   * A call's result, serialized, waiting for the call's end: a unary call's trailers come a moment
+   * after its message (in a later read, a few ms later when upstream is busy), and the two are stored
+   * as one response event — a row, a hash and a body fewer per call. Held until the first hand-over
+   * once it is `commitDelay` ms old, and never past a flush; a hand-over to the worker while one is
+   * held says it was handed over when the oldest one held was given (what recovery after a kill
+   * names as the time from which events may be missing). A result whose call has not ended by then is stored alone, as is one
+   * followed by another event of its call. A held result takes the place of its end (or of the
+   * hand-over) among the session's events: after those of calls running beside it given in between.
+   */
+  private held = new Map<string, { stored: StoredEvent, at: number }>()
+
   private encode (e: JournalEvent): void {
+    if (e.call === undefined) {
+      pushEvent(this.batch, this.stored(e))
+      return
+    }
+    const key = e.session + ' ' + String(e.call)
+    const result = this.held.get(key)?.stored
+    if (result !== undefined) {
+      this.held.delete(key)
+      const stored = this.stored(e)
+      // both bodies end with their data object: the end's members join the result's
+      if (isEnd(e) && stored.body.startsWith(END_BODY) && result.body.endsWith('}}')) {
+        pushEvent(this.batch, { ...result, at: e.at, body: result.body.slice(0, -2) + ',' + stored.body.slice(END_BODY.length) })
+        return
+      }
+      // anything else of the call (an error, another result) follows its result, as given
+      pushEvent(this.batch, result)
+      pushEvent(this.batch, stored)
+      return
+    }
+    if (e.kind === 'response' && e.data?.result !== undefined && e.data.final === undefined) {
+      // when it was given: the time the pipeline stamped on it (never later than now)
+      this.held.set(key, { stored: this.stored(e), at: Math.min(e.at, Date.now()) })
+      return
+    }
+    pushEvent(this.batch, this.stored(e))
+  }
+
+  /**
+   * Stores alone the results held since before `before` (all of them by default), in the order they
+   * were given; returns when the oldest result still held was given (`before` when none is).
+   */
+  private releaseHeld (before = Infinity): number {
+    let oldest = before
+    for (const [key, h] of this.held) {
+      if (h.at < before) {
+        pushEvent(this.batch, h.stored)
+        this.held.delete(key)
+      } else {
+        oldest = Math.min(oldest, h.at)
+      }
+    }
+    return oldest
+  }
+
+  private stored (e: JournalEvent): StoredEvent {
     const auth = e.kind === 'auth' && e.identity !== undefined ? e.identity : undefined
-    pushEvent(this.batch, {
+    return {
       session: e.session,
       at: e.at,
       kind: e.kind,
@@ -363,7 +433,7 @@ export class JournalWriter implements JournalSink {
       subject: auth?.subject ?? null,
       groups: auth !== undefined ? JSON.stringify(auth.groups) : null,
       tokenId: auth?.tokenId ?? null
-    })
+    }
   }
 
   private post (m: ToWorker): void {
@@ -431,6 +501,15 @@ export class JournalWriter implements JournalSink {
     this.refd = false
     this.worker.unref()
   }
+}
+
+/** how the body of a call's final response event begins: its data alone */
+const END_BODY = '{"data":{'
+
+/** the final response event of a call (pipeline.ts, Call.finish): its body is `{"data":{…}}` alone */
+function isEnd (e: JournalEvent): boolean {
+  return e.data?.final === true && e.data.result === undefined && e.ids === undefined && e.op === undefined &&
+    e.verdict === undefined && e.identity === undefined && e.collection === undefined
 }
 
 /**

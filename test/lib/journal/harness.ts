@@ -24,7 +24,7 @@ export const alice: Identity = { subject: 'alice', groups: ['analysts'], source:
 
 export const searchOp: Operation = { backend: 'qdrant', protocol: 'qdrant', method: 'qdrant.Points/Search', action: 'search', collection: 'docs', bulk: false, limit: 3, summary: { vector: '<vector dim=4>' } }
 
-/** One whole session: auth, a search returning ids 1..3, end. */
+/** One whole session: auth, a search returning ids 1..3 (its result and end given together: one event), end. */
 export function session (w: JournalWriter, id: string, at = Date.now()): void {
   w.start({ id, backend: 'qdrant', protocol: 'qdrant', client: '127.0.0.1:5000', tls: false, at })
   w.event({ session: id, at, kind: 'auth', identity: alice })

@@ -70,8 +70,8 @@ t.test('an event edited with its hash recomputed breaks the next link', async t 
 
 t.test('a removed event is named', async t => {
   const path = await journal(t)
-  sql(path, "DELETE FROM events WHERE session = 's1' AND n = 4")
-  t.match(verify(path).problems, [{ session: 's1', event: 4, problem: /event #4 removed/ }])
+  sql(path, "DELETE FROM events WHERE session = 's1' AND n = 3")
+  t.match(verify(path).problems, [{ session: 's1', event: 3, problem: /event #3 removed/ }])
 })
 
 t.test('reordered events are found', async t => {
@@ -82,17 +82,17 @@ t.test('reordered events are found', async t => {
 
 t.test('a removed last event breaks the seal', async t => {
   const path = await journal(t)
-  sql(path, "DELETE FROM events WHERE session = 's1' AND n = 5")
+  sql(path, "DELETE FROM events WHERE session = 's1' AND n = 4")
   t.match(verify(path).problems, [{ session: 's1', problem: /removed/ }])
 })
 
 t.test('an event added after the seal is found', async t => {
   const path = await journal(t)
   const db = new Database(path)
-  const last = db.prepare("SELECT * FROM events WHERE session = 's1' AND n = 5").get() as any
+  const last = db.prepare("SELECT * FROM events WHERE session = 's1' AND n = 4").get() as any
   const { eventHash } = await import('../../../lib/journal/chain.js')
   db.prepare('INSERT INTO events (session, n, at, kind, call, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-    .run('s1', 6, last.at, 'response', 1, '{}', last.hash, eventHash(last.hash, 's1', 6, last.at, 'response', 1, '{}'))
+    .run('s1', 5, last.at, 'response', 1, '{}', last.hash, eventHash(last.hash, 's1', 5, last.at, 'response', 1, '{}'))
   db.close()
   t.match(verify(path).problems, [{ session: 's1', problem: /beyond the seal/ }])
 })

@@ -17,15 +17,16 @@ t.test('a session is recorded in order, chained and sealed', async t => {
   const r = new JournalReader(path)
   t.teardown(() => r.close())
   const [s] = r.sessions()
-  t.match(s, { id: 's1', backend: 'qdrant', subject: 'alice', groups: ['analysts'], token_id: 'jti-1', events: 5, sealed: true, end_reason: 'client closed', client: '127.0.0.1:5000' })
+  t.match(s, { id: 's1', backend: 'qdrant', subject: 'alice', groups: ['analysts'], token_id: 'jti-1', events: 4, sealed: true, end_reason: 'client closed', client: '127.0.0.1:5000' })
   const events = r.events('s1')
-  t.same(events.map(e => e.kind), ['auth', 'request', 'verdict', 'response', 'response'])
-  t.same(events.map(e => e.n), [1, 2, 3, 4, 5])
+  t.same(events.map(e => e.kind), ['auth', 'request', 'verdict', 'response'])
+  t.same(events.map(e => e.n), [1, 2, 3, 4])
   t.equal(events[0].body.identity.subject, 'alice')
   t.notOk('claims' in events[0].body.identity, 'token claims are not copied into the journal')
   t.equal(events[1].body.op.method, 'qdrant.Points/Search')
   t.equal(events[2].body.verdict.rule, 'analysts-read')
   t.same(events[3].body.data.result, [{ id: 1, payload: { email: '<redacted>' }, vector: '<vector dim=8>' }], 'the masked result, vectors summarized')
+  t.match(events[3].body.data, { ok: true, records: 3, final: true }, 'with the end of the call')
   const report = r.verify(trusted())
   t.same(report.problems, [])
   t.equal(report.sealed, 1)
@@ -288,7 +289,7 @@ t.test('events handed over without a flush are committed within the commit delay
   const r = new JournalReader(path)
   t.teardown(() => r.close())
   // nobody waits: poll the file as an auditor beside a live gateway would
-  while (r.events('s1').length < 5) await new Promise(resolve => setTimeout(resolve, 5))
+  while (r.events('s1').length < 4) await new Promise(resolve => setTimeout(resolve, 5))
   t.equal(r.sessions().find(s => s.id === 's1')?.sealed, true)
 })
 
@@ -301,5 +302,63 @@ t.test('a flush given just before close resolves once close has committed it', a
   await flushed
   const r = new JournalReader(path)
   t.teardown(() => r.close())
-  t.equal(r.events('s1').length, 5)
+  t.equal(r.events('s1').length, 4)
+})
+
+t.test("a call's result and its end are one event, unless something of its call or a hand-over comes between", async t => {
+  const path = join(tempDir(t), 'j.db')
+  const w = writer(path)
+  const at = Date.now()
+  w.start({ id: 's', backend: 'qdrant', protocol: 'qdrant', client: 'c', tls: false, at })
+  const result = (call: number): void => w.event({ session: 's', at, kind: 'response', call, collection: 'docs', ids: [call], data: { result: { toJSON: () => [{ id: call, payload: { email: '<redacted>' } }] } } })
+  const end = (call: number): void => w.event({ session: 's', at: at + 1, kind: 'response', call, data: { ok: true, status: '0', records: 1, vectors: 0, final: true, ms: 1, bytes: 50 } })
+  w.event({ session: 's', at, kind: 'request', call: 1, op: searchOp })
+  result(1); end(1)
+  w.event({ session: 's', at, kind: 'request', call: 2, op: searchOp })
+  result(2)
+  w.event({ session: 's', at, kind: 'request', call: 3, op: searchOp })
+  end(2)
+  await w.flush()
+  result(3)
+  await w.flush()
+  end(3)
+  result(4)
+  w.event({ session: 's', at, kind: 'error', call: 4, data: { code: 'VG_ERR_UPSTREAM', message: 'upstream lost' } })
+  end(4)
+  result(5)
+  w.end('s', at + 2, 'client closed')
+  await w.close()
+  const r = new JournalReader(path)
+  t.teardown(() => r.close())
+  const events = r.events('s')
+  t.same(events.map(e => `${e.kind} ${e.call ?? ''}${e.body.data?.result !== undefined ? ' result' : ''}${e.body.data?.final === true ? ' end' : ''}`), [
+    'request 1', 'response 1 result end',
+    'request 2', 'request 3', 'response 2 result end', // in the place of its end
+    'response 3 result', 'response 3 end', // a flush came between
+    'response 4 result', 'error 4', 'response 4 end', // an error came between
+    'response 5 result' // held until the session's end
+  ])
+  const one = events[1]
+  t.same(one.body.data.result, [{ id: 1, payload: { email: '<redacted>' } }], 'the result as the client received it')
+  t.match(one.body, { ids: [1], collection: 'docs', data: { ok: true, status: '0', records: 1, final: true } }, 'and the end of the call')
+  t.equal(one.at, at + 1, 'at the end of the call')
+  t.match(eventSummary(one), /^OK, 1 records, 50 bytes, 1\.0 ms, result: ids 1 {2}\(--event 2 shows it\)$/)
+  t.equal(r.whoSaw('qdrant', 'docs', '1')[0].events[0].n, 2, 'who-saw finds it')
+  t.same(r.verify(trusted()).problems, [])
+})
+
+t.test('a flush commits a result held for its end, even after a hand-over that kept it back', async t => {
+  const path = join(tempDir(t), 'j.db')
+  const w = writer(path, { commitDelay: 600 })
+  w.start({ id: 's', backend: 'qdrant', protocol: 'qdrant', client: 'c', tls: false, at: Date.now() })
+  w.event({ session: 's', at: Date.now(), kind: 'request', call: 1, op: searchOp })
+  await new Promise(resolve => setTimeout(resolve, 400))
+  // given 400 ms into the delay: the hand-over at 600 ms finds it younger than the delay and keeps it
+  w.event({ session: 's', at: Date.now(), kind: 'response', call: 1, collection: 'docs', ids: [1], data: { result: { toJSON: () => [{ id: 1 }] } } })
+  await new Promise(resolve => setTimeout(resolve, 400))
+  await w.flush()
+  const r = new JournalReader(path)
+  t.teardown(() => r.close())
+  t.same(r.events('s').map(e => e.kind), ['request', 'response'], 'committed by the flush, before the call ended')
+  await w.close()
 })
