@@ -139,6 +139,12 @@ export interface ResultView {
   mask (masker: Masker): boolean
   /** the (masked) result as the client gets it, JSON-like, for the journal */
   toJSON (): unknown
+  /**
+   * Optional: the journal's JSON text of the (masked) result written straight from its bytes — exactly
+   * what the journal makes of `toJSON()`, with arrays of `storeVectors`-dependent vector summaries —
+   * or undefined when this view cannot say it exactly (the journal then takes `toJSON`).
+   */
+  journalText? (storeVectors: boolean): string | undefined
   /** the protocol bytes of the (masked) message; only called when mask() changed something */
   encode (): Buffer
 }

@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import { I64, LEN, MessageBuilder, MessageSplice, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
+import { I32, I64, LEN, MessageBuilder, MessageSplice, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
 import { DROP, type Masker, type RecordId, type ResultView, type WireChecks } from '../types.js'
 import { idOf } from './methods.js'
 
@@ -145,6 +145,23 @@ export class QdrantResultView implements ResultView {
       })
     }
   }
+
+  /**
+   * The journal's text of this result, written from its wire bytes: the same JSON the journal would
+   * store for `toJSON()` (its vector rule included), without decoding the message into objects and
+   * stringifying them — on a busy gateway that decode was a third of the event loop's time. Undefined
+   * where the message holds anything this writer does not reproduce exactly (vectors, keys JavaScript
+   * would reorder or merge, malformed or unusual encodings); the journal then takes `toJSON`.
+   */
+  journalText (storeVectors: boolean): string | undefined {
+    const L = this.layout
+    if (L === undefined || this.changed) return undefined
+    try {
+      return new JournalText(L, storeVectors).message(this.current)
+    } catch {
+      return undefined
+    }
+  }
 }
 
 /** one decoded point: payload through `document`, vectors by the profile; true when changed */
@@ -195,6 +212,28 @@ interface Layout {
   vList: number
   structFields: number
   listValues: number
+  /** ScoredPoint.score; -1 for points without one (RetrievedPoint) */
+  score: number
+  /** the wire type of each known field of the response, batch result and point messages, by field number */
+  wireTypes: Array<Map<number, number>>
+}
+
+/** the wire type protobufjs reads a field with (a repeated number may also come packed: -1, either) */
+function wireTypeOf (f: protobuf.Field): number {
+  if (f.map || (f.resolvedType != null && 'fields' in f.resolvedType)) return LEN
+  if (f.repeated && f.type !== 'string' && f.type !== 'bytes') return -1
+  switch (f.type) {
+    case 'string': case 'bytes': return LEN
+    case 'double': case 'fixed64': case 'sfixed64': return I64
+    case 'float': case 'fixed32': case 'sfixed32': return I32
+    default: return VARINT // varint numbers, bool, enums
+  }
+}
+
+function wireTypesOf (t: protobuf.Type): Map<number, number> {
+  const m = new Map<number, number>()
+  for (const f of t.fieldsArray) { f.resolve(); m.set(f.id, wireTypeOf(f)) }
+  return m
 }
 
 const layouts = new WeakMap<protobuf.Type, Layout | null>()
@@ -219,12 +258,15 @@ function buildLayout (type: protobuf.Type, shape: 'points' | 'batch'): Layout | 
   try {
     const result = f(type, 'result')
     const containers = [result.id]
+    const wireTypes = [wireTypesOf(type)]
     let pointType = result.resolvedType as protobuf.Type
     if (shape === 'batch') {
       const inner = f(pointType, 'result')
       containers.push(inner.id)
+      wireTypes.push(wireTypesOf(pointType))
       pointType = inner.resolvedType as protobuf.Type
     }
+    wireTypes.push(wireTypesOf(pointType))
     const idType = f(pointType, 'id').resolvedType as protobuf.Type
     const payload = f(pointType, 'payload')
     const valueType = payload.resolvedType as protobuf.Type
@@ -248,7 +290,9 @@ function buildLayout (type: protobuf.Type, shape: 'points' | 'batch'): Layout | 
       vStruct: f(valueType, 'struct_value').id,
       vList: f(valueType, 'list_value').id,
       structFields: f(structType, 'fields').id,
-      listValues: f(listType, 'values').id
+      listValues: f(listType, 'values').id,
+      score: pointType.fields.score?.id ?? -1,
+      wireTypes
     }
   } catch {
     return null // a schema this walker does not know: the decoded path serves it
@@ -750,4 +794,365 @@ export function jsToValue (x: unknown): Msg {
     }
     default: return { null_value: 0 }
   }
+}
+
+// ---- the journal's text, from the wire ----
+
+/** deeper than this the journal takes `toJSON` */
+const MAX_TEXT_DEPTH = 64
+/** the journal's replacer summarizes arrays of at least this many numbers as vectors (lib/journal/serialize.ts) */
+const VECTOR_MIN = 8
+
+/**
+ * Writes what `JSON.stringify(view.toJSON(), journal replacer)` gives, from the message's bytes. Each
+ * method returns false (or undefined) where protobufjs' decode and `valueToJs` could read the bytes
+ * differently from a plain reading — a field with another wire type than its own, two members of one
+ * oneof, a repeated singular field, a bool of more than one byte, points with vectors — and for
+ * payload keys a JavaScript object would reorder (array-index-like) or merge (repeated, `__proto__`),
+ * and structs the replacer would take for a Buffer.
+ */
+class JournalText {
+  /** the JSON being written, as UTF-8 (string bytes are copied from the message as they are) */
+  private out = scratch
+  private pos = 0
+  /** [start, end, hash] of the ASCII keys of the maps being written, innermost last */
+  private readonly keys: number[] = []
+  private points = 0
+  /** whether the last value written is a number in JSON (for the vector rule) */
+  private numeric = false
+  constructor (private readonly L: Layout, private readonly storeVectors: boolean) {}
+
+  message (buf: Buffer): string | undefined {
+    this.ascii('{"points":[')
+    if (!this.container(buf, 0, buf.length, 0)) return undefined
+    this.ascii(']}')
+    // one decode of the whole text: bytes that are not UTF-8 become U+FFFD as they would string by string
+    // (every string sits between ASCII quotes)
+    return this.out.toString('utf8', 0, this.pos)
+  }
+
+  private room (n: number): void {
+    if (this.pos + n <= this.out.length) return
+    const bigger = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.pos + n))
+    this.out.copy(bigger, 0, 0, this.pos)
+    this.out = bigger
+    // kept for the next result while it stays modest (one huge result does not pin its buffer)
+    if (bigger.length <= SCRATCH_MAX) scratch = bigger
+  }
+
+  /** ASCII text (punctuation, numbers) */
+  private ascii (text: string): void {
+    this.room(text.length)
+    const out = this.out
+    let p = this.pos
+    for (let i = 0; i < text.length; i++) out[p++] = text.charCodeAt(i)
+    this.pos = p
+  }
+
+  /** `buf[a, b)` as a JSON string, escaped as JSON.stringify escapes (quote, backslash, controls) */
+  private string (buf: Buffer, a: number, b: number): void {
+    this.room((b - a) * 6 + 2)
+    const out = this.out
+    let p = this.pos
+    out[p++] = 0x22
+    for (let i = a; i < b; i++) {
+      const c = buf[i]
+      if (c >= 0x20 && c !== 0x22 && c !== 0x5c) { out[p++] = c; continue }
+      out[p++] = 0x5c
+      switch (c) {
+        case 0x22: out[p++] = 0x22; break
+        case 0x5c: out[p++] = 0x5c; break
+        case 0x08: out[p++] = 0x62; break
+        case 0x09: out[p++] = 0x74; break
+        case 0x0a: out[p++] = 0x6e; break
+        case 0x0c: out[p++] = 0x66; break
+        case 0x0d: out[p++] = 0x72; break
+        default:
+          out[p++] = 0x75; out[p++] = 0x30; out[p++] = 0x30
+          out[p++] = HEX[c >> 4]; out[p++] = HEX[c & 15]
+      }
+    }
+    out[p++] = 0x22
+    this.pos = p
+  }
+
+  /** the points of a response (level 0) or of one batch result (level 1), in order */
+  private container (buf: Buffer, a: number, b: number, level: number): boolean {
+    const L = this.L
+    const r = new WireReader(buf, a, b)
+    const target = L.containers[level]
+    const last = level === L.containers.length - 1
+    const types = L.wireTypes[level]
+    while (r.next()) {
+      if (r.field !== target) {
+        if (!expected(types, r.field, r.wireType)) return false
+        r.skip()
+        continue
+      }
+      if (r.wireType !== LEN) return false
+      const s = r.len()
+      if (!last) {
+        if (!this.container(buf, s, r.pos, level + 1)) return false
+        continue
+      }
+      if (this.points++ > 0) this.ascii(',')
+      if (!this.point(buf, s, r.pos)) return false
+    }
+    return true
+  }
+
+  private point (buf: Buffer, a: number, b: number): boolean {
+    const L = this.L
+    const r = new WireReader(buf, a, b)
+    let idA = -1
+    let idB = -1
+    let score = 0
+    const entries: number[] = []
+    while (r.next()) {
+      const f = r.field
+      if (f === L.id) {
+        if (r.wireType !== LEN || idA >= 0) return false
+        idA = r.len()
+        idB = r.pos
+      } else if (f === L.payload) {
+        if (r.wireType !== LEN) return false
+        entries.push(r.len(), r.pos)
+      } else if (f === L.score) {
+        if (r.wireType !== I32 || r.pos + 4 > b) return false
+        score = buf.readFloatLE(r.pos)
+        r.pos += 4
+      } else if (f === L.vectors) {
+        return false
+      } else {
+        if (!expected(L.wireTypes[L.containers.length], f, r.wireType)) return false
+        r.skip()
+      }
+    }
+    this.ascii('{"id":')
+    if (idA < 0) this.ascii('""')
+    else if (!this.id(buf, idA, idB)) return false
+    if (L.score >= 0) this.ascii(',"score":' + number(score))
+    this.ascii(',"payload":')
+    if (!this.map(buf, entries, 0)) return false
+    this.ascii('}')
+    return true
+  }
+
+  /** PointId as `idOf` gives it */
+  private id (buf: Buffer, a: number, b: number): boolean {
+    const L = this.L
+    const r = new WireReader(buf, a, b)
+    let kind = -1
+    let s = 0
+    let e = 0
+    while (r.next()) {
+      if (r.field !== L.idNum && r.field !== L.idUuid) { r.skip(); continue }
+      if (kind >= 0) return false
+      kind = r.field
+      if (kind === L.idNum) {
+        if (r.wireType !== VARINT) return false
+        s = r.pos
+        r.varint()
+      } else {
+        if (r.wireType !== LEN) return false
+        s = r.len()
+      }
+      e = r.pos
+    }
+    if (kind < 0) return false // an empty PointId: idOf reads its default, left to toJSON
+    if (kind === L.idUuid) { this.string(buf, s, e); return true }
+    if (e - s <= 7) { this.ascii(String(new WireReader(buf, s, e).varint())); return true }
+    let x = 0n
+    for (let i = e - 1; i >= s; i--) x = (x << 7n) | BigInt(buf[i] & 0x7f)
+    x = BigInt.asUintN(64, x)
+    this.ascii(x <= MAX_SAFE ? x.toString() : '"' + x.toString() + '"')
+    return true
+  }
+
+  /** map<string, Value> entries (payload, Struct.fields) given as [start, end] pairs, as a JSON object */
+  private map (buf: Buffer, entries: number[], depth: number): boolean {
+    if (depth > MAX_TEXT_DEPTH) return false
+    const keys = this.keys
+    const base = keys.length
+    let wide: Set<string> | undefined
+    this.ascii('{')
+    for (let k = 0; k < entries.length; k += 2) {
+      const r = new WireReader(buf, entries[k], entries[k + 1])
+      let kA = -1
+      let kB = -1
+      let vA = -1
+      let vB = -1
+      while (r.next()) {
+        if (r.field === 1) {
+          if (r.wireType !== LEN || kA >= 0) return false
+          kA = r.len()
+          kB = r.pos
+        } else if (r.field === 2) {
+          if (r.wireType !== LEN || vA >= 0) return false
+          vA = r.len()
+          vB = r.pos
+        } else r.skip()
+      }
+      if (kA < 0) { kA = 0; kB = 0 } // no key: ""
+      // keys a JavaScript object would merge (the same text twice, __proto__) or reorder (array indices)
+      let ascii = true
+      let digits = kB > kA
+      let hash = 0
+      for (let i = kA; i < kB; i++) {
+        const c = buf[i]
+        hash = (Math.imul(hash, 31) + c) | 0
+        if (c >= 0x80) ascii = false
+        if (c < 0x30 || c > 0x39) digits = false
+      }
+      if (digits) return false
+      if (ascii) {
+        if (kB - kA === 9 && buf.toString('latin1', kA, kB) === '__proto__') return false
+        for (let j = base; j < keys.length; j += 3) if (keys[j + 2] === hash && sameRange(buf, keys[j], keys[j + 1], kA, kB)) return false
+        keys.push(kA, kB, hash)
+      } else {
+        // bytes that are not UTF-8 may decode to the same text: compare them decoded
+        const text = buf.toString('utf8', kA, kB)
+        wide ??= new Set()
+        if (wide.has(text)) return false
+        wide.add(text)
+      }
+      if (k > 0) this.ascii(',')
+      this.string(buf, kA, kB)
+      this.ascii(':')
+      if (vA < 0) this.ascii('null')
+      else {
+        const at = this.pos
+        if (!this.value(buf, vA, vB, depth + 1)) return false
+        // {"type": "Buffer", ...} is what the journal's replacer takes for a serialized Buffer
+        if (kB - kA === 4 && buf.toString('latin1', kA, kB) === 'type' && this.pos - at === 8 && this.out.toString('latin1', at, this.pos) === '"Buffer"') return false
+      }
+    }
+    keys.length = base
+    this.ascii('}')
+    this.numeric = false
+    return true
+  }
+
+  /** one qdrant.Value as `valueToJs` gives it */
+  private value (buf: Buffer, a: number, b: number, depth: number): boolean {
+    const L = this.L
+    const r = new WireReader(buf, a, b)
+    let kind = -1
+    let s = 0
+    let e = 0
+    while (r.next()) {
+      const f = r.field
+      if (f !== L.vNull && f !== L.vDouble && f !== L.vInt && f !== L.vString && f !== L.vBool && f !== L.vStruct && f !== L.vList) { r.skip(); continue }
+      if (kind >= 0) return false
+      kind = f
+      s = r.pos
+      if (f === L.vDouble) {
+        if (r.wireType !== I64) return false
+        r.double()
+      } else if (f === L.vString || f === L.vStruct || f === L.vList) {
+        if (r.wireType !== LEN) return false
+        s = r.len()
+      } else {
+        if (r.wireType !== VARINT) return false
+        r.varint()
+      }
+      e = r.pos
+    }
+    this.numeric = false
+    switch (kind) {
+      case L.vString:
+        this.string(buf, s, e)
+        return true
+      case L.vDouble:
+        this.ascii(number(buf.readDoubleLE(s)))
+        this.numeric = true
+        return true
+      case L.vInt: {
+        if (e - s <= 7) {
+          this.ascii(String(new WireReader(buf, s, e).varint()))
+          this.numeric = true
+          return true
+        }
+        let x = 0n
+        for (let i = e - 1; i >= s; i--) x = (x << 7n) | BigInt(buf[i] & 0x7f)
+        x = BigInt.asIntN(64, x)
+        const safe = x >= MIN_SAFE && x <= MAX_SAFE
+        this.ascii(safe ? x.toString() : '"' + x.toString() + '"')
+        this.numeric = safe
+        return true
+      }
+      case L.vBool:
+        if (e - s !== 1) return false // protobufjs reads a bool from the low 32 bits of its varint
+        this.ascii(buf[s] !== 0 ? 'true' : 'false')
+        return true
+      case L.vStruct: {
+        const entries: number[] = []
+        const q = new WireReader(buf, s, e)
+        while (q.next()) {
+          if (q.field !== L.structFields) { q.skip(); continue }
+          if (q.wireType !== LEN) return false
+          entries.push(q.len(), q.pos)
+        }
+        return this.map(buf, entries, depth)
+      }
+      case L.vList:
+        return this.list(buf, s, e, depth)
+      case L.vNull:
+        this.ascii('null')
+        return true
+      default: // a Value with no kind: valueToJs finds string_value's default on the decoded message
+        this.ascii('""')
+        return true
+    }
+  }
+
+  /** ListValue as an array, or the replacer's vector summary */
+  private list (buf: Buffer, a: number, b: number, depth: number): boolean {
+    if (depth > MAX_TEXT_DEPTH) return false
+    const L = this.L
+    const r = new WireReader(buf, a, b)
+    const start = this.pos
+    let n = 0
+    let firstNumeric = false
+    this.ascii('[')
+    while (r.next()) {
+      if (r.field !== L.listValues) { r.skip(); continue }
+      if (r.wireType !== LEN) return false
+      const s = r.len()
+      if (n > 0) this.ascii(',')
+      if (!this.value(buf, s, r.pos, depth + 1)) return false
+      if (n === 0) firstNumeric = this.numeric
+      n++
+    }
+    if (!this.storeVectors && n >= VECTOR_MIN && firstNumeric && this.numeric) {
+      this.pos = start
+      this.ascii(`"<vector dim=${n}>"`)
+    } else this.ascii(']')
+    this.numeric = false
+    return true
+  }
+}
+
+const HEX = Buffer.from('0123456789abcdef', 'latin1')
+/** where results' journal text is written (the text is decoded out of it at the end: nothing keeps it) */
+let scratch = Buffer.allocUnsafe(16 * 1024)
+const SCRATCH_MAX = 1024 * 1024
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER)
+
+function sameRange (buf: Buffer, a: number, b: number, c: number, d: number): boolean {
+  if (b - a !== d - c) return false
+  for (let i = 0; i < b - a; i++) if (buf[a + i] !== buf[c + i]) return false
+  return true
+}
+
+/** false where protobufjs would read a known field with another wire type than it came in */
+function expected (types: Map<number, number>, field: number, wireType: number): boolean {
+  const w = types.get(field)
+  return w === undefined || w === wireType || (w === -1 && wireType !== 3 && wireType !== 4)
+}
+
+/** a double as JSON.stringify writes it */
+function number (x: number): string {
+  return Number.isFinite(x) ? String(x) : 'null'
 }

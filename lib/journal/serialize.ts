@@ -4,7 +4,7 @@
  * not become the copy of the collection the gateway exists to protect). Results are what the client
  * received — views serialize their masked state through `toJSON`.
  */
-import type { Identity } from '../../decoders/types.js'
+import type { Identity, ResultView } from '../../decoders/types.js'
 import type { JournalEvent } from './types.js'
 
 /** Bodies beyond this are stored as a summary, so one huge result cannot stall the journal. */
@@ -86,7 +86,7 @@ function plain (doc: unknown): string | undefined {
 
 export class EventSerializer {
   private readonly replace: ReturnType<typeof replacer>
-  constructor (storeVectors: boolean) {
+  constructor (private readonly storeVectors: boolean) {
     this.replace = replacer(storeVectors)
   }
 
@@ -123,8 +123,20 @@ export class EventSerializer {
   private stringify (doc: EventDoc, data: Record<string, unknown> | undefined): string {
     const result = data?.result
     if (result === undefined) return plain(doc) ?? JSON.stringify(doc, this.replace)
+    const text = typeof (result as Partial<ResultView> | null)?.journalText === 'function' ? (result as ResultView).journalText!(this.storeVectors) : undefined
+    if (text !== undefined) {
+      // the rest of the event as usual, the result's text put in as the last member of `data` (the last member of the event)
+      const { result: _, ...rest } = data as Record<string, unknown>
+      doc.data = rest
+      const head = this.docText(doc)
+      if (head.endsWith('}}')) return head.slice(0, -2) + (head.charCodeAt(head.length - 3) === 0x7b ? '' : ',') + '"result":' + text + '}}'
+    }
     const value = typeof (result as { toJSON?: unknown } | null)?.toJSON === 'function' ? (result as { toJSON: () => unknown }).toJSON() : result
     doc.data = { ...data, result: value }
+    return this.docText(doc)
+  }
+
+  private docText (doc: EventDoc): string {
     for (const k in doc) {
       if (k === 'ids' ? !recordIds(doc.ids as unknown[]) : !plainValue(doc[k], 0)) return JSON.stringify(doc, this.replace)
     }
