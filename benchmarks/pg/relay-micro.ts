@@ -59,7 +59,7 @@ const pipeline = new Pipeline({
 const identity = { subject: 'postgres', issuer: 'vecgate', groups: [], tokenId: 'bench', expiresAt: Date.now() / 1000 + 3600, scope: {} } as unknown as Identity
 
 // no database to read the catalog from: one that holds nothing of the database's own, and stays fresh
-await catalogOf(backend, createLogger({ level: 'silent' }), { read: async () => new Set(), freshMs: Infinity }).refresh()
+await catalogOf(backend, createLogger({ level: 'silent' }), { read: async () => ({ keys: new Set() }), freshMs: Infinity }).refresh()
 
 function relayPair (): { toRelay: (b: Buffer) => void, fromUpstream: (b: Buffer) => void, client: MemoryWire, upstream: MemoryWire } {
   const client = new MemoryWire()

@@ -85,29 +85,60 @@ export function decodeParse (buf: Buffer, body: number, end: number): { name: st
   return { name: c.cstring(), sql: c.cstring() }
 }
 
+/** result-column format codes as most Binds give them (none, or one for all): shared, never written to */
+const NO_FORMATS: readonly number[] = Object.freeze([])
+const TEXT_FORMAT: readonly number[] = Object.freeze([0])
+const BINARY_FORMAT: readonly number[] = Object.freeze([1])
+
 /**
- * Bind: portal and statement names, and the result-column format codes at the end (55.7). The
- * parameters are stepped over, never copied.
+ * Bind read in place (55.7): where its portal and statement names lie in `buf`, and the result-column
+ * format codes at the end. The parameters are stepped over, never copied; the names are left as bytes
+ * (the relay looks the statement up by them). One per connection, overwritten by every `read`.
  */
-export function decodeBind (buf: Buffer, body: number, end: number): { portal: string, statement: string, resultFormats: number[] } {
-  const c = new BodyCursor(buf, body, end)
-  const portal = c.cstring()
-  const statement = c.cstring()
-  const nf = c.int16()
-  if (nf < 0) throw new VecgateError('VG_ERR_MALFORMED', 'negative parameter format count in Bind')
-  c.skip(nf * 2)
-  const np = c.int16()
-  if (np < 0) throw new VecgateError('VG_ERR_MALFORMED', 'negative parameter count in Bind')
-  for (let i = 0; i < np; i++) {
-    const len = c.int32()
-    if (len > 0) c.skip(len)
-    else if (len < -1) throw new VecgateError('VG_ERR_MALFORMED', 'invalid parameter length in Bind')
+export class BindFields {
+  portalStart = 0
+  portalEnd = 0
+  statementStart = 0
+  statementEnd = 0
+  resultFormats: readonly number[] = NO_FORMATS
+
+  read (buf: Buffer, body: number, end: number): void {
+    const c = new BodyCursor(buf, body, end)
+    this.portalStart = c.pos
+    c.cstring()
+    this.portalEnd = c.pos - 1
+    this.statementStart = c.pos
+    c.cstring()
+    this.statementEnd = c.pos - 1
+    const nf = c.int16()
+    if (nf < 0) throw new VecgateError('VG_ERR_MALFORMED', 'negative parameter format count in Bind')
+    c.skip(nf * 2)
+    const np = c.int16()
+    if (np < 0) throw new VecgateError('VG_ERR_MALFORMED', 'negative parameter count in Bind')
+    for (let i = 0; i < np; i++) {
+      const len = c.int32()
+      if (len > 0) c.skip(len)
+      else if (len < -1) throw new VecgateError('VG_ERR_MALFORMED', 'invalid parameter length in Bind')
+    }
+    const nr = c.int16()
+    if (nr < 0) throw new VecgateError('VG_ERR_MALFORMED', 'negative result format count in Bind')
+    if (nr === 0) { this.resultFormats = NO_FORMATS; return }
+    if (nr === 1) {
+      const f = c.int16()
+      this.resultFormats = f === 0 ? TEXT_FORMAT : f === 1 ? BINARY_FORMAT : [f]
+      return
+    }
+    const formats: number[] = new Array(nr)
+    for (let i = 0; i < nr; i++) formats[i] = c.int16()
+    this.resultFormats = formats
   }
-  const nr = c.int16()
-  if (nr < 0) throw new VecgateError('VG_ERR_MALFORMED', 'negative result format count in Bind')
-  const resultFormats: number[] = new Array(nr)
-  for (let i = 0; i < nr; i++) resultFormats[i] = c.int16()
-  return { portal, statement, resultFormats }
+}
+
+/** Bind: portal and statement names, and the result-column format codes (55.7). */
+export function decodeBind (buf: Buffer, body: number, end: number): { portal: string, statement: string, resultFormats: readonly number[] } {
+  const b = new BindFields()
+  b.read(buf, body, end)
+  return { portal: buf.toString('utf8', b.portalStart, b.portalEnd), statement: buf.toString('utf8', b.statementStart, b.statementEnd), resultFormats: b.resultFormats }
 }
 
 /** Describe and Close: 'S' or 'P', then a name. */

@@ -22,6 +22,15 @@
  *   constraints call a function outside pg_catalog.
  * A statement that relies on one of them (StatementClass.catalog) is `admin`.
  *
+ * Keeping it fresh is cheap: each read is remembered with the snapshot it was taken in (a REPEATABLE
+ * READ transaction, pg_current_snapshot()), and the next read first asks for the current snapshot. An
+ * equal one (same xmin, xmax and in-progress list, docs 9.28 "Transaction ID and Snapshot
+ * Information Functions") means no transaction has ended or taken a transaction id since, so every
+ * catalog row visible now was visible then: the result stands without reading it again. Any change,
+ * CREATE OR REPLACE and ALTER ... RENAME included, is made by a transaction that takes an id, and
+ * makes the snapshot differ once it commits (a transaction id below the old xmax leaves the
+ * in-progress list, one above moves xmax); the full read follows on the same connection.
+ *
  * Fresh for FRESH_MS after a read, and forgotten as soon as a statement that may change the schema
  * ends through the gateway (the relay calls `invalidate`). While stale the statement waits for one
  * read shared by every connection of the backend; under steady traffic the next read starts in the
@@ -59,7 +68,14 @@ const READ_TIMEOUT_MS = 5000
 /** the keys of StatementClass.catalog that would make a statement admin, as read from the catalog */
 export type CatalogKeys = Set<string>
 
-export type CatalogReader = (backend: BackendConfig, log: Logger) => Promise<CatalogKeys>
+/** what one read found, and the snapshot it read in (pg_current_snapshot() as text; none: always read again) */
+export interface CatalogRead {
+  keys: CatalogKeys
+  snapshot?: string
+}
+
+/** Reads the catalog; `last` (the previous read) is returned as it is when the catalog cannot have changed since. */
+export type CatalogReader = (backend: BackendConfig, log: Logger, last?: CatalogRead) => Promise<CatalogRead>
 
 const WRITE_FUNCTIONS = ['nextval', 'setval']
 
@@ -111,12 +127,19 @@ export function keysOf (rows: Array<[string, string]>): CatalogKeys {
   return keys
 }
 
-/** Reads the catalog upstream in a READ ONLY transaction on a connection of its own, closed after. */
-export async function readCatalog (backend: BackendConfig, log: Logger): Promise<CatalogKeys> {
-  const batch = Buffer.concat([
-    serialize.query(`BEGIN TRANSACTION READ ONLY; ${catalogQuery(backend.trusted_extensions)}; ROLLBACK`),
+const SNAPSHOT = 'SELECT pg_catalog.pg_current_snapshot()::text'
+
+/**
+ * Reads the catalog upstream on a connection of its own, closed after: first the current snapshot
+ * when `last` has one (equal: `last` stands), then the catalog and its snapshot in one READ ONLY
+ * REPEATABLE READ transaction (one snapshot for both statements, docs 13.2.2).
+ */
+export async function readCatalog (backend: BackendConfig, log: Logger, last?: CatalogRead): Promise<CatalogRead> {
+  const full = Buffer.concat([
+    serialize.query(`BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; ${SNAPSHOT}; ${catalogQuery(backend.trusted_extensions)}; ROLLBACK`),
     serialize.terminate()
   ])
+  const probe = last?.snapshot !== undefined ? serialize.query(SNAPSHOT) : undefined
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new VecgateError('VG_ERR_UPSTREAM', `the catalog was not read within ${READ_TIMEOUT_MS} ms`)), READ_TIMEOUT_MS)
@@ -128,14 +151,30 @@ export async function readCatalog (backend: BackendConfig, log: Logger): Promise
       throw e
     })
     const rows: Array<[string, string]> = []
-    const read = new Promise<CatalogKeys>((resolve, reject) => {
+    let snapshot: string | undefined
+    let probing = probe !== undefined
+    const read = new Promise<CatalogRead>((resolve, reject) => {
       let error: string | undefined
       const done = (e?: Error): void => {
         conn.socket.off('error', done).off('close', onClose)
         conn.socket.destroy()
         if (e !== undefined) reject(e)
         else if (error !== undefined) reject(new VecgateError('VG_ERR_UPSTREAM', `reading the catalog failed: ${error}`))
-        else resolve(keysOf(rows))
+        else if (snapshot === undefined) reject(new VecgateError('VG_ERR_UPSTREAM', 'reading the catalog failed: no snapshot'))
+        else resolve({ keys: keysOf(rows), snapshot })
+      }
+      /** the probe's answer: the catalog as `last` saw it, or the full read */
+      const probed = (): void => {
+        probing = false
+        if (error === undefined && snapshot !== undefined && snapshot === last?.snapshot) {
+          conn.socket.off('error', done).off('close', onClose)
+          conn.socket.end(serialize.terminate())
+          resolve(last)
+          return
+        }
+        error = undefined
+        snapshot = undefined
+        conn.socket.write(full)
       }
       const onClose = (): void => done(new VecgateError('VG_ERR_UPSTREAM', 'the upstream closed the catalog connection'))
       const pump = (): void => {
@@ -143,15 +182,22 @@ export async function readCatalog (backend: BackendConfig, log: Logger): Promise
         try {
           while (r.next()) {
             const { buf, body, end } = r
-            if (r.code === B.DataRow && buf.readInt16BE(body) === 2) {
+            if (r.code === B.DataRow && buf.readInt16BE(body) === 2 && !probing) {
               const l1 = buf.readInt32BE(body + 2)
               const kind = buf.toString('utf8', body + 6, body + 6 + l1)
               const l2 = buf.readInt32BE(body + 6 + l1)
               rows.push([kind, buf.toString('utf8', body + 10 + l1, body + 10 + l1 + l2)])
+            } else if (r.code === B.DataRow && buf.readInt16BE(body) === 1) {
+              const l = buf.readInt32BE(body + 2)
+              if (l >= 0) snapshot = buf.toString('utf8', body + 6, body + 6 + l)
             } else if (r.code === B.ErrorResponse) {
               const f = decodeErrorFields(buf, body, end)
               error ??= `${f.get('C') ?? ''} ${f.get('M') ?? ''}`.trim()
-            } else if (r.code === B.ReadyForQuery) { done(); return }
+            } else if (r.code === B.ReadyForQuery) {
+              if (probing) { probed(); continue }
+              done()
+              return
+            }
           }
         } catch (e) {
           done(e as Error)
@@ -159,7 +205,7 @@ export async function readCatalog (backend: BackendConfig, log: Logger): Promise
       }
       conn.socket.on('error', done).on('close', onClose)
       conn.setOnData(chunk => { conn.reader.push(Buffer.from(chunk)); pump() })
-      conn.socket.write(batch)
+      conn.socket.write(probe ?? full)
       pump()
     })
     read.catch(() => {})
@@ -173,6 +219,8 @@ export async function readCatalog (backend: BackendConfig, log: Logger): Promise
 /** The catalog of one backend as the classifier needs it, kept fresh. */
 export class PgCatalog {
   private keys: CatalogKeys | undefined
+  /** the last read that succeeded and that no schema change through the gateway has overtaken */
+  private last: CatalogRead | undefined
   private until = 0
   private generation = 0
   private refreshing: Promise<void> | undefined
@@ -230,13 +278,15 @@ export class PgCatalog {
     p = (async () => {
       await Promise.resolve()
       try {
-        const keys = await this.read(this.backend, this.log)
+        const read = await this.read(this.backend, this.log, this.last)
         // a schema change that ended while this read ran may not be in it: leave the catalog stale
         if (generation !== this.generation) return
-        this.keys = keys
+        this.keys = read.keys
+        this.last = read
       } catch (e) {
         if (generation !== this.generation) return
         this.keys = undefined
+        this.last = undefined
         this.log.warn({ backend: this.backend.name, err: (e as Error).message }, 'the catalog could not be read: statements that call functions or operators are judged admin')
       } finally {
         if (this.refreshing === p) this.refreshing = undefined
@@ -251,6 +301,7 @@ export class PgCatalog {
   invalidate (): void {
     this.generation++
     this.until = 0
+    this.last = undefined
     this.refreshing = undefined
   }
 }

@@ -1,6 +1,6 @@
 import { classify, type Classified, type StatementClass } from '../../decoders/postgres/classify.js'
 import {
-  decodeBind, decodeErrorFields, decodeExecute, decodeParse, decodeQuery, decodeRowDescription, decodeTarget, type Column
+  BindFields, decodeErrorFields, decodeExecute, decodeParse, decodeQuery, decodeRowDescription, decodeTarget, type Column
 } from '../../decoders/postgres/messages.js'
 import { B, F, codeName } from '../../decoders/postgres/protocol.js'
 import type { MessageReader } from '../../decoders/postgres/reader.js'
@@ -29,12 +29,12 @@ interface Prepared {
 /** A portal (Bind): the statement it runs and the result formats the client asked for. */
 interface Portal {
   stmt: Prepared
-  formats: number[]
-  columns?: Column[]
+  formats: readonly number[]
+  columns: Column[] | undefined
   /** Syncs sent before it was bound: it dies with the transaction that the next ReadyForQuery ends */
   gen: number
   /** the Bind message of a statement that changes something: its approval binds the values, its blast radius counts with them */
-  bind?: Buffer
+  bind: Buffer | undefined
 }
 
 const enum Kind { Query, Parse, Bind, Describe, Execute, Close, Sync, Refusal, LocalReady }
@@ -45,26 +45,37 @@ const enum Kind { Query, Parse, Bind, Describe, Execute, Close, Sync, Refusal, L
  * and where a refusal of its own must be slotted into the response stream (like Envoy's
  * postgres_proxy, but exact per message rather than per Sync).
  */
-interface Unit {
-  kind: Kind
+class Unit {
   /** Query: one call per statement (undefined for control statements) */
-  calls?: Array<Call | undefined>
-  idx: number
+  calls: Array<Call | undefined> | undefined = undefined
+  idx = 0
   /** Execute */
-  call?: Call
-  stmtName?: string
-  stmt?: Prepared
-  portalName?: string
-  portal?: Portal
+  call: Call | undefined = undefined
+  stmtName: string | undefined = undefined
+  stmt: Prepared | undefined = undefined
+  portalName: string | undefined = undefined
+  portal: Portal | undefined = undefined
   /** the result's columns (Query: from its RowDescription; Execute: from the portal) */
-  columns?: Column[]
-  plan?: MaskPlan | null
+  columns: Column[] | undefined = undefined
+  plan: MaskPlan | null | undefined = undefined
   /** rows of this unit's call seen in the current burst, journaled at its end */
-  rows?: Buffer[]
+  rows: Buffer[] | undefined = undefined
   /** Refusal: the ErrorResponse to send; poisoned = a failing Bind went upstream in its place */
-  error?: Buffer
-  poisoned?: boolean
+  error: Buffer | undefined = undefined
+  poisoned = false
+
+  // one class, every field set here: the response path reads units of every kind at the same sites
+  constructor (readonly kind: Kind) {}
 }
+
+/** units that carry nothing but their kind are shared (nothing writes to them) */
+const SYNC_UNIT = new Unit(Kind.Sync)
+const CLOSE_UNIT = new Unit(Kind.Close)
+const LOCAL_READY_UNIT = new Unit(Kind.LocalReady)
+
+// (a store per field: one keyed by a variable name would not stay monomorphic)
+function unitOf (kind: Kind, portal: Portal | undefined): Unit { const u = new Unit(kind); u.portal = portal; return u }
+function unitFor (kind: Kind, stmt: Prepared | undefined): Unit { const u = new Unit(kind); u.stmt = stmt; return u }
 
 const READY_IDLE = 0x49 // 'I'
 const SCHEMA_CHANGED = 'the schema changed in this session\'s open transaction'
@@ -116,7 +127,15 @@ export class PgRelay {
   private readonly toClient = new Burst()
   private readonly units: Unit[] = []
   private readonly statements = new Map<string, Prepared>()
+  /** named portals; the unnamed one, which most Binds create, is `unnamedPortal` */
   private readonly portals = new Map<string, Portal>()
+  private unnamedPortal: Portal | undefined
+  /** the unnamed portal that last died, kept to be rebound in place by the next Bind */
+  private sparePortal: Portal | undefined
+  /** the statement the last Bind named, by its name's bytes: a connection binds the same few (pgbench -M prepared, one) */
+  private lastBoundName: Buffer | undefined
+  private lastBound: Prepared | undefined
+  private readonly bindFields = new BindFields()
   /** SQL cursors (DECLARE) by name: a FETCH returns their rows and is judged as their query */
   private readonly cursors = new Map<string, StatementClass>()
   private txStatus: number
@@ -238,7 +257,7 @@ export class PgRelay {
           if (code === F.Sync) {
             this.discarding = false
             this.toUpstream.add(SYNC)
-            this.push({ kind: Kind.Sync, idx: 0 })
+            this.push(SYNC_UNIT)
           }
           continue
         }
@@ -251,7 +270,7 @@ export class PgRelay {
           case F.Close: this.onClose(); break
           case F.Sync:
             this.forward()
-            this.push({ kind: Kind.Sync, idx: 0 })
+            this.push(SYNC_UNIT)
             break
           case F.Flush:
           case F.CopyData:
@@ -312,15 +331,23 @@ export class PgRelay {
    * connection, then shared by the journal events of every call of that shape (nobody changes them).
    */
   private readonly ops = new WeakMap<StatementClass, Operation>()
+  /** the same for statements whose limit is a literal (`LIMIT 10` of a KNN search): the last Operation, for that limit's text */
+  private readonly limitedOps = new WeakMap<StatementClass, { limit: string, op: Operation }>()
   /** the last Query's shape and its statements: a connection mostly sends the same few */
   private readonly lastQuery = new LastShape<StatementClass[]>()
 
   private operation (stmt: StatementClass, literals: string[]): Operation {
     let c = stmt
-    const reusable = c.declares === undefined && c.fetches === undefined && c.limitLiteral === undefined
+    const reusable = c.declares === undefined && c.fetches === undefined
+    const limitText = reusable && c.limitLiteral !== undefined ? literals[c.limitLiteral] : undefined
     if (reusable) {
-      const op = this.ops.get(c)
-      if (op !== undefined) return op
+      if (limitText === undefined) {
+        const op = this.ops.get(c)
+        if (op !== undefined) return op
+      } else {
+        const last = this.limitedOps.get(c)
+        if (last !== undefined && last.limit === limitText) return last.op
+      }
     }
     if (c.declares !== undefined) this.cursors.set(c.declares, c)
     if (c.fetches !== undefined) {
@@ -345,7 +372,10 @@ export class PgRelay {
       const n = Number(literals[c.limitLiteral])
       if (Number.isFinite(n)) op.limit = n
     }
-    if (reusable) this.ops.set(stmt, op)
+    if (reusable) {
+      if (limitText === undefined) this.ops.set(stmt, op)
+      else this.limitedOps.set(stmt, { limit: limitText, op })
+    }
     return op
   }
 
@@ -468,11 +498,40 @@ export class PgRelay {
     const f = this.front
     if (f.buf.buffer === msg.buffer && msg.byteOffset === f.buf.byteOffset + f.start && msg.length === f.end - f.start) this.forward()
     else this.toUpstream.add(msg)
-    this.push({ kind: Kind.Query, calls, idx: 0 })
+    this.push(queryUnit(calls))
   }
 
   private forget (what: { statement?: string, all?: boolean }): void {
-    if (what.all === true) { this.statements.clear(); this.portals.clear() } else if (what.statement !== undefined) this.statements.delete(what.statement)
+    if (what.all === true) {
+      this.statements.clear()
+      this.portals.clear()
+      this.dropPortal('')
+      this.lastBound = this.lastBoundName = undefined
+    } else if (what.statement !== undefined) this.dropStatement(what.statement)
+  }
+
+  private dropStatement (name: string): void {
+    this.statements.delete(name)
+    this.lastBound = this.lastBoundName = undefined
+  }
+
+  /** the statement a Bind names, `buf[start, end)` */
+  private statementNamed (buf: Buffer, start: number, end: number): Prepared | undefined {
+    if (start === end) return this.statements.get('')
+    const last = this.lastBoundName
+    if (last !== undefined && last.length === end - start && buf.compare(last, 0, last.length, start, end) === 0) return this.lastBound
+    const stmt = this.statements.get(buf.toString('utf8', start, end))
+    if (stmt !== undefined) { this.lastBoundName = Buffer.from(buf.subarray(start, end)); this.lastBound = stmt }
+    return stmt
+  }
+
+  private portalNamed (name: string): Portal | undefined {
+    return name === '' ? this.unnamedPortal : this.portals.get(name)
+  }
+
+  private dropPortal (name: string): void {
+    if (name !== '') this.portals.delete(name)
+    else if (this.unnamedPortal !== undefined) { this.sparePortal = this.unnamedPortal; this.unnamedPortal = undefined }
   }
 
   private resumeFront (): void {
@@ -508,53 +567,70 @@ export class PgRelay {
     }
     const stmt: Prepared = { cls: cls.statements[0], literals: cls.literals, parse: measurable(cls.statements[0]) ? Buffer.from(f.message()) : undefined }
     this.statements.set(name, stmt)
+    this.lastBound = this.lastBoundName = undefined
     this.forward()
-    this.push({ kind: Kind.Parse, idx: 0, stmtName: name, stmt })
+    const u = unitFor(Kind.Parse, stmt)
+    u.stmtName = name
+    this.push(u)
   }
 
   private onBind (): void {
     const f = this.front
-    const { portal, statement, resultFormats } = decodeBind(f.buf, f.body, f.end)
-    const stmt = this.statements.get(statement)
+    const b = this.bindFields
+    b.read(f.buf, f.body, f.end)
+    const stmt = this.statementNamed(f.buf, b.statementStart, b.statementEnd)
     if (stmt === undefined) {
       // statements vecgate did not see being prepared (SQL PREPARE) have no classification: fail closed
-      this.refuseExtended(new VecgateError('VG_ERR_MALFORMED', `prepared statement "${statement}" is not known to vecgate`))
+      this.refuseExtended(new VecgateError('VG_ERR_MALFORMED', `prepared statement "${f.buf.toString('utf8', b.statementStart, b.statementEnd)}" is not known to vecgate`))
       return
     }
-    if (portal !== '' && this.portals.has(portal)) {
-      this.refuseExtended(new VecgateError('VG_ERR_MALFORMED', `portal "${portal}" already exists`))
+    const name = b.portalStart === b.portalEnd ? '' : f.buf.toString('utf8', b.portalStart, b.portalEnd)
+    if (name !== '' && this.portals.has(name)) {
+      this.refuseExtended(new VecgateError('VG_ERR_MALFORMED', `portal "${name}" already exists`))
       return
     }
     // a read the catalog may turn into admin keeps its Bind too: an approval binds the values
     const judged = stmt.cls === undefined || this.catalog.stale(stmt.cls) ? stmt.cls?.catalog !== undefined : keepsBind(this.judge(stmt.cls))
-    const p: Portal = { stmt, formats: resultFormats, gen: this.syncsSent, bind: keepsBind(stmt.cls) || judged ? Buffer.from(f.message()) : undefined }
-    this.portals.set(portal, p)
+    const bind = keepsBind(stmt.cls) || judged ? Buffer.from(f.message()) : undefined
+    // the unnamed portal with nothing in flight (no unit holds the old one): rebound in place
+    let p = name === '' && this.units.length === 0 ? this.unnamedPortal ?? this.sparePortal : undefined
+    if (p !== undefined) {
+      p.stmt = stmt
+      p.formats = b.resultFormats
+      p.columns = undefined
+      p.gen = this.syncsSent
+      p.bind = bind
+    } else p = { stmt, formats: b.resultFormats, columns: undefined, gen: this.syncsSent, bind }
+    if (name === '') this.unnamedPortal = p
+    else this.portals.set(name, p)
     this.forward()
-    this.push({ kind: Kind.Bind, idx: 0, portalName: portal, portal: p })
+    const u = unitOf(Kind.Bind, p)
+    u.portalName = name
+    this.push(u)
   }
 
   private onDescribe (): void {
     const f = this.front
     const t = decodeTarget(f.buf, f.body, f.end)
     this.forward()
-    if (t.kind === 'S') this.push({ kind: Kind.Describe, idx: 0, stmt: this.statements.get(t.name) })
-    else this.push({ kind: Kind.Describe, idx: 0, portal: this.portals.get(t.name) })
+    if (t.kind === 'S') this.push(unitFor(Kind.Describe, this.statements.get(t.name)))
+    else this.push(unitOf(Kind.Describe, this.portalNamed(t.name)))
   }
 
   private onClose (): void {
     const f = this.front
     const t = decodeTarget(f.buf, f.body, f.end)
-    if (t.kind === 'S') this.statements.delete(t.name)
-    else this.portals.delete(t.name)
+    if (t.kind === 'S') this.dropStatement(t.name)
+    else this.dropPortal(t.name)
     this.forward()
-    this.push({ kind: Kind.Close, idx: 0 })
+    this.push(CLOSE_UNIT)
   }
 
   /** Execute is where the verdict counts: a statement prepared earlier is judged again now. */
   private onExecute (): void {
     const f = this.front
     const name = decodeExecute(f.buf, f.body, f.end)
-    const portal = this.portals.get(name)
+    const portal = this.portalNamed(name)
     if (portal === undefined) {
       this.refuseExtended(new VecgateError('VG_ERR_MALFORMED', `portal "${name}" is not known to vecgate`))
       return
@@ -563,7 +639,7 @@ export class PgRelay {
     if (cls === undefined || cls.control) {
       if (cls?.forgets !== undefined) this.forget(cls.forgets)
       this.forward()
-      this.push({ kind: Kind.Execute, idx: 0, portal })
+      this.push(unitOf(Kind.Execute, portal))
       return
     }
     let admitted: Call | Promise<Call>
@@ -594,7 +670,9 @@ export class PgRelay {
     }
     if (msg !== undefined) this.toUpstream.add(msg)
     else this.forward()
-    this.push({ kind: Kind.Execute, idx: 0, portal, call })
+    const u = unitOf(Kind.Execute, portal)
+    u.call = call
+    this.push(u)
   }
 
   private errorBytes (e: VecgateError): Buffer {
@@ -609,13 +687,13 @@ export class PgRelay {
   private refuseSimple (e: VecgateError): void {
     const error = this.errorBytes(e)
     if (this.txStatus === READY_IDLE) {
-      this.push({ kind: Kind.Refusal, idx: 0, error, poisoned: false })
-      this.push({ kind: Kind.LocalReady, idx: 0 })
+      this.push(refusal(error))
+      this.push(LOCAL_READY_UNIT)
     } else {
       this.toUpstream.add(POISON)
       this.toUpstream.add(SYNC)
-      this.push({ kind: Kind.Refusal, idx: 0, error, poisoned: true })
-      this.push({ kind: Kind.Sync, idx: 0 })
+      this.push(poisonedRefusal(error))
+      this.push(SYNC_UNIT)
     }
   }
 
@@ -626,7 +704,7 @@ export class PgRelay {
    */
   private refuseExtended (e: VecgateError): void {
     this.toUpstream.add(POISON)
-    this.push({ kind: Kind.Refusal, idx: 0, error: this.errorBytes(e), poisoned: true })
+    this.push(poisonedRefusal(this.errorBytes(e)))
     this.discarding = true
   }
 
@@ -913,14 +991,15 @@ export class PgRelay {
     if (this.txStatus === READY_IDLE) {
       // a schema change committed (or rolled back): every connection of the backend reads the catalog again
       if (this.schemaMark > 0 && this.syncsDone >= this.schemaMark) { this.schemaMark = 0; this.catalog.invalidate() }
-      for (const [name, p] of this.portals) if (p.gen < this.syncsDone) this.portals.delete(name)
+      if (this.unnamedPortal !== undefined && this.unnamedPortal.gen < this.syncsDone) this.dropPortal('')
+      if (this.portals.size > 0) for (const [name, p] of this.portals) if (p.gen < this.syncsDone) this.portals.delete(name)
     }
   }
 
   /** Forgets what a skipped or failed message would have created, and closes its call. */
   private unwind (u: Unit, message: string): void {
-    if (u.kind === Kind.Parse && this.statements.get(u.stmtName!) === u.stmt) this.statements.delete(u.stmtName!)
-    if (u.kind === Kind.Bind && this.portals.get(u.portalName!) === u.portal) this.portals.delete(u.portalName!)
+    if (u.kind === Kind.Parse && this.statements.get(u.stmtName!) === u.stmt) this.dropStatement(u.stmtName!)
+    if (u.kind === Kind.Bind && this.portalNamed(u.portalName!) === u.portal) this.dropPortal(u.portalName!)
     if (u.call !== undefined) this.finishCall(u, u.call, false, 0, message)
   }
 
@@ -1009,6 +1088,14 @@ export class PgRelay {
     setTimeout(() => { this.client.destroy(); this.upstream.destroy() }, 2000).unref()
     this.o.onEnd(reason)
   }
+}
+
+function queryUnit (calls: Array<Call | undefined>): Unit { const u = new Unit(Kind.Query); u.calls = calls; return u }
+function refusal (error: Buffer): Unit { const u = new Unit(Kind.Refusal); u.error = error; return u }
+function poisonedRefusal (error: Buffer): Unit {
+  const u = refusal(error)
+  u.poisoned = true
+  return u
 }
 
 function notSent (calls: Array<Call | undefined>): void {

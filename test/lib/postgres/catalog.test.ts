@@ -7,7 +7,7 @@ import t from 'tap'
 import { classify, loadClassifier } from '../../../decoders/postgres/classify.js'
 import type { BackendConfig } from '../../../lib/config/types.js'
 import { createLogger } from '../../../lib/log.js'
-import { PgCatalog, catalogQuery, keysOf, type CatalogKeys } from '../../../lib/postgres/catalog.js'
+import { PgCatalog, catalogQuery, keysOf, type CatalogKeys, type CatalogRead } from '../../../lib/postgres/catalog.js'
 
 await loadClassifier()
 const one = (sql: string) => classify(sql).statements[0]
@@ -25,7 +25,7 @@ t.test('rows of the catalog query become keys', async t => {
 t.test('judging with what the catalog holds', async t => {
   let keys: CatalogKeys = keysOf([['f', 'lower'], ['o', '==='], ['t', 'tag']])
   let reads = 0
-  const c = new PgCatalog(backend, log, async () => { reads++; return keys }, 60_000)
+  const c = new PgCatalog(backend, log, async () => { reads++; return { keys } }, 60_000)
   const lower5 = one('SELECT lower(5)')
   t.ok(c.stale(lower5), 'never read: stale')
   t.notOk(c.stale(one('SELECT a FROM t')), 'a statement that relies on nothing never waits')
@@ -60,7 +60,7 @@ t.test('a catalog that cannot be read judges every statement that relies on it a
 t.test('a read that was running when the schema changed does not count', async t => {
   let release!: (k: CatalogKeys) => void
   let reads = 0
-  const c = new PgCatalog(backend, log, async () => { reads++; return await new Promise<CatalogKeys>(resolve => { release = resolve }) }, 60_000)
+  const c = new PgCatalog(backend, log, async () => { reads++; return { keys: await new Promise<CatalogKeys>(resolve => { release = resolve }) } }, 60_000)
   const first = c.refresh()
   await new Promise(resolve => setImmediate(resolve))
   c.invalidate()
@@ -75,7 +75,7 @@ t.test('a read that was running when the schema changed does not count', async t
 
 t.test('under steady traffic the next read starts ahead of time: statements do not wait for it', async t => {
   let reads = 0
-  const c = new PgCatalog(backend, log, async () => { reads++; return keysOf([['f', 'lower']]) }, 400)
+  const c = new PgCatalog(backend, log, async () => { reads++; return { keys: keysOf([['f', 'lower']]) } }, 400)
   const lower5 = one('SELECT lower(5)')
   await c.refresh()
   t.equal(reads, 1)
@@ -87,4 +87,22 @@ t.test('under steady traffic the next read starts ahead of time: statements do n
   t.equal(reads, 2, 'but the next read has started')
   t.notOk(c.stale(lower5), 'and, done, makes the catalog fresh again')
   t.match(c.judge(lower5), { action: 'admin', judged: 'f:lower' })
+})
+
+t.test('each read is handed the last one, to keep it when the catalog cannot have changed; a schema change drops it', async t => {
+  const seen: Array<CatalogRead | undefined> = []
+  const first: CatalogRead = { keys: keysOf([['f', 'lower']]), snapshot: '100:100:' }
+  const c = new PgCatalog(backend, log, async (_b, _l, last) => { seen.push(last); return last ?? first }, 0)
+  const lower5 = one('SELECT lower(5)')
+  await c.refresh()
+  await c.refresh()
+  t.same(seen, [undefined, first], 'the second read is handed the first')
+  t.equal(c.judge(lower5), c.judge(lower5), 'a read kept as it was keeps its admin copies')
+  c.invalidate()
+  await c.refresh()
+  t.equal(seen[2], undefined, 'after a schema change through the gateway: a full read')
+  const failing = new PgCatalog(backend, log, async (_b, _l, last) => { seen.push(last); if (seen.length === 4) throw new Error('down'); return first }, 0)
+  await failing.refresh()
+  await failing.refresh()
+  t.equal(seen[4], undefined, 'after a failed read: a full read')
 })
