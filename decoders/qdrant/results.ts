@@ -216,6 +216,11 @@ interface Layout {
   score: number
   /** the wire type of each known field of the response, batch result and point messages, by field number */
   wireTypes: Array<Map<number, number>>
+  /** VectorsOutput.vector, VectorOutput.data and .dense, DenseVector.data (for the journal's text) */
+  outVector: number
+  outData: number
+  outDense: number
+  denseData: number
 }
 
 /** the wire type protobufjs reads a field with (a repeated number may also come packed: -1, either) */
@@ -292,10 +297,22 @@ function buildLayout (type: protobuf.Type, shape: 'points' | 'batch'): Layout | 
       structFields: f(structType, 'fields').id,
       listValues: f(listType, 'values').id,
       score: pointType.fields.score?.id ?? -1,
-      wireTypes
+      wireTypes,
+      ...vectorFields(f(pointType, 'vectors').resolvedType as protobuf.Type, f)
     }
   } catch {
     return null // a schema this walker does not know: the decoded path serves it
+  }
+}
+
+function vectorFields (vectorsType: protobuf.Type, f: (t: protobuf.Type, name: string) => protobuf.Field): { outVector: number, outData: number, outDense: number, denseData: number } {
+  try {
+    const vector = f(vectorsType, 'vector')
+    const out = vector.resolvedType as protobuf.Type
+    const dense = f(out, 'dense')
+    return { outVector: vector.id, outData: f(out, 'data').id, outDense: dense.id, denseData: f(dense.resolvedType as protobuf.Type, 'data').id }
+  } catch {
+    return { outVector: -1, outData: -1, outDense: -1, denseData: -1 } // the journal's text leaves points with vectors to toJSON
   }
 }
 
@@ -907,6 +924,8 @@ class JournalText {
     let idA = -1
     let idB = -1
     let score = 0
+    let vecA = -1
+    let vecB = -1
     const entries: number[] = []
     while (r.next()) {
       const f = r.field
@@ -922,7 +941,9 @@ class JournalText {
         score = buf.readFloatLE(r.pos)
         r.pos += 4
       } else if (f === L.vectors) {
-        return false
+        if (r.wireType !== LEN || vecA >= 0) return false
+        vecA = r.len()
+        vecB = r.pos
       } else {
         if (!expected(L.wireTypes[L.containers.length], f, r.wireType)) return false
         r.skip()
@@ -934,7 +955,59 @@ class JournalText {
     if (L.score >= 0) this.ascii(',"score":' + number(score))
     this.ascii(',"payload":')
     if (!this.map(buf, entries, 0)) return false
+    if (vecA >= 0) {
+      this.ascii(',"vectors":')
+      if (!this.vectors(buf, vecA, vecB)) return false
+    }
     this.ascii('}')
+    return true
+  }
+
+  /**
+   * VectorsOutput as `vectorsToJs` gives it, for one unnamed dense vector (`dense`, or the older
+   * `data`) and for none; named, sparse and multi-dense vectors are left to toJSON.
+   */
+  private vectors (buf: Buffer, a: number, b: number): boolean {
+    const L = this.L
+    if (L.outVector < 0) return false
+    const r = new WireReader(buf, a, b)
+    let oA = -1
+    let oB = -1
+    while (r.next()) {
+      if (r.field === L.outVector) {
+        if (r.wireType !== LEN || oA >= 0) return false
+        oA = r.len()
+        oB = r.pos
+      } else if (r.field === 2) return false // named vectors
+      else r.skip()
+    }
+    if (oA < 0) { this.ascii('null'); return true }
+    const data: number[] = []
+    let dense: number[] | undefined
+    const o = new WireReader(buf, oA, oB)
+    while (o.next()) {
+      if (o.field === L.outData) {
+        if (!floats(o, buf, data)) return false
+      } else if (o.field === L.outDense) {
+        if (o.wireType !== LEN || dense !== undefined) return false
+        const s = o.len()
+        dense = []
+        const d = new WireReader(buf, s, o.pos)
+        while (d.next()) {
+          if (d.field !== L.denseData) { d.skip(); continue }
+          if (!floats(d, buf, dense)) return false
+        }
+      } else if (o.field === 2 || o.field === 3 || o.field === 102 || o.field === 103) return false // indices, count, sparse, multi-dense
+      else o.skip()
+    }
+    const v = dense ?? (data.length > 0 ? data : undefined)
+    if (v === undefined) this.ascii('null')
+    else if (!this.storeVectors && v.length >= VECTOR_MIN) this.ascii(`"<vector dim=${v.length}>"`)
+    else {
+      this.ascii('[')
+      for (let i = 0; i < v.length; i++) this.ascii(i === 0 ? number(v[i]) : ',' + number(v[i]))
+      this.ascii(']')
+    }
     return true
   }
 
@@ -1139,6 +1212,21 @@ let scratch = Buffer.allocUnsafe(16 * 1024)
 const SCRATCH_MAX = 1024 * 1024
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER)
+
+/** a repeated float, packed or one at a time, as protobufjs reads it */
+function floats (r: WireReader, buf: Buffer, out: number[]): boolean {
+  if (r.wireType === I32) {
+    if (r.pos + 4 > r.end) return false
+    out.push(buf.readFloatLE(r.pos))
+    r.pos += 4
+    return true
+  }
+  if (r.wireType !== LEN) return false
+  const s = r.len()
+  if ((r.pos - s) % 4 !== 0) return false
+  for (let i = s; i < r.pos; i += 4) out.push(buf.readFloatLE(i))
+  return true
+}
 
 function sameRange (buf: Buffer, a: number, b: number, c: number, d: number): boolean {
   if (b - a !== d - c) return false

@@ -48,7 +48,14 @@ function point (r: Rand, i: number, scored: boolean): Record<string, unknown> {
   const id = r() < 0.3 ? { uuid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}` } : { num: pick(r, [i + 1, 0, 2 ** 53 + 1, '18446744073709551615']) }
   const p: Record<string, unknown> = { id, payload }
   if (scored) { p.score = pick(r, [1 - i / 100, 0, 0.8731, -1.25]); p.version = 3 }
-  if (r() < 0.1) p.vectors = { vector: { data: [0.5, 1.5] } }
+  const vec = (): number[] => Array.from({ length: pick(r, [0, 1, 4, 8, 12]) }, () => pick(r, [0.5, -1.25, 3.4028234663852886e38, 1e-40, 0.1, Number.NaN]))
+  const k = r()
+  if (k < 0.1) p.vectors = { vector: { data: vec() } }
+  else if (k < 0.2) p.vectors = { vector: { dense: { data: vec() } } }
+  else if (k < 0.25) p.vectors = { vector: { data: vec(), dense: { data: vec() } } }
+  else if (k < 0.28) p.vectors = { vector: { multi_dense: { vectors: [{ data: vec() }] } } }
+  else if (k < 0.3) p.vectors = { vectors: { vectors: { a: { dense: { data: vec() } } } } }
+  else if (k < 0.32) p.vectors = {}
   return p
 }
 
