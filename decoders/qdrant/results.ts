@@ -352,9 +352,14 @@ function wireId (buf: Buffer, a: number, b: number, L: Layout): RecordId {
 
 /** the exact decimal text of a uint64 varint beyond 2^53 */
 function uint64Text (buf: Buffer, a: number, b: number): string {
+  return varintBig(buf, a, b).toString()
+}
+
+/** the varint at `buf[a, b)`, all of its bits */
+function varintBig (buf: Buffer, a: number, b: number): bigint {
   let x = 0n
   for (let i = b - 1; i >= a; i--) x = (x << 7n) | BigInt(buf[i] & 0x7f)
-  return x.toString()
+  return x
 }
 
 /** deeper than this a value is not checked on the wire; the decoded path refuses it (MAX_DEPTH in lib/mask) */
@@ -1035,9 +1040,7 @@ class JournalText {
     if (kind < 0) return false // an empty PointId: idOf reads its default, left to toJSON
     if (kind === L.idUuid) { this.string(buf, s, e); return true }
     if (e - s <= 7) { this.ascii(String(new WireReader(buf, s, e).varint())); return true }
-    let x = 0n
-    for (let i = e - 1; i >= s; i--) x = (x << 7n) | BigInt(buf[i] & 0x7f)
-    x = BigInt.asUintN(64, x)
+    const x = BigInt.asUintN(64, varintBig(buf, s, e))
     this.ascii(x <= MAX_SAFE ? x.toString() : '"' + x.toString() + '"')
     return true
   }
@@ -1146,9 +1149,7 @@ class JournalText {
           this.numeric = true
           return true
         }
-        let x = 0n
-        for (let i = e - 1; i >= s; i--) x = (x << 7n) | BigInt(buf[i] & 0x7f)
-        x = BigInt.asIntN(64, x)
+        const x = BigInt.asIntN(64, varintBig(buf, s, e))
         const safe = x >= MIN_SAFE && x <= MAX_SAFE
         this.ascii(safe ? x.toString() : '"' + x.toString() + '"')
         this.numeric = safe
