@@ -31,6 +31,7 @@ process.on('uncaughtException', (e) => {
 })
 
 const store = new JournalStore({ path: data.path, signingKey: data.signingKey, keyId: data.keyId, log, retention: data.retention })
+const NO_BODIES = Buffer.alloc(0)
 let pending: Batch[] = []
 let pendingItems = 0
 /** when the last pending batch was handed over */
@@ -96,7 +97,8 @@ function answer (id: number, fn: () => number): void {
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'batch':
-      pending.push(m.b)
+      // the arena is this thread's now: it stays readable for as long as the batch may be written again
+      pending.push({ items: m.b, bodies: m.bodies === null ? NO_BODIES : Buffer.from(m.bodies) })
       pendingItems += m.n
       pendingAt = m.at
       if (m.flush) replyWanted = true
