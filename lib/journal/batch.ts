@@ -34,8 +34,9 @@ export const ARENA_MIN = 64 * 1024
 export class Arena implements TextOut {
   buf: Buffer
   pos = 0
-  constructor (size = ARENA_MIN) {
-    this.buf = Buffer.allocUnsafeSlow(size)
+  /** `from`: a buffer to write into again (one the worker gave back) */
+  constructor (size = ARENA_MIN, from?: ArrayBuffer) {
+    this.buf = from !== undefined && from.byteLength >= size ? Buffer.from(from) : Buffer.allocUnsafeSlow(size)
   }
 
   room (n: number): void {
@@ -187,6 +188,8 @@ export type ToWorker =
 /** What the worker tells the gateway's thread. */
 export type FromWorker =
   | { t: 'settled', settled: number }
+  /** the arenas of batches committed, transferred back to be written into again */
+  | { t: 'spare', buffers: ArrayBuffer[] }
   | { t: 'failed', message: string }
   | { t: 'log', level: 'info' | 'warn' | 'error', o: object, msg: string }
   | { t: 'reply', id: number, value?: number, error?: string }

@@ -56,6 +56,11 @@ function write (): void {
     }
   }
   settled += pendingItems
+  // the committed batches' arenas go back to the gateway's thread: written into again, not allocated
+  // (and first touched) anew for every batch
+  const spare: ArrayBuffer[] = []
+  for (const b of pending) if (b.bodies.length > 0) spare.push(b.bodies.buffer as ArrayBuffer)
+  if (spare.length > 0) port.postMessage({ t: 'spare', buffers: spare } satisfies FromWorker, spare)
   pending = []
   pendingItems = 0
   if (failing) {

@@ -57,6 +57,8 @@ interface Waiter { target: number, resolve: () => void, reject: (e: Error) => vo
 
 /** queued events that go to the worker without waiting for the commit delay */
 const BATCH = 1024
+/** arenas given back by the worker kept for the next batches */
+const SPARE = 3
 
 export class JournalWriter implements JournalSink {
   readonly path: string
@@ -74,6 +76,8 @@ export class JournalWriter implements JournalSink {
   private batch: unknown[] = []
   /** the bodies of `batch` and of the results held, as UTF-8; a new one for each batch handed over */
   private arena = new Arena()
+  /** arenas of committed batches the worker gave back, to write the next batches into */
+  private spare: ArrayBuffer[] = []
   /**
    * events given in this turn, serialized into `batch` once the turn's writes have left (the
    * protocol paths cork their sockets until a setImmediate queued before this one), not before them
@@ -394,10 +398,18 @@ export class JournalWriter implements JournalSink {
       this.held.delete(key)
       // both bodies end with their data object: the end's members join the result's
       if (isEnd(e) && startsWith(arena.buf, start, end, END_BODY) && endsWith(arena.buf, result.start, result.end, ENDS)) {
+        const members = end - start - END_BODY.length
+        if (members - 1 <= SLACK) {
+          // in the room left after the result: its closing `}}` becomes a comma and the end's members follow
+          arena.buf[result.end - 2] = 0x2c
+          arena.buf.copy(arena.buf, result.end - 1, start + END_BODY.length, end)
+          arena.pos = start
+          pushEvent(this.batch, { ...result.facts, at: e.at }, result.start, result.end - 1 + members)
+          return
+        }
         // written over the end's body: the result without its closing `}}`, a comma, the end's members
         // (those moved first: the result's bytes lie before the end's, untouched)
         const kept = result.end - result.start - ENDS.length
-        const members = end - start - END_BODY.length
         arena.room(kept + 1 + members - (end - start))
         const buf = arena.buf
         buf.copyWithin(start + kept + 1, start + END_BODY.length, end)
@@ -415,6 +427,8 @@ export class JournalWriter implements JournalSink {
     if (e.kind === 'response' && e.data?.result !== undefined && e.data.final === undefined) {
       // when it was given: the time the pipeline stamped on it (never later than now)
       this.held.set(key, { facts: facts(e), start, end, at: Math.min(e.at, Date.now()) })
+      arena.room(SLACK)
+      arena.pos += SLACK
       return
     }
     pushEvent(this.batch, facts(e), start, end)
@@ -427,12 +441,17 @@ export class JournalWriter implements JournalSink {
   private takeArena (): ArrayBuffer | null {
     const old = this.arena
     if (old.pos === 0) return null
-    const next = new Arena(old.pos > old.buf.length / 4 ? old.buf.length : Math.max(ARENA_MIN, old.buf.length / 2))
+    const size = old.pos > old.buf.length / 4 ? old.buf.length : Math.max(ARENA_MIN, old.buf.length / 2)
+    // a spare one no smaller, and not so much bigger that a quieter gateway keeps a busy one's memory
+    const spare = this.spare.findIndex(b => b.byteLength >= size && b.byteLength <= size * 4)
+    const next = new Arena(size, spare >= 0 ? this.spare.splice(spare, 1)[0] : undefined)
     for (const h of this.held.values()) {
       const start = next.pos
       next.bytes(old.buf, h.start, h.end)
       h.start = start
       h.end = next.pos
+      next.room(SLACK)
+      next.pos += SLACK
     }
     this.arena = next
     return old.buf.buffer as ArrayBuffer
@@ -466,6 +485,10 @@ export class JournalWriter implements JournalSink {
       case 'settled':
         this.lastError = undefined
         this.settle()
+        break
+      case 'spare':
+        // enough for the batches being written meanwhile; the rest are let go
+        this.spare = m.buffers.concat(this.spare).slice(0, SPARE)
         break
       case 'failed':
         this.lastError = new VecgateError('VG_ERR_JOURNAL', `journal write failed: ${m.message}`)
@@ -524,8 +547,10 @@ export class JournalWriter implements JournalSink {
   }
 }
 
-/** a result held for its call's end: its body is bytes [start, end) of the arena */
+/** a result held for its call's end: its body is bytes [start, end) of the arena, SLACK more bytes kept free after it */
 interface Held { facts: EventFacts, start: number, end: number, at: number }
+/** room for the end's members after a held result, which a unary call's end takes (about 100 bytes) */
+const SLACK = 256
 
 function facts (e: JournalEvent): EventFacts {
   const auth = e.kind === 'auth' && e.identity !== undefined ? e.identity : undefined

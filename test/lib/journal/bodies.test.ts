@@ -167,8 +167,11 @@ t.test('a batch bigger than the arena, and a result held across a hand-over, kee
   w.event({ session: 's', at, kind: 'request', call: 1, op: searchOp })
   w.event({ session: 's', at, kind: 'response', call: 1, ids: [1], data: { result: view } })
   for (let i = 0; i < 200; i++) w.event({ session: 's', at, kind: 'verdict', verdict: { effect: 'allow', reason: `r${i} ${'é'.repeat(i * 10)}` } })
-  // its end after all of those: the two bodies are joined at the arena's end
+  // its end after all of those: joined in the room left after the result
   w.event({ session: 's', at: at + 5, kind: 'response', call: 1, data: { ok: true, final: true, ms: 2 } })
+  // an end too big for that room: the two bodies are joined at the arena's end
+  w.event({ session: 's', at, kind: 'response', call: 3, ids: [3], data: { result: searchView('three MARK', [0xf0, 0x9f]) } })
+  w.event({ session: 's', at: at + 5, kind: 'response', call: 3, data: { ok: true, final: true, note: 'ë'.repeat(300) } })
   // given late in the delay: the hand-over keeps it back, and its body moves to the next arena
   await new Promise(resolve => setTimeout(resolve, 400))
   w.event({ session: 's', at: Date.now(), kind: 'response', call: 2, ids: [2], data: { result: searchView('held MARK', [0xe2, 0x82]) } })
@@ -179,11 +182,12 @@ t.test('a batch bigger than the arena, and a result held across a hand-over, kee
   const r = new JournalReader(path)
   t.teardown(() => r.close())
   const events = r.events('s')
-  t.equal(events.length, 203)
+  t.equal(events.length, 204)
   for (let i = 0; i < 200; i++) if (events[i + 1].body.verdict.reason !== `r${i} ${'é'.repeat(i * 10)}`) t.fail(`verdict ${i}`)
   t.equal(events[201].body.data.result.points[0].payload.title, `\ufffdARK ${big}`)
   t.same(events[201].body.data, { result: view.toJSON(), ok: true, final: true, ms: 2 }, 'the big result joined by its end, in its place')
-  t.same(events[202].body.data, { result: { points: [{ id: 1, score: 0.5, payload: { title: 'held \ufffdRK', n: 0 } }] }, ok: true, final: true, ms: 1 }, 'the held result, moved to the next arena, joined by its end')
+  t.same(events[202].body, { ids: [3], data: { result: { points: [{ id: 1, score: 0.5, payload: { title: 'three \ufffdRK', n: 0 } }] }, ok: true, final: true, note: 'ë'.repeat(300) } }, 'joined by an end too big for the room after it')
+  t.same(events[203].body.data, { result: { points: [{ id: 1, score: 0.5, payload: { title: 'held \ufffdRK', n: 0 } }] }, ok: true, final: true, ms: 1 }, 'the held result, moved to the next arena, joined by its end')
   t.same(r.verify(trusted()).problems, [])
 })
 
