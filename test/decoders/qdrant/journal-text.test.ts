@@ -181,3 +181,33 @@ t.test('strings and keys that are not UTF-8, and keys that decode alike, come ou
   const text = wireText(t, view, false)
   t.ok(text === undefined || text === fromToJSON(s, view), 'merged keys are not written twice')
 })
+
+t.test('long strings, with a byte to escape anywhere (read four bytes at a time), come out as toJSON has them', async t => {
+  const method = methods.get('/qdrant.Points/Search')!
+  const T = method.responseType!
+  const s = new EventSerializer(false)
+  const r = prng(17)
+  let compared = 0
+  for (const special of [0x00, 0x0a, 0x1f, 0x22, 0x5c, 0x20, 0x21, 0x7f, 0x80, 0xe9, 0xff]) {
+    for (let len = 16; len <= 41; len += 5) {
+      for (let at = 0; at < len; at += 3) {
+        // the message at a random offset of its buffer: the 4-byte words start anywhere in the text
+        const bytes = Buffer.alloc(len, 0x61)
+        for (let i = 0; i < len; i++) if (r() < 0.2) bytes[i] = pick(r, [0x41, 0x7e, 0xc3, 0xa9, 0x30])
+        bytes[at] = special
+        const marker = 'M'.repeat(len)
+        const msg = Buffer.from(T.encode(T.fromObject({ result: [{ id: { num: 1 }, payload: { text: { string_value: marker } } }] })).finish())
+        bytes.copy(msg, msg.indexOf(marker))
+        const pad = Math.floor(r() * 4)
+        const whole = Buffer.alloc(msg.length + pad)
+        msg.copy(whole, pad)
+        const view = method.resultView!(whole.subarray(pad))
+        const text = wireText(t, view, false)
+        const expected = fromToJSON(s, view)
+        compared++
+        if (text !== expected) { t.equal(text, expected, `${bytes.toString('hex')} at offset ${pad}`); return }
+      }
+    }
+  }
+  t.ok(compared > 300, `compared ${compared} strings`)
+})
