@@ -60,7 +60,8 @@ function write (): void {
   // (and first touched) anew for every batch
   const spare: ArrayBuffer[] = []
   for (const b of pending) if (b.bodies.length > 0) spare.push(b.bodies.buffer as ArrayBuffer)
-  if (spare.length > 0) port.postMessage({ t: 'spare', buffers: spare } satisfies FromWorker, spare)
+  // (a courtesy: the journal goes on without it)
+  try { if (spare.length > 0) port.postMessage({ t: 'spare', buffers: spare } satisfies FromWorker, spare) } catch {}
   pending = []
   pendingItems = 0
   if (failing) {

@@ -58,7 +58,7 @@ interface Waiter { target: number, resolve: () => void, reject: (e: Error) => vo
 /** queued events that go to the worker without waiting for the commit delay */
 const BATCH = 1024
 /** arenas given back by the worker kept for the next batches */
-const SPARE = 3
+const SPARE = 2
 
 export class JournalWriter implements JournalSink {
   readonly path: string
@@ -404,7 +404,8 @@ export class JournalWriter implements JournalSink {
           arena.buf[result.end - 2] = 0x2c
           arena.buf.copy(arena.buf, result.end - 1, start + END_BODY.length, end)
           arena.pos = start
-          pushEvent(this.batch, { ...result.facts, at: e.at }, result.start, result.end - 1 + members)
+          result.facts.at = e.at
+          pushEvent(this.batch, result.facts, result.start, result.end - 1 + members)
           return
         }
         // written over the end's body: the result without its closing `}}`, a comma, the end's members
@@ -416,7 +417,8 @@ export class JournalWriter implements JournalSink {
         buf.copyWithin(start, result.start, result.start + kept)
         buf[start + kept] = 0x2c
         arena.pos = start + kept + 1 + members
-        pushEvent(this.batch, { ...result.facts, at: e.at }, start, arena.pos)
+        result.facts.at = e.at
+        pushEvent(this.batch, result.facts, start, arena.pos)
         return
       }
       // anything else of the call (an error, another result) follows its result, as given
