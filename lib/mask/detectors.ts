@@ -2,10 +2,10 @@ import { findCards } from './detect/card.js'
 import { findEmails } from './detect/email.js'
 import { findIbans } from './detect/iban.js'
 import { findEsDni, findUkNino, findUsSsn } from './detect/national-id.js'
-import { findIpv4, findIpv6, partialIpv4, partialIpv6 } from './detect/network.js'
+import { findIpv4, findIpv6, mayIpv6, mayIpv6Bytes, partialIpv4, partialIpv6 } from './detect/network.js'
 import { keepAlnum, keepDomain, keepLastDigits } from './detect/partial.js'
 import { findPhones } from './detect/phone.js'
-import { findAssignedSecrets, findJwts, findPrefixedKeys, KEY_PAIRS } from './detect/secrets.js'
+import { findAssignedSecrets, findJwts, findPrefixedKeys, KEY_PAIRS, mayAssign, mayAssignBytes } from './detect/secrets.js'
 import type { Spans } from './detect/spans.js'
 
 /**
@@ -97,8 +97,7 @@ export function gate (s: string): number {
       if (++chain > maxChain) maxChain = chain
       if (++run > maxRun) maxRun = run
       if (++spaced > maxSpaced) maxSpaced = spaced
-      if ((prev | 32) >= 97 && (prev | 32) <= 122) letterDigit++
-      else if (prev === 46 && prev2 >= 48 && prev2 <= 57) dotted++
+      if (isLetter(prev)) { if (isLetter(prev2)) letterDigit++ } else if (prev === 46 && prev2 >= 48 && prev2 <= 57) dotted++
     } else {
       run = 0
       if (c !== 32) spaced = 0
@@ -117,7 +116,27 @@ export function gate (s: string): number {
     prev = c
   }
   const jwt = dots >= 2 && n >= 24 && s.indexOf('eyJ') >= 0
-  return gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair, maxSpaced, dotted, jwt)
+  const m = gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair, maxSpaced, dotted, jwt)
+  return (m & RECHECK) === 0 ? m : recheck(s, m)
+}
+
+const ASSIGNED = 1 << 2
+const IPV6 = 1 << 9
+/** detectors whose count test lets most `:` through (URLs, times): asked again with their own first test */
+const RECHECK = ASSIGNED | IPV6
+
+/** `m` without the assigned-secret and IPv6 bits their detectors' own first tests rule out */
+function recheck (s: string, m: number): number {
+  if ((m & ASSIGNED) !== 0 && !mayAssign(s)) m &= ~ASSIGNED
+  if ((m & IPV6) !== 0 && !mayIpv6(s)) m &= ~IPV6
+  return m
+}
+
+/** `recheck` over UTF-8 bytes, never stricter (see `mayAssignBytes`, `mayIpv6Bytes`) */
+function recheckBytes (b: Uint8Array, start: number, end: number, m: number): number {
+  if ((m & ASSIGNED) !== 0 && !mayAssignBytes(b, start, end)) m &= ~ASSIGNED
+  if ((m & IPV6) !== 0 && !mayIpv6Bytes(b, start, end)) m &= ~IPV6
+  return m
 }
 
 /**
@@ -156,8 +175,7 @@ export function gateBytes (b: Uint8Array, start: number, end: number): number {
       if (++chain > maxChain) maxChain = chain
       if (++run > maxRun) maxRun = run
       if (++spaced > maxSpaced) maxSpaced = spaced
-      if ((prev | 32) >= 97 && (prev | 32) <= 122) letterDigit++
-      else if (prev === 46 && prev2 >= 48 && prev2 <= 57) dotted++
+      if (isLetter(prev)) { if (isLetter(prev2)) letterDigit++ } else if (prev === 46 && prev2 >= 48 && prev2 <= 57) dotted++
     } else {
       run = 0
       if (c !== 32) spaced = 0
@@ -175,7 +193,8 @@ export function gateBytes (b: Uint8Array, start: number, end: number): number {
     prev2 = prev
     prev = c
   }
-  return gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair, maxSpaced, dotted, dots >= 2 && n >= 24 && hasEyJ(b, start, end))
+  const m = gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair, maxSpaced, dotted, dots >= 2 && n >= 24 && hasEyJ(b, start, end))
+  return (m & RECHECK) === 0 ? m : recheckBytes(b, start, end, m)
 }
 
 /** 'eyJ' (base64 of `{"`, how every JWT starts) somewhere in b[start, end) */
@@ -263,7 +282,7 @@ export function gateMask (n: number, digits: number, at: number, dots: number, c
   if (keyPair !== 0 && n >= 14) m |= 1 << 1 // the shortest prefixed key: xoxb- + 10
   if (eq + colons > 0) m |= 1 << 2
   if (at > 0 && dots > 0) m |= 1 << 3
-  if (letterDigit > 0 && digits >= 6 && n >= 15) m |= 1 << 4 // iban: CCdd…
+  if (letterDigit > 0 && digits >= 6 && n >= 15) m |= 1 << 4 // iban: CCdd… (letterDigit: digits after two letters)
   if (maxChain >= 13) m |= 1 << 5
   if (maxChain >= 9) m |= 1 << 6
   if (digits >= 6 && n >= 9 && maxSpaced >= 6) m |= 1 << 7 // uk_nino: six digits, at most spaces between
