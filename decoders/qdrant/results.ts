@@ -384,6 +384,9 @@ interface KeyInfo {
   quietName: boolean
   pathFree: boolean
   covered: boolean
+  /** `WireChecks.fixedText` of the path, and as UTF-8: what any string value under this key becomes */
+  fixedText: string | undefined
+  fixed: Buffer | undefined
   /** the last masked text of a value under this key and its entry's bytes (`entryFor`) */
   lastOut?: string
   lastEntry?: Buffer
@@ -434,7 +437,8 @@ class PayloadKeys {
     const w = this.wire
     // long keys (and keys under them) are answered but not kept: the table stays small
     const kept = b - a <= KEPT_KEY && path.length <= 4 * KEPT_KEY && (parent === null || parent.kept)
-    const info = { bytes: Buffer.from(buf.subarray(a, b)), parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), lastOut: undefined, lastEntry: undefined, next: undefined, first: undefined }
+    const fixedText = w.fixedText?.(path)
+    const info = { bytes: Buffer.from(buf.subarray(a, b)), parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), fixedText, fixed: fixedText === undefined ? undefined : Buffer.from(fixedText), lastOut: undefined, lastEntry: undefined, next: undefined, first: undefined }
     if (kept) this.slots[slot] = info
     return info
   }
@@ -527,6 +531,16 @@ class WireMask {
     // a key the detectors rename may collide with its neighbours: only the whole payload can say
     if (!k.quietName) return WHOLE
     if (k.pathFree && this.quiet(buf, vs, ve, depth)) return SAME
+    const fixed = k.fixed
+    if (fixed !== undefined) {
+      // a string (a Value of one string_value) under a configured path masked to the same text
+      // whatever it says: compared and written as bytes, not decoded
+      const n = buf[vs + 1]
+      if (buf[vs] === this.L.stringTag && n < 0x80 && vs + 2 + n === ve) {
+        if (sameBytes(fixed, buf, vs + 2, ve)) return SAME
+        return this.entryFor(k, buf, ks, ke, k.fixedText)
+      }
+    }
     // scalars (most configured fields) are read and written here, and so are structs no configured
     // path covers whole (`customer` under `customer.phone`), field by field; lists by protobufjs
     const scalar = this.scalar(buf, vs, ve)

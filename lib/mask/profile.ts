@@ -1,6 +1,6 @@
 import { DROP, type Dropped, type Masker, type WireChecks } from '../../decoders/types.js'
 import { VecgateError } from '../errors.js'
-import { fieldValue, type Hasher, type MaskAction } from './actions.js'
+import { fieldValue, REDACTED, type Hasher, type MaskAction } from './actions.js'
 import { PathSet, type PathNode } from './paths.js'
 import type { Scanner } from './scanner.js'
 import { JsonTextMasker } from './json-text.js'
@@ -107,6 +107,11 @@ export class MaskProfile implements Masker, WireChecks {
 
   covered (path: string): boolean {
     return this.paths.root !== null && this.paths.matches(path)
+  }
+
+  /** `scalar(path, s)` of a string under a configured path is `fieldValue`: under redact, REDACTED whatever `s` is */
+  fixedText (path: string): string | undefined {
+    return this.action === 'redact' && this.covered(path) ? REDACTED : undefined
   }
 
   pathFree (path: string): boolean {
