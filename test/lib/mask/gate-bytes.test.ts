@@ -76,7 +76,7 @@ function reference (s: string): number {
     prev = c
   }
   if (s.length < 6) return 0
-  let m = gateMask(s.length, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair, maxSpaced, dotted, dots >= 2 && s.length >= 24 && s.includes('eyJ'))
+  let m = gateMask(s.length, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair, maxSpaced, dotted, dots >= 2 && s.length >= 24 && /(^|[^A-Za-z0-9_-])eyJ/.test(s))
   if (!mayAssign(s)) m &= ~(1 << 2)
   if (!mayIpv6(s)) m &= ~(1 << 9)
   return m
@@ -135,12 +135,13 @@ t.test('contactGate gives the contact bits of gate; contactGateBytes is never st
   t.equal(differ, 0)
 })
 
-t.test("gateBytes finds an 'eyJ' at every offset of the text, and only a whole one", async t => {
+t.test("gateBytes finds an 'eyJ' at every offset of the text, only a whole one and only where a token may start", async t => {
   const JWT = 1 << 0
   for (let at = 0; at < 12; at++) {
     for (const piece of ['eyJ', 'eyj', 'ey J', 'yJ', 'ey', 'Jey']) {
       const s = 'ab.cd.ef.gh.ij.kl.mn.op'.slice(0, at) + piece + '.qrstuvwxyz.abcdefghijklm'
-      const want = s.includes('eyJ') ? JWT : 0 // 'e' + 'yJ' makes one too
+      // 'e' + 'yJ' makes one too; right after a base64url character it continues a word (findJwts skips it)
+      const want = /(^|[^A-Za-z0-9_-])eyJ/.test(s) ? JWT : 0
       for (const pad of [0, 1, 2]) {
         const b = Buffer.from('xxx'.slice(0, pad) + s + 'yyy'.slice(0, pad))
         t.equal(gateBytes(b, pad, b.length - pad) & JWT, want, `${piece} at ${at}, pad ${pad}`)
