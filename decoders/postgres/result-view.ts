@@ -67,6 +67,8 @@ export class MaskPlan {
     let pos = 7
     let changed: Array<Uint8Array | null | undefined> | undefined
     const wire = this.masker.wire
+    if (this.changed.length !== n) this.changed = new Array<Uint8Array | null | undefined>(n)
+    else if (this.dirty) this.changed.fill(undefined) // a row before this one threw half-way
     for (let i = 0; i < n; i++) {
       if (pos + 4 > row.length) throw cutShort()
       const len = int32(row, pos)
@@ -83,11 +85,21 @@ export class MaskPlan {
       const fixed = this.fixed[i]
       const after = fixed !== undefined ? (sameBytes(fixed, row, start, pos) ? undefined : fixed) : this.maskValue(w, i, row, start, pos)
       if (after === undefined) continue
-      changed ??= new Array<Uint8Array | null | undefined>(n)
+      changed = this.changed
+      this.dirty = true
       changed[i] = after
     }
-    return changed === undefined ? row : rewriteDataRow(row, changed)
+    if (changed === undefined) return row
+    const out = rewriteDataRow(row, changed)
+    changed.fill(undefined)
+    this.dirty = false
+    return out
   }
+
+  /** per column, the new value of the row being masked (undefined: as it came); kept for the next row */
+  private changed: Array<Uint8Array | null | undefined> = []
+  /** `changed` holds values of a row that did not finish */
+  private dirty = false
 
   /** column i's value row[start, end) masked: undefined when it stays as it is, null for NULL, else the new bytes */
   private maskValue (w: Work, i: number, row: Buffer, start: number, end: number): Uint8Array | null | undefined {
