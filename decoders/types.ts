@@ -127,6 +127,12 @@ export interface WireChecks {
    * to drop, hash or partial of a value that is not a string.
    */
   maskJson (buf: Uint8Array, start: number, end: number, prefix: string): Uint8Array | null | undefined
+  /**
+   * The text `scalar(path, s)` gives for every string `s` but itself (a configured path under
+   * `redact`), so a decoder may write it without decoding the value; undefined when the result
+   * depends on the value or is not a string.
+   */
+  fixedText? (path: string): string | undefined
 }
 
 /**

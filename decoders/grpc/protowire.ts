@@ -24,8 +24,19 @@ export class WireReader {
   /** where the last field (tag included) started */
   fieldStart = 0
 
-  constructor (readonly buf: Uint8Array, start: number, readonly end: number) {
+  constructor (public buf: Uint8Array, start: number, public end: number) {
     this.pos = start
+  }
+
+  /** the reader moved to buf[start, end), as if new: walks that keep a reader per nesting level allocate none per message */
+  reset (buf: Uint8Array, start: number, end: number): this {
+    this.buf = buf
+    this.pos = start
+    this.end = end
+    this.field = 0
+    this.wireType = 0
+    this.fieldStart = start
+    return this
   }
 
   /** reads the next tag; false at the end */

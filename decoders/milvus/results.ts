@@ -387,8 +387,12 @@ class WireMask {
     // a configured column gets the same text row after row ("[redacted]"): encoded once
     let last = ''
     let lastBytes = Buffer.alloc(0)
+    // a configured column under redact: every row but the redaction text itself becomes it, undecoded
+    const fixedText = this.wire.fixedText?.(name)
+    const fixed = fixedText === undefined ? undefined : Buffer.from(fixedText)
     return this.eachRow(buf, a, b, sa, sb, this.L.stringData, (s, e) => {
       if (free && this.wire.quietText(buf, s, e)) return null
+      if (fixed !== undefined) return sameBytes(fixed, buf, s, e) ? null : fixed
       const before = buf.toString('utf8', s, e)
       const after = this.masker.scalar(name, before)
       if (after === before) return null
@@ -462,4 +466,10 @@ class WireMask {
     }
     return true
   }
+}
+
+function sameBytes (x: Uint8Array, buf: Uint8Array, a: number, b: number): boolean {
+  if (x.length !== b - a) return false
+  for (let i = 0; i < x.length; i++) if (x[i] !== buf[a + i]) return false
+  return true
 }

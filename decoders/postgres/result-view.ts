@@ -47,7 +47,15 @@ export class MaskPlan {
       return w === 1 && (c.format === 0 || TEXTLIKE.has(c.typeOid)) ? 1 : 0
     })
     this.active = this.work.some(w => w !== 0)
+    // text columns under a configured path and redact: every value but the redaction text becomes it
+    this.fixed = columns.map((c, i) => {
+      const t = this.work[i] === 1 && TEXTLIKE.has(c.typeOid) ? wire?.fixedText?.(c.name) : undefined
+      return t === undefined ? undefined : Buffer.from(t)
+    })
   }
+
+  /** per column, `WireChecks.fixedText` as UTF-8 (text-like columns only) */
+  private readonly fixed: Array<Buffer | undefined>
 
   /**
    * Masks one DataRow message (type byte and length included). Returns the same buffer when nothing
@@ -59,6 +67,8 @@ export class MaskPlan {
     let pos = 7
     let changed: Array<Uint8Array | null | undefined> | undefined
     const wire = this.masker.wire
+    if (this.changed.length !== n) this.changed = new Array<Uint8Array | null | undefined>(n)
+    else if (this.dirty) this.changed.fill(undefined) // a row before this one threw half-way
     for (let i = 0; i < n; i++) {
       if (pos + 4 > row.length) throw cutShort()
       const len = int32(row, pos)
@@ -72,13 +82,24 @@ export class MaskPlan {
       if (skim === 1 && wire!.quietText(row, start, pos)) continue
       if (skim === 2 && wire!.quietJson(row, start, pos)) continue
       if (skim === 3 && row[start] === 1 && wire!.quietJson(row, start + 1, pos)) continue
-      const after = this.maskValue(w, i, row, start, pos)
+      const fixed = this.fixed[i]
+      const after = fixed !== undefined ? (sameBytes(fixed, row, start, pos) ? undefined : fixed) : this.maskValue(w, i, row, start, pos)
       if (after === undefined) continue
-      changed ??= new Array<Uint8Array | null | undefined>(n)
+      changed = this.changed
+      this.dirty = true
       changed[i] = after
     }
-    return changed === undefined ? row : rewriteDataRow(row, changed)
+    if (changed === undefined) return row
+    const out = rewriteDataRow(row, changed)
+    changed.fill(undefined)
+    this.dirty = false
+    return out
   }
+
+  /** per column, the new value of the row being masked (undefined: as it came); kept for the next row */
+  private changed: Array<Uint8Array | null | undefined> = []
+  /** `changed` holds values of a row that did not finish */
+  private dirty = false
 
   /** column i's value row[start, end) masked: undefined when it stays as it is, null for NULL, else the new bytes */
   private maskValue (w: Work, i: number, row: Buffer, start: number, end: number): Uint8Array | null | undefined {
@@ -207,6 +228,12 @@ export function rewriteDataRow (row: Buffer, changed: Array<Uint8Array | null | 
   copyBytes(row, copied, pos, b, to)
   putInt32(b, 1, size - 1)
   return b
+}
+
+function sameBytes (x: Uint8Array, buf: Uint8Array, a: number, b: number): boolean {
+  if (x.length !== b - a) return false
+  for (let i = 0; i < x.length; i++) if (x[i] !== buf[a + i]) return false
+  return true
 }
 
 function cutShort (): VecgateError {

@@ -387,6 +387,9 @@ interface KeyInfo {
   quietName: boolean
   pathFree: boolean
   covered: boolean
+  /** `WireChecks.fixedText` of the path, and as UTF-8: what any string value under this key becomes */
+  fixedText: string | undefined
+  fixed: Buffer | undefined
   /** the last masked text of a value under this key and its entry's bytes (`entryFor`) */
   lastOut?: string
   lastEntry?: Buffer
@@ -437,7 +440,8 @@ class PayloadKeys {
     const w = this.wire
     // long keys (and keys under them) are answered but not kept: the table stays small
     const kept = b - a <= KEPT_KEY && path.length <= 4 * KEPT_KEY && (parent === null || parent.kept)
-    const info = { bytes: Buffer.from(buf.subarray(a, b)), parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), lastOut: undefined, lastEntry: undefined, next: undefined, first: undefined }
+    const fixedText = w.fixedText?.(path)
+    const info = { bytes: Buffer.from(buf.subarray(a, b)), parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), fixedText, fixed: fixedText === undefined ? undefined : Buffer.from(fixedText), lastOut: undefined, lastEntry: undefined, next: undefined, first: undefined }
     if (kept) this.slots[slot] = info
     return info
   }
@@ -452,8 +456,15 @@ function sameBytes (x: Uint8Array, buf: Uint8Array, a: number, b: number): boole
 const payloadKeys = new WeakMap<WireChecks, PayloadKeys>()
 const KEPT_KEY = 128
 
+/** readers per nesting level in `WireMask` (`reader`): each function uses its own slots at a depth */
+const SLOTS = 8
+const Q_VALUE = 0; const Q_STRUCT = 1; const Q_ENTRY = 2; const Q_LIST = 3; const S_VALUE = 4; const S_FIELDS = 5; const SCALAR = 6; const ENTRY = 7
+
 class WireMask {
   private readonly keys: PayloadKeys
+  /** reused readers, SLOTS per depth; a reader is taken only by the function that owns its slot at that depth */
+  private readonly readers: WireReader[] = []
+  private pointReader: WireReader | undefined
   /** the key `entry` last looked up, for the next entry's `PayloadKeys.at` */
   private seen: KeyInfo | null = null
 
@@ -461,6 +472,15 @@ class WireMask {
     let k = payloadKeys.get(wire)
     if (k === undefined) payloadKeys.set(wire, k = new PayloadKeys(wire))
     this.keys = k
+  }
+
+  /** the reader for `slot` at `depth`, moved to buf[a, b) */
+  private reader (depth: number, slot: number, buf: Buffer, a: number, b: number): WireReader {
+    const i = depth * SLOTS + slot
+    const r = this.readers[i]
+    if (r !== undefined) return r.reset(buf, a, b)
+    while (this.readers.length < i) this.readers.push(undefined as unknown as WireReader) // keep the array packed enough to index
+    return (this.readers[i] = new WireReader(buf, a, b))
   }
 
   /** the message with its points masked, or null when nothing changed (written once, at the top) */
@@ -483,7 +503,7 @@ class WireMask {
 
   private point (buf: Buffer, a: number, b: number): MessageBuilder | Buffer | null {
     const L = this.L
-    const r = new WireReader(buf, a, b)
+    const r = this.pointReader === undefined ? (this.pointReader = new WireReader(buf, a, b)) : this.pointReader.reset(buf, a, b)
     let out: MessageSplice | undefined
     let prev: KeyInfo | null = null
     while (r.next()) {
@@ -517,7 +537,7 @@ class WireMask {
       // the layout writers give an entry: key (1) then value (2), each with a one-byte length
       ks = a + 2; ke = ks + kl; vs = ke + 2; ve = b
     } else {
-      const r = new WireReader(buf, a, b)
+      const r = this.reader(depth, ENTRY, buf, a, b)
       while (r.next()) {
         if (r.field === 1 && r.wireType === LEN) { ks = r.len(); ke = r.pos } else if (r.field === 2 && r.wireType === LEN) { vs = r.len(); ve = r.pos } else r.skip()
       }
@@ -530,9 +550,19 @@ class WireMask {
     // a key the detectors rename may collide with its neighbours: only the whole payload can say
     if (!k.quietName) return WHOLE
     if (k.pathFree && this.quiet(buf, vs, ve, depth)) return SAME
+    const fixed = k.fixed
+    if (fixed !== undefined) {
+      // a string (a Value of one string_value) under a configured path masked to the same text
+      // whatever it says: compared and written as bytes, not decoded
+      const n = buf[vs + 1]
+      if (buf[vs] === this.L.stringTag && n < 0x80 && vs + 2 + n === ve) {
+        if (sameBytes(fixed, buf, vs + 2, ve)) return SAME
+        return this.entryFor(k, buf, ks, ke, k.fixedText)
+      }
+    }
     // scalars (most configured fields) are read and written here, and so are structs no configured
     // path covers whole (`customer` under `customer.phone`), field by field; lists by protobufjs
-    const scalar = this.scalar(buf, vs, ve)
+    const scalar = this.scalar(buf, vs, ve, depth)
     const covered = k.covered
     if (scalar !== NOT_SCALAR && (covered || parent === null)) {
       // a configured field, or a top-level one (its path is its key, the name the detectors read):
@@ -588,12 +618,12 @@ class WireMask {
   private struct (buf: Buffer, a: number, b: number, parent: KeyInfo, depth: number): MessageBuilder | typeof SAME | typeof WHOLE | undefined {
     if (depth > MAX_WIRE_DEPTH) return undefined
     const L = this.L
-    const v = new WireReader(buf, a, b)
+    const v = this.reader(depth, S_VALUE, buf, a, b)
     if (!v.next() || v.field !== L.vStruct || v.wireType !== LEN) return undefined
     const sa = v.len()
     const sb = v.pos
     if (v.next()) return undefined // a second member: leave the oneof rules to protobufjs
-    const r = new WireReader(buf, sa, sb)
+    const r = this.reader(depth, S_FIELDS, buf, sa, sb)
     let out: MessageSplice | undefined
     let prev: KeyInfo | null = null
     while (r.next()) {
@@ -611,9 +641,9 @@ class WireMask {
   }
 
   /** a qdrant.Value holding one scalar, as `valueToJs` gives it; NOT_SCALAR for anything else */
-  private scalar (buf: Buffer, a: number, b: number): unknown {
+  private scalar (buf: Buffer, a: number, b: number, depth: number): unknown {
     const L = this.L
-    const r = new WireReader(buf, a, b)
+    const r = this.reader(depth, SCALAR, buf, a, b)
     if (!r.next()) return NOT_SCALAR
     let v: unknown
     const f = r.field
@@ -651,7 +681,7 @@ class WireMask {
       if (n < 0x80 && a + 2 + n === b) return wire.quietText(buf, a + 2, b)
       if (n >= 0x80 && buf[a + 2] < 0x80 && a + 3 + ((n & 0x7f) | (buf[a + 2] << 7)) === b) return wire.quietText(buf, a + 3, b)
     }
-    const r = new WireReader(buf, a, b)
+    const r = this.reader(depth, Q_VALUE, buf, a, b)
     while (r.next()) {
       const f = r.field
       if (f === L.vString && r.wireType === LEN) {
@@ -666,10 +696,10 @@ class WireMask {
       } else if ((f === L.vBool || f === L.vNull) && r.wireType === VARINT) {
         r.skip()
       } else if (f === L.vStruct && r.wireType === LEN) {
-        const s = new WireReader(buf, r.len(), r.pos)
+        const s = this.reader(depth, Q_STRUCT, buf, r.len(), r.pos)
         while (s.next()) {
           if (s.field !== L.structFields || s.wireType !== LEN) return false
-          const e = new WireReader(buf, s.len(), s.pos)
+          const e = this.reader(depth, Q_ENTRY, buf, s.len(), s.pos)
           while (e.next()) {
             if (e.wireType !== LEN) return false
             const start = e.len()
@@ -677,7 +707,7 @@ class WireMask {
           }
         }
       } else if (f === L.vList && r.wireType === LEN) {
-        const l = new WireReader(buf, r.len(), r.pos)
+        const l = this.reader(depth, Q_LIST, buf, r.len(), r.pos)
         while (l.next()) {
           if (l.field !== L.listValues || l.wireType !== LEN) return false
           const start = l.len()

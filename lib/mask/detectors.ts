@@ -2,10 +2,10 @@ import { findCards } from './detect/card.js'
 import { findEmails } from './detect/email.js'
 import { findIbans } from './detect/iban.js'
 import { findEsDni, findUkNino, findUsSsn } from './detect/national-id.js'
-import { findIpv4, findIpv6, partialIpv4, partialIpv6 } from './detect/network.js'
+import { findIpv4, findIpv6, mayIpv6, mayIpv6Bytes, partialIpv4, partialIpv6 } from './detect/network.js'
 import { keepAlnum, keepDomain, keepLastDigits } from './detect/partial.js'
 import { findPhones } from './detect/phone.js'
-import { findAssignedSecrets, findJwts, findPrefixedKeys, KEY_PAIRS } from './detect/secrets.js'
+import { findAssignedSecrets, findJwts, findPrefixedKeys, KEY_PAIRS, mayAssign, mayAssignBytes } from './detect/secrets.js'
 import type { Spans } from './detect/spans.js'
 
 /**
@@ -59,13 +59,16 @@ for (const p of KEY_PAIRS) KEY_PAIR[(p.charCodeAt(0) << 7) | p.charCodeAt(1)] = 
 
 const isLetter = (c: number): boolean => ((c | 32) - 97) >>> 0 < 26
 const isWordChar = (c: number): boolean => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122) || c === 95
+/** base64url (findJwts: an `eyJ` right after one of these continues a word and starts no token) */
+const isBase64Url = (c: number): boolean => isWordChar(c) || c === 45
 
 /**
  * One pass over the string's code units, measuring what the detectors need, and the mask of the
  * detectors that could match at all. Most strings (words, dates, URLs, ids) fail every test and are
  * never scanned. A "chain" is digits joined by the separators numbers are written with
  * (space - . ( ) +): a card needs 13 digits in one chain, a phone 9 (8 after a `+`), an SSN 9; a
- * UK NINO six digits joined by spaces only; an IPv4 address three dots between digits; a JWT `eyJ`.
+ * UK NINO six digits joined by spaces only; an IPv4 address three dots between digits; a JWT `eyJ`
+ * where a run of letters starts, after no base64url character (where findJwts looks).
  */
 export function gate (s: string): number {
   const n = s.length
@@ -73,7 +76,7 @@ export function gate (s: string): number {
   let digits = 0; let at = 0; let dots = 0; let colons = 0; let eq = 0; let plus = 0
   let chain = 0; let maxChain = 0; let run = 0; let maxRun = 0
   let letterDigit = 0; let keyPair = 0; let spaced = 0; let maxSpaced = 0; let dotted = 0
-  let prev = 0; let prev2 = 0
+  let prev = 0; let prev2 = 0; let eyJ = false
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i)
     if (isLetter(c)) { // letters first: the most common by far
@@ -81,6 +84,7 @@ export function gate (s: string): number {
       run = 0
       spaced = 0
       if (KEY_PAIR[((prev & 127) << 7) | c] === 1 && !isWordChar(prev2)) keyPair = 1 // at a word start
+      if (c === 101 && i + 2 < n && s.charCodeAt(i + 1) === 121 && s.charCodeAt(i + 2) === 74 && !isBase64Url(prev)) eyJ = true
       if (i + 1 < n && isLetter(s.charCodeAt(i + 1))) {
         const d = s.charCodeAt(i + 1)
         if (KEY_PAIR[(c << 7) | d] === 1 && !isWordChar(prev)) keyPair = 1
@@ -97,8 +101,7 @@ export function gate (s: string): number {
       if (++chain > maxChain) maxChain = chain
       if (++run > maxRun) maxRun = run
       if (++spaced > maxSpaced) maxSpaced = spaced
-      if ((prev | 32) >= 97 && (prev | 32) <= 122) letterDigit++
-      else if (prev === 46 && prev2 >= 48 && prev2 <= 57) dotted++
+      if (isLetter(prev)) { if (isLetter(prev2)) letterDigit++ } else if (prev === 46 && prev2 >= 48 && prev2 <= 57) dotted++
     } else {
       run = 0
       if (c !== 32) spaced = 0
@@ -116,8 +119,28 @@ export function gate (s: string): number {
     prev2 = prev
     prev = c
   }
-  const jwt = dots >= 2 && n >= 24 && s.indexOf('eyJ') >= 0
-  return gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair, maxSpaced, dotted, jwt)
+  const jwt = dots >= 2 && n >= 24 && eyJ
+  const m = gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair, maxSpaced, dotted, jwt)
+  return (m & RECHECK) === 0 ? m : recheck(s, m)
+}
+
+const ASSIGNED = 1 << 2
+const IPV6 = 1 << 9
+/** detectors whose count test lets most `:` through (URLs, times): asked again with their own first test */
+const RECHECK = ASSIGNED | IPV6
+
+/** `m` without the assigned-secret and IPv6 bits their detectors' own first tests rule out */
+function recheck (s: string, m: number): number {
+  if ((m & ASSIGNED) !== 0 && !mayAssign(s)) m &= ~ASSIGNED
+  if ((m & IPV6) !== 0 && !mayIpv6(s)) m &= ~IPV6
+  return m
+}
+
+/** `recheck` over UTF-8 bytes, never stricter (see `mayAssignBytes`, `mayIpv6Bytes`) */
+function recheckBytes (b: Uint8Array, start: number, end: number, m: number): number {
+  if ((m & ASSIGNED) !== 0 && !mayAssignBytes(b, start, end)) m &= ~ASSIGNED
+  if ((m & IPV6) !== 0 && !mayIpv6Bytes(b, start, end)) m &= ~IPV6
+  return m
 }
 
 /**
@@ -132,7 +155,7 @@ export function gateBytes (b: Uint8Array, start: number, end: number): number {
   let digits = 0; let at = 0; let dots = 0; let colons = 0; let eq = 0; let plus = 0
   let chain = 0; let maxChain = 0; let run = 0; let maxRun = 0
   let letterDigit = 0; let keyPair = 0; let spaced = 0; let maxSpaced = 0; let dotted = 0
-  let prev = 0; let prev2 = 0
+  let prev = 0; let prev2 = 0; let eyJ = false
   for (let i = start; i < end; i++) {
     const c = b[i]
     if (isLetter(c)) { // letters first: the most common by far
@@ -140,6 +163,7 @@ export function gateBytes (b: Uint8Array, start: number, end: number): number {
       run = 0
       spaced = 0
       if (KEY_PAIR[((prev & 127) << 7) | c] === 1 && !isWordChar(prev2)) keyPair = 1 // at a word start
+      if (c === 101 && i + 2 < end && b[i + 1] === 121 && b[i + 2] === 74 && !isBase64Url(prev)) eyJ = true
       if (i + 1 < end && isLetter(b[i + 1])) {
         const d = b[i + 1]
         if (KEY_PAIR[(c << 7) | d] === 1 && !isWordChar(prev)) keyPair = 1
@@ -156,8 +180,7 @@ export function gateBytes (b: Uint8Array, start: number, end: number): number {
       if (++chain > maxChain) maxChain = chain
       if (++run > maxRun) maxRun = run
       if (++spaced > maxSpaced) maxSpaced = spaced
-      if ((prev | 32) >= 97 && (prev | 32) <= 122) letterDigit++
-      else if (prev === 46 && prev2 >= 48 && prev2 <= 57) dotted++
+      if (isLetter(prev)) { if (isLetter(prev2)) letterDigit++ } else if (prev === 46 && prev2 >= 48 && prev2 <= 57) dotted++
     } else {
       run = 0
       if (c !== 32) spaced = 0
@@ -175,18 +198,8 @@ export function gateBytes (b: Uint8Array, start: number, end: number): number {
     prev2 = prev
     prev = c
   }
-  return gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair, maxSpaced, dotted, dots >= 2 && n >= 24 && hasEyJ(b, start, end))
-}
-
-/** 'eyJ' (base64 of `{"`, how every JWT starts) somewhere in b[start, end) */
-function hasEyJ (b: Uint8Array, start: number, end: number): boolean {
-  // every other byte: one of the 'y' and 'J' of an 'eyJ' is at an odd distance from start, and both
-  // letters are rare in text, so the check around them seldom runs
-  for (let i = start + 1; i < end; i += 2) {
-    const c = b[i]
-    if (c === 121) { if (i + 1 < end && b[i + 1] === 74 && b[i - 1] === 101) return true } else if (c === 74) { if (i - 2 >= start && b[i - 1] === 121 && b[i - 2] === 101) return true }
-  }
-  return false
+  const m = gateMask(n, digits, at, dots, colons, eq, plus, maxChain, maxRun, letterDigit, keyPair, maxSpaced, dotted, dots >= 2 && n >= 24 && eyJ)
+  return (m & RECHECK) === 0 ? m : recheckBytes(b, start, end, m)
 }
 
 /** the detectors `quietContactBytes` answers for: email, credit_card, us_ssn, phone */
@@ -263,7 +276,7 @@ export function gateMask (n: number, digits: number, at: number, dots: number, c
   if (keyPair !== 0 && n >= 14) m |= 1 << 1 // the shortest prefixed key: xoxb- + 10
   if (eq + colons > 0) m |= 1 << 2
   if (at > 0 && dots > 0) m |= 1 << 3
-  if (letterDigit > 0 && digits >= 6 && n >= 15) m |= 1 << 4 // iban: CCdd…
+  if (letterDigit > 0 && digits >= 6 && n >= 15) m |= 1 << 4 // iban: CCdd… (letterDigit: digits after two letters)
   if (maxChain >= 13) m |= 1 << 5
   if (maxChain >= 9) m |= 1 << 6
   if (digits >= 6 && n >= 9 && maxSpaced >= 6) m |= 1 << 7 // uk_nino: six digits, at most spaces between

@@ -46,7 +46,10 @@ export class JsonTextMasker {
   private pos = 0
   private end = 0
   /** replaced spans, in text order: start, end, new text */
-  private readonly cuts: Array<number | Uint8Array> = []
+  private readonly cutAt: number[] = []
+  private readonly cutText: Array<Uint8Array | undefined> = []
+  /** replaced spans so far (the arrays are kept from walk to walk: emptying them would free their storage) */
+  private cuts = 0
   /** set by `string()`: the string had an escape / a '.' */
   private escaped = false
   private dotted = false
@@ -68,41 +71,48 @@ export class JsonTextMasker {
     this.buf = buf
     this.pos = start
     this.end = end
-    this.cuts.length = 0
+    this.cuts = 0
     try {
       this.space()
       if (this.peek() !== OPEN_OBJECT) return undefined
       this.object(node, 0)
       this.space()
       if (this.pos !== end) return undefined
-      return this.cuts.length === 0 ? null : this.splice(start, end)
+      return this.cuts === 0 ? null : this.splice(start, end)
     } catch (e) {
       if (e === GIVE_UP) return undefined
       throw e
     } finally {
       this.buf = NULL_TEXT
+      for (let i = 0; i < this.cuts; i++) this.cutText[i] = undefined
     }
   }
 
   private splice (start: number, end: number): Uint8Array {
-    const cuts = this.cuts
+    const at = this.cutAt
+    const texts = this.cutText
+    const n = this.cuts
     let size = end - start
-    for (let i = 0; i < cuts.length; i += 3) size += (cuts[i + 2] as Uint8Array).length - ((cuts[i + 1] as number) - (cuts[i] as number))
+    for (let i = 0; i < n; i++) size += texts[i]!.length - (at[2 * i + 1] - at[2 * i])
     const out = Buffer.allocUnsafe(size)
     let from = start
-    let at = 0
-    for (let i = 0; i < cuts.length; i += 3) {
-      at = copyBytes(this.buf, from, cuts[i] as number, out, at)
-      const text = cuts[i + 2] as Uint8Array
-      at = copyBytes(text, 0, text.length, out, at)
-      from = cuts[i + 1] as number
+    let pos = 0
+    for (let i = 0; i < n; i++) {
+      pos = copyBytes(this.buf, from, at[2 * i], out, pos)
+      const text = texts[i]!
+      texts[i] = undefined
+      pos = copyBytes(text, 0, text.length, out, pos)
+      from = at[2 * i + 1]
     }
-    copyBytes(this.buf, from, end, out, at)
+    copyBytes(this.buf, from, end, out, pos)
     return out
   }
 
   private replace (a: number, b: number, text: Uint8Array): void {
-    this.cuts.push(a, b, text)
+    const i = this.cuts++
+    this.cutAt[2 * i] = a
+    this.cutAt[2 * i + 1] = b
+    this.cutText[i] = text
   }
 
   private peek (): number {

@@ -1,9 +1,10 @@
 import { DROP, type Dropped, type Masker, type WireChecks } from '../../decoders/types.js'
 import { VecgateError } from '../errors.js'
-import { fieldValue, type Hasher, type MaskAction } from './actions.js'
+import { fieldValue, REDACTED, type Hasher, type MaskAction } from './actions.js'
 import { PathSet, type PathNode } from './paths.js'
 import type { Scanner } from './scanner.js'
 import { JsonTextMasker } from './json-text.js'
+import { mayEndSecretName } from './detect/secrets.js'
 import { roundVector, roundWith } from './vectors.js'
 
 /** deeper than this a document is refused rather than walked (the stack is finite; no real payload nests so) */
@@ -108,6 +109,11 @@ export class MaskProfile implements Masker, WireChecks {
     return this.paths.root !== null && this.paths.matches(path)
   }
 
+  /** `scalar(path, s)` of a string under a configured path is `fieldValue`: under redact, REDACTED whatever `s` is */
+  fixedText (path: string): string | undefined {
+    return this.action === 'redact' && this.covered(path) ? REDACTED : undefined
+  }
+
   pathFree (path: string): boolean {
     return this.paths.root === null || !this.paths.touches(path)
   }
@@ -138,17 +144,25 @@ export class MaskProfile implements Masker, WireChecks {
    * The gate over a whole JSON text answers for each key and string in it (the gate only grows when
    * text is added around a string), as long as the text is what the strings decode to: no escapes.
    * A number is text the gate sees too, unless written with an exponent (`4.1e15`), so those are
-   * not answered here. Values under secret-sounding names need the api_key detector, whose gate
-   * every JSON object (it has a `:`) passes.
+   * not answered here. Values under secret-sounding names (the api_key detector) are: a member
+   * whose key could end such a name (`mayEndSecretName` of its last byte) is not answered here.
    */
   quietJson (buf: Uint8Array, start: number, end: number): boolean {
     if (!this.detect) return true
+    const names = !this.scanner.quietAnyName
     let inString = false
+    /** the last byte of the last string (its opening quote when empty) */
+    let last = 0
     for (let i = start; i < end; i++) {
       const c = buf[i]
-      if (c === 34) inString = !inString // without escapes every quote opens or closes a string
-      else if (c === 92) return false // backslash
-      else if (!inString && (c | 32) === 101 && i > start && buf[i - 1] >= 48 && buf[i - 1] <= 57) return false // 4.1e15
+      if (c === 34) { // without escapes every quote opens or closes a string
+        if (inString) last = buf[i - 1]
+        inString = !inString
+      } else if (c === 92) return false // backslash
+      else if (!inString) {
+        if ((c | 32) === 101 && i > start && buf[i - 1] >= 48 && buf[i - 1] <= 57) return false // 4.1e15
+        if (c === 58 && names && mayEndSecretName(last)) return false // "password": …
+      }
     }
     return this.scanner.quietBytes(buf, start, end)
   }

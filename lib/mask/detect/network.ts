@@ -19,6 +19,19 @@ export function findIpv4 (s: string, spans: Spans, id: number): void {
 const isHex = (c: number): boolean => isDigit(c) || ((c | 32) >= 97 && (c | 32) <= 102)
 
 export function findIpv6 (s: string, spans: Spans, id: number): void {
+  ipv6Runs(s, spans, id)
+}
+
+/** the gate of `findIpv6`: true when the text has a run `findIpv6` would hand to the address parser */
+export function mayIpv6 (s: string): boolean {
+  return ipv6Runs(s, null, 0)
+}
+
+/**
+ * The runs of hex digits, ':' and '.' that may be addresses, each checked by node's parser and added
+ * to `spans`; with `spans` null, true at the first run that would be parsed (nothing is parsed).
+ */
+function ipv6Runs (s: string, spans: Spans | null, id: number): boolean {
   const n = s.length
   let i = 0
   while (i < n) {
@@ -41,9 +54,67 @@ export function findIpv6 (s: string, spans: Spans, id: number): void {
     let b = j
     while (b > a && (s.charCodeAt(b - 1) === 46 || (s.charCodeAt(b - 1) === 58 && s.charCodeAt(b - 2) !== 58))) b-- // sentence punctuation
     if (b - a < 3 || hexGroups(s, a, b) < 2) continue
+    if (spans === null) {
+      if (addressShape(s.charCodeAt.bind(s), a, b)) return true
+      continue
+    }
     if (!isIPv6(s.slice(a, b))) continue
     spans.add(a, b, id)
   }
+  return false
+}
+
+/**
+ * `mayIpv6` over the UTF-8 bytes b[start, end), never stricter: a character that is not ASCII is
+ * bytes >= 0x80 here, which neither extend a run nor count as a word character, as in the string;
+ * the runs and every test on them are the same. Keep the two in step.
+ */
+export function mayIpv6Bytes (buf: Uint8Array, start: number, end: number): boolean {
+  let i = start
+  while (i < end) {
+    const c = buf[i]
+    if (!(isHex(c) || c === 58)) { i++; continue }
+    const a = i
+    let colons = 0
+    let j = i
+    while (j < end) {
+      const d = buf[j]
+      if (d === 58) colons++
+      else if (!(isHex(d) || d === 46)) break
+      j++
+    }
+    i = j
+    if (colons < 2) continue
+    if (a > start && (isAsciiAlnum(buf[a - 1]) || buf[a - 1] === 95)) continue
+    if (j < end && (isAsciiAlnum(buf[j]) || buf[j] === 95)) continue
+    let b = j
+    while (b > a && (buf[b - 1] === 46 || (buf[b - 1] === 58 && (b - 2 < start || buf[b - 2] !== 58)))) b--
+    if (b - a < 3) continue
+    let groups = 0
+    let inGroup = false
+    for (let k = a; k < b; k++) {
+      const sep = buf[k] === 58
+      if (!sep && !inGroup) groups++
+      inGroup = !sep
+    }
+    if (groups >= 2 && addressShape(k => buf[k], a, b)) return true
+  }
+  return false
+}
+
+/**
+ * RFC 4291 §2.2: an address written without `::` has eight groups (seven colons) or six and an IPv4
+ * tail (six colons); fewer colons need `::`. A run outside these shapes is no address (a time such
+ * as 09:12:44), which the parser would say too.
+ */
+function addressShape (at: (i: number) => number, a: number, b: number): boolean {
+  let colons = 0
+  for (let k = a; k < b; k++) {
+    if (at(k) !== 58) continue
+    if (k + 1 < b && at(k + 1) === 58) return true
+    colons++
+  }
+  return colons >= 6
 }
 
 /** number of non-empty groups (so `::` and `::1` alone, which say nothing about anyone, stay) */

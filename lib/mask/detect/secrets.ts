@@ -133,12 +133,50 @@ export function findAssignedSecrets (s: string, spans: Spans, id: number): void 
   for (let i = s.indexOf(':'); i !== -1; i = s.indexOf(':', i + 1)) assigned(s, i, spans, id)
 }
 
-function assigned (s: string, sep: number, spans: Spans, id: number): void {
-  // the name, read backwards: [spaces] [quote] name
+/**
+ * Where the name before the `=` or `:` at `sep` ends — read backwards: [spaces] [quote] name — when
+ * its last character could end a secret-sounding name; -1 otherwise (most `:` in URLs and times).
+ */
+function nameEndBefore (s: string, sep: number): number {
   let j = sep - 1
   for (let k = 0; k < 3 && j >= 0 && (s.charCodeAt(j) === 32 || s.charCodeAt(j) === 9); k++) j--
   if (j >= 0 && (s.charCodeAt(j) === 34 || s.charCodeAt(j) === 39)) j--
-  if (j < 2 || !NAME_END.has(s.charCodeAt(j))) return
+  return j < 2 || !NAME_END.has(s.charCodeAt(j)) ? -1 : j
+}
+
+/**
+ * The gate of `findAssignedSecrets`: true when some `=` or `:` has a name before it that could end a
+ * secret-sounding name (`nameEndBefore`); false when the detector cannot find anything.
+ */
+export function mayAssign (s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if ((c === 61 || c === 58) && nameEndBefore(s, i) >= 0) return true
+  }
+  return false
+}
+
+/**
+ * `mayAssign` over the UTF-8 bytes b[start, end), never stricter: the characters `nameEndBefore`
+ * steps over (spaces, tabs, quotes) are one byte each; a character it stops at that is not ASCII is
+ * bytes >= 0x80 here, which end no name either; and a byte offset is never below the character's index.
+ */
+export function mayAssignBytes (b: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = b[i]
+    if (c !== 61 && c !== 58) continue
+    let j = i - 1
+    for (let k = 0; k < 3 && j >= start && (b[j] === 32 || b[j] === 9); k++) j--
+    if (j >= start && (b[j] === 34 || b[j] === 39)) j--
+    if (j - start >= 2 && NAME_END.has(b[j])) return true
+  }
+  return false
+}
+
+function assigned (s: string, sep: number, spans: Spans, id: number): void {
+  // the name, read backwards: [spaces] [quote] name
+  let j = nameEndBefore(s, sep)
+  if (j < 0) return
   const nameEnd = j + 1
   while (j >= 0 && nameEnd - j <= 32 && isNameChar(s.charCodeAt(j))) j--
   if (j >= 0 && isAsciiAlnum(s.charCodeAt(j))) return

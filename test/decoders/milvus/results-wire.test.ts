@@ -19,7 +19,7 @@ let seed = 20261129
 const rand = (): number => { seed = (seed * 1664525 + 1013904223) >>> 0; return seed / 4294967296 }
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]
 const SENSITIVE = ['ann.lee@example.com', '+44 20 7946 0958', '4111 1111 1111 1111', '123-45-6789', 'sk_live_abcdefghijklmnopqrstuvwx']
-const PLAIN = ['guides', 'eu-west-1', 'Installing the gateway', 'v2.4.1', 'ünïcödé', '', 'b3f1c9e2a4d5']
+const PLAIN = ['[redacted]', 'guides', 'eu-west-1', 'Installing the gateway', 'v2.4.1', 'ünïcödé', '', 'b3f1c9e2a4d5']
 const text = (): string => rand() < 0.25 ? `x ${pick(SENSITIVE)} y` : rand() < 0.15 ? pick(SENSITIVE) : pick(PLAIN)
 const json = (): Buffer => Buffer.from(pick([
   () => JSON.stringify({ email: text(), n: 3, customer: { phone: text() }, tags: [text()] }),

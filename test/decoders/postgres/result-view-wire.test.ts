@@ -18,7 +18,7 @@ const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]
 
 const SENSITIVE = ['ann.lee@example.com', '+44 20 7946 0958', '4111 1111 1111 1111', '123-45-6789', '10.1.2.3',
   'sk_live_abcdefghijklmnopqrstuvwx', 'DE89 3704 0044 0532 0130 00']
-const PLAIN = ['guides', 'eu-west-1', 'Installing the gateway', 'v2.4.1', '2024-03-18T09:12:44Z', 'ünïcödé', '', 'b3f1c9e2a4d5']
+const PLAIN = ['[redacted]', 'guides', 'eu-west-1', 'Installing the gateway', 'v2.4.1', '2024-03-18T09:12:44Z', 'ünïcödé', '', 'b3f1c9e2a4d5']
 const text = (): string => rand() < 0.3 ? `note ${pick(SENSITIVE)} end` : rand() < 0.2 ? pick(SENSITIVE) : pick(PLAIN)
 const json = (): string => pick([
   () => JSON.stringify({ title: text(), n: Math.floor(rand() * 100), tags: [text(), text()], customer: { phone: text(), tier: 'gold' } }),

@@ -100,3 +100,15 @@ t.test('a DataRow whose values run past its end is refused, not passed on', asyn
   long.writeInt32BE(1000, 7)
   t.throws(() => plan.apply(long), { code: 'VG_ERR_MALFORMED' }, 'a length beyond the row')
 })
+
+t.test('a row refused half-way leaves nothing of its values to the next row', async t => {
+  const cols = [col('email', 25), col('age', 25)]
+  const plan = new MaskPlan(cols, masker())
+  const good = row('ann@example.com', '42')
+  const cut = Buffer.from(good)
+  cut.writeInt32BE(1000, 7 + 4 + Buffer.byteLength('ann@example.com')) // age claims more bytes than the row has
+  t.throws(() => plan.apply(cut), /shorter than its values say/)
+  t.same(values(plan.apply(row(null, '42'))), [null, '0'], 'the next row gets its own values only')
+  const plain = row(null, null)
+  t.equal(plan.apply(plain), plain, 'a row nothing changes goes out as it came')
+})

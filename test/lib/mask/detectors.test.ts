@@ -269,7 +269,9 @@ t.test('the gate never hides a hit: every detector run without it finds nothing 
   const r = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed / 4294967296 }
   const PARTS = ['AB 12 34 56 C', 'ab123456c', 'QQ123456A', '10.1.2.3', '192.168.0.1', '1.2.3', 'v2.4.1', '2001:db8::1',
     'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln', 'ann@example.com', '+44 20 7946 0958', '4111 1111 1111 1111', '123-45-6789',
-    '12345678Z', 'DE89 3704 0044 0532 0130 00', 'sk_live_abcdefghijklmnop', 'password=hunter22', ' ', '.', '-', '1', '12', 'x', 'é', ':']
+    '12345678Z', 'DE89 3704 0044 0532 0130 00', 'sk_live_abcdefghijklmnop', 'password=hunter22', ' ', '.', '-', '1', '12', 'x', 'é', ':',
+    'https://a.example.com:8443/p', '2024-03-18T09:12:44Z', '09:12', 'fe80::1', '::', 'dead:beef::', 'token', ' = ', '"secret": "', 'api_key:',
+    'aB3dE5fG7hJ9kL1mN3pQ', '"', '\t', 'GB82WEST12345698765432', 'T0', 'de', '1:2:3:4:5:6:7:8', '0:0:0:0:0:ffff:1.2.3.4', 'a:b:c:d:e:f', '2001:0db8:85a3:0000:0000:8a2e:0370:7334']
   let hidden = 0
   for (let i = 0; i < 20000 && hidden < 5; i++) {
     let s = ''
