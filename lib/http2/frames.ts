@@ -66,6 +66,14 @@ export class FrameReader {
     if (this.prefaceLeft > 0) this.checkPreface()
   }
 
+  /**
+   * true when bytes of the last chunk pushed are still unread (a preface not yet told apart): the next
+   * push reads them, so that chunk must stay as it is until then. Partial frames are copied aside and
+   * frames returned by next() are views the caller keeps or not, so after next() returned undefined
+   * this is otherwise false.
+   */
+  get holdsView (): boolean { return this.off < this.buf.length }
+
   /** bytes held that do not yet make a frame */
   get buffered (): number { return this.spilled + this.buf.length - this.off }
 

@@ -13,7 +13,7 @@
  * Stream ids are remapped: a request held for approval must not block the streams opened after it,
  * and HTTP/2 requires new stream ids to increase (RFC 9113 §5.1.1).
  */
-import type net from 'node:net'
+import net from 'node:net'
 import type { GrpcMethod, GrpcService, Metadata } from '../../decoders/grpc/service.js'
 import { GrpcMessageReader, inflateMessage, messagePrefix, type GrpcMessage } from '../../decoders/grpc/messages.js'
 import type { Identity, Operation } from '../../decoders/types.js'
@@ -24,6 +24,8 @@ import { ErrorCode, Flags, FrameType, SettingsId } from './constants.js'
 import * as F from './frames.js'
 import { HpackDecoder, HpackEncoder, type Header } from './hpack.js'
 import { grpcUnary } from '../upstream/grpc-call.js'
+import { wireOf, type Wire } from '../net/wire.js'
+import { COPY_MAX, Out } from './out.js'
 import type { AliasMap } from '../../decoders/grpc/aliases.js'
 
 export interface RelayOptions {
@@ -141,8 +143,23 @@ function checkFieldNames (headers: Header[]): void {
 const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'])
 
 export class GrpcRelay {
-  private readonly client: net.Socket
-  private readonly upstream: net.Socket
+  /** the client's connection; its reads may land in one reused buffer (Wire.retain) */
+  private readonly client: Wire
+  /** the upstream connection, once it is connected (a plain TCP socket's handle is taken only then) */
+  private upstream: Wire | undefined
+  private readonly upstreamSocket: net.Socket
+  private upstreamError: Error | undefined
+  /** what this turn sends each side, written at its end (beginBatch) */
+  private readonly clientOut = new Out()
+  private readonly upstreamOut = new Out()
+  /**
+   * Bytes of the read being handled are still referenced after it (a frame waiting for flow control or
+   * a decision, a message the journal holds, a large frame written as it is): the wire must not reuse
+   * its read buffer for the next read.
+   */
+  private keep = false
+  /** both wires were told to end: later writes are dropped */
+  private wiresEnded = false
   private readonly opts: RelayOptions
   private readonly session: Session
   private readonly clientReader: F.FrameReader
@@ -189,7 +206,6 @@ export class GrpcRelay {
   private idleQuarters = 0
 
   constructor (client: net.Socket, opts: RelayOptions) {
-    this.client = client
     this.opts = opts
     this.session = opts.session
     this.connectionWindow = opts.connectionWindow ?? 4 * 1024 * 1024
@@ -200,10 +216,12 @@ export class GrpcRelay {
     this.responseDecoder = new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: Math.max(maxList, 64 * 1024) })
 
     client.setNoDelay(true)
-    client.on('data', (chunk: Buffer) => this.onClientData(chunk))
-    client.on('error', (e) => this.session.log.debug({ err: e.message }, 'client socket error'))
-    client.on('close', () => this.teardown('client closed'))
-    client.on('drain', () => this.upstream.resume())
+    const wire = wireOf(client)
+    this.client = wire
+    wire.onData = (chunk) => this.onClientData(chunk)
+    wire.onClose = () => this.teardown('client closed')
+    // a client that does not read must not make us buffer without bound: upstream waits for it
+    wire.onDrain = () => this.upstream?.resume()
     if (opts.limits.idle_timeout > 0) {
       // a check every quarter of the timeout rather than socket.setTimeout, which re-arms a timer at
       // every read and write (a few per call): closed after 4 to 5 quarters without a stream or a byte
@@ -218,12 +236,44 @@ export class GrpcRelay {
       }, opts.limits.idle_timeout * 250).unref()
     }
 
-    this.upstream = opts.connectUpstream()
-    this.upstream.setNoDelay?.(true)
-    this.upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk))
-    this.upstream.on('error', (e) => this.onUpstreamLost(e))
-    this.upstream.on('close', () => this.onUpstreamLost(undefined))
-    this.upstream.on('drain', () => this.client.resume())
+    const up = opts.connectUpstream()
+    this.upstreamSocket = up
+    up.setNoDelay?.(true)
+    // the connection's error, if any, for the log when it closes
+    up.on('error', (e) => { this.upstreamError = e })
+    if (up.connecting && up.constructor === net.Socket) {
+      // plain TCP: its handle can be taken once connected; what is written before waits in upstreamOut
+      const lost = (): void => this.onUpstreamLost(this.upstreamError)
+      up.once('close', lost)
+      up.once('connect', () => {
+        up.off('close', lost)
+        this.attachUpstream(wireOf(up))
+      })
+    } else {
+      this.attachUpstream(wireOf(up))
+    }
+  }
+
+  private attachUpstream (wire: Wire): void {
+    this.upstream = wire
+    wire.onData = (chunk) => this.onUpstreamData(chunk)
+    wire.onClose = () => this.onUpstreamLost(this.upstreamError)
+    wire.onDrain = () => this.client.resume()
+    if (this.wiresEnded) {
+      wire.destroy()
+      return
+    }
+    // what was written while connecting goes now, or with the turn's batch
+    if (!this.batching) this.flushUpstream()
+  }
+
+  private get upstreamGone (): boolean {
+    return this.upstream !== undefined ? this.upstream.destroyed : this.upstreamSocket.destroyed
+  }
+
+  private destroyUpstream (): void {
+    if (this.upstream !== undefined) this.upstream.destroy()
+    else this.upstreamSocket.destroy()
   }
 
   // ---------------------------------------------------------------- client → gateway
@@ -232,6 +282,7 @@ export class GrpcRelay {
     if (this.closed) return
     this.clientActive = true
     this.beginBatch()
+    this.keep = false
     try {
       this.clientReader.push(chunk)
       for (let f = this.clientReader.next(); f !== undefined; f = this.clientReader.next()) {
@@ -241,6 +292,8 @@ export class GrpcRelay {
       this.settleCredits()
     } catch (e) {
       this.onClientProtocolError(e)
+    } finally {
+      if (this.keep || this.clientReader.holdsView) this.client.retain()
     }
   }
 
@@ -382,6 +435,8 @@ export class GrpcRelay {
         return
       }
       if (s.firstMessage !== undefined || endStream) this.decide(s)
+      // still waiting (more bytes, or a decision that is not in yet): s.pending and the reader hold views of this read
+      if (s.state === State.Admitting) this.keep = true
       return
     }
     // admitted: the one request message was complete when it was decided, so any further byte starts a
@@ -550,6 +605,8 @@ export class GrpcRelay {
       // an alias is decided on as its collection too; a stale alias map is read again first (THREATS.md)
       if (!aliases.resolve(op)) return this.admitResolved(s, method, op, identity, aliases)
     }
+    // the journal and the exfiltration limits may read the request's bytes after this turn
+    if (this.session.pipeline.wantsResults) this.keep = true
     const call = this.session.admitNow(identity, op, { deadline: s.deadline, abort: s.abort, reason: s.md!.get('vecgate-reason'), blastRadius: this.blastRadius(method, op, s.credentials) })
     // an AbortController is cheap until its signal is asked for; nothing waits on it once admitted
     if (!(call instanceof Promise)) s.abort = undefined
@@ -640,6 +697,7 @@ export class GrpcRelay {
   private onUpstreamData (chunk: Buffer): void {
     if (this.closed) return
     this.beginBatch()
+    this.keep = false
     try {
       this.upstreamReader.push(chunk)
       for (let f = this.upstreamReader.next(); f !== undefined; f = this.upstreamReader.next()) {
@@ -650,7 +708,9 @@ export class GrpcRelay {
     } catch (e) {
       this.session.log.warn({ err: (e as Error).message }, 'upstream protocol error')
       this.session.error(new VecgateError('VG_ERR_UPSTREAM', `upstream protocol error: ${(e as Error).message}`))
-      this.upstream.destroy()
+      this.destroyUpstream()
+    } finally {
+      if (this.keep || this.upstreamReader.holdsView) this.upstream?.retain()
     }
   }
 
@@ -781,6 +841,8 @@ export class GrpcRelay {
     this.touched.add(s)
     const call = s.call
     if (s.responseReader !== undefined && call !== undefined) {
+      // messages read here (views of this read) are masked, journaled or held for the rest of a message
+      this.keep = true
       if (call.masker !== undefined) {
         // masked: messages are rebuilt, so the frames they came in are not forwarded
         try {
@@ -850,8 +912,9 @@ export class GrpcRelay {
     this.upstreamFailed = true
     if (err !== undefined) this.session.log.warn({ err: err.message }, 'upstream connection failed')
     this.opts.session.metrics.upstreamErrors.inc(this.opts.session.pipeline.backendLabel)
-    this.client.cork()
-    try {
+    this.upstreamOut.clear()
+    this.beginBatch()
+    {
       if (!this.serverPrefaceSent) {
         // nobody has spoken HTTP/2 to the client yet: the gateway does, to refuse in protocol
         this.prefaceOut(F.settings([]))
@@ -864,8 +927,6 @@ export class GrpcRelay {
       }
       this.session.error(err2)
       this.goaway(ErrorCode.NO_ERROR, 'upstream lost')
-    } finally {
-      this.client.uncork()
     }
   }
 
@@ -959,7 +1020,9 @@ export class GrpcRelay {
         if (last) lane.queue.shift()
         else lane.queue[0] = head === undefined ? { kind: 'data', raw: undefined, payload, endStream: item.endStream, flowLength: size - n } : { kind: 'data', raw: undefined, head, payload, endStream: item.endStream, flowLength: size - n }
       } else {
-        return // blocked until the receiver grants more
+        // blocked until the receiver grants more; the queued frames may be views of this read
+        this.keep = true
+        return
       }
       lane.window -= sent
       if (to === 'client') this.clientConnWindow -= sent
@@ -1147,6 +1210,8 @@ export class GrpcRelay {
     }
     if (side === 'client') this.clientBlock = pending
     else this.upstreamBlock = pending
+    // the block's fragments are views of this read until the last one comes
+    this.keep = true
     return undefined
   }
 
@@ -1167,12 +1232,13 @@ export class GrpcRelay {
     this.session.error(new VecgateError('VG_ERR_MALFORMED', `${what} on a gRPC (HTTP/2) port`))
     if (e.kind === 'http1') {
       const body = 'this port speaks gRPC over HTTP/2 (h2c); point a gRPC client at it\n'
-      this.client.end(`HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`)
-    } else {
-      this.client.end()
+      this.clientOut.copy(Buffer.from(`HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`, 'latin1'))
     }
+    this.flushClient()
+    this.client.end()
+    this.wiresEnded = true
     this.closed = true
-    this.upstream.destroy()
+    this.destroyUpstream()
     this.session.end('not http2')
   }
 
@@ -1187,9 +1253,14 @@ export class GrpcRelay {
     if (this.closed) return
     this.closed = true
     clearInterval(this.idleCheck)
+    // what this turn wrote leaves first
+    this.flushClient()
+    this.flushUpstream()
+    this.wiresEnded = true
     this.client.end()
-    this.upstream.end()
-    setTimeout(() => { this.client.destroy(); this.upstream.destroy() }, 1000).unref()
+    if (this.upstream !== undefined) this.upstream.end()
+    else this.upstreamSocket.destroy()
+    setTimeout(() => { this.client.destroy(); this.destroyUpstream() }, 1000).unref()
     this.session.end('closed')
   }
 
@@ -1202,7 +1273,9 @@ export class GrpcRelay {
     this.streams.clear()
     this.byUpstreamId.clear()
     this.closed = true
-    this.upstream.destroy()
+    this.clientOut.clear()
+    this.upstreamOut.clear()
+    this.destroyUpstream()
     this.session.end(reason)
   }
 
@@ -1210,10 +1283,9 @@ export class GrpcRelay {
   drain (): void {
     if (this.closed || this.goingAway) return
     this.goingAway = true
-    this.client.cork()
+    this.beginBatch()
     if (!this.serverPrefaceSent) this.prefaceOut(F.settings([]))
     this.writeClient(F.goaway(this.lastClientId, ErrorCode.NO_ERROR, Buffer.from('vecgate draining')))
-    this.client.uncork()
     if (this.streams.size === 0) this.end()
   }
 
@@ -1225,35 +1297,58 @@ export class GrpcRelay {
   }
 
   private writeClient (buf: Buffer): void {
-    if (this.client.destroyed) return
-    if (!this.serverPrefaceSent) { this.heldForClient.push(buf); return }
-    // a client that does not read must not make us buffer without bound: pause the other side
-    if (!this.client.write(buf)) this.upstream.pause()
+    if (this.wiresEnded || this.client.destroyed) return
+    // a copy: held bytes may be views of a read buffer the wire reuses
+    if (!this.serverPrefaceSent) { this.heldForClient.push(Buffer.from(buf)); return }
+    this.put(this.clientOut, buf)
   }
 
   private writeUpstream (buf: Buffer): void {
-    if (this.upstream.destroyed) return
-    if (!this.upstream.write(buf)) this.client.pause()
+    if (this.wiresEnded || this.upstreamFailed || this.upstreamGone) return
+    this.put(this.upstreamOut, buf)
+  }
+
+  private put (out: Out, buf: Buffer): void {
+    if (buf.length <= COPY_MAX) {
+      out.copy(buf)
+    } else {
+      out.view(buf)
+      this.keep = true
+    }
   }
 
   /**
-   * Both sockets stay corked until the end of this event-loop turn (setImmediate runs after the I/O
-   * callbacks of the turn): whatever the turn's reads produce toward one side — answers, requests,
-   * WINDOW_UPDATEs — leaves in one writev per socket instead of one per read.
+   * What the turn's reads produce toward one side — answers, requests, WINDOW_UPDATEs — leaves in one
+   * write per connection at the end of the event-loop turn (setImmediate runs after the turn's I/O
+   * callbacks), not one per read.
    */
   private beginBatch (): void {
     if (this.batching) return
     this.batching = true
-    this.client.cork()
-    this.upstream.cork()
     setImmediate(this.endBatch)
   }
 
   private batching = false
   private readonly endBatch = (): void => {
     this.batching = false
-    this.client.uncork()
-    this.upstream.uncork()
+    this.flushClient()
+    this.flushUpstream()
+  }
+
+  private flushClient (): void {
+    if (this.clientOut.size === 0) return
+    if (this.client.destroyed) { this.clientOut.clear(); return }
+    // a client that does not read must not make us buffer without bound: pause the other side
+    if (!this.clientOut.flush(this.client)) this.upstream?.pause()
+    if (this.client.lastWriteKept !== false) this.keep = true
+  }
+
+  private flushUpstream (): void {
+    const up = this.upstream
+    if (up === undefined || this.upstreamOut.size === 0) return // still connecting: it waits
+    if (up.destroyed) { this.upstreamOut.clear(); return }
+    if (!this.upstreamOut.flush(up)) this.client.pause()
+    if (up.lastWriteKept !== false) this.keep = true
   }
 }
 
