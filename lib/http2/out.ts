@@ -5,9 +5,9 @@ import type { Wire } from '../net/wire.js'
  * are (a view, which the caller keeps valid until the write). A copy of a few hundred bytes costs less
  * than the iovec, and it frees the read buffer the bytes came from for the next read (Wire.retain).
  */
-export const COPY_MAX = 8192
+export const COPY_MAX = 16384 + 9
 /** the buffer small writes are copied into; a write larger than it gets a buffer of its own size */
-const ARENA = 16 * 1024
+const ARENA = 64 * 1024
 const EMPTY = Buffer.alloc(0)
 
 /**
