@@ -150,8 +150,8 @@ export class GrpcRelay {
   private readonly upstreamSocket: net.Socket
   private upstreamError: Error | undefined
   /** what this turn sends each side, written at its end (beginBatch) */
-  private readonly clientOut = new Out()
-  private readonly upstreamOut = new Out()
+  private readonly clientOut = new Out(() => this.flushClient())
+  private readonly upstreamOut = new Out(() => this.flushUpstream())
   /**
    * Bytes of the read being handled are still referenced after it (a frame waiting for flow control or
    * a decision, a message the journal holds, a large frame written as it is): the wire must not reuse
@@ -981,7 +981,7 @@ export class GrpcRelay {
       if (item.kind === 'headers') {
         // encoded now, in the order blocks leave on the connection, so the peer's HPACK table stays in step
         const encoder = to === 'client' ? this.clientEncoder : this.upstreamEncoder
-        this.write(to, F.headers(id, encoder.encode(item.headers), { endStream: item.endStream, maxFrameSize: maxFrame }))
+        this.writeHeaders(to, id, encoder.encode(item.headers), item.endStream, maxFrame)
         lane.queue.shift()
         continue
       }
@@ -1308,6 +1308,22 @@ export class GrpcRelay {
     this.put(this.upstreamOut, buf)
   }
 
+  /** a header block as HEADERS (+ CONTINUATION) frames: one that fits a frame is built in the turn's write buffer */
+  private writeHeaders (to: Side, id: number, block: Buffer, endStream: boolean, maxFrame: number): void {
+    const out = to === 'client' ? this.clientOut : this.upstreamOut
+    const direct = block.length <= maxFrame && !this.wiresEnded && (to === 'client'
+      ? this.serverPrefaceSent && !this.client.destroyed
+      : !this.upstreamFailed && !this.upstreamGone)
+    if (!direct) {
+      this.write(to, F.headers(id, block, { endStream, maxFrameSize: maxFrame }))
+      return
+    }
+    const at = out.reserve(9 + block.length)
+    const buf = out.buf
+    F.writeFrameHeaderAt(buf, at, FrameType.HEADERS, (endStream ? Flags.END_STREAM : 0) | Flags.END_HEADERS, id, block.length)
+    buf.set(block, at + 9)
+  }
+
   private put (out: Out, buf: Buffer): void {
     if (buf.length <= COPY_MAX) {
       out.copy(buf)
@@ -1335,20 +1351,23 @@ export class GrpcRelay {
     this.flushUpstream()
   }
 
-  private flushClient (): void {
-    if (this.clientOut.size === 0) return
-    if (this.client.destroyed) { this.clientOut.clear(); return }
+  /** writes what waits for the client: false when nothing was written */
+  private flushClient (): boolean {
+    if (this.clientOut.size === 0) return false
+    if (this.client.destroyed) { this.clientOut.clear(); return false }
     // a client that does not read must not make us buffer without bound: pause the other side
     if (!this.clientOut.flush(this.client)) this.upstream?.pause()
     if (this.client.lastWriteKept !== false) this.keep = true
+    return true
   }
 
-  private flushUpstream (): void {
+  private flushUpstream (): boolean {
     const up = this.upstream
-    if (up === undefined || this.upstreamOut.size === 0) return // still connecting: it waits
-    if (up.destroyed) { this.upstreamOut.clear(); return }
+    if (up === undefined || this.upstreamOut.size === 0) return false // still connecting: it waits
+    if (up.destroyed) { this.upstreamOut.clear(); return false }
     if (!this.upstreamOut.flush(up)) this.client.pause()
     if (up.lastWriteKept !== false) this.keep = true
+    return true
   }
 }
 
