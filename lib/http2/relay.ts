@@ -422,9 +422,16 @@ export class GrpcRelay {
     if (s.state === State.Admitting) {
       // the frame as it came: forwarded as is once admitted (no copy of a large request, which
       // otherwise costs a second buffer of its size per call and the GC work to drop it)
-      s.pending.push({ raw: f.raw, payload, endStream, flowLength: f.length })
+      let raw = f.raw
+      let body = payload
+      if (this.session.pipeline.wantsResults) {
+        // the journal and the exfiltration limits may read the request after this turn: a copy of its
+        // own rather than a view of a read buffer the connection reuses (nor the whole buffer kept)
+        ;[raw, body] = own(f.raw, payload)
+      }
+      s.pending.push({ raw, payload: body, endStream, flowLength: f.length })
       try {
-        s.requestReader!.push(payload, (m) => {
+        s.requestReader!.push(body, (m) => {
           if (s.firstMessage !== undefined) {
             throw new VecgateError('VG_ERR_MALFORMED', `${s.method!.name} takes one request message`)
           }
@@ -605,8 +612,6 @@ export class GrpcRelay {
       // an alias is decided on as its collection too; a stale alias map is read again first (THREATS.md)
       if (!aliases.resolve(op)) return this.admitResolved(s, method, op, identity, aliases)
     }
-    // the journal and the exfiltration limits may read the request's bytes after this turn
-    if (this.session.pipeline.wantsResults) this.keep = true
     const call = this.session.admitNow(identity, op, { deadline: s.deadline, abort: s.abort, reason: s.md!.get('vecgate-reason'), blastRadius: this.blastRadius(method, op, s.credentials) })
     // an AbortController is cheap until its signal is asked for; nothing waits on it once admitted
     if (!(call instanceof Promise)) s.abort = undefined
@@ -835,14 +840,16 @@ export class GrpcRelay {
     const s = this.byUpstreamId.get(f.streamId)
     this.owedUpstream += f.length
     if (s === undefined || s.state !== State.Open) return
-    const payload = F.dataPayload(f)
+    let payload = F.dataPayload(f)
+    let raw = f.raw
     const endStream = (f.flags & Flags.END_STREAM) !== 0
     s.toClient.owed += f.length
     this.touched.add(s)
     const call = s.call
     if (s.responseReader !== undefined && call !== undefined) {
-      // messages read here (views of this read) are masked, journaled or held for the rest of a message
-      this.keep = true
+      // messages read here are masked, journaled or held for the rest of a message, past this read:
+      // the frame's own copy, rather than the connection's whole read buffer kept for them
+      ;[raw, payload] = own(raw, payload)
       if (call.masker !== undefined) {
         // masked: messages are rebuilt, so the frames they came in are not forwarded
         try {
@@ -853,7 +860,7 @@ export class GrpcRelay {
         }
         if (endStream) this.sendData('client', s, undefined, EMPTY, true, 0)
       } else {
-        this.sendData('client', s, f.raw, payload, endStream, f.length)
+        this.sendData('client', s, raw, payload, endStream, f.length)
         try {
           s.responseReader.push(payload, (m) => this.onResponseMessage(s, call, m, false))
         } catch (e) {
@@ -1376,6 +1383,13 @@ const EMPTY = Buffer.alloc(0)
 /** bytes a DATA item carries: the optional head, then the payload */
 function dataLength (item: { head?: Buffer, payload: Buffer }): number {
   return (item.head?.length ?? 0) + item.payload.length
+}
+
+/** a copy of a frame and of the payload inside it (a view of the copy) */
+function own (raw: Buffer, payload: Buffer): [Buffer, Buffer] {
+  const copy = Buffer.from(raw)
+  const at = payload.byteOffset - raw.byteOffset
+  return [copy, copy.subarray(at, at + payload.length)]
 }
 
 /** PING is connection-level and carries exactly 8 octets (RFC 9113 §6.7) */

@@ -6,7 +6,13 @@
  * whose window holds responses back while other reads come and go: every byte must arrive as it left.
  */
 import t, { type Test } from 'tap'
+import net from 'node:net'
 import * as grpc from '@grpc/grpc-js'
+import { QdrantService } from '../../../decoders/qdrant/service.js'
+import { DEFAULT_LIMITS } from '../../../lib/config/load.js'
+import type { BackendConfig } from '../../../lib/config/types.js'
+import { GrpcRelay } from '../../../lib/http2/relay.js'
+import { nullJournal } from '../../../lib/journal/types.js'
 import { qdrantSchema } from '../../../decoders/qdrant/schema.js'
 import { frameMessage } from '../../../decoders/grpc/messages.js'
 import * as F from '../../../lib/http2/frames.js'
@@ -33,6 +39,8 @@ const seen: string[] = []
 let server: grpc.Server
 let relay: TestRelay
 let token: string
+/** the same relay without a journal: nothing reads the messages, so more of a read is passed on as views of it */
+let bare: { port: number, close: () => Promise<void> }
 
 t.before(async () => {
   server = new grpc.Server({ 'grpc.max_send_message_length': -1, 'grpc.max_receive_message_length': -1 })
@@ -50,12 +58,35 @@ t.before(async () => {
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => e != null ? reject(e) : resolve(p)))
   relay = await startRelay({ upstream: `127.0.0.1:${port}`, apiKey: KEY })
   token = await relay.parts.token('alice')
+  bare = await startBare(port)
 })
 
 t.teardown(async () => {
+  await bare.close()
   await relay.close()
   server.forceShutdown()
 })
+
+async function startBare (upstreamPort: number): Promise<{ port: number, close: () => Promise<void> }> {
+  const backend: BackendConfig = { name: 'qdrant', protocol: 'qdrant', listen: { host: '127.0.0.1', port: 0 }, upstream: { host: '127.0.0.1', port: upstreamPort }, credentials: { api_key: KEY } }
+  const pipeline = relay.parts.pipeline(backend, { extra: { journal: nullJournal } })
+  const service = new QdrantService()
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    const session = pipeline.open({ address: 'test', tls: false })
+    void new GrpcRelay(socket, { service, backend, limits: DEFAULT_LIMITS, session, connectUpstream: () => net.connect(upstreamPort, '127.0.0.1') })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const s of sockets) s.destroy()
+      await new Promise<void>(resolve => server.close(() => resolve()))
+    }
+  }
+}
 
 function calls (c: RawClient, first: number, count: number, tag: string): { bytes: Buffer, ids: number[], names: string[] } {
   const parts: Buffer[] = []
@@ -87,8 +118,8 @@ function check (t: Test, c: RawClient, ids: number[], names: string[]): void {
 }
 
 /** a client whose windows never hold an answer back */
-async function wide (): Promise<RawClient> {
-  const c = await RawClient.connect(relay.port, [[SettingsId.INITIAL_WINDOW_SIZE, 1 << 24]])
+async function wide (port: number): Promise<RawClient> {
+  const c = await RawClient.connect(port, [[SettingsId.INITIAL_WINDOW_SIZE, 1 << 24]])
   c.write(F.windowUpdate(0, (1 << 30) - 65535))
   // the client answers the server's SETTINGS by itself: that ACK must not land inside a sliced frame
   await c.until(() => c.received(0x4).length > 0)
@@ -97,47 +128,66 @@ async function wide (): Promise<RawClient> {
 
 const done = (c: RawClient, ids: number[]) => () => ids.every(id => c.streams.get(id)?.ended === true || c.streams.get(id)?.reset !== undefined)
 
-t.test('many requests in one write: every request and every answer intact', async t => {
-  const c = await wide()
-  t.teardown(() => c.close())
-  const { bytes, ids, names } = calls(c, 1, 60, 'one')
-  c.write(bytes)
-  await c.until(done(c, ids), 30_000)
-  check(t, c, ids, names)
-  for (const n of names) t.ok(seen.includes(n), `upstream got ${n}`)
-})
+for (const label of ['journaled', 'bare']) {
+  const portOf = (): number => label === 'bare' ? bare.port : relay.port
+  t.test(`${label}: many requests in one write: every request and every answer intact`, async t => {
+    const c = await wide(portOf())
+    t.teardown(() => c.close())
+    const { bytes, ids, names } = calls(c, 1, 60, `one_${label}`)
+    c.write(bytes)
+    await c.until(done(c, ids), 30_000)
+    check(t, c, ids, names)
+    for (const n of names) t.ok(seen.includes(n), `upstream got ${n}`)
+    if (label === 'journaled') {
+      // the journal reads the answers it was handed later (as the disk journal does, in its next batch):
+      // they must still be the bytes that came, not what later reads put in their place
+      const events = relay.parts.journal.events
+      const byCall = new Map<number, string>()
+      for (const e of events) if (e.kind === 'request' && e.op?.collection?.startsWith(`one_${label}`) === true) byCall.set(e.call!, e.op.collection)
+      let intact = 0
+      for (const e of events) {
+        const name = byCall.get(e.call!)
+        const view = (e.data as { result?: { encode: () => Buffer } } | undefined)?.result
+        if (e.kind !== 'response' || name === undefined || view === undefined) continue
+        if (JSON.stringify(Resp.toObject(Resp.decode(view.encode()))) === JSON.stringify(Resp.toObject(Resp.decode(answer(name))))) intact++
+        else t.fail(`the journal's answer of ${name} changed`)
+      }
+      t.equal(intact, names.length, 'the journal still reads every answer as it came')
+    }
+  })
 
-t.test('the same bytes in slices that cut frames anywhere, each slice its own read', async t => {
-  const c = await wide()
-  t.teardown(() => c.close())
-  const { bytes, ids, names } = calls(c, 1, 40, 'sliced')
-  // slice sizes cut through frame headers, HEADERS blocks, gRPC prefixes and payloads
-  const sizes = [1, 2, 5, 9, 10, 17, 31, 64, 100, 257, 1000, 3]
-  for (let at = 0, k = 0; at < bytes.length; k++) {
-    const n = sizes[k % sizes.length]
-    c.socket.write(bytes.subarray(at, at + n))
-    at += n
-    // let the relay read each slice alone
-    await new Promise(resolve => setTimeout(resolve, k % 4 === 0 ? 2 : 0))
-  }
-  await c.until(done(c, ids), 30_000)
-  check(t, c, ids, names)
-})
+  t.test(`${label}: the same bytes in slices that cut frames anywhere, each slice its own read`, async t => {
+    const c = await wide(portOf())
+    t.teardown(() => c.close())
+    const { bytes, ids, names } = calls(c, 1, 40, `sliced_${label}`)
+    // slice sizes cut through frame headers, HEADERS blocks, gRPC prefixes and payloads
+    const sizes = [1, 2, 5, 9, 10, 17, 31, 64, 100, 257, 1000, 3]
+    for (let at = 0, k = 0; at < bytes.length; k++) {
+      const n = sizes[k % sizes.length]
+      c.socket.write(bytes.subarray(at, at + n))
+      at += n
+      // let the relay read each slice alone
+      await new Promise(resolve => setTimeout(resolve, k % 4 === 0 ? 2 : 0))
+    }
+    await c.until(done(c, ids), 30_000)
+    check(t, c, ids, names)
+  })
 
-t.test('answers held back by a small window while other reads come and go', async t => {
-  // a 700-byte window per stream: most answers wait in the relay's queues across many reads
-  const c = await RawClient.connect(relay.port, [[SettingsId.INITIAL_WINDOW_SIZE, 700]])
-  t.teardown(() => c.close())
-  await c.until(() => c.received(0x4).length > 0)
-  const { bytes, ids, names } = calls(c, 1, 30, 'held')
-  c.write(bytes)
-  // more traffic on the connection: every PING is a read of its own that reuses the buffer
-  for (let round = 0; round < 400 && !done(c, ids)(); round++) {
-    c.write(F.ping(Buffer.from(`ping${String(round % 10000).padStart(4, '0')}`), false))
-    const grants = ids.map(id => F.windowUpdate(id, 500))
-    c.write(...grants, F.windowUpdate(0, 30 * 500))
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-  await c.until(done(c, ids), 30_000)
-  check(t, c, ids, names)
-})
+  t.test(`${label}: answers held back by a small window while other reads come and go`, async t => {
+    // a 700-byte window per stream: most answers wait in the relay's queues across many reads
+    const c = await RawClient.connect(portOf(), [[SettingsId.INITIAL_WINDOW_SIZE, 700]])
+    t.teardown(() => c.close())
+    await c.until(() => c.received(0x4).length > 0)
+    const { bytes, ids, names } = calls(c, 1, 30, `held_${label}`)
+    c.write(bytes)
+    // more traffic on the connection: every PING is a read of its own that reuses the buffer
+    for (let round = 0; round < 400 && !done(c, ids)(); round++) {
+      c.write(F.ping(Buffer.from(`ping${String(round % 10000).padStart(4, '0')}`), false))
+      const grants = ids.map(id => F.windowUpdate(id, 500))
+      c.write(...grants, F.windowUpdate(0, 30 * 500))
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+    await c.until(done(c, ids), 30_000)
+    check(t, c, ids, names)
+  })
+}
