@@ -129,6 +129,17 @@ export interface WireChecks {
   maskJson (buf: Uint8Array, start: number, end: number, prefix: string): Uint8Array | null | undefined
 }
 
+/**
+ * Where the journal has a result's text written (lib/journal/batch.ts, Arena): UTF-8 in `buf` from
+ * `pos` on. `room(n)` makes room for n more bytes after `pos` (it may replace `buf`, keeping its
+ * bytes up to `pos`).
+ */
+export interface TextOut {
+  buf: Buffer
+  pos: number
+  room (n: number): void
+}
+
 /** What a response carries, as masking and the journal need it. Built lazily from one message / row. */
 export interface ResultView {
   /** ids of the records this result returned (for `journal who-saw`) */
@@ -140,11 +151,12 @@ export interface ResultView {
   /** the (masked) result as the client gets it, JSON-like, for the journal */
   toJSON (): unknown
   /**
-   * Optional: the journal's JSON text of the (masked) result written straight from its bytes — exactly
-   * what the journal makes of `toJSON()`, with arrays of `storeVectors`-dependent vector summaries —
-   * or undefined when this view cannot say it exactly (the journal then takes `toJSON`).
+   * Optional: the journal's JSON text of the (masked) result written straight from its bytes into
+   * `out`, as UTF-8 — exactly the bytes of what the journal makes of `toJSON()`, with arrays of
+   * `storeVectors`-dependent vector summaries. False when this view cannot say it exactly (the
+   * journal then takes `toJSON`); what it wrote past `out.pos` by then is left for the caller to drop.
    */
-  journalText? (storeVectors: boolean): string | undefined
+  journalText? (storeVectors: boolean, out: TextOut): boolean
   /** the protocol bytes of the (masked) message; only called when mask() changed something */
   encode (): Buffer
 }

@@ -12,7 +12,7 @@ import { tmpdir, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPairSync } from 'node:crypto'
 import { JournalStore } from '../../lib/journal/store.js'
-import { pushEnd, pushEvent, pushStart, type Batch } from '../../lib/journal/batch.js'
+import { Arena, pushEnd, pushEvent, pushStart, type Batch } from '../../lib/journal/batch.js'
 import { EventSerializer } from '../../lib/journal/serialize.js'
 
 const [batchesArg = '1000', callsArg = '26', recordsArg = '100000', textArg = '800'] = process.argv.slice(2)
@@ -27,26 +27,32 @@ const text = 'lorem ipsum dolor sit amet '.repeat(Math.ceil(Number(textArg) / 27
 let seed = 1
 const nextId = (): number => { seed = (seed * 48271) % 2147483647; return seed % records }
 const resultOf = (): Array<{ id: number, score: number, payload: object }> => Array.from({ length: 10 }, (_, i) => { const id = nextId(); return { id, score: 0.9 - i / 100, payload: { title: `doc ${id}`, email: '[redacted]', text } } })
-const event = (b: Batch, session: string, call: number, kind: 'request' | 'verdict' | 'response', e: { ids?: number[] }): void =>
-  pushEvent(b, { session, at: Date.now(), kind, call, body: ser.body({ session, at: 0, kind, call, ...e }), collection: 'docs', ids: e.ids !== undefined ? e.ids.map(String) : null, subject: null, groups: null, tokenId: null })
+const event = (b: Batch, arena: Arena, session: string, call: number, kind: 'request' | 'verdict' | 'response', e: { ids?: number[] }): void => {
+  const start = arena.pos
+  ser.write({ session, at: 0, kind, call, ...e }, arena)
+  pushEvent(b.items, { session, at: Date.now(), kind, call, collection: 'docs', ids: e.ids !== undefined ? e.ids.map(String) : null, subject: null, groups: null, tokenId: null }, start, arena.pos)
+}
+const NONE = Buffer.alloc(0)
 const batches = Number(batchesArg)
 const calls = Number(callsArg)
 let call = 0
 const session = 'bench-session'
-const first: Batch = []
-pushStart(first, { id: session, backend: 'qdrant', protocol: 'qdrant', client: '127.0.0.1:1', tls: false, at: Date.now() })
+const first: Batch = { items: [], bodies: NONE }
+pushStart(first.items, { id: session, backend: 'qdrant', protocol: 'qdrant', client: '127.0.0.1:1', tls: false, at: Date.now() })
 store.write([first], Date.now())
 const made: Batch[] = []
 for (let i = 0; i < batches; i++) {
-  const b: Batch = []
+  const arena = new Arena()
+  const b: Batch = { items: [], bodies: NONE }
   for (let c = 0; c < calls; c++) {
     call++
-    event(b, session, call, 'request', { op, data: { subject: 'alice' } })
-    event(b, session, call, 'verdict', { verdict: { effect: 'allow', rule: 'r', reason: 'allowed', mask: 'pii' } })
+    event(b, arena, session, call, 'request', { op, data: { subject: 'alice' } })
+    event(b, arena, session, call, 'verdict', { verdict: { effect: 'allow', rule: 'r', reason: 'allowed', mask: 'pii' } })
     const points = resultOf()
-    event(b, session, call, 'response', { collection: 'docs', ids: points.map(p => p.id), data: { result: { toJSON: () => ({ points }) } } })
-    event(b, session, call, 'response', { data: { ok: true, status: '0', records: 10, vectors: 0, final: true, ms: 0.2, bytes: 900 } })
+    event(b, arena, session, call, 'response', { collection: 'docs', ids: points.map(p => p.id), data: { result: { toJSON: () => ({ points }) } } })
+    event(b, arena, session, call, 'response', { data: { ok: true, status: '0', records: 10, vectors: 0, final: true, ms: 0.2, bytes: 900 } })
   }
+  b.bodies = arena.buf.subarray(0, arena.pos)
   made.push(b)
 }
 const cpu0 = process.cpuUsage()
@@ -54,8 +60,8 @@ const t0 = process.hrtime.bigint()
 for (const b of made) store.write([b], Date.now())
 const wall = Number(process.hrtime.bigint() - t0) / 1e3
 const cpu = process.cpuUsage(cpu0)
-const last: Batch = []
-pushEnd(last, session, Date.now(), 'done')
+const last: Batch = { items: [], bodies: NONE }
+pushEnd(last.items, session, Date.now(), 'done')
 store.write([last], Date.now())
 store.close()
 rmSync(dir, { recursive: true, force: true })

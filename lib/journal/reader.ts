@@ -218,8 +218,13 @@ export class JournalReader {
   }
 }
 
-/** the subject of a who-saw hit: the one on the call's request (a connection may carry several identities) */
-const CALL_SUBJECT = "(SELECT json_extract(q.body, '$.data.subject') FROM events q WHERE q.session = e.session AND q.call = e.call AND q.kind = 'request') AS subject"
+/**
+ * the subject of a who-saw hit: the one on the call's request (a connection may carry several
+ * identities). The request comes before its response in the session: sought backwards from the hit
+ * through the (session, n) index, so it is found among the calls in flight at the time instead of by
+ * reading every event of a long session.
+ */
+const CALL_SUBJECT = "(SELECT json_extract(q.body, '$.data.subject') FROM events q WHERE q.session = e.session AND q.n < e.n AND q.call = e.call AND q.kind = 'request' ORDER BY q.n DESC LIMIT 1) AS subject"
 
 /**
  * who-saw (schema.ts, seen): the record is sought in each span of each scope the name matches; the

@@ -2,9 +2,12 @@
  * How events become stored JSON: bigints as strings, bytes as their length, vectors summarized
  * unless `journal.store_vectors` is on (embeddings can be inverted back into text; the journal must
  * not become the copy of the collection the gateway exists to protect). Results are what the client
- * received — views serialize their masked state through `toJSON`.
+ * received — views serialize their masked state through `toJSON`, or write their text as UTF-8
+ * straight into the batch's arena (`journalText`). Bodies are written into the arena (batch.ts) as the
+ * UTF-8 bytes of the JSON text.
  */
 import type { Identity, ResultView } from '../../decoders/types.js'
+import { Arena } from './batch.js'
 import type { JournalEvent } from './types.js'
 
 /** Bodies beyond this are stored as a summary, so one huge result cannot stall the journal. */
@@ -90,8 +93,11 @@ export class EventSerializer {
     this.replace = replacer(storeVectors)
   }
 
-  /** `forSession`: the event is kept in the gateway's own session on behalf of this one */
-  body (e: JournalEvent, forSession?: string): string {
+  /**
+   * Writes the event's body into `out` from `out.pos` on, as UTF-8, advancing `out.pos`.
+   * `forSession`: the event is kept in the gateway's own session on behalf of this one
+   */
+  write (e: JournalEvent, out: Arena, forSession?: string): void {
     const doc = new EventDoc()
     if (forSession !== undefined) doc.for = forSession
     if (e.op !== undefined) doc.op = e.op
@@ -100,36 +106,63 @@ export class EventSerializer {
     if (e.collection !== undefined) doc.collection = e.collection
     if (e.ids !== undefined && e.ids.length > 0) doc.ids = e.ids
     if (e.data !== undefined) doc.data = e.data
-    let text: string
+    const start = out.pos
+    let text: string | undefined
+    let length: number
     try {
-      text = this.stringify(doc, e.data)
+      text = this.stringify(doc, e.data, out)
+      length = text?.length ?? 0
+      // the result's text went into `out`: its length in UTF-16 units (what MAX_BODY counts) is never
+      // more than its bytes, so it is counted only when the bytes are too many
+      if (text === undefined && out.pos - start > MAX_BODY) length = out.buf.toString('utf8', start, out.pos).length
     } catch (err) {
       // a result that cannot serialize is still an event: say so instead of losing it
       text = JSON.stringify({ ...doc, data: { unserializable: (err as Error).message } }, this.replace)
+      length = text.length
     }
-    if (text.length > MAX_BODY) {
+    if (length > MAX_BODY) {
       const { result, ...rest } = (e.data ?? {}) as Record<string, unknown>
       void result
-      text = JSON.stringify({ ...doc, ids: undefined, data: { ...rest, truncated: { bytes: text.length, ids: e.ids?.length ?? 0 } } }, this.replace)
+      text = JSON.stringify({ ...doc, ids: undefined, data: { ...rest, truncated: { bytes: length, ids: e.ids?.length ?? 0 } } }, this.replace)
     }
-    return text
+    if (text !== undefined) {
+      out.pos = start
+      out.string(text)
+    }
+  }
+
+  /** The event's body as a string: the text `write` writes. */
+  body (e: JournalEvent, forSession?: string): string {
+    const out = new Arena(4096)
+    this.write(e, out, forSession)
+    return out.buf.toString('utf8', 0, out.pos)
   }
 
   /**
    * Results (vectors, bytes) may need the replacer, which makes stringify several times slower: a
    * result is read once (its toJSON) and takes the replacer only when something in it needs one.
-   * Anything else that holds a bigint falls back to the replacer.
+   * Anything else that holds a bigint falls back to the replacer. A result that writes its own text
+   * (`journalText`) goes into `out` with the rest of the event, and the answer is undefined.
    */
-  private stringify (doc: EventDoc, data: Record<string, unknown> | undefined): string {
+  private stringify (doc: EventDoc, data: Record<string, unknown> | undefined, out: Arena): string | undefined {
     const result = data?.result
     if (result === undefined) return plain(doc) ?? JSON.stringify(doc, this.replace)
-    const text = typeof (result as Partial<ResultView> | null)?.journalText === 'function' ? (result as ResultView).journalText!(this.storeVectors) : undefined
-    if (text !== undefined) {
+    if (typeof (result as Partial<ResultView> | null)?.journalText === 'function') {
       // the rest of the event as usual, the result's text put in as the last member of `data` (the last member of the event)
       const { result: _, ...rest } = data as Record<string, unknown>
       doc.data = rest
       const head = this.docText(doc)
-      if (head.endsWith('}}')) return head.slice(0, -2) + (head.charCodeAt(head.length - 3) === 0x7b ? '' : ',') + '"result":' + text + '}}'
+      if (head.endsWith('}}')) {
+        const start = out.pos
+        out.string(head)
+        out.pos -= 2
+        out.string(head.charCodeAt(head.length - 3) === 0x7b ? '"result":' : ',"result":')
+        if ((result as ResultView).journalText!(this.storeVectors, out)) {
+          out.string('}}')
+          return undefined
+        }
+        out.pos = start
+      }
     }
     const value = typeof (result as { toJSON?: unknown } | null)?.toJSON === 'function' ? (result as { toJSON: () => unknown }).toJSON() : result
     doc.data = { ...data, result: value }

@@ -12,7 +12,7 @@ import Database from 'better-sqlite3'
 import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto'
 import { VecgateError } from '../errors.js'
 import { readBatch, type Batch, type BatchSink, type StoredEvent } from './batch.js'
-import { eventHash, genesis, seal, type SessionHeader } from './chain.js'
+import { eventHashBytes, genesis, seal, type SessionHeader } from './chain.js'
 import { migrate, SEEN_SPAN_BITS } from './schema.js'
 import type { SessionStart } from './types.js'
 
@@ -35,6 +35,7 @@ interface Open {
   header: SessionHeader
   n: number
   last: string
+  /** UTF-8 bytes of its events' bodies (sessions.bytes) */
   bytes: number
   subject?: string
 }
@@ -42,6 +43,13 @@ interface Open {
 const GATEWAY_BACKEND = '-'
 const SEEN_ROWS = 32
 const LOSS_REASON = 'journal queue full (journal.on_full: mark)'
+const EMPTY_OBJECT = Buffer.from('{}')
+
+/** an event's body kept in the gateway's session on behalf of `session`: `for` as its first member */
+function forSession (session: string, body: Buffer): Buffer {
+  if (body.equals(EMPTY_OBJECT)) return Buffer.from('{"for":' + JSON.stringify(session) + '}')
+  return Buffer.concat([Buffer.from('{"for":' + JSON.stringify(session) + ','), body.subarray(1)])
+}
 
 export class JournalStore implements BatchSink {
   private readonly db: Database.Database
@@ -91,11 +99,12 @@ export class JournalStore implements BatchSink {
     const db = this.db
     return {
       session: db.prepare('INSERT INTO sessions (id, seq, backend, protocol, client, tls, started_at, last_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
-      event: db.prepare('INSERT INTO events (session, n, at, kind, call, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      // the body comes as its UTF-8 bytes and is stored as the text they are
+      event: db.prepare('INSERT INTO events (session, n, at, kind, call, body, prev, hash) VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?)'),
       scope: db.prepare('INSERT INTO scopes (backend, collection) VALUES (?, ?) ON CONFLICT DO UPDATE SET backend = backend RETURNING id'),
       auth: db.prepare('UPDATE sessions SET subject = ?, groups = ?, token_id = ? WHERE id = ? AND subject IS NULL'),
       identity: db.prepare('INSERT OR IGNORE INTO identities (subject, session) VALUES (?, ?)'),
-      tail: db.prepare('SELECT n, hash, (SELECT coalesce(sum(length(body)), 0) FROM events WHERE session = ?) AS bytes FROM events WHERE session = ? ORDER BY n DESC LIMIT 1'),
+      tail: db.prepare('SELECT n, hash, (SELECT coalesce(sum(octet_length(body)), 0) FROM events WHERE session = ?) AS bytes FROM events WHERE session = ? ORDER BY n DESC LIMIT 1'),
       end: db.prepare('UPDATE sessions SET ended_at = ?, end_reason = ?, events = ?, last_hash = ?, bytes = ?, seal = ?, key_id = ? WHERE id = ?'),
       committed: db.prepare('UPDATE journal_state SET committed_before = ? WHERE id = 1')
     }
@@ -168,9 +177,10 @@ export class JournalStore implements BatchSink {
     return this.gatewaySession
   }
 
-  private append (o: Open, at: number, kind: string, call: number | null, body: string): number {
+  /** `body`: UTF-8 JSON; the session's `bytes` count its bytes */
+  private append (o: Open, at: number, kind: string, call: number | null, body: Uint8Array): number {
     const n = ++o.n
-    const hash = eventHash(o.last, o.header.id, n, at, kind, call, body)
+    const hash = eventHashBytes(o.last, o.header.id, n, at, kind, call, body)
     const r = this.st.event.run(o.header.id, n, at, kind, call, body, o.last, hash)
     o.last = hash
     o.bytes += body.length
@@ -180,7 +190,7 @@ export class JournalStore implements BatchSink {
   event (e: StoredEvent): void {
     const o = this.sessionFor(e.session)
     // kept in the gateway's session on behalf of another: `for` first, as the reader expects
-    const body = o.header.id === e.session ? e.body : '{"for":' + JSON.stringify(e.session) + (e.body === '{}' ? '}' : ',' + e.body.slice(1))
+    const body = o.header.id === e.session ? e.body : forSession(e.session, e.body)
     const id = this.append(o, e.at, e.kind, e.call, body)
     if (e.subject !== null && o.header.id === e.session) {
       if (o.subject === undefined) {
@@ -221,7 +231,7 @@ export class JournalStore implements BatchSink {
     const o = this.open.get(session)
     if (o === undefined) return
     const lost = this.losses.get(session)
-    if (lost !== undefined) { this.losses.delete(session); this.append(o, at, 'loss', null, JSON.stringify({ data: { lost, reason: LOSS_REASON } })) }
+    if (lost !== undefined) { this.losses.delete(session); this.append(o, at, 'loss', null, Buffer.from(JSON.stringify({ data: { lost, reason: LOSS_REASON } }))) }
     const facts = { ...o.header, ended_at: at, end_reason: reason, events: o.n, last_hash: o.last }
     this.st.end.run(at, reason, o.n, o.last, o.bytes, seal(facts, this.opts.signingKey), this.opts.keyId, session)
     this.open.delete(session)
@@ -233,7 +243,7 @@ export class JournalStore implements BatchSink {
     for (const [session, lost] of this.losses) {
       const o = this.sessionFor(session)
       const body = JSON.stringify({ ...(o.header.id !== session ? { for: session } : {}), data: { lost, reason: LOSS_REASON } })
-      this.append(o, Date.now(), 'loss', null, body)
+      this.append(o, Date.now(), 'loss', null, Buffer.from(body))
       this.opts.log.warn({ session, lost }, 'journal recorded a loss: events were not written')
     }
     this.losses.clear()
@@ -280,7 +290,7 @@ export class JournalStore implements BatchSink {
       const at = Date.now()
       if (unclean) {
         const o = this.open.get(this.gatewayId())!
-        this.append(o, at, 'loss', null, JSON.stringify({
+        this.append(o, at, 'loss', null, Buffer.from(JSON.stringify({
           data: {
             reason: `the previous gateway${state.pid !== null ? ` (pid ${state.pid})` : ''} stopped without closing the journal (crash or kill); what it had not committed is lost`,
             ...window,
@@ -288,7 +298,7 @@ export class JournalStore implements BatchSink {
             sessions_left_open: rows.length,
             scope: 'journal'
           }
-        }))
+        })))
       }
       for (const r of rows) {
         const header = { id: r.id, backend: r.backend, protocol: r.protocol, client: r.client, tls: r.tls === 1, started_at: r.started_at }
@@ -304,7 +314,7 @@ export class JournalStore implements BatchSink {
             ...window
           }
         })
-        this.append(o, at, 'loss', null, body)
+        this.append(o, at, 'loss', null, Buffer.from(body))
         const ended = Math.max(at, (lastAt.get(r.id) as { at: number | null }).at ?? at)
         this.end(r.id, ended, 'gateway stopped abruptly')
       }

@@ -31,6 +31,7 @@ process.on('uncaughtException', (e) => {
 })
 
 const store = new JournalStore({ path: data.path, signingKey: data.signingKey, keyId: data.keyId, log, retention: data.retention })
+const NO_BODIES = Buffer.alloc(0)
 let pending: Batch[] = []
 let pendingItems = 0
 /** when the last pending batch was handed over */
@@ -55,6 +56,12 @@ function write (): void {
     }
   }
   settled += pendingItems
+  // the committed batches' arenas go back to the gateway's thread: written into again, not allocated
+  // (and first touched) anew for every batch
+  const spare: ArrayBuffer[] = []
+  for (const b of pending) if (b.bodies.length > 0) spare.push(b.bodies.buffer as ArrayBuffer)
+  // (a courtesy: the journal goes on without it)
+  try { if (spare.length > 0) port.postMessage({ t: 'spare', buffers: spare } satisfies FromWorker, spare) } catch {}
   pending = []
   pendingItems = 0
   if (failing) {
@@ -96,7 +103,8 @@ function answer (id: number, fn: () => number): void {
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'batch':
-      pending.push(m.b)
+      // the arena is this thread's now: it stays readable for as long as the batch may be written again
+      pending.push({ items: m.b, bodies: m.bodies === null ? NO_BODIES : Buffer.from(m.bodies) })
       pendingItems += m.n
       pendingAt = m.at
       if (m.flush) replyWanted = true

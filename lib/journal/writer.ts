@@ -2,9 +2,10 @@
  * The journal writer: the gateway's JournalSink. The request path only appends to an in-memory
  * queue. Batches leave it for the journal's worker thread (worker.ts) — every `commitDelay` ms, at
  * once when BATCH events are queued, or right after the current I/O callback when someone waits
- * (`flush`) — as one flat array of primitives (batch.ts). The only journal work left on the gateway's
- * thread is serializing each event to JSON (results are live views only this thread can read), at
- * the end of the I/O turn that gave it, and one postMessage per batch; hashing, sealing and SQLite
+ * (`flush`) — as one flat array of primitives and an arena of the events' bodies, transferred rather
+ * than copied (batch.ts). The only journal work left on the gateway's thread is serializing each event
+ * to JSON, as UTF-8 into the arena (results are live views only this thread can read), at the end of
+ * the I/O turn that gave it, and one postMessage per batch; hashing, sealing and SQLite
  * run in the worker, one transaction per batch or per run of batches that reached it together
  * (group commit).
  *
@@ -32,7 +33,7 @@ import { Worker } from 'node:worker_threads'
 import type { KeyObject } from 'node:crypto'
 import type { Logger } from '../log.js'
 import { VecgateError } from '../errors.js'
-import { FAILING, GENERATION, pushEnd, pushEvent, pushLost, pushStart, sharedState, type Batch, type FromWorker, type SharedState, type StoredEvent, type ToWorker, type WorkerData } from './batch.js'
+import { Arena, ARENA_MIN, FAILING, GENERATION, pushEnd, pushEvent, pushLost, pushStart, sharedState, type EventFacts, type FromWorker, type SharedState, type ToWorker, type WorkerData } from './batch.js'
 import { EventSerializer, identityRecord } from './serialize.js'
 import { JournalStore } from './store.js'
 import type { JournalEvent, JournalSink, SessionStart } from './types.js'
@@ -56,6 +57,8 @@ interface Waiter { target: number, resolve: () => void, reject: (e: Error) => vo
 
 /** queued events that go to the worker without waiting for the commit delay */
 const BATCH = 1024
+/** arenas given back by the worker kept for the next batches */
+const SPARE = 2
 
 export class JournalWriter implements JournalSink {
   readonly path: string
@@ -66,11 +69,15 @@ export class JournalWriter implements JournalSink {
   private readonly shared: SharedState
   /**
    * the next batch, encoded at the end of the I/O turn that gave its events: what waits for the
-   * worker is strings and numbers, not the events' objects (a response's result view, its
+   * worker is strings, numbers and bytes, not the events' objects (a response's result view, its
    * operation), which die young instead of outliving the commit delay; each turn serializes its own
    * few events rather than a burst every `commitDelay` ms holding whichever request arrives then
    */
-  private batch: Batch = []
+  private batch: unknown[] = []
+  /** the bodies of `batch` and of the results held, as UTF-8; a new one for each batch handed over */
+  private arena = new Arena()
+  /** arenas of committed batches the worker gave back, to write the next batches into */
+  private spare: ArrayBuffer[] = []
   /**
    * events given in this turn, serialized into `batch` once the turn's writes have left (the
    * protocol paths cork their sockets until a setImmediate queued before this one), not before them
@@ -339,7 +346,7 @@ export class JournalWriter implements JournalSink {
       let b = this.batch
       // losses first: a session's end in this batch then records them before its seal
       if (this.lost.size > 0) {
-        const lost: Batch = []
+        const lost: unknown[] = []
         for (const [session, counts] of this.lost) pushLost(lost, session, counts)
         this.lost.clear()
         b = lost.concat(b)
@@ -349,9 +356,10 @@ export class JournalWriter implements JournalSink {
       this.posted += n
       this.batch = []
       this.queued = this.held.size
+      const bodies = this.takeArena()
       // every event queued so far is in this batch or an earlier one, but for results held since
       // `heldSince`: once committed, recovery after a kill knows nothing queued before then is missing
-      this.post({ t: 'batch', b, n, flush, at: Math.min(now, heldSince) })
+      this.post({ t: 'batch', b, bodies, n, flush, at: Math.min(now, heldSince) }, bodies)
     }
     // results still held go at the next hand-over, even if nothing else is given meanwhile
     if (this.held.size > 0 && !this.closed) this.armTimer()
@@ -373,34 +381,82 @@ export class JournalWriter implements JournalSink {
    * followed by another event of its call. A held result takes the place of its end (or of the
    * hand-over) among the session's events: after those of calls running beside it given in between.
    */
-  private held = new Map<string, { stored: StoredEvent, at: number }>()
+  private held = new Map<string, Held>()
 
   private encode (e: JournalEvent): void {
+    const arena = this.arena
+    const start = arena.pos
+    this.serializer.write(e, arena)
+    const end = arena.pos
     if (e.call === undefined) {
-      pushEvent(this.batch, this.stored(e))
+      pushEvent(this.batch, facts(e), start, end)
       return
     }
     const key = e.session + ' ' + String(e.call)
-    const result = this.held.get(key)?.stored
+    const result = this.held.get(key)
     if (result !== undefined) {
       this.held.delete(key)
-      const stored = this.stored(e)
       // both bodies end with their data object: the end's members join the result's
-      if (isEnd(e) && stored.body.startsWith(END_BODY) && result.body.endsWith('}}')) {
-        pushEvent(this.batch, { ...result, at: e.at, body: result.body.slice(0, -2) + ',' + stored.body.slice(END_BODY.length) })
+      if (isEnd(e) && startsWith(arena.buf, start, end, END_BODY) && endsWith(arena.buf, result.start, result.end, ENDS)) {
+        const members = end - start - END_BODY.length
+        if (members - 1 <= SLACK) {
+          // in the room left after the result: its closing `}}` becomes a comma and the end's members follow
+          arena.buf[result.end - 2] = 0x2c
+          arena.buf.copy(arena.buf, result.end - 1, start + END_BODY.length, end)
+          arena.pos = start
+          result.facts.at = e.at
+          pushEvent(this.batch, result.facts, result.start, result.end - 1 + members)
+          return
+        }
+        // written over the end's body: the result without its closing `}}`, a comma, the end's members
+        // (those moved first: the result's bytes lie before the end's, untouched)
+        const kept = result.end - result.start - ENDS.length
+        arena.room(kept + 1 + members - (end - start))
+        const buf = arena.buf
+        buf.copyWithin(start + kept + 1, start + END_BODY.length, end)
+        buf.copyWithin(start, result.start, result.start + kept)
+        buf[start + kept] = 0x2c
+        arena.pos = start + kept + 1 + members
+        result.facts.at = e.at
+        pushEvent(this.batch, result.facts, start, arena.pos)
         return
       }
       // anything else of the call (an error, another result) follows its result, as given
-      pushEvent(this.batch, result)
-      pushEvent(this.batch, stored)
+      pushEvent(this.batch, result.facts, result.start, result.end)
+      pushEvent(this.batch, facts(e), start, end)
       return
     }
     if (e.kind === 'response' && e.data?.result !== undefined && e.data.final === undefined) {
       // when it was given: the time the pipeline stamped on it (never later than now)
-      this.held.set(key, { stored: this.stored(e), at: Math.min(e.at, Date.now()) })
+      this.held.set(key, { facts: facts(e), start, end, at: Math.min(e.at, Date.now()) })
+      arena.room(SLACK)
+      arena.pos += SLACK
       return
     }
-    pushEvent(this.batch, this.stored(e))
+    pushEvent(this.batch, facts(e), start, end)
+  }
+
+  /**
+   * The arena's buffer, to be transferred with the batch (null when it holds nothing: it stays for the
+   * next); the bodies of the results still held move to the next arena, sized after this one.
+   */
+  private takeArena (): ArrayBuffer | null {
+    const old = this.arena
+    if (old.pos === 0) return null
+    const size = old.pos > old.buf.length / 4 ? old.buf.length : Math.max(ARENA_MIN, old.buf.length / 2)
+    // a spare one no smaller, and not so much bigger that a quieter gateway keeps a busy one's memory
+    const spare = this.spare.findIndex(b => b.byteLength >= size && b.byteLength <= size * 4)
+    const next = new Arena(size, spare >= 0 ? this.spare.splice(spare, 1)[0] : undefined)
+    for (const h of this.held.values()) {
+      const start = next.pos
+      next.bytes(old.buf, h.start, h.end)
+      h.start = start
+      h.end = next.pos
+      next.room(SLACK)
+      next.pos += SLACK
+    }
+    this.arena = next
+    return old.buf.buffer as ArrayBuffer
   }
 
   /**
@@ -411,7 +467,7 @@ export class JournalWriter implements JournalSink {
     let oldest = before
     for (const [key, h] of this.held) {
       if (h.at < before) {
-        pushEvent(this.batch, h.stored)
+        pushEvent(this.batch, h.facts, h.start, h.end)
         this.held.delete(key)
       } else {
         oldest = Math.min(oldest, h.at)
@@ -420,24 +476,10 @@ export class JournalWriter implements JournalSink {
     return oldest
   }
 
-  private stored (e: JournalEvent): StoredEvent {
-    const auth = e.kind === 'auth' && e.identity !== undefined ? e.identity : undefined
-    return {
-      session: e.session,
-      at: e.at,
-      kind: e.kind,
-      call: e.call ?? null,
-      body: this.serializer.body(e),
-      collection: e.collection ?? e.op?.collection ?? '',
-      ids: e.ids !== undefined && e.ids.length > 0 ? e.ids.map(String) : null,
-      subject: auth?.subject ?? null,
-      groups: auth !== undefined ? JSON.stringify(auth.groups) : null,
-      tokenId: auth?.tokenId ?? null
-    }
-  }
-
-  private post (m: ToWorker): void {
-    this.worker.postMessage(m)
+  /** `bodies`: the batch's arena, moved to the worker (unreadable here afterwards) */
+  private post (m: ToWorker, bodies: ArrayBuffer | null = null): void {
+    if (bodies !== null) this.worker.postMessage(m, [bodies])
+    else this.worker.postMessage(m)
   }
 
   private onMessage (m: FromWorker): void {
@@ -445,6 +487,10 @@ export class JournalWriter implements JournalSink {
       case 'settled':
         this.lastError = undefined
         this.settle()
+        break
+      case 'spare':
+        // enough for the batches being written meanwhile; the rest are let go
+        this.spare = m.buffers.concat(this.spare).slice(0, SPARE)
         break
       case 'failed':
         this.lastError = new VecgateError('VG_ERR_JOURNAL', `journal write failed: ${m.message}`)
@@ -503,8 +549,38 @@ export class JournalWriter implements JournalSink {
   }
 }
 
+/** a result held for its call's end: its body is bytes [start, end) of the arena, SLACK more bytes kept free after it */
+interface Held { facts: EventFacts, start: number, end: number, at: number }
+/** room for the end's members after a held result, which a unary call's end takes (about 100 bytes) */
+const SLACK = 256
+
+function facts (e: JournalEvent): EventFacts {
+  const auth = e.kind === 'auth' && e.identity !== undefined ? e.identity : undefined
+  return {
+    session: e.session,
+    at: e.at,
+    kind: e.kind,
+    call: e.call ?? null,
+    collection: e.collection ?? e.op?.collection ?? '',
+    ids: e.ids !== undefined && e.ids.length > 0 ? e.ids.map(String) : null,
+    subject: auth?.subject ?? null,
+    groups: auth !== undefined ? JSON.stringify(auth.groups) : null,
+    tokenId: auth?.tokenId ?? null
+  }
+}
+
 /** how the body of a call's final response event begins: its data alone */
-const END_BODY = '{"data":{'
+const END_BODY = Buffer.from('{"data":{')
+/** how a body with a data object last ends */
+const ENDS = Buffer.from('}}')
+
+function startsWith (buf: Buffer, start: number, end: number, what: Buffer): boolean {
+  return end - start >= what.length && buf.compare(what, 0, what.length, start, start + what.length) === 0
+}
+
+function endsWith (buf: Buffer, start: number, end: number, what: Buffer): boolean {
+  return end - start >= what.length && buf.compare(what, 0, what.length, end - what.length, end) === 0
+}
 
 /** the final response event of a call (pipeline.ts, Call.finish): its body is `{"data":{…}}` alone */
 function isEnd (e: JournalEvent): boolean {

@@ -6,8 +6,10 @@
  * masked and unmasked, then random byte mutations. Deterministic (seeded).
  */
 import t from 'tap'
+import { isUtf8 } from 'node:buffer'
 import { qdrantMethods } from '../../../decoders/qdrant/methods.js'
 import type { ResultView } from '../../../decoders/types.js'
+import { Arena } from '../../../lib/journal/batch.js'
 import { EventSerializer } from '../../../lib/journal/serialize.js'
 import { compileMasking } from '../../../lib/mask/index.js'
 import { pick, prng, type Rand } from '../../helpers/random.js'
@@ -68,6 +70,22 @@ const CASES: Array<[string, (r: Rand) => Record<string, unknown>]> = [
 
 const masker = compileMasking({ m: { fields: ['email'], detectors: ['email'], action: 'redact', vectors: 'drop' } }, { hashKey: Buffer.alloc(32, 1) }).get('m')!
 
+/**
+ * The result's text as the view writes it into the journal's arena — after bytes already there, into
+ * an arena small enough to grow under it — decoded; undefined when it writes nothing. The bytes are
+ * UTF-8 (what is not, the view stores as its string's U+FFFD), so their string says them exactly.
+ */
+function wireText (t: Tap.Test, view: ResultView, storeVectors: boolean): string | undefined {
+  const out = new Arena(8)
+  out.string('{"ü":')
+  const start = out.pos
+  if (!view.journalText!(storeVectors, out)) return undefined
+  const bytes = out.buf.subarray(start, out.pos)
+  if (!isUtf8(bytes)) t.fail(`not UTF-8: ${Buffer.from(bytes).toString('hex')}`)
+  if (out.buf.toString('utf8', 0, start) !== '{"ü":') t.fail('what was in the arena before is kept')
+  return bytes.toString('utf8')
+}
+
 /** the result's text as the journal stores it from `toJSON()`; undefined when that throws */
 function fromToJSON (s: EventSerializer, view: ResultView): string | undefined {
   let plain: unknown
@@ -88,7 +106,7 @@ for (const storeVectors of [false, true]) {
       const bytes = Buffer.from(T.encode(T.fromObject(make(r))).finish())
       const view = method.resultView!(bytes)
       if (m % 3 === 0) view.mask(masker)
-      const text = view.journalText!(storeVectors)
+      const text = wireText(t, view, storeVectors)
       total++
       if (text === undefined) continue
       written++
@@ -110,7 +128,7 @@ for (const storeVectors of [false, true]) {
       for (let k = 0, n = 1 + Math.floor(r() * 3); k < n; k++) bytes[Math.floor(r() * bytes.length)] = Math.floor(r() * 256)
       const view = method.resultView!(bytes)
       let text: string | undefined
-      try { text = view.journalText!(storeVectors) } catch (e) { t.fail(`journalText threw: ${String(e)}`); return }
+      try { text = wireText(t, view, storeVectors) } catch (e) { t.fail(`journalText threw: ${String(e)}`); return }
       if (text === undefined) continue
       const expected = fromToJSON(s, view)
       if (expected === undefined) continue
@@ -152,7 +170,7 @@ t.test('strings and keys that are not UTF-8, and keys that decode alike, come ou
       const at = msg.indexOf(marker)
       Buffer.from(bytes).copy(msg, at)
       const view = method.resultView!(msg)
-      t.equal(view.journalText!(false), fromToJSON(s, view), `${where} with ${Buffer.from(bytes).toString('hex')}`)
+      t.equal(wireText(t, view, false), fromToJSON(s, view), `${where} with ${Buffer.from(bytes).toString('hex')}`)
     }
   }
   // two keys whose bytes differ but decode to the same text (U+FFFD): an object keeps one of them
@@ -160,6 +178,36 @@ t.test('strings and keys that are not UTF-8, and keys that decode alike, come ou
   msg[msg.indexOf('kA') + 1] = 0xff
   msg[msg.indexOf('kB') + 1] = 0xfe
   const view = method.resultView!(msg)
-  const text = view.journalText!(false)
+  const text = wireText(t, view, false)
   t.ok(text === undefined || text === fromToJSON(s, view), 'merged keys are not written twice')
+})
+
+t.test('long strings, with a byte to escape anywhere (read four bytes at a time), come out as toJSON has them', async t => {
+  const method = methods.get('/qdrant.Points/Search')!
+  const T = method.responseType!
+  const s = new EventSerializer(false)
+  const r = prng(17)
+  let compared = 0
+  for (const special of [0x00, 0x0a, 0x1f, 0x22, 0x5c, 0x20, 0x21, 0x7f, 0x80, 0xe9, 0xff]) {
+    for (let len = 16; len <= 41; len += 5) {
+      for (let at = 0; at < len; at += 3) {
+        // the message at a random offset of its buffer: the 4-byte words start anywhere in the text
+        const bytes = Buffer.alloc(len, 0x61)
+        for (let i = 0; i < len; i++) if (r() < 0.2) bytes[i] = pick(r, [0x41, 0x7e, 0xc3, 0xa9, 0x30])
+        bytes[at] = special
+        const marker = 'M'.repeat(len)
+        const msg = Buffer.from(T.encode(T.fromObject({ result: [{ id: { num: 1 }, payload: { text: { string_value: marker } } }] })).finish())
+        bytes.copy(msg, msg.indexOf(marker))
+        const pad = Math.floor(r() * 4)
+        const whole = Buffer.alloc(msg.length + pad)
+        msg.copy(whole, pad)
+        const view = method.resultView!(whole.subarray(pad))
+        const text = wireText(t, view, false)
+        const expected = fromToJSON(s, view)
+        compared++
+        if (text !== expected) { t.equal(text, expected, `${bytes.toString('hex')} at offset ${pad}`); return }
+      }
+    }
+  }
+  t.ok(compared > 300, `compared ${compared} strings`)
 })

@@ -83,3 +83,25 @@ t.test('a journal from before the spans (schema version 2) is read as it is, and
   t.teardown(() => r.close())
   t.same(r.verify(trusted()).problems, [], 'the chains are untouched by the migration')
 })
+
+t.test("who-saw names each hit's subject from its own call's request, with calls interleaved", async t => {
+  const path = join(tempDir(t), 'j.db')
+  const w = writer(path)
+  const op = { backend: 'qdrant', protocol: 'qdrant' as const, method: 'Search', action: 'search' as const, collection: 'docs', bulk: false, summary: {} }
+  const at = Date.now()
+  w.start({ id: 's', backend: 'qdrant', protocol: 'qdrant', client: 'c', tls: false, at })
+  // one connection, two identities; call 2 is requested while call 1 is in flight, and answered first
+  w.event({ session: 's', at, kind: 'request', call: 1, op, data: { subject: 'alice' } })
+  w.event({ session: 's', at, kind: 'request', call: 2, op, data: { subject: 'bob' } })
+  w.event({ session: 's', at, kind: 'response', call: 2, collection: 'docs', ids: [7], data: { result: { toJSON: () => [] } } })
+  w.event({ session: 's', at, kind: 'response', call: 1, collection: 'docs', ids: [7], data: { result: { toJSON: () => [] } } })
+  // many calls later, the same call numbers are not reused; a later call by alice again
+  for (let call = 3; call <= 400; call++) w.event({ session: 's', at, kind: 'request', call, op, data: { subject: call === 400 ? 'carol' : 'alice' } })
+  w.event({ session: 's', at, kind: 'response', call: 400, collection: 'docs', ids: [7], data: { result: { toJSON: () => [] } } })
+  w.end('s', at + 1, 'client closed')
+  await w.close()
+  const r = new JournalReader(path)
+  t.teardown(() => r.close())
+  const hits = r.whoSaw('qdrant', 'docs', '7').flatMap(x => x.events.map(e => [e.call, e.subject]))
+  t.same(hits, [[2, 'bob'], [1, 'alice'], [400, 'carol']], 'each hit with the subject of its call')
+})
