@@ -1348,11 +1348,13 @@ export class GrpcRelay {
   private beginBatch (): void {
     if (this.batching) return
     this.batching = true
-    setImmediate(this.endBatch)
+    if (batched.length === 0) setImmediate(endBatches)
+    batched.push(this)
   }
 
   private batching = false
-  private readonly endBatch = (): void => {
+  /** @internal (endBatches) */
+  endBatch (): void {
     this.batching = false
     this.flushClient()
     this.flushUpstream()
@@ -1379,6 +1381,19 @@ export class GrpcRelay {
 }
 
 const EMPTY = Buffer.alloc(0)
+
+/** relays with writes waiting for the end of this turn: one setImmediate for all of them */
+let batched: GrpcRelay[] = []
+function endBatches (): void {
+  const relays = batched
+  batched = []
+  let failed: unknown
+  for (const r of relays) {
+    // one relay's failure must not leave the others' writes waiting
+    try { r.endBatch() } catch (e) { failed ??= e }
+  }
+  if (failed !== undefined) throw failed
+}
 
 /** bytes a DATA item carries: the optional head, then the payload */
 function dataLength (item: { head?: Buffer, payload: Buffer }): number {
