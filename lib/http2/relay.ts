@@ -1003,8 +1003,8 @@ export class GrpcRelay {
         lane.queue.shift()
         lane.queued -= item.payload.length
       } else if (dataLength(item) === 0 || room > 0) {
-        // re-framed: each frame is its 9-byte header written before views of the bytes it carries
-        // (the socket is corked, so they leave together), never a copy of them
+        // re-framed: each frame is its 9-byte header written before the bytes it carries, which leave
+        // together in the turn's write (copied into its buffer up to a frame's size, else as views)
         const size = dataLength(item)
         const n = Math.min(size, room, maxFrame)
         const last = n === size

@@ -12,6 +12,9 @@ import net from 'node:net'
  * `pgbench -S` transaction against ≈ 36 µs for `socket.pipe()` and ≈ 21 µs for PgBouncer
  * (benchmarks/pg/raw-relay.ts). TLS sockets, and any socket in a state where taking the handle is not
  * safe, keep their net.Socket (`SocketWire`), with the same contract.
+ *
+ * Both relays use it: PostgreSQL (lib/postgres/relay.ts) and the gRPC HTTP/2 frame relay
+ * (lib/http2/relay.ts, which batches each turn's writes in lib/http2/out.ts).
  */
 export interface Wire {
   /**
