@@ -21,7 +21,7 @@ import { createLogger } from '../../lib/log.js'
 import { Pipeline } from '../../lib/pipeline.js'
 import { catalogOf } from '../../lib/postgres/catalog.js'
 import { PgRelay } from '../../lib/postgres/relay.js'
-import type { Wire } from '../../lib/net/wire.js'
+import type { Wire } from '../../lib/postgres/wire.js'
 
 const { values } = parseArgs({ options: { tx: { type: 'string', default: '200000' }, rounds: { type: 'string', default: '5' } } })
 const TX = Number(values.tx)

@@ -66,14 +66,6 @@ export class FrameReader {
     if (this.prefaceLeft > 0) this.checkPreface()
   }
 
-  /**
-   * true when bytes of the last chunk pushed are still unread (a preface not yet told apart): the next
-   * push reads them, so that chunk must stay as it is until then. Partial frames are copied aside and
-   * frames returned by next() are views the caller keeps or not, so after next() returned undefined
-   * this is otherwise false.
-   */
-  get holdsView (): boolean { return this.off < this.buf.length }
-
   /** bytes held that do not yet make a frame */
   get buffered (): number { return this.spilled + this.buf.length - this.off }
 
@@ -270,21 +262,12 @@ export function frameHeader (type: number, flags: number, streamId: number, leng
 }
 
 function writeFrameHeader (out: Buffer, type: number, flags: number, streamId: number, length: number): void {
-  writeFrameHeaderAt(out, 0, type, flags, streamId, length)
-}
-
-/** A frame's 9-byte header written into `out` at `at` (a frame built in place, §4.1). */
-export function writeFrameHeaderAt (out: Buffer, at: number, type: number, flags: number, streamId: number, length: number): void {
-  out[at] = (length >>> 16) & 0xff
-  out[at + 1] = (length >>> 8) & 0xff
-  out[at + 2] = length & 0xff
-  out[at + 3] = type
-  out[at + 4] = flags
-  const id = streamId & 0x7fffffff
-  out[at + 5] = id >>> 24
-  out[at + 6] = (id >>> 16) & 0xff
-  out[at + 7] = (id >>> 8) & 0xff
-  out[at + 8] = id & 0xff
+  out[0] = (length >>> 16) & 0xff
+  out[1] = (length >>> 8) & 0xff
+  out[2] = length & 0xff
+  out[3] = type
+  out[4] = flags
+  out.writeUInt32BE(streamId & 0x7fffffff, 5)
 }
 
 export function settings (pairs: Array<[number, number]>): Buffer {

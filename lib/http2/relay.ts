@@ -13,7 +13,7 @@
  * Stream ids are remapped: a request held for approval must not block the streams opened after it,
  * and HTTP/2 requires new stream ids to increase (RFC 9113 §5.1.1).
  */
-import net from 'node:net'
+import type net from 'node:net'
 import type { GrpcMethod, GrpcService, Metadata } from '../../decoders/grpc/service.js'
 import { GrpcMessageReader, inflateMessage, messagePrefix, type GrpcMessage } from '../../decoders/grpc/messages.js'
 import type { Identity, Operation } from '../../decoders/types.js'
@@ -24,8 +24,6 @@ import { ErrorCode, Flags, FrameType, SettingsId } from './constants.js'
 import * as F from './frames.js'
 import { HpackDecoder, HpackEncoder, type Header } from './hpack.js'
 import { grpcUnary } from '../upstream/grpc-call.js'
-import { wireOf, type Wire } from '../net/wire.js'
-import { COPY_MAX, Out } from './out.js'
 import type { AliasMap } from '../../decoders/grpc/aliases.js'
 
 export interface RelayOptions {
@@ -143,23 +141,8 @@ function checkFieldNames (headers: Header[]): void {
 const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'])
 
 export class GrpcRelay {
-  /** the client's connection; its reads may land in one reused buffer (Wire.retain) */
-  private readonly client: Wire
-  /** the upstream connection, once it is connected (a plain TCP socket's handle is taken only then) */
-  private upstream: Wire | undefined
-  private readonly upstreamSocket: net.Socket
-  private upstreamError: Error | undefined
-  /** what this turn sends each side, written at its end (beginBatch) */
-  private readonly clientOut = new Out(() => this.flushClient())
-  private readonly upstreamOut = new Out(() => this.flushUpstream())
-  /**
-   * Bytes of the read being handled are still referenced after it (a frame waiting for flow control or
-   * a decision, a message the journal holds, a large frame written as it is): the wire must not reuse
-   * its read buffer for the next read.
-   */
-  private keep = false
-  /** both wires were told to end: later writes are dropped */
-  private wiresEnded = false
+  private readonly client: net.Socket
+  private readonly upstream: net.Socket
   private readonly opts: RelayOptions
   private readonly session: Session
   private readonly clientReader: F.FrameReader
@@ -206,6 +189,7 @@ export class GrpcRelay {
   private idleQuarters = 0
 
   constructor (client: net.Socket, opts: RelayOptions) {
+    this.client = client
     this.opts = opts
     this.session = opts.session
     this.connectionWindow = opts.connectionWindow ?? 4 * 1024 * 1024
@@ -216,12 +200,10 @@ export class GrpcRelay {
     this.responseDecoder = new HpackDecoder({ maxTableSize: 4096, maxHeaderListSize: Math.max(maxList, 64 * 1024) })
 
     client.setNoDelay(true)
-    const wire = wireOf(client)
-    this.client = wire
-    wire.onData = (chunk) => this.onClientData(chunk)
-    wire.onClose = () => this.teardown('client closed')
-    // a client that does not read must not make us buffer without bound: upstream waits for it
-    wire.onDrain = () => this.upstream?.resume()
+    client.on('data', (chunk: Buffer) => this.onClientData(chunk))
+    client.on('error', (e) => this.session.log.debug({ err: e.message }, 'client socket error'))
+    client.on('close', () => this.teardown('client closed'))
+    client.on('drain', () => this.upstream.resume())
     if (opts.limits.idle_timeout > 0) {
       // a check every quarter of the timeout rather than socket.setTimeout, which re-arms a timer at
       // every read and write (a few per call): closed after 4 to 5 quarters without a stream or a byte
@@ -236,44 +218,12 @@ export class GrpcRelay {
       }, opts.limits.idle_timeout * 250).unref()
     }
 
-    const up = opts.connectUpstream()
-    this.upstreamSocket = up
-    up.setNoDelay?.(true)
-    // the connection's error, if any, for the log when it closes
-    up.on('error', (e) => { this.upstreamError = e })
-    if (up.connecting && up.constructor === net.Socket) {
-      // plain TCP: its handle can be taken once connected; what is written before waits in upstreamOut
-      const lost = (): void => this.onUpstreamLost(this.upstreamError)
-      up.once('close', lost)
-      up.once('connect', () => {
-        up.off('close', lost)
-        this.attachUpstream(wireOf(up))
-      })
-    } else {
-      this.attachUpstream(wireOf(up))
-    }
-  }
-
-  private attachUpstream (wire: Wire): void {
-    this.upstream = wire
-    wire.onData = (chunk) => this.onUpstreamData(chunk)
-    wire.onClose = () => this.onUpstreamLost(this.upstreamError)
-    wire.onDrain = () => this.client.resume()
-    if (this.wiresEnded) {
-      wire.destroy()
-      return
-    }
-    // what was written while connecting goes now, or with the turn's batch
-    if (!this.batching) this.flushUpstream()
-  }
-
-  private get upstreamGone (): boolean {
-    return this.upstream !== undefined ? this.upstream.destroyed : this.upstreamSocket.destroyed
-  }
-
-  private destroyUpstream (): void {
-    if (this.upstream !== undefined) this.upstream.destroy()
-    else this.upstreamSocket.destroy()
+    this.upstream = opts.connectUpstream()
+    this.upstream.setNoDelay?.(true)
+    this.upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk))
+    this.upstream.on('error', (e) => this.onUpstreamLost(e))
+    this.upstream.on('close', () => this.onUpstreamLost(undefined))
+    this.upstream.on('drain', () => this.client.resume())
   }
 
   // ---------------------------------------------------------------- client → gateway
@@ -282,7 +232,6 @@ export class GrpcRelay {
     if (this.closed) return
     this.clientActive = true
     this.beginBatch()
-    this.keep = false
     try {
       this.clientReader.push(chunk)
       for (let f = this.clientReader.next(); f !== undefined; f = this.clientReader.next()) {
@@ -292,8 +241,6 @@ export class GrpcRelay {
       this.settleCredits()
     } catch (e) {
       this.onClientProtocolError(e)
-    } finally {
-      if (this.keep || this.clientReader.holdsView) this.client.retain()
     }
   }
 
@@ -422,16 +369,9 @@ export class GrpcRelay {
     if (s.state === State.Admitting) {
       // the frame as it came: forwarded as is once admitted (no copy of a large request, which
       // otherwise costs a second buffer of its size per call and the GC work to drop it)
-      let raw = f.raw
-      let body = payload
-      if (this.session.pipeline.wantsResults) {
-        // the journal and the exfiltration limits may read the request after this turn: a copy of its
-        // own rather than a view of a read buffer the connection reuses (nor the whole buffer kept)
-        ;[raw, body] = own(f.raw, payload)
-      }
-      s.pending.push({ raw, payload: body, endStream, flowLength: f.length })
+      s.pending.push({ raw: f.raw, payload, endStream, flowLength: f.length })
       try {
-        s.requestReader!.push(body, (m) => {
+        s.requestReader!.push(payload, (m) => {
           if (s.firstMessage !== undefined) {
             throw new VecgateError('VG_ERR_MALFORMED', `${s.method!.name} takes one request message`)
           }
@@ -442,8 +382,6 @@ export class GrpcRelay {
         return
       }
       if (s.firstMessage !== undefined || endStream) this.decide(s)
-      // still waiting (more bytes, or a decision that is not in yet): s.pending and the reader hold views of this read
-      if (s.state === State.Admitting) this.keep = true
       return
     }
     // admitted: the one request message was complete when it was decided, so any further byte starts a
@@ -702,7 +640,6 @@ export class GrpcRelay {
   private onUpstreamData (chunk: Buffer): void {
     if (this.closed) return
     this.beginBatch()
-    this.keep = false
     try {
       this.upstreamReader.push(chunk)
       for (let f = this.upstreamReader.next(); f !== undefined; f = this.upstreamReader.next()) {
@@ -713,9 +650,7 @@ export class GrpcRelay {
     } catch (e) {
       this.session.log.warn({ err: (e as Error).message }, 'upstream protocol error')
       this.session.error(new VecgateError('VG_ERR_UPSTREAM', `upstream protocol error: ${(e as Error).message}`))
-      this.destroyUpstream()
-    } finally {
-      if (this.keep || this.upstreamReader.holdsView) this.upstream?.retain()
+      this.upstream.destroy()
     }
   }
 
@@ -840,16 +775,12 @@ export class GrpcRelay {
     const s = this.byUpstreamId.get(f.streamId)
     this.owedUpstream += f.length
     if (s === undefined || s.state !== State.Open) return
-    let payload = F.dataPayload(f)
-    let raw = f.raw
+    const payload = F.dataPayload(f)
     const endStream = (f.flags & Flags.END_STREAM) !== 0
     s.toClient.owed += f.length
     this.touched.add(s)
     const call = s.call
     if (s.responseReader !== undefined && call !== undefined) {
-      // messages read here are masked, journaled or held for the rest of a message, past this read:
-      // the frame's own copy, rather than the connection's whole read buffer kept for them
-      ;[raw, payload] = own(raw, payload)
       if (call.masker !== undefined) {
         // masked: messages are rebuilt, so the frames they came in are not forwarded
         try {
@@ -860,7 +791,7 @@ export class GrpcRelay {
         }
         if (endStream) this.sendData('client', s, undefined, EMPTY, true, 0)
       } else {
-        this.sendData('client', s, raw, payload, endStream, f.length)
+        this.sendData('client', s, f.raw, payload, endStream, f.length)
         try {
           s.responseReader.push(payload, (m) => this.onResponseMessage(s, call, m, false))
         } catch (e) {
@@ -919,9 +850,8 @@ export class GrpcRelay {
     this.upstreamFailed = true
     if (err !== undefined) this.session.log.warn({ err: err.message }, 'upstream connection failed')
     this.opts.session.metrics.upstreamErrors.inc(this.opts.session.pipeline.backendLabel)
-    this.upstreamOut.clear()
-    this.beginBatch()
-    {
+    this.client.cork()
+    try {
       if (!this.serverPrefaceSent) {
         // nobody has spoken HTTP/2 to the client yet: the gateway does, to refuse in protocol
         this.prefaceOut(F.settings([]))
@@ -934,6 +864,8 @@ export class GrpcRelay {
       }
       this.session.error(err2)
       this.goaway(ErrorCode.NO_ERROR, 'upstream lost')
+    } finally {
+      this.client.uncork()
     }
   }
 
@@ -988,7 +920,7 @@ export class GrpcRelay {
       if (item.kind === 'headers') {
         // encoded now, in the order blocks leave on the connection, so the peer's HPACK table stays in step
         const encoder = to === 'client' ? this.clientEncoder : this.upstreamEncoder
-        this.writeHeaders(to, id, encoder.encode(item.headers), item.endStream, maxFrame)
+        this.write(to, F.headers(id, encoder.encode(item.headers), { endStream: item.endStream, maxFrameSize: maxFrame }))
         lane.queue.shift()
         continue
       }
@@ -1003,8 +935,8 @@ export class GrpcRelay {
         lane.queue.shift()
         lane.queued -= item.payload.length
       } else if (dataLength(item) === 0 || room > 0) {
-        // re-framed: each frame is its 9-byte header written before the bytes it carries, which leave
-        // together in the turn's write (copied into its buffer up to a frame's size, else as views)
+        // re-framed: each frame is its 9-byte header written before views of the bytes it carries
+        // (the socket is corked, so they leave together), never a copy of them
         const size = dataLength(item)
         const n = Math.min(size, room, maxFrame)
         const last = n === size
@@ -1027,9 +959,7 @@ export class GrpcRelay {
         if (last) lane.queue.shift()
         else lane.queue[0] = head === undefined ? { kind: 'data', raw: undefined, payload, endStream: item.endStream, flowLength: size - n } : { kind: 'data', raw: undefined, head, payload, endStream: item.endStream, flowLength: size - n }
       } else {
-        // blocked until the receiver grants more; the queued frames may be views of this read
-        this.keep = true
-        return
+        return // blocked until the receiver grants more
       }
       lane.window -= sent
       if (to === 'client') this.clientConnWindow -= sent
@@ -1217,8 +1147,6 @@ export class GrpcRelay {
     }
     if (side === 'client') this.clientBlock = pending
     else this.upstreamBlock = pending
-    // the block's fragments are views of this read until the last one comes
-    this.keep = true
     return undefined
   }
 
@@ -1239,13 +1167,12 @@ export class GrpcRelay {
     this.session.error(new VecgateError('VG_ERR_MALFORMED', `${what} on a gRPC (HTTP/2) port`))
     if (e.kind === 'http1') {
       const body = 'this port speaks gRPC over HTTP/2 (h2c); point a gRPC client at it\n'
-      this.clientOut.copy(Buffer.from(`HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`, 'latin1'))
+      this.client.end(`HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`)
+    } else {
+      this.client.end()
     }
-    this.flushClient()
-    this.client.end()
-    this.wiresEnded = true
     this.closed = true
-    this.destroyUpstream()
+    this.upstream.destroy()
     this.session.end('not http2')
   }
 
@@ -1260,14 +1187,9 @@ export class GrpcRelay {
     if (this.closed) return
     this.closed = true
     clearInterval(this.idleCheck)
-    // what this turn wrote leaves first
-    this.flushClient()
-    this.flushUpstream()
-    this.wiresEnded = true
     this.client.end()
-    if (this.upstream !== undefined) this.upstream.end()
-    else this.upstreamSocket.destroy()
-    setTimeout(() => { this.client.destroy(); this.destroyUpstream() }, 1000).unref()
+    this.upstream.end()
+    setTimeout(() => { this.client.destroy(); this.upstream.destroy() }, 1000).unref()
     this.session.end('closed')
   }
 
@@ -1280,9 +1202,7 @@ export class GrpcRelay {
     this.streams.clear()
     this.byUpstreamId.clear()
     this.closed = true
-    this.clientOut.clear()
-    this.upstreamOut.clear()
-    this.destroyUpstream()
+    this.upstream.destroy()
     this.session.end(reason)
   }
 
@@ -1290,9 +1210,10 @@ export class GrpcRelay {
   drain (): void {
     if (this.closed || this.goingAway) return
     this.goingAway = true
-    this.beginBatch()
+    this.client.cork()
     if (!this.serverPrefaceSent) this.prefaceOut(F.settings([]))
     this.writeClient(F.goaway(this.lastClientId, ErrorCode.NO_ERROR, Buffer.from('vecgate draining')))
+    this.client.uncork()
     if (this.streams.size === 0) this.end()
   }
 
@@ -1304,107 +1225,43 @@ export class GrpcRelay {
   }
 
   private writeClient (buf: Buffer): void {
-    if (this.wiresEnded || this.client.destroyed) return
-    // a copy: held bytes may be views of a read buffer the wire reuses
-    if (!this.serverPrefaceSent) { this.heldForClient.push(Buffer.from(buf)); return }
-    this.put(this.clientOut, buf)
+    if (this.client.destroyed) return
+    if (!this.serverPrefaceSent) { this.heldForClient.push(buf); return }
+    // a client that does not read must not make us buffer without bound: pause the other side
+    if (!this.client.write(buf)) this.upstream.pause()
   }
 
   private writeUpstream (buf: Buffer): void {
-    if (this.wiresEnded || this.upstreamFailed || this.upstreamGone) return
-    this.put(this.upstreamOut, buf)
-  }
-
-  /** a header block as HEADERS (+ CONTINUATION) frames: one that fits a frame is built in the turn's write buffer */
-  private writeHeaders (to: Side, id: number, block: Buffer, endStream: boolean, maxFrame: number): void {
-    const out = to === 'client' ? this.clientOut : this.upstreamOut
-    const direct = block.length <= maxFrame && !this.wiresEnded && (to === 'client'
-      ? this.serverPrefaceSent && !this.client.destroyed
-      : !this.upstreamFailed && !this.upstreamGone)
-    if (!direct) {
-      this.write(to, F.headers(id, block, { endStream, maxFrameSize: maxFrame }))
-      return
-    }
-    const at = out.reserve(9 + block.length)
-    const buf = out.buf
-    F.writeFrameHeaderAt(buf, at, FrameType.HEADERS, (endStream ? Flags.END_STREAM : 0) | Flags.END_HEADERS, id, block.length)
-    buf.set(block, at + 9)
-  }
-
-  private put (out: Out, buf: Buffer): void {
-    if (buf.length <= COPY_MAX) {
-      out.copy(buf)
-    } else {
-      out.view(buf)
-      this.keep = true
-    }
+    if (this.upstream.destroyed) return
+    if (!this.upstream.write(buf)) this.client.pause()
   }
 
   /**
-   * What the turn's reads produce toward one side — answers, requests, WINDOW_UPDATEs — leaves in one
-   * write per connection at the end of the event-loop turn (setImmediate runs after the turn's I/O
-   * callbacks), not one per read.
+   * Both sockets stay corked until the end of this event-loop turn (setImmediate runs after the I/O
+   * callbacks of the turn): whatever the turn's reads produce toward one side — answers, requests,
+   * WINDOW_UPDATEs — leaves in one writev per socket instead of one per read.
    */
   private beginBatch (): void {
     if (this.batching) return
     this.batching = true
-    if (batched.length === 0) setImmediate(endBatches)
-    batched.push(this)
+    this.client.cork()
+    this.upstream.cork()
+    setImmediate(this.endBatch)
   }
 
   private batching = false
-  /** @internal (endBatches) */
-  endBatch (): void {
+  private readonly endBatch = (): void => {
     this.batching = false
-    this.flushClient()
-    this.flushUpstream()
-  }
-
-  /** writes what waits for the client: false when nothing was written */
-  private flushClient (): boolean {
-    if (this.clientOut.size === 0) return false
-    if (this.client.destroyed) { this.clientOut.clear(); return false }
-    // a client that does not read must not make us buffer without bound: pause the other side
-    if (!this.clientOut.flush(this.client)) this.upstream?.pause()
-    if (this.client.lastWriteKept !== false) this.keep = true
-    return true
-  }
-
-  private flushUpstream (): boolean {
-    const up = this.upstream
-    if (up === undefined || this.upstreamOut.size === 0) return false // still connecting: it waits
-    if (up.destroyed) { this.upstreamOut.clear(); return false }
-    if (!this.upstreamOut.flush(up)) this.client.pause()
-    if (up.lastWriteKept !== false) this.keep = true
-    return true
+    this.client.uncork()
+    this.upstream.uncork()
   }
 }
 
 const EMPTY = Buffer.alloc(0)
 
-/** relays with writes waiting for the end of this turn: one setImmediate for all of them */
-let batched: GrpcRelay[] = []
-function endBatches (): void {
-  const relays = batched
-  batched = []
-  let failed: unknown
-  for (const r of relays) {
-    // one relay's failure must not leave the others' writes waiting
-    try { r.endBatch() } catch (e) { failed ??= e }
-  }
-  if (failed !== undefined) throw failed
-}
-
 /** bytes a DATA item carries: the optional head, then the payload */
 function dataLength (item: { head?: Buffer, payload: Buffer }): number {
   return (item.head?.length ?? 0) + item.payload.length
-}
-
-/** a copy of a frame and of the payload inside it (a view of the copy) */
-function own (raw: Buffer, payload: Buffer): [Buffer, Buffer] {
-  const copy = Buffer.from(raw)
-  const at = payload.byteOffset - raw.byteOffset
-  return [copy, copy.subarray(at, at + payload.length)]
 }
 
 /** PING is connection-level and carries exactly 8 octets (RFC 9113 §6.7) */

@@ -1,4 +1,4 @@
-import type { Wire } from '../net/wire.js'
+import type { Wire } from './wire.js'
 
 /**
  * What one read burst sends to one socket, written at the end of the burst in one go (one write or

@@ -14,7 +14,7 @@ import type { Call, Session } from '../pipeline.js'
 import { keepsBind, measurable, pgBlastRadius } from './blast-radius.js'
 import { Burst } from './burst.js'
 import { UNREADABLE, catalogOf, type PgCatalog } from './catalog.js'
-import type { Wire } from '../net/wire.js'
+import type { Wire } from './wire.js'
 
 /** A statement as the client prepared it (Parse), with the columns its Describe reported. */
 interface Prepared {

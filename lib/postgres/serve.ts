@@ -12,7 +12,7 @@ import type { Pipeline, Session } from '../pipeline.js'
 import { cancelKeys as defaultCancelKeys, type CancelKeys } from './cancel-keys.js'
 import { PgRelay } from './relay.js'
 import { connectUpstream, sendCancel } from './upstream.js'
-import { wireOf } from '../net/wire.js'
+import { wireOf } from './wire.js'
 
 export interface ServePostgresOptions {
   backend: BackendConfig

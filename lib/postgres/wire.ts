@@ -12,9 +12,6 @@ import net from 'node:net'
  * `pgbench -S` transaction against ≈ 36 µs for `socket.pipe()` and ≈ 21 µs for PgBouncer
  * (benchmarks/pg/raw-relay.ts). TLS sockets, and any socket in a state where taking the handle is not
  * safe, keep their net.Socket (`SocketWire`), with the same contract.
- *
- * Both relays use it: PostgreSQL (lib/postgres/relay.ts) and the gRPC HTTP/2 frame relay
- * (lib/http2/relay.ts, which batches each turn's writes in lib/http2/out.ts).
  */
 export interface Wire {
   /**
@@ -32,11 +29,6 @@ export interface Wire {
    */
   write: (b: Buffer) => boolean
   writev: (bufs: Buffer[]) => boolean
-  /**
-   * false when the last write is done with its buffers (the kernel took them at once), so the caller
-   * may reuse them; true, or absent, when the wire may still hold them
-   */
-  readonly lastWriteKept?: boolean
   /** bytes written and not yet taken by the kernel */
   readonly queued: number
   /** stop reading (flow control); `resume` starts again */
@@ -124,12 +116,10 @@ class TcpWire implements Wire {
   destroyed = false
   /** bytes of writes libuv still holds */
   queued = 0
-  lastWriteKept = false
   /** the buffer reads land in; libuv holds a raw pointer to it, so it is kept referenced here */
   private buf = Buffer.allocUnsafe(READ_SIZE)
   private retained = false
-  /** reading stopped by pause() */
-  paused = false
+  private paused = false
   private ending = false
   /** reused while writes complete at once; one that libuv keeps belongs to that write */
   private req: WriteReq
@@ -145,8 +135,6 @@ class TcpWire implements Wire {
     handle.useUserBuffer(this.buf)
     handle.onread = () => this.read()
     handle.readStart()
-    // whoever holds the socket may still destroy it (a server closing its connections): the wire goes too
-    owner.once('close', () => this.destroy())
   }
 
   private newReq (): WriteReq {
@@ -175,13 +163,13 @@ class TcpWire implements Wire {
   retain (): void { this.retained = true }
 
   write (b: Buffer): boolean {
-    if (this.destroyed) { this.lastWriteKept = false; return true }
+    if (this.destroyed) return true
     const req = this.req
     return this.dispatched(req, this.handle.writeBuffer(req, b), b)
   }
 
   writev (bufs: Buffer[]): boolean {
-    if (this.destroyed) { this.lastWriteKept = false; return true }
+    if (this.destroyed) return true
     const req = this.req
     return this.dispatched(req, this.handle.writev(req, bufs, true), bufs)
   }
@@ -189,15 +177,10 @@ class TcpWire implements Wire {
   private dispatched (req: WriteReq, err: number, data: Buffer | Buffer[]): boolean {
     if (err !== 0) {
       // EPIPE, ECONNRESET: the connection is gone; the close says so, after this call
-      this.lastWriteKept = false
       this.destroy()
       return true
     }
-    if (this.state[this.kAsync] === 0) {
-      this.lastWriteKept = false
-      return this.queued === 0
-    }
-    this.lastWriteKept = true
+    if (this.state[this.kAsync] === 0) return this.queued === 0
     // libuv keeps the rest, pointing into `data`, until the socket is writable again
     req.data = data
     req.bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.length
@@ -266,10 +249,7 @@ class SocketWire implements Wire {
     socket.on('error', () => {})
   }
 
-  /** a net.Socket keeps what it is given until it has written it (after a TLS handshake, say) */
-  readonly lastWriteKept = true
   get queued (): number { return this.socket.writableLength }
-  get paused (): boolean { return this.socket.isPaused() }
   get destroyed (): boolean { return this.socket.destroyed }
 
   write (b: Buffer): boolean { return this.socket.write(b) }
