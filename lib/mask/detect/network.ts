@@ -53,9 +53,10 @@ function ipv6Runs (s: string, spans: Spans | null, id: number): boolean {
     if (j < n && (isAsciiAlnum(s.charCodeAt(j)) || s.charCodeAt(j) === 95)) continue
     let b = j
     while (b > a && (s.charCodeAt(b - 1) === 46 || (s.charCodeAt(b - 1) === 58 && s.charCodeAt(b - 2) !== 58))) b-- // sentence punctuation
-    if (b - a < 3 || hexGroups(s, a, b) < 2) continue
+    const at = (k: number): number => s.charCodeAt(k)
+    if (b - a < 3 || hexGroups(at, a, b) < 2) continue
     if (spans === null) {
-      if (addressShape(s.charCodeAt.bind(s), a, b)) return true
+      if (addressShape(at, a, b)) return true
       continue
     }
     if (!isIPv6(s.slice(a, b))) continue
@@ -90,14 +91,8 @@ export function mayIpv6Bytes (buf: Uint8Array, start: number, end: number): bool
     let b = j
     while (b > a && (buf[b - 1] === 46 || (buf[b - 1] === 58 && (b - 2 < start || buf[b - 2] !== 58)))) b--
     if (b - a < 3) continue
-    let groups = 0
-    let inGroup = false
-    for (let k = a; k < b; k++) {
-      const sep = buf[k] === 58
-      if (!sep && !inGroup) groups++
-      inGroup = !sep
-    }
-    if (groups >= 2 && addressShape(k => buf[k], a, b)) return true
+    const at = (k: number): number => buf[k]
+    if (hexGroups(at, a, b) >= 2 && addressShape(at, a, b)) return true
   }
   return false
 }
@@ -118,11 +113,11 @@ function addressShape (at: (i: number) => number, a: number, b: number): boolean
 }
 
 /** number of non-empty groups (so `::` and `::1` alone, which say nothing about anyone, stay) */
-function hexGroups (s: string, a: number, b: number): number {
+function hexGroups (at: (i: number) => number, a: number, b: number): number {
   let groups = 0
   let inGroup = false
   for (let i = a; i < b; i++) {
-    const sep = s.charCodeAt(i) === 58
+    const sep = at(i) === 58
     if (!sep && !inGroup) groups++
     inGroup = !sep
   }
