@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util'
 import { machine, startPeerProcess, startUnderTest, type UnderTest } from '../lib/env.js'
 import { cpuSeconds, rssMiB } from '../lib/proc.js'
 import { writeSection } from '../results.js'
+import { knnScript, seedKnnTable } from './knn-table.js'
 import { startPglite } from '../../test/peers/pglite.js'
 import { PG_BIN, freePort, startPostgres } from '../../test/peers/postgres.js'
 
@@ -187,16 +188,8 @@ async function runKnn (): Promise<void> {
     cleanups.push(() => { try { process.kill(u.pid, 'SIGKILL') } catch {} })
     stops.push(u.stop)
   }
-  const seed = join(mkdtempSync(join(tmpdir(), 'vg-knn-')), 'seed.sql')
-  writeFileSync(seed, [
-    'CREATE EXTENSION IF NOT EXISTS vector;',
-    'CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(16));',
-    'INSERT INTO items SELECT i, (SELECT array_agg(((i * 7 + j * 13) % 101) / 101.0)::vector(16) FROM generate_series(1, 16) j) FROM generate_series(1, 2000) i;',
-    ''
-  ].join('\n'))
-  execFileSync('psql', ['-q', '-h', '127.0.0.1', '-p', String(lite.port), '-U', 'postgres', '-d', 'postgres', '-f', seed], { env: { ...process.env, PGPASSWORD: 'any' }, stdio: 'ignore' })
-  const knn = join(dirname(seed), 'knn.sql')
-  writeFileSync(knn, '\\set q random(1, 2000)\nSELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = :q) LIMIT 10;\n')
+  seedKnnTable(lite.port)
+  const knn = knnScript()
   // the other proxies too, to tell what any process on the path costs a single client
   const liteBouncer = paths.includes('bouncer') ? await startPgbouncer(lite.port, 'any') : undefined
   if (liteBouncer !== undefined) cleanups.push(() => liteBouncer.stop())

@@ -11,8 +11,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { cpuSeconds } from '../lib/proc.js'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { knnScript, seedKnnTable } from './knn-table.js'
 import { startPglite } from '../../test/peers/pglite.js'
 import { PG_BIN, startPostgres } from '../../test/peers/postgres.js'
 
@@ -99,19 +98,6 @@ process.exit(0)
 /** PGlite with pgvector and pgbench.ts's KNN table, looking like the PostgreSQL peer to the code above */
 async function knnPeer (): Promise<{ port: number, password: string, closeSync: () => void }> {
   const lite = await startPglite()
-  const seed = join(mkdtempSync(join(tmpdir(), 'vg-knn-')), 'seed.sql')
-  writeFileSync(seed, [
-    'CREATE EXTENSION IF NOT EXISTS vector;',
-    'CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(16));',
-    'INSERT INTO items SELECT i, (SELECT array_agg(((i * 7 + j * 13) % 101) / 101.0)::vector(16) FROM generate_series(1, 16) j) FROM generate_series(1, 2000) i;',
-    ''
-  ].join('\n'))
-  execFileSync('psql', ['-q', '-h', '127.0.0.1', '-p', String(lite.port), '-U', 'postgres', '-d', 'postgres', '-f', seed], { env: { ...process.env, PGPASSWORD: 'any' }, stdio: 'ignore' })
+  seedKnnTable(lite.port)
   return { port: lite.port, password: 'any', closeSync: () => lite.kill() }
-}
-
-function knnScript (): string {
-  const f = join(mkdtempSync(join(tmpdir(), 'vg-knn-')), 'knn.sql')
-  writeFileSync(f, '\\set q random(1, 2000)\nSELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = :q) LIMIT 10;\n')
-  return f
 }
