@@ -304,12 +304,12 @@ class WireMask {
 
   /**
    * A float vector column (FieldData.vectors = VectorField { dim, float_vector: FloatArray { data } })
-   * rounded as `maskVectors` rounds it, on a copy of its bytes: a float32 stays four bytes wide, so
-   * every length stays as it was. Null for a VectorField without float_vector (other kinds keep
+   * rounded as `maskVectors` rounds it, as its bytes are copied into the response (`RoundedFloats`):
+   * a float32 stays four bytes wide, so every length stays as it was. Null for a VectorField without float_vector (other kinds keep
    * their bytes); undefined for anything `maskVectors` must judge (no dim, a last row cut short, a
    * member this walk does not know).
    */
-  private roundedVectors (buf: Buffer, a: number, b: number, vs: number, ve: number): Buffer | null | undefined {
+  private roundedVectors (buf: Buffer, a: number, b: number, vs: number, ve: number): Part | null | undefined {
     const L = this.L
     const r = new WireReader(buf, vs, ve)
     let dim = 0; let fa = -1; let fb = -1
@@ -332,10 +332,7 @@ class WireMask {
     }
     if (floats === 0) return null
     if (floats % dim !== 0) return undefined
-    const out = Buffer.from(buf.subarray(a, b))
-    const w = new WireReader(out, fa - a, fb - a)
-    while (w.next()) roundFloats(w, this.wire)
-    return out
+    return new RoundedFloats(buf, a, b, fa, fb, this.wire)
   }
 
   /** whether a ScalarField column can be left as it is without decoding it */
@@ -585,6 +582,24 @@ class RowsEdit implements Part {
     }
     // the rest of the array, of the ScalarField and of the FieldData
     return copyBytes(buf, from, at.b, out, pos)
+  }
+}
+
+/** a column buf[a, b) copied with the floats of its FloatArray (content [fa, fb)) rounded in the copy */
+class RoundedFloats implements Part {
+  readonly byteLength: number
+
+  constructor (private readonly buf: Buffer, private readonly a: number, b: number,
+    private readonly fa: number, private readonly fb: number, private readonly round: WireChecks) {
+    this.byteLength = b - a
+  }
+
+  writeTo (out: Buffer, pos: number): number {
+    const at = pos - this.a // where buf's offsets land in out
+    copyBytes(this.buf, this.a, this.a + this.byteLength, out, pos)
+    const w = new WireReader(out, this.fa + at, this.fb + at)
+    while (w.next()) roundFloats(w, this.round)
+    return pos + this.byteLength
   }
 }
 
