@@ -3,7 +3,8 @@
  * changed, with every length recomputed; the rest of the message keeps its bytes. Byte for byte:
  * for messages as protobufjs writes them (minimal varints, JSON rows as JSON.stringify writes them),
  * the wire path's bytes are the decoded path's re-encoding, under several profiles, for columns from
- * one row to hundreds (lengths that cross a varint byte), all rows or none changed; and around
+ * one row to hundreds (lengths that cross a varint byte), all rows or none changed, float vectors
+ * rounded as they are copied; and around
  * unknown fields and non-minimal lengths, which the wire path keeps as they came.
  */
 import t from 'tap'
@@ -34,7 +35,8 @@ function columns (rows: number): unknown[] {
     { field_name: 'email', type: 21, scalars: strings() },
     { field_name: 'views', type: 5, scalars: { long_data: { data: Array.from({ length: rows }, (_, i) => 1800 + i) } } },
     { field_name: 'meta', type: 23, scalars: { json_data: { data: Array.from({ length: rows }, json) } } },
-    { field_name: '$meta', type: 23, is_dynamic: true, scalars: { json_data: { data: Array.from({ length: rows }, () => Buffer.from(JSON.stringify({ tag: text(), phone: text() }))) } } }
+    { field_name: '$meta', type: 23, is_dynamic: true, scalars: { json_data: { data: Array.from({ length: rows }, () => Buffer.from(JSON.stringify({ tag: text(), phone: text() }))) } } },
+    { field_name: 'vec', type: 101, vectors: { dim: 3, float_vector: { data: Array.from({ length: rows * 3 }, () => rand() * 4 - 2) } } }
   ].filter(() => rand() < 0.85)
 }
 
@@ -43,6 +45,7 @@ const profiles = compileMasking({
   every: { fields: ['email', 'meta.customer.phone'], detectors: ['all'], action: 'redact', vectors: 'drop' },
   paths: { fields: ['email', 'meta.customer.phone'], detectors: [], action: 'redact', vectors: 'keep' },
   hash: { fields: ['email'], detectors: ['email', 'phone'], action: 'hash', vectors: 'keep' },
+  rounded: { fields: ['email'], detectors: ['email', 'phone', 'credit_card'], action: 'redact', vectors: 'round' },
   none: { fields: ['nothing.here'], detectors: [], action: 'redact', vectors: 'keep' }
 }, { hashKey: Buffer.alloc(32, 9) })
 
