@@ -4,8 +4,8 @@
  * for messages as protobufjs writes them (minimal varints, JSON rows as JSON.stringify writes them),
  * the wire path's bytes are the decoded path's re-encoding, under several profiles, for columns from
  * one row to hundreds (lengths that cross a varint byte), all rows or none changed, float vectors
- * rounded as they are copied; and around
- * unknown fields and non-minimal lengths, which the wire path keeps as they came.
+ * rounded as they are copied; and around unknown fields and non-minimal lengths, which the wire path
+ * keeps as they came.
  */
 import t from 'tap'
 import { milvusMethods } from '../../../decoders/milvus/methods.js'
