@@ -485,14 +485,21 @@ class RowCuts {
     this.text[i] = text
   }
 
-  /** lets go of the row texts (the list outlives the response) */
+  /** lets go of the row texts (the list outlives the response), and of the lists' storage after a response of many rows */
   clear (): void {
-    for (let i = 0; i < this.n; i++) this.text[i] = EMPTY
+    if (this.n > KEEP_CUTS) {
+      this.at.length = 0
+      this.text.length = 0
+    } else {
+      for (let i = 0; i < this.n; i++) this.text[i] = EMPTY
+    }
     this.n = 0
   }
 }
 
 const EMPTY = new Uint8Array(0)
+/** changed rows whose lists are kept for the next response (a few hundred KiB) */
+const KEEP_CUTS = 16384
 const rowCuts = new RowCuts()
 
 /**
