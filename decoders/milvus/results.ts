@@ -553,7 +553,8 @@ class Spliced implements Part {
 /**
  * A column (FieldData buf[at.a, at.b)) with the rows rowCuts[first, end) replaced: the array
  * (ScalarField field `kind` at [ds, db), content from da), the ScalarField and the FieldData get new
- * lengths, everything else keeps its bytes.
+ * lengths, everything else keeps its bytes. Written before `response` returns: its rows live in
+ * `rowCuts` until then.
  */
 class RowsEdit implements Part {
   readonly byteLength: number
