@@ -1,6 +1,7 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import { I32, LEN, MessageSplice, VARINT, WireReader, roundFloats, type MessageBuilder } from '../grpc/protowire.js'
+import { I32, LEN, VARINT, WireReader, roundFloats, varintSize } from '../grpc/protowire.js'
+import { copyBytes } from '../../lib/mask/bytes.js'
 import type { Masker, RecordId, ResultView, WireChecks } from '../types.js'
 import { columnValues, idsOf, int64, isVectorColumn, maskColumn, vectorRows, type Msg } from './fields.js'
 
@@ -212,51 +213,36 @@ const ROWS = 3
 const ROUND = 4
 const JSON_ROWS = 5
 
-/**
- * the message buf[a, b) with its LEN field at [ca, cb) (content range) given new content; a builder,
- * so a row → array → ScalarField → FieldData → message chain is written once, at the end
- */
-function splice (buf: Buffer, a: number, b: number, ca: number, cb: number, field: number, content: Uint8Array | MessageBuilder): MessageBuilder {
-  // the field's tag and length sit before its content: find where the field starts
-  const r = new WireReader(buf, a, b)
-  while (r.next()) {
-    if (r.field === field && r.wireType === LEN) {
-      const s = r.len()
-      if (s === ca && r.pos === cb) {
-        const out = new MessageSplice(buf, a)
-        out.replace(r.fieldStart, cb, field, content)
-        return out.upTo(b)
-      }
-    } else r.skip()
-  }
-  throw new VecgateError('VG_ERR_INTERNAL', 'masked column no longer found in its message')
-}
-
 class WireMask {
   private readonly dropped = new Set<string>()
 
   constructor (private readonly L: Layout, private readonly masker: Masker, private readonly wire: WireChecks) {}
 
   response (buf: Buffer): Buffer | null {
-    if (this.L.results === 0) return this.holder(buf, 0, buf.length)?.finish() ?? null
-    const r = new WireReader(buf, 0, buf.length)
-    let out: MessageSplice | undefined
-    while (r.next()) {
-      if (r.field !== this.L.results || r.wireType !== LEN) { r.skip(); continue }
-      const fs = r.fieldStart
-      const s = r.len()
-      const h = this.holder(buf, s, r.pos)
-      if (h === null) continue
-      ;(out ??= new MessageSplice(buf, 0)).replace(fs, r.pos, this.L.results, h)
+    rowCuts.n = 0
+    try {
+      if (this.L.results === 0) return this.holder(buf, 0, buf.length)?.finish() ?? null
+      const r = new WireReader(buf, 0, buf.length)
+      let out: Spliced | undefined
+      while (r.next()) {
+        if (r.field !== this.L.results || r.wireType !== LEN) { r.skip(); continue }
+        const fs = r.fieldStart
+        const s = r.len()
+        const h = this.holder(buf, s, r.pos)
+        if (h === null) continue
+        ;(out ??= new Spliced(buf, 0, buf.length)).replace(fs, r.pos, this.L.results, h)
+      }
+      return out?.finish() ?? null
+    } finally {
+      rowCuts.clear()
     }
-    return out?.upTo(buf.length).finish() ?? null
   }
 
   /** the message part holding fields_data and output_fields */
-  private holder (buf: Buffer, a: number, b: number): MessageBuilder | null {
+  private holder (buf: Buffer, a: number, b: number): Spliced | null {
     const L = this.L
     const r = new WireReader(buf, a, b)
-    const pieces: Array<[number, number, Uint8Array | MessageBuilder | null]> = [] // [from, to) replaced by content, or removed
+    const pieces: Array<[number, number, Uint8Array | Part | null]> = [] // [from, to) replaced by content, or removed
     while (r.next()) {
       if (r.field !== L.fieldsData || r.wireType !== LEN) { r.skip(); continue }
       const fs = r.fieldStart
@@ -277,22 +263,22 @@ class WireMask {
       }
       pieces.sort((x, y) => x[0] - y[0])
     }
-    const out = new MessageSplice(buf, a)
-    for (const [from, to, content] of pieces) out.replace(from, to, L.fieldsData, content ?? undefined)
-    return out.upTo(b)
+    const out = new Spliced(buf, a, b)
+    for (const [from, to, content] of pieces) out.replace(from, to, L.fieldsData, content)
+    return out
   }
 
   /** one FieldData: null when the mask leaves it as it is, REMOVE, or its new bytes */
-  private column (buf: Buffer, a: number, b: number): Uint8Array | MessageBuilder | typeof REMOVE | null {
+  private column (buf: Buffer, a: number, b: number): Uint8Array | Part | typeof REMOVE | null {
     const L = this.L
     const r = new WireReader(buf, a, b)
     let name = ''
     let dynamic = false
-    let scalars = -1; let scalarsEnd = -1
+    let scalarsField = -1; let scalars = -1; let scalarsEnd = -1
     let vectors = 0; let vs = -1; let ve = -1
     while (r.next()) {
       if (r.field === L.name && r.wireType === LEN) { const s = r.len(); name = buf.toString('utf8', s, r.pos) } else if (r.field === L.dynamic && r.wireType === VARINT) dynamic = r.varint() !== 0
-      else if (r.field === L.scalars && r.wireType === LEN) { scalars = r.len(); scalarsEnd = r.pos } else if (r.field === L.vectors && r.wireType === LEN) { vs = r.len(); ve = r.pos; vectors++ } else r.skip()
+      else if (r.field === L.scalars && r.wireType === LEN) { scalarsField = r.fieldStart; scalars = r.len(); scalarsEnd = r.pos } else if (r.field === L.vectors && r.wireType === LEN) { vs = r.len(); ve = r.pos; vectors++ } else r.skip()
     }
     let how: number
     if (vectors > 0) how = this.masker.vectors === 'keep' ? SAME : this.masker.vectors === 'drop' ? REMOVE : vectors === 1 ? ROUND : DECODE
@@ -305,7 +291,8 @@ class WireMask {
       if (v !== undefined) return v
     }
     if (how === ROWS || how === JSON_ROWS) {
-      const rows = how === ROWS ? this.stringRows(buf, a, b, scalars, scalarsEnd, name) : this.jsonRows(buf, a, b, scalars, scalarsEnd, name, dynamic)
+      const at: ColumnAt = { a, b, scalarsField, sa: scalars, sb: scalarsEnd }
+      const rows = how === ROWS ? this.stringRows(buf, at, name) : this.jsonRows(buf, at, name, dynamic)
       if (rows !== undefined) return rows
     }
     const fd = L.fieldType.decode(buf.subarray(a, b)) as unknown as Msg
@@ -317,12 +304,12 @@ class WireMask {
 
   /**
    * A float vector column (FieldData.vectors = VectorField { dim, float_vector: FloatArray { data } })
-   * rounded as `maskVectors` rounds it, on a copy of its bytes: a float32 stays four bytes wide, so
-   * every length stays as it was. Null for a VectorField without float_vector (other kinds keep
+   * rounded as `maskVectors` rounds it, as its bytes are copied into the response (`RoundedFloats`):
+   * a float32 stays four bytes wide, so every length stays as it was. Null for a VectorField without float_vector (other kinds keep
    * their bytes); undefined for anything `maskVectors` must judge (no dim, a last row cut short, a
    * member this walk does not know).
    */
-  private roundedVectors (buf: Buffer, a: number, b: number, vs: number, ve: number): Buffer | null | undefined {
+  private roundedVectors (buf: Buffer, a: number, b: number, vs: number, ve: number): Part | null | undefined {
     const L = this.L
     const r = new WireReader(buf, vs, ve)
     let dim = 0; let fa = -1; let fb = -1
@@ -345,10 +332,7 @@ class WireMask {
     }
     if (floats === 0) return null
     if (floats % dim !== 0) return undefined
-    const out = Buffer.from(buf.subarray(a, b))
-    const w = new WireReader(out, fa - a, fb - a)
-    while (w.next()) roundFloats(w, this.wire)
-    return out
+    return new RoundedFloats(buf, a, b, fa, fb, this.wire)
   }
 
   /** whether a ScalarField column can be left as it is without decoding it */
@@ -382,7 +366,7 @@ class WireMask {
    * Undefined when the column needs `maskColumn` after all: a result that is not a string (null,
    * DROP), or see `eachRow`.
    */
-  private stringRows (buf: Buffer, a: number, b: number, sa: number, sb: number, name: string): MessageBuilder | null | undefined {
+  private stringRows (buf: Buffer, at: ColumnAt, name: string): Part | null | undefined {
     const free = this.wire.pathFree(name) && this.wire.quietName(name)
     // a configured column gets the same text row after row ("[redacted]"): encoded once
     let last = ''
@@ -390,7 +374,7 @@ class WireMask {
     // a configured column under redact: every row but the redaction text itself becomes it, undecoded
     const fixedText = this.wire.fixedText?.(name)
     const fixed = fixedText === undefined ? undefined : Buffer.from(fixedText)
-    return this.eachRow(buf, a, b, sa, sb, this.L.stringData, (s, e) => {
+    return this.eachRow(buf, at, this.L.stringData, (s, e) => {
       if (free && this.wire.quietText(buf, s, e)) return null
       if (fixed !== undefined) return sameBytes(fixed, buf, s, e) ? null : fixed
       const before = buf.toString('utf8', s, e)
@@ -409,48 +393,49 @@ class WireMask {
    * there), the dynamic field as a document of top-level keys. Empty rows are left alone. Undefined
    * when a row needs the decoded path, or see `eachRow`.
    */
-  private jsonRows (buf: Buffer, a: number, b: number, sa: number, sb: number, name: string, dynamic: boolean): MessageBuilder | null | undefined {
+  private jsonRows (buf: Buffer, at: ColumnAt, name: string, dynamic: boolean): Part | null | undefined {
     const wire = this.wire
     if (!dynamic && !wire.quietName(name)) return undefined
     const prefix = dynamic ? '' : name
     // a declared field no configured path reaches: a row the detectors pass over whole is not walked
     const skim = !dynamic && wire.pathFree(name)
-    return this.eachRow(buf, a, b, sa, sb, this.L.jsonData, (s, e) => e === s || (skim && wire.quietJson(buf, s, e)) ? null : wire.maskJson(buf, s, e, prefix))
+    return this.eachRow(buf, at, this.L.jsonData, (s, e) => e === s || (skim && wire.quietJson(buf, s, e)) ? null : wire.maskJson(buf, s, e, prefix))
   }
 
   /**
    * The rows of a column whose ScalarField holds one `kind` array (a message with `repeated … data
    * = 1`), each given new content by `row` (null: kept; undefined: the column needs `maskColumn`).
-   * The array, the ScalarField and the FieldData are rebuilt around the rows that changed; null when
-   * none did. Undefined for nullable rows (valid_data) and anything but a lone `kind` array.
+   * The FieldData is written anew around the rows that changed (`RowsEdit`); null when none did.
+   * Undefined for nullable rows (valid_data) and anything but a lone `kind` array.
    */
-  private eachRow (buf: Buffer, a: number, b: number, sa: number, sb: number, kind: number,
-    row: (s: number, e: number) => Uint8Array | null | undefined): MessageBuilder | null | undefined {
+  private eachRow (buf: Buffer, at: ColumnAt, kind: number,
+    row: (s: number, e: number) => Uint8Array | null | undefined): Part | null | undefined {
     const L = this.L
-    const f = new WireReader(buf, a, b)
+    const f = new WireReader(buf, at.a, at.b)
     while (f.next()) { if (f.field === L.validData) return undefined; f.skip() }
-    const sc = new WireReader(buf, sa, sb)
-    let da = -1; let db = -1
+    const sc = new WireReader(buf, at.sa, at.sb)
+    let ds = -1; let da = -1; let db = -1
     while (sc.next()) {
       if (sc.field !== kind || sc.wireType !== LEN || da >= 0) return undefined
-      da = sc.len(); db = sc.pos
+      ds = sc.fieldStart; da = sc.len(); db = sc.pos
     }
     if (da < 0) return undefined
     const r = new WireReader(buf, da, db)
-    let out: MessageSplice | undefined
+    const cuts = rowCuts
+    const first = cuts.n
+    let grow = 0
     while (r.next()) {
-      if (r.field !== 1 || r.wireType !== LEN) return undefined
+      if (r.field !== 1 || r.wireType !== LEN) { cuts.n = first; return undefined }
       const fs = r.fieldStart
       const s = r.len()
       const after = row(s, r.pos)
       if (after === null) continue
-      if (after === undefined) return undefined
-      ;(out ??= new MessageSplice(buf, da)).replace(fs, r.pos, 1, after)
+      if (after === undefined) { cuts.n = first; return undefined }
+      cuts.add(fs, r.pos, after)
+      grow += 1 + varintSize(after.length) + after.length - (r.pos - fs)
     }
-    if (out === undefined) return null
-    out.upTo(db)
-    // the array → ScalarField → FieldData, each rebuilt around the part that changed
-    return splice(buf, a, b, sa, sb, L.scalars, splice(buf, sa, sb, da, db, kind, out))
+    if (cuts.n === first) return null
+    return new RowsEdit(buf, at, L.scalars, kind, ds, da, db, first, cuts.n, grow)
   }
 
   /** every element of a LongArray/IntArray (field 1, packed or not) is a number the detectors leave */
@@ -472,4 +457,174 @@ function sameBytes (x: Uint8Array, buf: Uint8Array, a: number, b: number): boole
   if (x.length !== b - a) return false
   for (let i = 0; i < x.length; i++) if (x[i] !== buf[a + i]) return false
   return true
+}
+
+/** where a column sits: the FieldData buf[a, b), its ScalarField field from `scalarsField`, content [sa, sb) */
+interface ColumnAt {
+  a: number
+  b: number
+  scalarsField: number
+  sa: number
+  sb: number
+}
+
+/**
+ * The rows that change, column after column of one response: the row field buf[start, end) (tag
+ * included) and its new content. One list, reused from response to response (a walk masks one
+ * response at a time, and writes it before the next), so rows cost no allocation but their output.
+ */
+class RowCuts {
+  n = 0
+  readonly at: number[] = []
+  readonly text: Uint8Array[] = []
+
+  add (start: number, end: number, text: Uint8Array): void {
+    const i = this.n++
+    this.at[2 * i] = start
+    this.at[2 * i + 1] = end
+    this.text[i] = text
+  }
+
+  /** lets go of the row texts (the list outlives the response), and of the lists' storage after a response of many rows */
+  clear (): void {
+    if (this.n > KEEP_CUTS) {
+      this.at.length = 0
+      this.text.length = 0
+    } else {
+      for (let i = 0; i < this.n; i++) this.text[i] = EMPTY
+    }
+    this.n = 0
+  }
+}
+
+const EMPTY = new Uint8Array(0)
+/** changed rows whose lists are kept for the next response (a few hundred KiB) */
+const KEEP_CUTS = 16384
+const rowCuts = new RowCuts()
+
+/**
+ * New bytes for a part of the message, written into the response's one buffer once every size is
+ * known: a rebuilt column writes its rows straight into it.
+ */
+interface Part {
+  readonly byteLength: number
+  writeTo (out: Buffer, pos: number): number
+}
+
+/**
+ * The message buf[a, b) with some of its LEN fields replaced or removed; everything between them
+ * keeps its bytes. As MessageSplice (protowire.ts), but what replaces a field may be a `Part`.
+ */
+class Spliced implements Part {
+  byteLength: number
+  /** from, to and field number of each replaced field, in message order */
+  private readonly at: number[] = []
+  private readonly content: Array<Uint8Array | Part | null> = []
+
+  constructor (private readonly buf: Buffer, private readonly a: number, private readonly b: number) {
+    this.byteLength = b - a
+  }
+
+  /** the field buf[from, to) (tag included) becomes field `field` holding `content`, or goes (null) */
+  replace (from: number, to: number, field: number, content: Uint8Array | Part | null): void {
+    this.at.push(from, to, field)
+    this.content.push(content)
+    this.byteLength += (content === null ? 0 : fieldSize(field, content.byteLength)) - (to - from)
+  }
+
+  writeTo (out: Buffer, pos: number): number {
+    let from = this.a
+    for (let i = 0; i < this.content.length; i++) {
+      pos = copyBytes(this.buf, from, this.at[3 * i], out, pos)
+      const c = this.content[i]
+      if (c !== null) pos = putField(out, pos, this.at[3 * i + 2], c)
+      from = this.at[3 * i + 1]
+    }
+    return copyBytes(this.buf, from, this.b, out, pos)
+  }
+
+  finish (): Buffer {
+    const out = Buffer.allocUnsafe(this.byteLength)
+    if (this.writeTo(out, 0) !== out.length) throw new VecgateError('VG_ERR_INTERNAL', 'masked message is not the size computed for it')
+    return out
+  }
+}
+
+/**
+ * A column (FieldData buf[at.a, at.b)) with the rows rowCuts[first, end) replaced: the array
+ * (ScalarField field `kind` at [ds, db), content from da), the ScalarField and the FieldData get new
+ * lengths, everything else keeps its bytes. Written before `response` returns: its rows live in
+ * `rowCuts` until then.
+ */
+class RowsEdit implements Part {
+  readonly byteLength: number
+  private readonly dataLen: number
+  private readonly scalarsLen: number
+
+  constructor (private readonly buf: Buffer, private readonly at: ColumnAt, private readonly scalarsField: number, private readonly kind: number,
+    private readonly ds: number, private readonly da: number, private readonly db: number,
+    private readonly first: number, private readonly end: number, grow: number) {
+    this.dataLen = db - da + grow
+    this.scalarsLen = (at.sb - at.sa) - (db - ds) + fieldSize(kind, this.dataLen)
+    this.byteLength = (at.b - at.a) - (at.sb - at.scalarsField) + fieldSize(scalarsField, this.scalarsLen)
+  }
+
+  writeTo (out: Buffer, pos: number): number {
+    const { buf, at } = this
+    pos = copyBytes(buf, at.a, at.scalarsField, out, pos)
+    pos = putVarint(out, pos, this.scalarsField * 8 + LEN)
+    pos = putVarint(out, pos, this.scalarsLen)
+    pos = copyBytes(buf, at.sa, this.ds, out, pos)
+    pos = putVarint(out, pos, this.kind * 8 + LEN)
+    pos = putVarint(out, pos, this.dataLen)
+    const cut = rowCuts.at
+    const text = rowCuts.text
+    let from = this.da
+    for (let i = this.first; i < this.end; i++) {
+      pos = copyBytes(buf, from, cut[2 * i], out, pos)
+      const t = text[i]
+      out[pos++] = 1 * 8 + LEN // repeated … data = 1
+      pos = putVarint(out, pos, t.length)
+      pos = copyBytes(t, 0, t.length, out, pos)
+      from = cut[2 * i + 1]
+    }
+    // the rest of the array, of the ScalarField and of the FieldData
+    return copyBytes(buf, from, at.b, out, pos)
+  }
+}
+
+/** a column buf[a, b) copied with the floats of its FloatArray (content [fa, fb)) rounded in the copy */
+class RoundedFloats implements Part {
+  readonly byteLength: number
+
+  constructor (private readonly buf: Buffer, private readonly a: number, b: number,
+    private readonly fa: number, private readonly fb: number, private readonly round: WireChecks) {
+    this.byteLength = b - a
+  }
+
+  writeTo (out: Buffer, pos: number): number {
+    const at = pos - this.a // where buf's offsets land in out
+    copyBytes(this.buf, this.a, this.a + this.byteLength, out, pos)
+    const w = new WireReader(out, this.fa + at, this.fb + at)
+    while (w.next()) roundFloats(w, this.round)
+    return pos + this.byteLength
+  }
+}
+
+/** bytes of a LEN field `field` holding n bytes */
+function fieldSize (field: number, n: number): number {
+  return varintSize(field * 8 + LEN) + varintSize(n) + n
+}
+
+function putField (out: Buffer, pos: number, field: number, content: Uint8Array | Part): number {
+  pos = putVarint(out, pos, field * 8 + LEN)
+  pos = putVarint(out, pos, content.byteLength)
+  return content instanceof Uint8Array ? copyBytes(content, 0, content.length, out, pos) : content.writeTo(out, pos)
+}
+
+/** a tag or length (below 2^31) as a varint */
+function putVarint (out: Buffer, pos: number, n: number): number {
+  while (n >= 128) { out[pos++] = (n & 127) | 128; n >>>= 7 }
+  out[pos++] = n
+  return pos
 }
