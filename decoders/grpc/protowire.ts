@@ -247,6 +247,119 @@ export class MessageSplice extends MessageBuilder {
 }
 
 /**
+ * A message rewritten as edits over its source bytes, in source order: each edit puts up to two
+ * varints (a field's tag and length) and some bytes in place of source[a, b). Whatever the nesting,
+ * the kept runs between edits are copied once, straight into the one output buffer, whose length is
+ * known before writing. A LEN field whose content is being walked is `open`ed (a place for its
+ * header, in source order) and `close`d when its content's new length is known; with no edit inside
+ * it goes, so content left as it came costs nothing. The lists are reused message after message
+ * (`reset`): a rewrite allocates the output and the bytes that replace values, nothing per field.
+ */
+export class MessageEdits {
+  /** per edit: a, b, then the two varints (-1: none); an open field's length slot holds `delta` at `open` */
+  private readonly nums: number[] = []
+  private readonly bytes: Array<Uint8Array | undefined> = []
+  /** edits so far */
+  count = 0
+  /** the output's length minus the source's, over the edits so far */
+  delta = 0
+
+  reset (): void {
+    this.count = 0
+    this.delta = 0
+  }
+
+  /** source[a, b) becomes the varints `v1`, `v2` (each left out when negative) and `content` */
+  edit (a: number, b: number, v1: number, v2: number, content: Uint8Array | undefined): void {
+    const i = this.count++
+    const n = this.nums
+    n[4 * i] = a
+    n[4 * i + 1] = b
+    n[4 * i + 2] = v1
+    n[4 * i + 3] = v2
+    this.bytes[i] = content
+    this.delta += (v1 >= 0 ? varintSize(v1) : 0) + (v2 >= 0 ? varintSize(v2) : 0) + (content?.length ?? 0) - (b - a)
+  }
+
+  /** the field in source[a, b) becomes field `field` (wire type LEN) holding `content`, or goes when undefined */
+  replace (a: number, b: number, field: number, content: Uint8Array | undefined): void {
+    if (content === undefined) this.edit(a, b, -1, -1, undefined)
+    else this.edit(a, b, field * 8 + LEN, content.length, content)
+  }
+
+  /**
+   * The header source[a, b) of a LEN field about to be walked, to become field `field`'s tag and
+   * its content's new length at `close`; returns the edit's index for `close`.
+   */
+  open (a: number, b: number, field: number): number {
+    const i = this.count++
+    const n = this.nums
+    n[4 * i] = a
+    n[4 * i + 1] = b
+    n[4 * i + 2] = field * 8 + LEN
+    n[4 * i + 3] = this.delta
+    this.bytes[i] = undefined
+    return i
+  }
+
+  /** the field opened as edit `i`, its content `length` bytes in the source: true when its content changed */
+  close (i: number, length: number): boolean {
+    if (this.count === i + 1) { // nothing changed inside: the header stays as it came
+      this.count = i
+      return false
+    }
+    const n = this.nums
+    const tag = n[4 * i + 2]
+    const now = length + this.delta - n[4 * i + 3]
+    n[4 * i + 3] = now
+    this.delta += varintSize(tag) + varintSize(now) - (n[4 * i + 1] - n[4 * i])
+    return true
+  }
+
+  /** drops the edits from `count` on (an open field's included), `delta` being what it was then */
+  truncate (count: number, delta: number): void {
+    this.count = count
+    this.delta = delta
+  }
+
+  /** source[a, b) with every edit applied */
+  write (source: Uint8Array, a: number, b: number): Buffer {
+    const out = Buffer.allocUnsafe(b - a + this.delta)
+    this.writeRange(source, a, b, 0, out)
+    return out
+  }
+
+  /**
+   * source[a, b) with the edits from `from` on applied (all of them inside it), as bytes of its
+   * own; those edits are dropped (`truncate(from, delta)`, `delta` being what it was before them)
+   */
+  take (source: Uint8Array, a: number, b: number, from: number, delta: number): Buffer {
+    const out = Buffer.allocUnsafe(b - a + this.delta - delta)
+    this.writeRange(source, a, b, from, out)
+    this.truncate(from, delta)
+    return out
+  }
+
+  private writeRange (source: Uint8Array, a: number, b: number, from: number, out: Buffer): void {
+    const n = this.nums
+    const bytes = this.bytes
+    let pos = 0
+    let copied = a
+    for (let i = from; i < this.count; i++) {
+      pos = copyBytes(source, copied, n[4 * i], out, pos)
+      const v1 = n[4 * i + 2]
+      const v2 = n[4 * i + 3]
+      if (v1 >= 0) pos = writeVarint(out, pos, v1)
+      if (v2 >= 0) pos = writeVarint(out, pos, v2)
+      const c = bytes[i]
+      if (c !== undefined) pos = copyBytes(c, 0, c.length, out, pos)
+      copied = n[4 * i + 1]
+    }
+    copyBytes(source, copied, b, out, pos)
+  }
+}
+
+/**
  * The value of a `repeated float` field under the reader (its tag just read): packed (LEN) or one
  * float (I32). Each float32 is rounded in place by `round` on its bit pattern (little-endian on the
  * wire); rounding keeps the width, so the message around it stays valid. Returns how many floats.

@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import { I32, I64, LEN, MessageBuilder, MessageSplice, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
+import { I32, I64, LEN, MessageBuilder, MessageEdits, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
 import { DROP, type Masker, type RecordId, type ResultView, type WireChecks } from '../types.js'
 import { idOf } from './methods.js'
 import { isUtf8 } from 'node:buffer'
@@ -113,9 +113,11 @@ export class QdrantResultView implements ResultView {
     const L = this.layout
     if (L === undefined || masker.wire === undefined || this.changed) return this.maskDecoded(masker)
     const buf = this.current
-    const out = new WireMask(L, masker, masker.wire).message(buf, 0, buf.length, 0)
-    if (out === null) return false
-    this.out = out.finish()
+    const edits = wireEdits
+    edits.reset()
+    new WireMask(L, masker, masker.wire, edits).message(buf, 0, buf.length, 0)
+    if (edits.count === 0) return false
+    this.out = edits.write(buf, 0, buf.length)
     this.msg = undefined
     return true
   }
@@ -368,11 +370,12 @@ function varintBig (buf: Buffer, a: number, b: number): bigint {
 /** deeper than this a value is not checked on the wire; the decoded path refuses it (MAX_DEPTH in lib/mask) */
 const MAX_WIRE_DEPTH = 256
 
+/** what masking a point's entry gave: left as it came, changed (its edits recorded), or the decoded point needed */
 const SAME = 0
-const REMOVE = 1
+const CHANGED = 1
 const WHOLE = 2
+type Outcome = typeof SAME | typeof CHANGED | typeof WHOLE
 const NOT_SCALAR = Symbol('not a scalar')
-type Outcome = typeof SAME | typeof REMOVE | typeof WHOLE | Buffer | MessageBuilder
 
 /** what the wire walk needs of a payload key: its text, its path, the mask's answers for them */
 interface KeyInfo {
@@ -454,6 +457,8 @@ function sameBytes (x: Uint8Array, buf: Uint8Array, a: number, b: number): boole
 }
 
 const payloadKeys = new WeakMap<WireChecks, PayloadKeys>()
+/** the edits of the message being masked: one list, reused (a walk runs to its end before the next starts) */
+const wireEdits = new MessageEdits()
 const KEPT_KEY = 128
 
 /** readers per nesting level in `WireMask` (`reader`): each function uses its own slots at a depth */
@@ -468,7 +473,7 @@ class WireMask {
   /** the key `entry` last looked up, for the next entry's `PayloadKeys.at` */
   private seen: KeyInfo | null = null
 
-  constructor (private readonly L: Layout, private readonly masker: Masker, private readonly wire: WireChecks) {
+  constructor (private readonly L: Layout, private readonly masker: Masker, private readonly wire: WireChecks, private readonly edits: MessageEdits) {
     let k = payloadKeys.get(wire)
     if (k === undefined) payloadKeys.set(wire, k = new PayloadKeys(wire))
     this.keys = k
@@ -483,60 +488,82 @@ class WireMask {
     return (this.readers[i] = new WireReader(buf, a, b))
   }
 
-  /** the message with its points masked, or null when nothing changed (written once, at the top) */
-  message (buf: Buffer, a: number, b: number, level: number): MessageBuilder | null {
+  /** every point of the message at buf[a, b) (a response, or a batch result at level 1), masked as edits */
+  message (buf: Buffer, a: number, b: number, level: number): void {
     const L = this.L
     const r = new WireReader(buf, a, b)
     const target = L.containers[level]
     const last = level === L.containers.length - 1
-    let out: MessageSplice | undefined
+    const edits = this.edits
     while (r.next()) {
       if (r.field !== target || r.wireType !== LEN) { r.skip(); continue }
       const fs = r.fieldStart
       const s = r.len()
-      const sub = last ? this.point(buf, s, r.pos) : this.message(buf, s, r.pos, level + 1)
-      if (sub === null) continue
-      ;(out ??= new MessageSplice(buf, a)).replace(fs, r.pos, target, sub)
+      if (last) {
+        this.point(buf, fs, s, r.pos, target)
+      } else {
+        const i = edits.open(fs, s, target)
+        this.message(buf, s, r.pos, level + 1)
+        edits.close(i, r.pos - s)
+      }
     }
-    return out?.upTo(b) ?? null
   }
 
-  private point (buf: Buffer, a: number, b: number): MessageBuilder | Buffer | null {
+  /** the point in field `field` at buf[fs, b), its content from `a` */
+  private point (buf: Buffer, fs: number, a: number, b: number, field: number): void {
     const L = this.L
+    const edits = this.edits
+    const d0 = edits.delta
+    const i = edits.open(fs, a, field)
     const r = this.pointReader === undefined ? (this.pointReader = new WireReader(buf, a, b)) : this.pointReader.reset(buf, a, b)
-    let out: MessageSplice | undefined
     let prev: KeyInfo | null = null
     while (r.next()) {
-      const fs = r.fieldStart
-      let e: Outcome
-      if (r.field === L.payload && r.wireType === LEN) {
+      const f = r.field
+      const es = r.fieldStart
+      if (f === L.payload && r.wireType === LEN) {
         const s = r.len()
-        e = this.entry(buf, s, r.pos, null, 0, prev)
+        const e = this.entry(buf, es, s, r.pos, f, null, 0, prev)
         prev = this.seen
-      } else if (r.field === L.vectors && r.wireType === LEN && this.masker.vectors !== 'keep') {
+        if (e === WHOLE) {
+          edits.truncate(i, d0)
+          const p = this.decodedPoint(buf, a, b)
+          if (p !== null) edits.replace(fs, b, field, p)
+          return
+        }
+      } else if (f === L.vectors && r.wireType === LEN && this.masker.vectors !== 'keep') {
         const s = r.len()
-        if (this.masker.vectors === 'drop') e = REMOVE
-        else e = this.rounded(buf, s, r.pos) ?? SAME
+        if (this.masker.vectors === 'drop') edits.replace(es, r.pos, f, undefined)
+        else {
+          const v = this.rounded(buf, s, r.pos)
+          if (v !== null) edits.replace(es, r.pos, f, v)
+        }
       } else {
         r.skip()
-        continue
       }
-      if (e === SAME) continue
-      if (e === WHOLE) return this.decodedPoint(buf, a, b)
-      ;(out ??= new MessageSplice(buf, a)).replace(fs, r.pos, r.field, e === REMOVE ? undefined : e)
     }
-    return out?.upTo(b) ?? null
+    edits.close(i, b - a)
   }
 
-  /** one payload map entry { key = 1, value = 2 }, or one of the fields of a Struct under `parent` */
-  private entry (buf: Buffer, a: number, b: number, parent: KeyInfo | null, depth: number, prev: KeyInfo | null): Outcome {
+  /**
+   * One payload map entry { key = 1, value = 2 } at buf[fs, b), its content from `a`, in field
+   * `field` of a point, or one of the fields of a Struct under `parent`: a change is recorded as
+   * edits (the entry rewritten, removed, or the struct under it rewritten field by field).
+   */
+  private entry (buf: Buffer, fs: number, a: number, b: number, field: number, parent: KeyInfo | null, depth: number, prev: KeyInfo | null): Outcome {
     this.seen = null
     let ks = a; let ke = a; let vs = -1; let ve = -1
     const kl = buf[a + 1]
-    if (buf[a] === 0x0a && kl < 0x80 && a + 4 + kl <= b && buf[a + 2 + kl] === 0x12 && buf[a + 3 + kl] < 0x80 && a + 4 + kl + buf[a + 3 + kl] === b) {
-      // the layout writers give an entry: key (1) then value (2), each with a one-byte length
-      ks = a + 2; ke = ks + kl; vs = ke + 2; ve = b
-    } else {
+    const vt = a + 2 + kl
+    if (buf[a] === 0x0a && kl < 0x80 && vt + 2 <= b && buf[vt] === 0x12) {
+      // the layout writers give an entry: key (1) then value (2), the key's length in one byte, the value's in one or two
+      const n = buf[vt + 1]
+      if (n < 0x80) {
+        if (vt + 2 + n === b) { ks = a + 2; ke = vt; vs = vt + 2; ve = b }
+      } else if (vt + 3 <= b && buf[vt + 2] < 0x80 && vt + 3 + ((n & 0x7f) | (buf[vt + 2] << 7)) === b) {
+        ks = a + 2; ke = vt; vs = vt + 3; ve = b
+      }
+    }
+    if (vs < 0) {
       const r = this.reader(depth, ENTRY, buf, a, b)
       while (r.next()) {
         if (r.field === 1 && r.wireType === LEN) { ks = r.len(); ke = r.pos } else if (r.field === 2 && r.wireType === LEN) { vs = r.len(); ve = r.pos } else r.skip()
@@ -550,6 +577,7 @@ class WireMask {
     // a key the detectors rename may collide with its neighbours: only the whole payload can say
     if (!k.quietName) return WHOLE
     if (k.pathFree && this.quiet(buf, vs, ve, depth)) return SAME
+    const edits = this.edits
     const fixed = k.fixed
     if (fixed !== undefined) {
       // a string (a Value of one string_value) under a configured path masked to the same text
@@ -557,7 +585,8 @@ class WireMask {
       const n = buf[vs + 1]
       if (buf[vs] === this.L.stringTag && n < 0x80 && vs + 2 + n === ve) {
         if (sameBytes(fixed, buf, vs + 2, ve)) return SAME
-        return this.entryFor(k, buf, ks, ke, k.fixedText)
+        edits.replace(fs, b, field, this.entryFor(k, buf, ks, ke, k.fixedText))
+        return CHANGED
       }
     }
     // scalars (most configured fields) are read and written here, and so are structs no configured
@@ -569,28 +598,63 @@ class WireMask {
       // `scalar` gives what `document` would (the key is one the detectors leave as it is)
       const out = this.masker.scalar(path, scalar as string | number | boolean | null)
       if (out === scalar) return SAME
-      if (out === DROP) return REMOVE
-      return this.entryFor(k, buf, ks, ke, out)
+      edits.replace(fs, b, field, out === DROP ? undefined : this.entryFor(k, buf, ks, ke, out))
+      return CHANGED
     }
     if (scalar === NOT_SCALAR && !covered) {
-      const st = this.struct(buf, vs, ve, k, depth + 1)
-      this.seen = k
-      if (st === SAME || st === WHOLE) return st
-      if (st !== undefined) {
-        // the entry { key, value: Value { struct_value: the fields } } around the rebuilt fields
-        const entry = new MessageBuilder(buf)
-        entry.sourceField(1, ks, ke)
-        entry.fieldIn(2, this.L.vStruct, st)
-        return entry
-      }
+      const st = this.structEntry(buf, fs, a, b, field, ks, ke, vs, ve, k, depth)
+      if (st !== undefined) return st
     }
     // `document` at the entry's own level: `prefix` is where a Struct field sits
     const doc: Record<string, unknown> = { [key]: scalar !== NOT_SCALAR ? scalar : valueToJs(this.L.valueType.decode(buf.subarray(vs, ve)) as unknown as Msg) }
     if (!this.masker.document(doc, parent === null ? '' : parent.path)) return SAME
     const keys = Object.keys(doc)
-    if (keys.length === 0) return REMOVE
+    if (keys.length === 0) {
+      edits.replace(fs, b, field, undefined)
+      return CHANGED
+    }
     if (keys.length !== 1 || keys[0] !== key) return WHOLE
-    return this.entryOf(buf, ks, ke, doc[key])
+    edits.replace(fs, b, field, this.entryOf(buf, ks, ke, doc[key]).finish())
+    return CHANGED
+  }
+
+  /**
+   * The entry at buf[fs, b) whose value (buf[vs, ve)) is one struct_value, its fields masked one by
+   * one (`struct`); undefined when the value is anything else (the caller decodes it). A changed
+   * entry is written as `entryOf` writes one, { key, value: { struct_value } }: with the key first
+   * in the source, its header, the value's and the struct's are edits around the fields' own (the
+   * bytes around them go); with the key last, the struct is written out first.
+   */
+  private structEntry (buf: Buffer, fs: number, a: number, b: number, field: number, ks: number, ke: number, vs: number, ve: number, k: KeyInfo, depth: number): Outcome | undefined {
+    const edits = this.edits
+    const i0 = edits.count
+    const d0 = edits.delta
+    const keyFirst = ke <= vs
+    let ie = -1
+    let iv = -1
+    if (keyFirst) {
+      ie = edits.open(fs, a, field)
+      if (ks !== a + 2 || buf[a] !== 0x0a || buf[a + 1] !== ke - ks) edits.edit(a, ks, 1 * 8 + LEN, ke - ks, undefined)
+      iv = edits.open(ke, vs, 2)
+    }
+    const st = this.struct(buf, vs, ve, k, depth + 1)
+    this.seen = k
+    if (st === WHOLE) return WHOLE
+    if (st !== CHANGED) {
+      edits.truncate(i0, d0)
+      return st
+    }
+    if (keyFirst) {
+      edits.close(iv, ve - vs)
+      if (ve < b) edits.edit(ve, b, -1, -1, undefined)
+      edits.close(ie, b - a)
+    } else {
+      const entry = new MessageBuilder(buf)
+      entry.sourceField(1, ks, ke)
+      entry.field(2, edits.take(buf, vs, ve, i0, d0))
+      edits.replace(fs, b, field, entry.finish())
+    }
+    return CHANGED
   }
 
   /** `entryOf` as bytes; a configured field masks to the same text point after point, so the last one is kept per key */
@@ -611,11 +675,11 @@ class WireMask {
 
   /**
    * A qdrant.Value that is one struct_value, its fields masked one by one as `entry`s under `parent`:
-   * the Struct's content rebuilt around the fields that changed (the caller writes the Value around
-   * it), SAME, WHOLE (a field needs the decoded point), or undefined when the Value is anything else
-   * (the caller decodes it).
+   * CHANGED (the Value's struct header and the fields that changed recorded as edits), SAME, WHOLE
+   * (a field needs the decoded point), or undefined when the Value is anything else (the caller
+   * decodes it; no edit is left).
    */
-  private struct (buf: Buffer, a: number, b: number, parent: KeyInfo, depth: number): MessageBuilder | typeof SAME | typeof WHOLE | undefined {
+  private struct (buf: Buffer, a: number, b: number, parent: KeyInfo, depth: number): Outcome | undefined {
     if (depth > MAX_WIRE_DEPTH) return undefined
     const L = this.L
     const v = this.reader(depth, S_VALUE, buf, a, b)
@@ -623,23 +687,24 @@ class WireMask {
     const sa = v.len()
     const sb = v.pos
     if (v.next()) return undefined // a second member: leave the oneof rules to protobufjs
+    const edits = this.edits
+    const d0 = edits.delta
+    const i = edits.open(a, sa, L.vStruct)
     const r = this.reader(depth, S_FIELDS, buf, sa, sb)
-    let out: MessageSplice | undefined
     let prev: KeyInfo | null = null
     while (r.next()) {
-      if (r.field !== L.structFields || r.wireType !== LEN) return undefined
+      if (r.field !== L.structFields || r.wireType !== LEN) {
+        edits.truncate(i, d0)
+        return undefined
+      }
       const fs = r.fieldStart
       const s = r.len()
-      const e = this.entry(buf, s, r.pos, parent, depth, prev)
+      const e = this.entry(buf, fs, s, r.pos, L.structFields, parent, depth, prev)
       prev = this.seen
-      if (e === SAME) continue
       if (e === WHOLE) return WHOLE
-      ;(out ??= new MessageSplice(buf, sa)).replace(fs, r.pos, L.structFields, e === REMOVE ? undefined : e)
     }
-    if (out === undefined) return SAME
-    return out.upTo(sb)
+    return edits.close(i, sb - sa) ? CHANGED : SAME
   }
-
   /** a qdrant.Value holding one scalar, as `valueToJs` gives it; NOT_SCALAR for anything else */
   private scalar (buf: Buffer, a: number, b: number, depth: number): unknown {
     const L = this.L
