@@ -324,9 +324,7 @@ export class MessageEdits {
 
   /** source[a, b) with every edit applied */
   write (source: Uint8Array, a: number, b: number): Buffer {
-    const out = Buffer.allocUnsafe(b - a + this.delta)
-    this.writeRange(source, a, b, 0, out)
-    return out
+    return this.writeFrom(source, a, b, 0)
   }
 
   /**
@@ -334,29 +332,62 @@ export class MessageEdits {
    * own; those edits are dropped (`truncate(from, delta)`, `delta` being what it was before them)
    */
   take (source: Uint8Array, a: number, b: number, from: number, delta: number): Buffer {
-    const out = Buffer.allocUnsafe(b - a + this.delta - delta)
-    this.writeRange(source, a, b, from, out)
+    const out = this.writeFrom(source, a, b, from)
     this.truncate(from, delta)
     return out
   }
 
-  private writeRange (source: Uint8Array, a: number, b: number, from: number, out: Buffer): void {
+  /**
+   * The source range is copied whole into the output first, `ahead` bytes in, and the output is then
+   * written over it from the start, each kept run moved back with `copyWithin` (a memmove within one
+   * buffer, where a copy from the source needs a view of it per run, which cost more than the copy).
+   * `ahead` is the most the output ever runs ahead of the source, so a write never reaches bytes
+   * not yet moved. The output is the buffer's first (b - a + delta) bytes.
+   */
+  private writeFrom (source: Uint8Array, a: number, b: number, from: number): Buffer {
     const n = this.nums
     const bytes = this.bytes
+    let ahead = 0
+    let sum = 0
+    for (let i = from; i < this.count; i++) {
+      const v1 = n[4 * i + 2]
+      const v2 = n[4 * i + 3]
+      sum += (v1 >= 0 ? varintSize(v1) : 0) + (v2 >= 0 ? varintSize(v2) : 0) + (bytes[i]?.length ?? 0) - (n[4 * i + 1] - n[4 * i])
+      if (sum > ahead) ahead = sum
+    }
+    const out = Buffer.allocUnsafe(ahead + b - a)
+    if (a === 0 && b === source.length) out.set(source, ahead)
+    else out.set(new Uint8Array(source.buffer, source.byteOffset + a, b - a), ahead)
+    const shift = ahead - a // where source byte i now is: out[i + shift]
     let pos = 0
     let copied = a
     for (let i = from; i < this.count; i++) {
-      pos = copyBytes(source, copied, n[4 * i], out, pos)
+      pos = moveBack(out, copied + shift, n[4 * i] + shift, pos)
       const v1 = n[4 * i + 2]
       const v2 = n[4 * i + 3]
       if (v1 >= 0) pos = writeVarint(out, pos, v1)
       if (v2 >= 0) pos = writeVarint(out, pos, v2)
       const c = bytes[i]
-      if (c !== undefined) pos = copyBytes(c, 0, c.length, out, pos)
+      if (c !== undefined) {
+        if (c.length < 16) for (let k = 0; k < c.length; k++) out[pos++] = c[k]
+        else { out.set(c, pos); pos += c.length }
+      }
       copied = n[4 * i + 1]
     }
-    copyBytes(source, copied, b, out, pos)
+    pos = moveBack(out, copied + shift, b + shift, pos)
+    return pos === out.length ? out : out.subarray(0, pos)
   }
+}
+
+/** out[a, b) moved to `pos` (at or before `a`): short runs by a loop, which costs less than the call */
+function moveBack (out: Buffer, a: number, b: number, pos: number): number {
+  if (a === pos) return pos + b - a
+  if (b - a < 16) {
+    for (let i = a; i < b; i++) out[pos++] = out[i]
+    return pos
+  }
+  out.copyWithin(pos, a, b)
+  return pos + b - a
 }
 
 /**
