@@ -399,6 +399,14 @@ interface KeyInfo {
   /** the key that came after this one last time, and the first key under this one (`PayloadKeys.at`) */
   next?: KeyInfo
   first?: KeyInfo
+  /**
+   * The start of an entry holding this key as the layout writers give it, key (1) then value (2):
+   * 0x0a, the key's length, the key, 0x12; as little-endian 32-bit words at 0, 4, … and the last
+   * at its last four bytes (`headAt`). Empty for keys it does not fit (longer than 127 bytes, or a
+   * head shorter than four bytes).
+   */
+  head: number[]
+  headLength: number
 }
 
 /**
@@ -412,14 +420,20 @@ class PayloadKeys {
   private ids = 0
   constructor (private readonly wire: WireChecks) {}
 
+  /** the key that came after `prev` (null: the first) under `parent` last time */
+  guess (parent: KeyInfo | null, prev: KeyInfo | null): KeyInfo | undefined {
+    const guess = prev !== null ? prev.next : parent !== null ? parent.first : this.first
+    return guess !== undefined && guess.parent === parent ? guess : undefined
+  }
+
   /**
    * The key at buf[a, b) under `parent`, after the key `prev` (null: the first). Points of one
    * collection carry their keys in the same order, so the key that followed `prev` last time is
    * tried first, by its bytes, before the table.
    */
   at (buf: Buffer, a: number, b: number, parent: KeyInfo | null, prev: KeyInfo | null = null): KeyInfo {
-    const guess = prev !== null ? prev.next : parent !== null ? parent.first : this.first
-    if (guess !== undefined && guess.parent === parent && sameBytes(guess.bytes, buf, a, b)) return guess
+    const guess = this.guess(parent, prev)
+    if (guess !== undefined && sameBytes(guess.bytes, buf, a, b)) return guess
     const k = this.lookUp(buf, a, b, parent)
     if (k.kept) {
       if (prev !== null) { if (prev.kept) prev.next = k } else if (parent !== null) parent.first = k
@@ -444,10 +458,29 @@ class PayloadKeys {
     // long keys (and keys under them) are answered but not kept: the table stays small
     const kept = b - a <= KEPT_KEY && path.length <= 4 * KEPT_KEY && (parent === null || parent.kept)
     const fixedText = w.fixedText?.(path)
-    const info = { bytes: Buffer.from(buf.subarray(a, b)), parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), fixedText, fixed: fixedText === undefined ? undefined : Buffer.from(fixedText), lastOut: undefined, lastEntry: undefined, next: undefined, first: undefined }
+    const bytes = Buffer.from(buf.subarray(a, b))
+    const info = { bytes, parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), fixedText, fixed: fixedText === undefined ? undefined : Buffer.from(fixedText), lastOut: undefined, lastEntry: undefined, next: undefined, first: undefined, head: headWords(bytes), headLength: bytes.length + 3 }
     if (kept) this.slots[slot] = info
     return info
   }
+}
+
+function headWords (key: Buffer): number[] {
+  if (key.length > 127 || key.length + 3 < 4) return []
+  const head = Buffer.concat([Buffer.from([0x0a, key.length]), key, Buffer.from([0x12])])
+  const words: number[] = []
+  for (let at = 0; at + 4 < head.length; at += 4) words.push(head.readInt32LE(at))
+  words.push(head.readInt32LE(head.length - 4))
+  return words
+}
+
+/** whether the entry at `view`'s byte `a` starts with `k`'s head (`KeyInfo.head`); the caller saw that it fits before the entry's end */
+function headAt (k: KeyInfo, view: DataView, a: number): boolean {
+  const w = k.head
+  const last = w.length - 1
+  if (last < 0) return false
+  for (let j = 0; j < last; j++) if (view.getInt32(a + 4 * j, true) !== w[j]) return false
+  return view.getInt32(a + k.headLength - 4, true) === w[last]
 }
 
 function sameBytes (x: Uint8Array, buf: Uint8Array, a: number, b: number): boolean {
@@ -457,6 +490,7 @@ function sameBytes (x: Uint8Array, buf: Uint8Array, a: number, b: number): boole
 }
 
 const payloadKeys = new WeakMap<WireChecks, PayloadKeys>()
+const NO_VIEW = new DataView(new ArrayBuffer(0))
 /** the edits of the message being masked: one list, reused (a walk runs to its end before the next starts) */
 const wireEdits = new MessageEdits()
 const KEPT_KEY = 128
@@ -470,6 +504,8 @@ class WireMask {
   /** reused readers, SLOTS per depth; a reader is taken only by the function that owns its slot at that depth */
   private readonly readers: WireReader[] = []
   private pointReader: WireReader | undefined
+  /** the message's bytes, for reading four at a time */
+  private view: DataView = NO_VIEW
   /** the key `entry` last looked up, for the next entry's `PayloadKeys.at` */
   private seen: KeyInfo | null = null
 
@@ -491,6 +527,7 @@ class WireMask {
   /** every point of the message at buf[a, b) (a response, or a batch result at level 1), masked as edits */
   message (buf: Buffer, a: number, b: number, level: number): void {
     const L = this.L
+    if (this.view.buffer !== buf.buffer || this.view.byteOffset !== buf.byteOffset || this.view.byteLength !== buf.length) this.view = new DataView(buf.buffer, buf.byteOffset, buf.length)
     const r = new WireReader(buf, a, b)
     const target = L.containers[level]
     const last = level === L.containers.length - 1
@@ -552,6 +589,17 @@ class WireMask {
   private entry (buf: Buffer, fs: number, a: number, b: number, field: number, parent: KeyInfo | null, depth: number, prev: KeyInfo | null): Outcome {
     this.seen = null
     let ks = a; let ke = a; let vs = -1; let ve = -1
+    // most entries hold the key that followed the last one in the last point, as the writers lay
+    // entries out: their first bytes are compared with that key's head, a word at a time
+    const g = this.keys.guess(parent, prev)
+    if (g !== undefined && a + g.headLength + 1 <= b && headAt(g, this.view, a)) {
+      const vt = a + g.headLength - 1
+      const n = buf[vt + 1]
+      if (n < 0x80) {
+        if (vt + 2 + n === b) vs = vt + 2
+      } else if (vt + 3 <= b && buf[vt + 2] < 0x80 && vt + 3 + ((n & 0x7f) | (buf[vt + 2] << 7)) === b) vs = vt + 3
+      if (vs >= 0) return this.value(buf, fs, a, b, field, parent, depth, g, a + 2, vt, vs, b)
+    }
     const kl = buf[a + 1]
     const vt = a + 2 + kl
     if (buf[a] === 0x0a && kl < 0x80 && vt + 2 <= b && buf[vt] === 0x12) {
@@ -570,7 +618,11 @@ class WireMask {
       }
     }
     if (vs < 0) return WHOLE
-    const k = this.keys.at(buf, ks, ke, parent, prev)
+    return this.value(buf, fs, a, b, field, parent, depth, this.keys.at(buf, ks, ke, parent, prev), ks, ke, vs, ve)
+  }
+
+  /** `entry` once the entry's key (`k`, at buf[ks, ke)) and value (buf[vs, ve)) are found */
+  private value (buf: Buffer, fs: number, a: number, b: number, field: number, parent: KeyInfo | null, depth: number, k: KeyInfo, ks: number, ke: number, vs: number, ve: number): Outcome {
     this.seen = k
     const key = k.key
     const path = k.path
