@@ -202,6 +202,8 @@ interface Layout {
   pointType: protobuf.Type
   id: number
   payload: number
+  /** the tag of Point.payload (wire type LEN), when it is one byte; -1 otherwise */
+  payloadTag: number
   vectors: number
   idNum: number
   idUuid: number
@@ -212,6 +214,10 @@ interface Layout {
   vString: number
   /** the tag of string_value (wire type LEN), when it is one byte; -1 otherwise */
   stringTag: number
+  /** the tags of integer_value, bool_value and null_value (wire type VARINT), when one byte; -1 otherwise */
+  intTag: number
+  boolTag: number
+  nullTag: number
   vBool: number
   vStruct: number
   vList: number
@@ -287,6 +293,7 @@ function buildLayout (type: protobuf.Type, shape: 'points' | 'batch'): Layout | 
       pointType,
       id: f(pointType, 'id').id,
       payload: payload.id,
+      payloadTag: payload.id < 16 ? payload.id * 8 + LEN : -1,
       vectors: f(pointType, 'vectors').id,
       idNum: f(idType, 'num').id,
       idUuid: f(idType, 'uuid').id,
@@ -296,6 +303,9 @@ function buildLayout (type: protobuf.Type, shape: 'points' | 'batch'): Layout | 
       vInt: f(valueType, 'integer_value').id,
       vString: f(valueType, 'string_value').id,
       stringTag: f(valueType, 'string_value').id < 16 ? f(valueType, 'string_value').id * 8 + LEN : -1,
+      intTag: f(valueType, 'integer_value').id < 16 ? f(valueType, 'integer_value').id * 8 + VARINT : -1,
+      boolTag: f(valueType, 'bool_value').id < 16 ? f(valueType, 'bool_value').id * 8 + VARINT : -1,
+      nullTag: f(valueType, 'null_value').id < 16 ? f(valueType, 'null_value').id * 8 + VARINT : -1,
       vBool: f(valueType, 'bool_value').id,
       vStruct: f(valueType, 'struct_value').id,
       vList: f(valueType, 'list_value').id,
@@ -553,29 +563,52 @@ class WireMask {
     const d0 = edits.delta
     const i = edits.open(fs, a, field)
     const r = this.pointReader === undefined ? (this.pointReader = new WireReader(buf, a, b)) : this.pointReader.reset(buf, a, b)
+    const payloadTag = L.payloadTag
     let prev: KeyInfo | null = null
-    while (r.next()) {
-      const f = r.field
-      const es = r.fieldStart
-      if (f === L.payload && r.wireType === LEN) {
-        const s = r.len()
-        const e = this.entry(buf, es, s, r.pos, f, null, 0, prev)
-        prev = this.seen
-        if (e === WHOLE) {
-          edits.truncate(i, d0)
-          const p = this.decodedPoint(buf, a, b)
-          if (p !== null) edits.replace(fs, b, field, p)
-          return
+    while (r.pos < b) {
+      // payload entries (most of a point) read here when their tag is one byte and their length one or two
+      const es = r.pos
+      let s = -1
+      let e = -1
+      if (buf[es] === payloadTag) {
+        const n = buf[es + 1]
+        if (n < 0x80) {
+          s = es + 2
+          e = s + n
+        } else if (n >= 0x80 && es + 2 < b && buf[es + 2] < 0x80) {
+          s = es + 3
+          e = s + ((n & 0x7f) | (buf[es + 2] << 7))
         }
-      } else if (f === L.vectors && r.wireType === LEN && this.masker.vectors !== 'keep') {
-        const s = r.len()
-        if (this.masker.vectors === 'drop') edits.replace(es, r.pos, f, undefined)
-        else {
-          const v = this.rounded(buf, s, r.pos)
-          if (v !== null) edits.replace(es, r.pos, f, v)
+        if (e > b) s = -1
+      }
+      let f = L.payload
+      if (s < 0) {
+        r.next()
+        f = r.field
+        if (f === L.payload && r.wireType === LEN) {
+          s = r.len()
+          e = r.pos
+        } else if (f === L.vectors && r.wireType === LEN && this.masker.vectors !== 'keep') {
+          const vs = r.len()
+          if (this.masker.vectors === 'drop') edits.replace(es, r.pos, f, undefined)
+          else {
+            const v = this.rounded(buf, vs, r.pos)
+            if (v !== null) edits.replace(es, r.pos, f, v)
+          }
+          continue
+        } else {
+          r.skip()
+          continue
         }
-      } else {
-        r.skip()
+      }
+      r.pos = e
+      const out = this.entry(buf, es, s, e, f, null, 0, prev)
+      prev = this.seen
+      if (out === WHOLE) {
+        edits.truncate(i, d0)
+        const p = this.decodedPoint(buf, a, b)
+        if (p !== null) edits.replace(fs, b, field, p)
+        return
       }
     }
     edits.close(i, b - a)
@@ -797,6 +830,21 @@ class WireMask {
       const n = buf[a + 1]
       if (n < 0x80 && a + 2 + n === b) return wire.quietText(buf, a + 2, b)
       if (n >= 0x80 && buf[a + 2] < 0x80 && a + 3 + ((n & 0x7f) | (buf[a + 2] << 7)) === b) return wire.quietText(buf, a + 3, b)
+    } else if (buf[a] === L.intTag) {
+      // one integer (ids, counts, timestamps) of up to seven varint bytes: below 2^49, exact
+      let v = 0
+      let mul = 1
+      for (let p = a + 1; p < b && p < a + 8; p++) {
+        const c = buf[p]
+        v += (c & 0x7f) * mul
+        if (c < 0x80) {
+          if (p + 1 === b) return wire.quietNumber(v)
+          break
+        }
+        mul *= 128
+      }
+    } else if ((buf[a] === L.boolTag || buf[a] === L.nullTag) && a + 2 === b && buf[a + 1] < 0x80) {
+      return true
     }
     const r = this.reader(depth, Q_VALUE, buf, a, b)
     while (r.next()) {
