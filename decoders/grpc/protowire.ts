@@ -263,10 +263,13 @@ export class MessageEdits {
   count = 0
   /** the output's length minus the source's, over the edits so far */
   delta = 0
+  /** some edit since `reset` made its part longer: the output may run ahead of the source (`writeFrom`) */
+  private grows = false
 
   reset (): void {
     this.count = 0
     this.delta = 0
+    this.grows = false
   }
 
   /** source[a, b) becomes the varints `v1`, `v2` (each left out when negative) and `content` */
@@ -278,7 +281,9 @@ export class MessageEdits {
     n[4 * i + 2] = v1
     n[4 * i + 3] = v2
     this.bytes[i] = content
-    this.delta += (v1 >= 0 ? varintSize(v1) : 0) + (v2 >= 0 ? varintSize(v2) : 0) + (content?.length ?? 0) - (b - a)
+    const d = (v1 >= 0 ? varintSize(v1) : 0) + (v2 >= 0 ? varintSize(v2) : 0) + (content?.length ?? 0) - (b - a)
+    if (d > 0) this.grows = true
+    this.delta += d
   }
 
   /** the field in source[a, b) becomes field `field` (wire type LEN) holding `content`, or goes when undefined */
@@ -312,7 +317,9 @@ export class MessageEdits {
     const tag = n[4 * i + 2]
     const now = length + this.delta - n[4 * i + 3]
     n[4 * i + 3] = now
-    this.delta += varintSize(tag) + varintSize(now) - (n[4 * i + 1] - n[4 * i])
+    const d = varintSize(tag) + varintSize(now) - (n[4 * i + 1] - n[4 * i])
+    if (d > 0) this.grows = true
+    this.delta += d
     return true
   }
 
@@ -348,12 +355,14 @@ export class MessageEdits {
     const n = this.nums
     const bytes = this.bytes
     let ahead = 0
-    let sum = 0
-    for (let i = from; i < this.count; i++) {
-      const v1 = n[4 * i + 2]
-      const v2 = n[4 * i + 3]
-      sum += (v1 >= 0 ? varintSize(v1) : 0) + (v2 >= 0 ? varintSize(v2) : 0) + (bytes[i]?.length ?? 0) - (n[4 * i + 1] - n[4 * i])
-      if (sum > ahead) ahead = sum
+    if (this.grows) {
+      let sum = 0
+      for (let i = from; i < this.count; i++) {
+        const v1 = n[4 * i + 2]
+        const v2 = n[4 * i + 3]
+        sum += (v1 >= 0 ? varintSize(v1) : 0) + (v2 >= 0 ? varintSize(v2) : 0) + (bytes[i]?.length ?? 0) - (n[4 * i + 1] - n[4 * i])
+        if (sum > ahead) ahead = sum
+      }
     }
     const out = Buffer.allocUnsafe(ahead + b - a)
     if (a === 0 && b === source.length) out.set(source, ahead)
@@ -365,8 +374,8 @@ export class MessageEdits {
       pos = moveBack(out, copied + shift, n[4 * i] + shift, pos)
       const v1 = n[4 * i + 2]
       const v2 = n[4 * i + 3]
-      if (v1 >= 0) pos = writeVarint(out, pos, v1)
-      if (v2 >= 0) pos = writeVarint(out, pos, v2)
+      if (v1 >= 0) { if (v1 < 0x80) out[pos++] = v1; else pos = writeVarint(out, pos, v1) }
+      if (v2 >= 0) { if (v2 < 0x80) out[pos++] = v2; else pos = writeVarint(out, pos, v2) }
       const c = bytes[i]
       if (c !== undefined) {
         if (c.length < 16) for (let k = 0; k < c.length; k++) out[pos++] = c[k]
