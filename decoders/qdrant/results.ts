@@ -406,6 +406,14 @@ interface KeyInfo {
   /** the last masked text of a value under this key and its entry's bytes (`entryFor`) */
   lastOut?: string
   lastEntry?: Buffer
+  /**
+   * Where the last value under this key that `quiet` passed sits, in the message `quietIn` (a
+   * `WireMask.walk`): a value with the same bytes in the same message is quiet too (the checks
+   * answer for bytes), so values repeated from point to point are compared, not checked again.
+   */
+  quietIn: number
+  quietAt: number
+  quietEnd: number
   /** the key that came after this one last time, and the first key under this one (`PayloadKeys.at`) */
   next?: KeyInfo
   first?: KeyInfo
@@ -469,7 +477,7 @@ class PayloadKeys {
     const kept = b - a <= KEPT_KEY && path.length <= 4 * KEPT_KEY && (parent === null || parent.kept)
     const fixedText = w.fixedText?.(path)
     const bytes = Buffer.from(buf.subarray(a, b))
-    const info = { bytes, parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), fixedText, fixed: fixedText === undefined ? undefined : Buffer.from(fixedText), lastOut: undefined, lastEntry: undefined, next: undefined, first: undefined, head: headWords(bytes), headLength: bytes.length + 3 }
+    const info = { bytes, parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), fixedText, fixed: fixedText === undefined ? undefined : Buffer.from(fixedText), lastOut: undefined, lastEntry: undefined, quietIn: 0, quietAt: 0, quietEnd: 0, next: undefined, first: undefined, head: headWords(bytes), headLength: bytes.length + 3 }
     if (kept) this.slots[slot] = info
     return info
   }
@@ -493,6 +501,20 @@ function headAt (k: KeyInfo, view: DataView, a: number): boolean {
   return view.getInt32(a + k.headLength - 4, true) === w[last]
 }
 
+/** whether the bytes at [a, b) and [c, d) of `view` are the same, compared four at a time */
+function sameRun (view: DataView, a: number, b: number, c: number, d: number): boolean {
+  const n = b - a
+  if (n !== d - c) return false
+  if (n < 4) {
+    for (let i = 0; i < n; i++) if (view.getUint8(a + i) !== view.getUint8(c + i)) return false
+    return true
+  }
+  // values that differ mostly differ at one end (a number or a name at the end, an id at the start): those first
+  if (view.getInt32(b - 4, true) !== view.getInt32(d - 4, true) || view.getInt32(a, true) !== view.getInt32(c, true)) return false
+  for (let i = 4; i < n - 4; i += 4) if (view.getInt32(a + i, true) !== view.getInt32(c + i, true)) return false
+  return true
+}
+
 function sameBytes (x: Uint8Array, buf: Uint8Array, a: number, b: number): boolean {
   if (x.length !== b - a) return false
   for (let i = 0; i < x.length; i++) if (x[i] !== buf[a + i]) return false
@@ -501,6 +523,7 @@ function sameBytes (x: Uint8Array, buf: Uint8Array, a: number, b: number): boole
 
 const payloadKeys = new WeakMap<WireChecks, PayloadKeys>()
 const NO_VIEW = new DataView(new ArrayBuffer(0))
+let walks = 0
 /** the edits of the message being masked: one list, reused (a walk runs to its end before the next starts) */
 const wireEdits = new MessageEdits()
 const KEPT_KEY = 128
@@ -516,6 +539,8 @@ class WireMask {
   private pointReader: WireReader | undefined
   /** the message's bytes, for reading four at a time */
   private view: DataView = NO_VIEW
+  /** this walk's number (`KeyInfo.quietIn`) */
+  private readonly walk = ++walks
   /** the key `entry` last looked up, for the next entry's `PayloadKeys.at` */
   private seen: KeyInfo | null = null
 
@@ -661,7 +686,15 @@ class WireMask {
     const path = k.path
     // a key the detectors rename may collide with its neighbours: only the whole payload can say
     if (!k.quietName) return WHOLE
-    if (k.pathFree && this.quiet(buf, vs, ve, depth)) return SAME
+    if (k.pathFree) {
+      if (k.quietIn === this.walk && sameRun(this.view, k.quietAt, k.quietEnd, vs, ve)) return SAME
+      if (this.quiet(buf, vs, ve, depth)) {
+        k.quietIn = this.walk
+        k.quietAt = vs
+        k.quietEnd = ve
+        return SAME
+      }
+    }
     const edits = this.edits
     const fixed = k.fixed
     if (fixed !== undefined) {
