@@ -752,6 +752,7 @@ class WireMask {
     let iv = -1
     if (keyFirst) {
       ie = edits.open(fs, a, field)
+      // the key's header as `entryOf` writes it (field 1), where the source has it otherwise or has more before it
       if (ks !== a + 2 || buf[a] !== 0x0a || buf[a + 1] !== ke - ks) edits.edit(a, ks, 1 * 8 + LEN, ke - ks, undefined)
       iv = edits.open(ke, vs, 2)
     }
@@ -823,6 +824,7 @@ class WireMask {
     }
     return edits.close(i, sb - sa) ? CHANGED : SAME
   }
+
   /** a qdrant.Value holding one scalar, as `valueToJs` gives it; NOT_SCALAR for anything else */
   private scalar (buf: Buffer, a: number, b: number, depth: number): unknown {
     const L = this.L
