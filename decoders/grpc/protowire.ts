@@ -257,8 +257,8 @@ export class MessageSplice extends MessageBuilder {
  */
 export class MessageEdits {
   /** per edit: a, b, then the two varints (-1: none); an open field's length slot holds `delta` at `open` */
-  private readonly nums: number[] = []
-  private readonly bytes: Array<Uint8Array | undefined> = []
+  private nums: number[] = []
+  private bytes: Array<Uint8Array | undefined> = []
   /** edits so far */
   count = 0
   /** the output's length minus the source's, over the edits so far */
@@ -267,6 +267,10 @@ export class MessageEdits {
   private grows = false
 
   reset (): void {
+    if (this.nums.length > 4 * KEPT_EDITS) { // lists grown by one huge message are let go, not kept for good
+      this.nums = []
+      this.bytes = []
+    }
     this.count = 0
     this.delta = 0
     this.grows = false
@@ -387,6 +391,8 @@ export class MessageEdits {
     return pos === out.length ? out : out.subarray(0, pos)
   }
 }
+
+const KEPT_EDITS = 16384
 
 /** out[a, b) moved to `pos` (at or before `a`): short runs by a loop, which costs less than the call */
 function moveBack (out: Buffer, a: number, b: number, pos: number): number {
