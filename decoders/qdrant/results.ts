@@ -647,6 +647,7 @@ class WireMask {
   private entry (buf: Buffer, fs: number, a: number, b: number, field: number, parent: KeyInfo | null, depth: number, prev: KeyInfo | null): Outcome {
     this.seen = null
     let ks = a; let ke = a; let vs = -1; let ve = -1
+    let k: KeyInfo | undefined
     // most entries hold the key that followed the last one in the last point, as the writers lay
     // entries out: their first bytes are compared with that key's head, a word at a time
     const g = this.keys.guess(parent, prev)
@@ -656,34 +657,30 @@ class WireMask {
       if (n < 0x80) {
         if (vt + 2 + n === b) vs = vt + 2
       } else if (vt + 3 <= b && buf[vt + 2] < 0x80 && vt + 3 + ((n & 0x7f) | (buf[vt + 2] << 7)) === b) vs = vt + 3
-      if (vs >= 0) return this.value(buf, fs, a, b, field, parent, depth, g, a + 2, vt, vs, b)
+      if (vs >= 0) { k = g; ks = a + 2; ke = vt; ve = b }
     }
-    const kl = buf[a + 1]
-    const vt = a + 2 + kl
-    if (buf[a] === 0x0a && kl < 0x80 && vt + 2 <= b && buf[vt] === 0x12) {
-      // the layout writers give an entry: key (1) then value (2), the key's length in one byte, the value's in one or two
-      const n = buf[vt + 1]
-      if (n < 0x80) {
-        if (vt + 2 + n === b) { ks = a + 2; ke = vt; vs = vt + 2; ve = b }
-      } else if (vt + 3 <= b && buf[vt + 2] < 0x80 && vt + 3 + ((n & 0x7f) | (buf[vt + 2] << 7)) === b) {
-        ks = a + 2; ke = vt; vs = vt + 3; ve = b
+    if (k === undefined) {
+      const kl = buf[a + 1]
+      const vt = a + 2 + kl
+      if (buf[a] === 0x0a && kl < 0x80 && vt + 2 <= b && buf[vt] === 0x12) {
+        // the layout writers give an entry: key (1) then value (2), the key's length in one byte, the value's in one or two
+        const n = buf[vt + 1]
+        if (n < 0x80) {
+          if (vt + 2 + n === b) { ks = a + 2; ke = vt; vs = vt + 2; ve = b }
+        } else if (vt + 3 <= b && buf[vt + 2] < 0x80 && vt + 3 + ((n & 0x7f) | (buf[vt + 2] << 7)) === b) {
+          ks = a + 2; ke = vt; vs = vt + 3; ve = b
+        }
       }
-    }
-    if (vs < 0) {
-      const r = this.reader(depth, ENTRY, buf, a, b)
-      while (r.next()) {
-        if (r.field === 1 && r.wireType === LEN) { ks = r.len(); ke = r.pos } else if (r.field === 2 && r.wireType === LEN) { vs = r.len(); ve = r.pos } else r.skip()
+      if (vs < 0) {
+        const r = this.reader(depth, ENTRY, buf, a, b)
+        while (r.next()) {
+          if (r.field === 1 && r.wireType === LEN) { ks = r.len(); ke = r.pos } else if (r.field === 2 && r.wireType === LEN) { vs = r.len(); ve = r.pos } else r.skip()
+        }
       }
+      if (vs < 0) return WHOLE
+      k = this.keys.at(buf, ks, ke, parent, prev)
     }
-    if (vs < 0) return WHOLE
-    return this.value(buf, fs, a, b, field, parent, depth, this.keys.at(buf, ks, ke, parent, prev), ks, ke, vs, ve)
-  }
-
-  /** `entry` once the entry's key (`k`, at buf[ks, ke)) and value (buf[vs, ve)) are found */
-  private value (buf: Buffer, fs: number, a: number, b: number, field: number, parent: KeyInfo | null, depth: number, k: KeyInfo, ks: number, ke: number, vs: number, ve: number): Outcome {
     this.seen = k
-    const key = k.key
-    const path = k.path
     // a key the detectors rename may collide with its neighbours: only the whole payload can say
     if (!k.quietName) return WHOLE
     if (k.pathFree) {
@@ -695,6 +692,13 @@ class WireMask {
         return SAME
       }
     }
+    return this.value(buf, fs, a, b, field, parent, depth, k, ks, ke, vs, ve)
+  }
+
+  /** `entry` for a value a mask may change: the entry's key (`k`, at buf[ks, ke)) and value (buf[vs, ve)) found */
+  private value (buf: Buffer, fs: number, a: number, b: number, field: number, parent: KeyInfo | null, depth: number, k: KeyInfo, ks: number, ke: number, vs: number, ve: number): Outcome {
+    const key = k.key
+    const path = k.path
     const edits = this.edits
     const fixed = k.fixed
     if (fixed !== undefined) {
