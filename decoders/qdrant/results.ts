@@ -417,6 +417,8 @@ interface KeyInfo {
   /** the key that came after this one last time, and the first key under this one (`PayloadKeys.at`) */
   next?: KeyInfo
   first?: KeyInfo
+  /** the name that came after this one last time (`PayloadKeys.name`) */
+  nextName?: KeyInfo
   /**
    * The start of an entry holding this key as the layout writers give it, key (1) then value (2):
    * 0x0a, the key's length, the key, 0x12; as little-endian 32-bit words at 0, 4, … and the last
@@ -463,6 +465,25 @@ class PayloadKeys {
   /** the first payload key last time */
   private first: KeyInfo | undefined
 
+  /**
+   * A key at buf[a, b) asked about for its name alone (`quietName`: keys inside values no configured
+   * path reaches), after the name `prev` (null: the first of its struct). The names that follow one
+   * another are kept apart from the keys of `at`, which they would mislead.
+   */
+  name (buf: Buffer, a: number, b: number, prev: KeyInfo | null): KeyInfo {
+    const guess = prev !== null ? prev.nextName : this.firstName
+    if (guess !== undefined && sameBytes(guess.bytes, buf, a, b)) return guess
+    const k = this.lookUp(buf, a, b, null)
+    if (k.kept) {
+      if (prev === null) this.firstName = k
+      else if (prev.kept) prev.nextName = k
+    }
+    return k
+  }
+
+  /** the first name of a struct last time (`name`) */
+  private firstName: KeyInfo | undefined
+
   /** the key at buf[a, b) under `parent`, from the table (where its place among its neighbours does not matter) */
   lookUp (buf: Buffer, a: number, b: number, parent: KeyInfo | null): KeyInfo {
     let h = parent === null ? 0x811c9dc5 : Math.imul(0x811c9dc5 ^ parent.id, 0x01000193)
@@ -477,7 +498,7 @@ class PayloadKeys {
     const kept = b - a <= KEPT_KEY && path.length <= 4 * KEPT_KEY && (parent === null || parent.kept)
     const fixedText = w.fixedText?.(path)
     const bytes = Buffer.from(buf.subarray(a, b))
-    const info = { bytes, parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), fixedText, fixed: fixedText === undefined ? undefined : Buffer.from(fixedText), lastOut: undefined, lastEntry: undefined, quietIn: 0, quietAt: 0, quietEnd: 0, next: undefined, first: undefined, head: headWords(bytes), headLength: bytes.length + 3 }
+    const info = { bytes, parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), fixedText, fixed: fixedText === undefined ? undefined : Buffer.from(fixedText), lastOut: undefined, lastEntry: undefined, quietIn: 0, quietAt: 0, quietEnd: 0, next: undefined, first: undefined, nextName: undefined, head: headWords(bytes), headLength: bytes.length + 3 }
     if (kept) this.slots[slot] = info
     return info
   }
@@ -901,13 +922,19 @@ class WireMask {
         r.skip()
       } else if (f === L.vStruct && r.wireType === LEN) {
         const s = this.reader(depth, Q_STRUCT, buf, r.len(), r.pos)
+        let name: KeyInfo | null = null
         while (s.next()) {
           if (s.field !== L.structFields || s.wireType !== LEN) return false
           const e = this.reader(depth, Q_ENTRY, buf, s.len(), s.pos)
           while (e.next()) {
             if (e.wireType !== LEN) return false
             const start = e.len()
-            if (e.field === 1) { if (!this.keys.lookUp(buf, start, e.pos, null).quietName) return false } else if (e.field === 2) { if (!this.quiet(buf, start, e.pos, depth + 1)) return false } else return false
+            if (e.field === 1) {
+              name = this.keys.name(buf, start, e.pos, name)
+              if (!name.quietName) return false
+            } else if (e.field === 2) {
+              if (!this.quiet(buf, start, e.pos, depth + 1)) return false
+            } else return false
           }
         }
       } else if (f === L.vList && r.wireType === LEN) {
