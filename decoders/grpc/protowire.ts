@@ -247,6 +247,165 @@ export class MessageSplice extends MessageBuilder {
 }
 
 /**
+ * A message rewritten as edits over its source bytes, in source order: each edit puts up to two
+ * varints (a field's tag and length) and some bytes in place of source[a, b). Whatever the nesting,
+ * the kept runs between edits are copied once, straight into the one output buffer, whose length is
+ * known before writing. A LEN field whose content is being walked is `open`ed (a place for its
+ * header, in source order) and `close`d when its content's new length is known; with no edit inside
+ * it goes, so content left as it came costs nothing. The lists are reused message after message
+ * (`reset`): a rewrite allocates the output and the bytes that replace values, nothing per field.
+ */
+export class MessageEdits {
+  /** per edit: a, b, then the two varints (-1: none); an open field's length slot holds `delta` at `open` */
+  private nums: number[] = []
+  private bytes: Array<Uint8Array | undefined> = []
+  /** edits so far */
+  count = 0
+  /** the output's length minus the source's, over the edits so far */
+  delta = 0
+  /** some edit since `reset` made its part longer: the output may run ahead of the source (`writeFrom`) */
+  private grows = false
+
+  reset (): void {
+    if (this.nums.length > 4 * KEPT_EDITS) { // lists grown by one huge message are let go, not kept for good
+      this.nums = []
+      this.bytes = []
+    }
+    this.count = 0
+    this.delta = 0
+    this.grows = false
+  }
+
+  /** source[a, b) becomes the varints `v1`, `v2` (each left out when negative) and `content` */
+  edit (a: number, b: number, v1: number, v2: number, content: Uint8Array | undefined): void {
+    const i = this.count++
+    const n = this.nums
+    n[4 * i] = a
+    n[4 * i + 1] = b
+    n[4 * i + 2] = v1
+    n[4 * i + 3] = v2
+    this.bytes[i] = content
+    const d = (v1 >= 0 ? varintSize(v1) : 0) + (v2 >= 0 ? varintSize(v2) : 0) + (content?.length ?? 0) - (b - a)
+    if (d > 0) this.grows = true
+    this.delta += d
+  }
+
+  /** the field in source[a, b) becomes field `field` (wire type LEN) holding `content`, or goes when undefined */
+  replace (a: number, b: number, field: number, content: Uint8Array | undefined): void {
+    if (content === undefined) this.edit(a, b, -1, -1, undefined)
+    else this.edit(a, b, field * 8 + LEN, content.length, content)
+  }
+
+  /**
+   * The header source[a, b) of a LEN field about to be walked, to become field `field`'s tag and
+   * its content's new length at `close`; returns the edit's index for `close`.
+   */
+  open (a: number, b: number, field: number): number {
+    const i = this.count++
+    const n = this.nums
+    n[4 * i] = a
+    n[4 * i + 1] = b
+    n[4 * i + 2] = field * 8 + LEN
+    n[4 * i + 3] = this.delta
+    this.bytes[i] = undefined
+    return i
+  }
+
+  /** the field opened as edit `i`, its content `length` bytes in the source: true when its content changed */
+  close (i: number, length: number): boolean {
+    if (this.count === i + 1) { // nothing changed inside: the header stays as it came
+      this.count = i
+      return false
+    }
+    const n = this.nums
+    const tag = n[4 * i + 2]
+    const now = length + this.delta - n[4 * i + 3]
+    n[4 * i + 3] = now
+    const d = varintSize(tag) + varintSize(now) - (n[4 * i + 1] - n[4 * i])
+    if (d > 0) this.grows = true
+    this.delta += d
+    return true
+  }
+
+  /** drops the edits from `count` on (an open field's included), `delta` being what it was then */
+  truncate (count: number, delta: number): void {
+    this.count = count
+    this.delta = delta
+  }
+
+  /** source[a, b) with every edit applied */
+  write (source: Uint8Array, a: number, b: number): Buffer {
+    return this.writeFrom(source, a, b, 0)
+  }
+
+  /**
+   * source[a, b) with the edits from `from` on applied (all of them inside it), as bytes of its
+   * own; those edits are dropped (`truncate(from, delta)`, `delta` being what it was before them)
+   */
+  take (source: Uint8Array, a: number, b: number, from: number, delta: number): Buffer {
+    const out = this.writeFrom(source, a, b, from)
+    this.truncate(from, delta)
+    return out
+  }
+
+  /**
+   * The source range is copied whole into the output first, `ahead` bytes in, and the output is then
+   * written over it from the start, each kept run moved back with `copyWithin` (a memmove within one
+   * buffer, where a copy from the source needs a view of it per run, which cost more than the copy).
+   * `ahead` is the most the output ever runs ahead of the source, so a write never reaches bytes
+   * not yet moved. The output is the buffer's first (b - a + delta) bytes.
+   */
+  private writeFrom (source: Uint8Array, a: number, b: number, from: number): Buffer {
+    const n = this.nums
+    const bytes = this.bytes
+    let ahead = 0
+    if (this.grows) {
+      let sum = 0
+      for (let i = from; i < this.count; i++) {
+        const v1 = n[4 * i + 2]
+        const v2 = n[4 * i + 3]
+        sum += (v1 >= 0 ? varintSize(v1) : 0) + (v2 >= 0 ? varintSize(v2) : 0) + (bytes[i]?.length ?? 0) - (n[4 * i + 1] - n[4 * i])
+        if (sum > ahead) ahead = sum
+      }
+    }
+    const out = Buffer.allocUnsafe(ahead + b - a)
+    if (a === 0 && b === source.length) out.set(source, ahead)
+    else out.set(new Uint8Array(source.buffer, source.byteOffset + a, b - a), ahead)
+    const shift = ahead - a // where source byte i now is: out[i + shift]
+    let pos = 0
+    let copied = a
+    for (let i = from; i < this.count; i++) {
+      pos = moveBack(out, copied + shift, n[4 * i] + shift, pos)
+      const v1 = n[4 * i + 2]
+      const v2 = n[4 * i + 3]
+      if (v1 >= 0) { if (v1 < 0x80) out[pos++] = v1; else pos = writeVarint(out, pos, v1) }
+      if (v2 >= 0) { if (v2 < 0x80) out[pos++] = v2; else pos = writeVarint(out, pos, v2) }
+      const c = bytes[i]
+      if (c !== undefined) {
+        if (c.length < 16) for (let k = 0; k < c.length; k++) out[pos++] = c[k]
+        else { out.set(c, pos); pos += c.length }
+      }
+      copied = n[4 * i + 1]
+    }
+    pos = moveBack(out, copied + shift, b + shift, pos)
+    return pos === out.length ? out : out.subarray(0, pos)
+  }
+}
+
+const KEPT_EDITS = 16384
+
+/** out[a, b) moved to `pos` (at or before `a`): short runs by a loop, which costs less than the call */
+function moveBack (out: Buffer, a: number, b: number, pos: number): number {
+  if (a === pos) return pos + b - a
+  if (b - a < 16) {
+    for (let i = a; i < b; i++) out[pos++] = out[i]
+    return pos
+  }
+  out.copyWithin(pos, a, b)
+  return pos + b - a
+}
+
+/**
  * The value of a `repeated float` field under the reader (its tag just read): packed (LEN) or one
  * float (I32). Each float32 is rounded in place by `round` on its bit pattern (little-endian on the
  * wire); rounding keeps the width, so the message around it stays valid. Returns how many floats.

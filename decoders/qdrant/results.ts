@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import { I32, I64, LEN, MessageBuilder, MessageSplice, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
+import { I32, I64, LEN, MessageBuilder, MessageEdits, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
 import { DROP, type Masker, type RecordId, type ResultView, type WireChecks } from '../types.js'
 import { idOf } from './methods.js'
 import { isUtf8 } from 'node:buffer'
@@ -113,9 +113,11 @@ export class QdrantResultView implements ResultView {
     const L = this.layout
     if (L === undefined || masker.wire === undefined || this.changed) return this.maskDecoded(masker)
     const buf = this.current
-    const out = new WireMask(L, masker, masker.wire).message(buf, 0, buf.length, 0)
-    if (out === null) return false
-    this.out = out.finish()
+    const edits = wireEdits
+    edits.reset()
+    new WireMask(L, masker, masker.wire, edits).message(buf, 0, buf.length, 0)
+    if (edits.count === 0) return false
+    this.out = edits.write(buf, 0, buf.length)
     this.msg = undefined
     return true
   }
@@ -200,6 +202,8 @@ interface Layout {
   pointType: protobuf.Type
   id: number
   payload: number
+  /** the tag of Point.payload (wire type LEN), when it is one byte; -1 otherwise */
+  payloadTag: number
   vectors: number
   idNum: number
   idUuid: number
@@ -210,6 +214,10 @@ interface Layout {
   vString: number
   /** the tag of string_value (wire type LEN), when it is one byte; -1 otherwise */
   stringTag: number
+  /** the tags of integer_value, bool_value and null_value (wire type VARINT), when one byte; -1 otherwise */
+  intTag: number
+  boolTag: number
+  nullTag: number
   vBool: number
   vStruct: number
   vList: number
@@ -285,6 +293,7 @@ function buildLayout (type: protobuf.Type, shape: 'points' | 'batch'): Layout | 
       pointType,
       id: f(pointType, 'id').id,
       payload: payload.id,
+      payloadTag: payload.id < 16 ? payload.id * 8 + LEN : -1,
       vectors: f(pointType, 'vectors').id,
       idNum: f(idType, 'num').id,
       idUuid: f(idType, 'uuid').id,
@@ -294,6 +303,9 @@ function buildLayout (type: protobuf.Type, shape: 'points' | 'batch'): Layout | 
       vInt: f(valueType, 'integer_value').id,
       vString: f(valueType, 'string_value').id,
       stringTag: f(valueType, 'string_value').id < 16 ? f(valueType, 'string_value').id * 8 + LEN : -1,
+      intTag: f(valueType, 'integer_value').id < 16 ? f(valueType, 'integer_value').id * 8 + VARINT : -1,
+      boolTag: f(valueType, 'bool_value').id < 16 ? f(valueType, 'bool_value').id * 8 + VARINT : -1,
+      nullTag: f(valueType, 'null_value').id < 16 ? f(valueType, 'null_value').id * 8 + VARINT : -1,
       vBool: f(valueType, 'bool_value').id,
       vStruct: f(valueType, 'struct_value').id,
       vList: f(valueType, 'list_value').id,
@@ -368,11 +380,12 @@ function varintBig (buf: Buffer, a: number, b: number): bigint {
 /** deeper than this a value is not checked on the wire; the decoded path refuses it (MAX_DEPTH in lib/mask) */
 const MAX_WIRE_DEPTH = 256
 
+/** what masking a point's entry gave: left as it came, changed (its edits recorded), or the decoded point needed */
 const SAME = 0
-const REMOVE = 1
+const CHANGED = 1
 const WHOLE = 2
+type Outcome = typeof SAME | typeof CHANGED | typeof WHOLE
 const NOT_SCALAR = Symbol('not a scalar')
-type Outcome = typeof SAME | typeof REMOVE | typeof WHOLE | Buffer | MessageBuilder
 
 /** what the wire walk needs of a payload key: its text, its path, the mask's answers for them */
 interface KeyInfo {
@@ -393,9 +406,27 @@ interface KeyInfo {
   /** the last masked text of a value under this key and its entry's bytes (`entryFor`) */
   lastOut?: string
   lastEntry?: Buffer
+  /**
+   * Where the last value under this key that `quiet` passed sits, in the message `quietIn` (a
+   * `WireMask.walk`): a value with the same bytes in the same message is quiet too (the checks
+   * answer for bytes), so values repeated from point to point are compared, not checked again.
+   */
+  quietIn: number
+  quietAt: number
+  quietEnd: number
   /** the key that came after this one last time, and the first key under this one (`PayloadKeys.at`) */
   next?: KeyInfo
   first?: KeyInfo
+  /** the name that came after this one last time (`PayloadKeys.name`) */
+  nextName?: KeyInfo
+  /**
+   * The start of an entry holding this key as the layout writers give it, key (1) then value (2):
+   * 0x0a, the key's length, the key, 0x12; as little-endian 32-bit words at 0, 4, … and the last
+   * at its last four bytes (`headAt`). Empty for keys it does not fit (longer than 127 bytes, or a
+   * head shorter than four bytes).
+   */
+  head: number[]
+  headLength: number
 }
 
 /**
@@ -409,14 +440,20 @@ class PayloadKeys {
   private ids = 0
   constructor (private readonly wire: WireChecks) {}
 
+  /** the key that came after `prev` (null: the first) under `parent` last time */
+  guess (parent: KeyInfo | null, prev: KeyInfo | null): KeyInfo | undefined {
+    const guess = prev !== null ? prev.next : parent !== null ? parent.first : this.first
+    return guess !== undefined && guess.parent === parent ? guess : undefined
+  }
+
   /**
    * The key at buf[a, b) under `parent`, after the key `prev` (null: the first). Points of one
    * collection carry their keys in the same order, so the key that followed `prev` last time is
    * tried first, by its bytes, before the table.
    */
   at (buf: Buffer, a: number, b: number, parent: KeyInfo | null, prev: KeyInfo | null = null): KeyInfo {
-    const guess = prev !== null ? prev.next : parent !== null ? parent.first : this.first
-    if (guess !== undefined && guess.parent === parent && sameBytes(guess.bytes, buf, a, b)) return guess
+    const guess = this.guess(parent, prev)
+    if (guess !== undefined && sameBytes(guess.bytes, buf, a, b)) return guess
     const k = this.lookUp(buf, a, b, parent)
     if (k.kept) {
       if (prev !== null) { if (prev.kept) prev.next = k } else if (parent !== null) parent.first = k
@@ -427,6 +464,25 @@ class PayloadKeys {
 
   /** the first payload key last time */
   private first: KeyInfo | undefined
+
+  /**
+   * A key at buf[a, b) asked about for its name alone (`quietName`: keys inside values no configured
+   * path reaches), after the name `prev` (null: the first of its struct). The names that follow one
+   * another are kept apart from the keys of `at`, which they would mislead.
+   */
+  name (buf: Buffer, a: number, b: number, prev: KeyInfo | null): KeyInfo {
+    const guess = prev !== null ? prev.nextName : this.firstName
+    if (guess !== undefined && sameBytes(guess.bytes, buf, a, b)) return guess
+    const k = this.lookUp(buf, a, b, null)
+    if (k.kept) {
+      if (prev === null) this.firstName = k
+      else if (prev.kept) prev.nextName = k
+    }
+    return k
+  }
+
+  /** the first name of a struct last time (`name`) */
+  private firstName: KeyInfo | undefined
 
   /** the key at buf[a, b) under `parent`, from the table (where its place among its neighbours does not matter) */
   lookUp (buf: Buffer, a: number, b: number, parent: KeyInfo | null): KeyInfo {
@@ -441,10 +497,43 @@ class PayloadKeys {
     // long keys (and keys under them) are answered but not kept: the table stays small
     const kept = b - a <= KEPT_KEY && path.length <= 4 * KEPT_KEY && (parent === null || parent.kept)
     const fixedText = w.fixedText?.(path)
-    const info = { bytes: Buffer.from(buf.subarray(a, b)), parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), fixedText, fixed: fixedText === undefined ? undefined : Buffer.from(fixedText), lastOut: undefined, lastEntry: undefined, next: undefined, first: undefined }
+    const bytes = Buffer.from(buf.subarray(a, b))
+    const info = { bytes, parent, id: ++this.ids, kept, key, path, quietName: w.quietName(key), pathFree: w.pathFree(path), covered: w.covered(path), fixedText, fixed: fixedText === undefined ? undefined : Buffer.from(fixedText), lastOut: undefined, lastEntry: undefined, quietIn: 0, quietAt: 0, quietEnd: 0, next: undefined, first: undefined, nextName: undefined, head: headWords(bytes), headLength: bytes.length + 3 }
     if (kept) this.slots[slot] = info
     return info
   }
+}
+
+function headWords (key: Buffer): number[] {
+  if (key.length > 127 || key.length + 3 < 4) return []
+  const head = Buffer.concat([Buffer.from([0x0a, key.length]), key, Buffer.from([0x12])])
+  const words: number[] = []
+  for (let at = 0; at + 4 < head.length; at += 4) words.push(head.readInt32LE(at))
+  words.push(head.readInt32LE(head.length - 4))
+  return words
+}
+
+/** whether the entry at `view`'s byte `a` starts with `k`'s head (`KeyInfo.head`); the caller saw that it fits before the entry's end */
+function headAt (k: KeyInfo, view: DataView, a: number): boolean {
+  const w = k.head
+  const last = w.length - 1
+  if (last < 0) return false
+  for (let j = 0; j < last; j++) if (view.getInt32(a + 4 * j, true) !== w[j]) return false
+  return view.getInt32(a + k.headLength - 4, true) === w[last]
+}
+
+/** whether the bytes at [a, b) and [c, d) of `view` are the same, compared four at a time */
+function sameRun (view: DataView, a: number, b: number, c: number, d: number): boolean {
+  const n = b - a
+  if (n !== d - c) return false
+  if (n < 4) {
+    for (let i = 0; i < n; i++) if (view.getUint8(a + i) !== view.getUint8(c + i)) return false
+    return true
+  }
+  // values that differ mostly differ at one end (a number or a name at the end, an id at the start): those first
+  if (view.getInt32(b - 4, true) !== view.getInt32(d - 4, true) || view.getInt32(a, true) !== view.getInt32(c, true)) return false
+  for (let i = 4; i < n - 4; i += 4) if (view.getInt32(a + i, true) !== view.getInt32(c + i, true)) return false
+  return true
 }
 
 function sameBytes (x: Uint8Array, buf: Uint8Array, a: number, b: number): boolean {
@@ -454,6 +543,10 @@ function sameBytes (x: Uint8Array, buf: Uint8Array, a: number, b: number): boole
 }
 
 const payloadKeys = new WeakMap<WireChecks, PayloadKeys>()
+const NO_VIEW = new DataView(new ArrayBuffer(0))
+let walks = 0
+/** the edits of the message being masked: one list, reused (a walk runs to its end before the next starts) */
+const wireEdits = new MessageEdits()
 const KEPT_KEY = 128
 
 /** readers per nesting level in `WireMask` (`reader`): each function uses its own slots at a depth */
@@ -465,10 +558,14 @@ class WireMask {
   /** reused readers, SLOTS per depth; a reader is taken only by the function that owns its slot at that depth */
   private readonly readers: WireReader[] = []
   private pointReader: WireReader | undefined
+  /** the message's bytes, for reading four at a time */
+  private view: DataView = NO_VIEW
+  /** this walk's number (`KeyInfo.quietIn`) */
+  private readonly walk = ++walks
   /** the key `entry` last looked up, for the next entry's `PayloadKeys.at` */
   private seen: KeyInfo | null = null
 
-  constructor (private readonly L: Layout, private readonly masker: Masker, private readonly wire: WireChecks) {
+  constructor (private readonly L: Layout, private readonly masker: Masker, private readonly wire: WireChecks, private readonly edits: MessageEdits) {
     let k = payloadKeys.get(wire)
     if (k === undefined) payloadKeys.set(wire, k = new PayloadKeys(wire))
     this.keys = k
@@ -483,73 +580,147 @@ class WireMask {
     return (this.readers[i] = new WireReader(buf, a, b))
   }
 
-  /** the message with its points masked, or null when nothing changed (written once, at the top) */
-  message (buf: Buffer, a: number, b: number, level: number): MessageBuilder | null {
+  /** every point of the message at buf[a, b) (a response, or a batch result at level 1), masked as edits */
+  message (buf: Buffer, a: number, b: number, level: number): void {
     const L = this.L
+    if (this.view.buffer !== buf.buffer || this.view.byteOffset !== buf.byteOffset || this.view.byteLength !== buf.length) this.view = new DataView(buf.buffer, buf.byteOffset, buf.length)
     const r = new WireReader(buf, a, b)
     const target = L.containers[level]
     const last = level === L.containers.length - 1
-    let out: MessageSplice | undefined
+    const edits = this.edits
     while (r.next()) {
       if (r.field !== target || r.wireType !== LEN) { r.skip(); continue }
       const fs = r.fieldStart
       const s = r.len()
-      const sub = last ? this.point(buf, s, r.pos) : this.message(buf, s, r.pos, level + 1)
-      if (sub === null) continue
-      ;(out ??= new MessageSplice(buf, a)).replace(fs, r.pos, target, sub)
-    }
-    return out?.upTo(b) ?? null
-  }
-
-  private point (buf: Buffer, a: number, b: number): MessageBuilder | Buffer | null {
-    const L = this.L
-    const r = this.pointReader === undefined ? (this.pointReader = new WireReader(buf, a, b)) : this.pointReader.reset(buf, a, b)
-    let out: MessageSplice | undefined
-    let prev: KeyInfo | null = null
-    while (r.next()) {
-      const fs = r.fieldStart
-      let e: Outcome
-      if (r.field === L.payload && r.wireType === LEN) {
-        const s = r.len()
-        e = this.entry(buf, s, r.pos, null, 0, prev)
-        prev = this.seen
-      } else if (r.field === L.vectors && r.wireType === LEN && this.masker.vectors !== 'keep') {
-        const s = r.len()
-        if (this.masker.vectors === 'drop') e = REMOVE
-        else e = this.rounded(buf, s, r.pos) ?? SAME
+      if (last) {
+        this.point(buf, fs, s, r.pos, target)
       } else {
-        r.skip()
-        continue
+        const i = edits.open(fs, s, target)
+        this.message(buf, s, r.pos, level + 1)
+        edits.close(i, r.pos - s)
       }
-      if (e === SAME) continue
-      if (e === WHOLE) return this.decodedPoint(buf, a, b)
-      ;(out ??= new MessageSplice(buf, a)).replace(fs, r.pos, r.field, e === REMOVE ? undefined : e)
     }
-    return out?.upTo(b) ?? null
   }
 
-  /** one payload map entry { key = 1, value = 2 }, or one of the fields of a Struct under `parent` */
-  private entry (buf: Buffer, a: number, b: number, parent: KeyInfo | null, depth: number, prev: KeyInfo | null): Outcome {
+  /** the point in field `field` at buf[fs, b), its content from `a` */
+  private point (buf: Buffer, fs: number, a: number, b: number, field: number): void {
+    const L = this.L
+    const edits = this.edits
+    const d0 = edits.delta
+    const i = edits.open(fs, a, field)
+    const r = this.pointReader === undefined ? (this.pointReader = new WireReader(buf, a, b)) : this.pointReader.reset(buf, a, b)
+    const payloadTag = L.payloadTag
+    let prev: KeyInfo | null = null
+    while (r.pos < b) {
+      // payload entries (most of a point) read here when their tag is one byte and their length one or two
+      const es = r.pos
+      let s = -1
+      let e = -1
+      if (buf[es] === payloadTag) {
+        const n = buf[es + 1]
+        if (n < 0x80) {
+          s = es + 2
+          e = s + n
+        } else if (n >= 0x80 && es + 2 < b && buf[es + 2] < 0x80) {
+          s = es + 3
+          e = s + ((n & 0x7f) | (buf[es + 2] << 7))
+        }
+        if (e > b) s = -1
+      }
+      let f = L.payload
+      if (s < 0) {
+        r.next()
+        f = r.field
+        if (f === L.payload && r.wireType === LEN) {
+          s = r.len()
+          e = r.pos
+        } else if (f === L.vectors && r.wireType === LEN && this.masker.vectors !== 'keep') {
+          const vs = r.len()
+          if (this.masker.vectors === 'drop') edits.replace(es, r.pos, f, undefined)
+          else {
+            const v = this.rounded(buf, vs, r.pos)
+            if (v !== null) edits.replace(es, r.pos, f, v)
+          }
+          continue
+        } else {
+          r.skip()
+          continue
+        }
+      }
+      r.pos = e
+      const out = this.entry(buf, es, s, e, f, null, 0, prev)
+      prev = this.seen
+      if (out === WHOLE) {
+        edits.truncate(i, d0)
+        const p = this.decodedPoint(buf, a, b)
+        if (p !== null) edits.replace(fs, b, field, p)
+        return
+      }
+    }
+    edits.close(i, b - a)
+  }
+
+  /**
+   * One payload map entry { key = 1, value = 2 } at buf[fs, b), its content from `a`, in field
+   * `field` of a point, or one of the fields of a Struct under `parent`: a change is recorded as
+   * edits (the entry rewritten, removed, or the struct under it rewritten field by field).
+   */
+  private entry (buf: Buffer, fs: number, a: number, b: number, field: number, parent: KeyInfo | null, depth: number, prev: KeyInfo | null): Outcome {
     this.seen = null
     let ks = a; let ke = a; let vs = -1; let ve = -1
-    const kl = buf[a + 1]
-    if (buf[a] === 0x0a && kl < 0x80 && a + 4 + kl <= b && buf[a + 2 + kl] === 0x12 && buf[a + 3 + kl] < 0x80 && a + 4 + kl + buf[a + 3 + kl] === b) {
-      // the layout writers give an entry: key (1) then value (2), each with a one-byte length
-      ks = a + 2; ke = ks + kl; vs = ke + 2; ve = b
-    } else {
-      const r = this.reader(depth, ENTRY, buf, a, b)
-      while (r.next()) {
-        if (r.field === 1 && r.wireType === LEN) { ks = r.len(); ke = r.pos } else if (r.field === 2 && r.wireType === LEN) { vs = r.len(); ve = r.pos } else r.skip()
-      }
+    let k: KeyInfo | undefined
+    // most entries hold the key that followed the last one in the last point, as the writers lay
+    // entries out: their first bytes are compared with that key's head, a word at a time
+    const g = this.keys.guess(parent, prev)
+    if (g !== undefined && a + g.headLength + 1 <= b && headAt(g, this.view, a)) {
+      const vt = a + g.headLength - 1
+      const n = buf[vt + 1]
+      if (n < 0x80) {
+        if (vt + 2 + n === b) vs = vt + 2
+      } else if (vt + 3 <= b && buf[vt + 2] < 0x80 && vt + 3 + ((n & 0x7f) | (buf[vt + 2] << 7)) === b) vs = vt + 3
+      if (vs >= 0) { k = g; ks = a + 2; ke = vt; ve = b }
     }
-    if (vs < 0) return WHOLE
-    const k = this.keys.at(buf, ks, ke, parent, prev)
+    if (k === undefined) {
+      const kl = buf[a + 1]
+      const vt = a + 2 + kl
+      if (buf[a] === 0x0a && kl < 0x80 && vt + 2 <= b && buf[vt] === 0x12) {
+        // the layout writers give an entry: key (1) then value (2), the key's length in one byte, the value's in one or two
+        const n = buf[vt + 1]
+        if (n < 0x80) {
+          if (vt + 2 + n === b) { ks = a + 2; ke = vt; vs = vt + 2; ve = b }
+        } else if (vt + 3 <= b && buf[vt + 2] < 0x80 && vt + 3 + ((n & 0x7f) | (buf[vt + 2] << 7)) === b) {
+          ks = a + 2; ke = vt; vs = vt + 3; ve = b
+        }
+      }
+      if (vs < 0) {
+        const r = this.reader(depth, ENTRY, buf, a, b)
+        while (r.next()) {
+          if (r.field === 1 && r.wireType === LEN) { ks = r.len(); ke = r.pos } else if (r.field === 2 && r.wireType === LEN) { vs = r.len(); ve = r.pos } else r.skip()
+        }
+      }
+      if (vs < 0) return WHOLE
+      k = this.keys.at(buf, ks, ke, parent, prev)
+    }
     this.seen = k
-    const key = k.key
-    const path = k.path
     // a key the detectors rename may collide with its neighbours: only the whole payload can say
     if (!k.quietName) return WHOLE
-    if (k.pathFree && this.quiet(buf, vs, ve, depth)) return SAME
+    if (k.pathFree) {
+      if (k.quietIn === this.walk && sameRun(this.view, k.quietAt, k.quietEnd, vs, ve)) return SAME
+      if (this.quiet(buf, vs, ve, depth)) {
+        k.quietIn = this.walk
+        k.quietAt = vs
+        k.quietEnd = ve
+        return SAME
+      }
+    }
+    return this.value(buf, fs, a, b, field, parent, depth, k, ks, ke, vs, ve)
+  }
+
+  /** `entry` for a value a mask may change: the entry's key (`k`, at buf[ks, ke)) and value (buf[vs, ve)) found */
+  private value (buf: Buffer, fs: number, a: number, b: number, field: number, parent: KeyInfo | null, depth: number, k: KeyInfo, ks: number, ke: number, vs: number, ve: number): Outcome {
+    const key = k.key
+    const path = k.path
+    const edits = this.edits
     const fixed = k.fixed
     if (fixed !== undefined) {
       // a string (a Value of one string_value) under a configured path masked to the same text
@@ -557,7 +728,8 @@ class WireMask {
       const n = buf[vs + 1]
       if (buf[vs] === this.L.stringTag && n < 0x80 && vs + 2 + n === ve) {
         if (sameBytes(fixed, buf, vs + 2, ve)) return SAME
-        return this.entryFor(k, buf, ks, ke, k.fixedText)
+        edits.replace(fs, b, field, this.entryFor(k, buf, ks, ke, k.fixedText))
+        return CHANGED
       }
     }
     // scalars (most configured fields) are read and written here, and so are structs no configured
@@ -569,28 +741,64 @@ class WireMask {
       // `scalar` gives what `document` would (the key is one the detectors leave as it is)
       const out = this.masker.scalar(path, scalar as string | number | boolean | null)
       if (out === scalar) return SAME
-      if (out === DROP) return REMOVE
-      return this.entryFor(k, buf, ks, ke, out)
+      edits.replace(fs, b, field, out === DROP ? undefined : this.entryFor(k, buf, ks, ke, out))
+      return CHANGED
     }
     if (scalar === NOT_SCALAR && !covered) {
-      const st = this.struct(buf, vs, ve, k, depth + 1)
-      this.seen = k
-      if (st === SAME || st === WHOLE) return st
-      if (st !== undefined) {
-        // the entry { key, value: Value { struct_value: the fields } } around the rebuilt fields
-        const entry = new MessageBuilder(buf)
-        entry.sourceField(1, ks, ke)
-        entry.fieldIn(2, this.L.vStruct, st)
-        return entry
-      }
+      const st = this.structEntry(buf, fs, a, b, field, ks, ke, vs, ve, k, depth)
+      if (st !== undefined) return st
     }
     // `document` at the entry's own level: `prefix` is where a Struct field sits
     const doc: Record<string, unknown> = { [key]: scalar !== NOT_SCALAR ? scalar : valueToJs(this.L.valueType.decode(buf.subarray(vs, ve)) as unknown as Msg) }
     if (!this.masker.document(doc, parent === null ? '' : parent.path)) return SAME
     const keys = Object.keys(doc)
-    if (keys.length === 0) return REMOVE
+    if (keys.length === 0) {
+      edits.replace(fs, b, field, undefined)
+      return CHANGED
+    }
     if (keys.length !== 1 || keys[0] !== key) return WHOLE
-    return this.entryOf(buf, ks, ke, doc[key])
+    edits.replace(fs, b, field, this.entryOf(buf, ks, ke, doc[key]).finish())
+    return CHANGED
+  }
+
+  /**
+   * The entry at buf[fs, b) whose value (buf[vs, ve)) is one struct_value, its fields masked one by
+   * one (`struct`); undefined when the value is anything else (the caller decodes it). A changed
+   * entry is written as `entryOf` writes one, { key, value: { struct_value } }: with the key first
+   * in the source, its header, the value's and the struct's are edits around the fields' own (the
+   * bytes around them go); with the key last, the struct is written out first.
+   */
+  private structEntry (buf: Buffer, fs: number, a: number, b: number, field: number, ks: number, ke: number, vs: number, ve: number, k: KeyInfo, depth: number): Outcome | undefined {
+    const edits = this.edits
+    const i0 = edits.count
+    const d0 = edits.delta
+    const keyFirst = ke <= vs
+    let ie = -1
+    let iv = -1
+    if (keyFirst) {
+      ie = edits.open(fs, a, field)
+      // the key's header as `entryOf` writes it (field 1), where the source has it otherwise or has more before it
+      if (ks !== a + 2 || buf[a] !== 0x0a || buf[a + 1] !== ke - ks) edits.edit(a, ks, 1 * 8 + LEN, ke - ks, undefined)
+      iv = edits.open(ke, vs, 2)
+    }
+    const st = this.struct(buf, vs, ve, k, depth + 1)
+    this.seen = k
+    if (st === WHOLE) return WHOLE
+    if (st !== CHANGED) {
+      edits.truncate(i0, d0)
+      return st
+    }
+    if (keyFirst) {
+      edits.close(iv, ve - vs)
+      if (ve < b) edits.edit(ve, b, -1, -1, undefined)
+      edits.close(ie, b - a)
+    } else {
+      const entry = new MessageBuilder(buf)
+      entry.sourceField(1, ks, ke)
+      entry.field(2, edits.take(buf, vs, ve, i0, d0))
+      edits.replace(fs, b, field, entry.finish())
+    }
+    return CHANGED
   }
 
   /** `entryOf` as bytes; a configured field masks to the same text point after point, so the last one is kept per key */
@@ -611,11 +819,11 @@ class WireMask {
 
   /**
    * A qdrant.Value that is one struct_value, its fields masked one by one as `entry`s under `parent`:
-   * the Struct's content rebuilt around the fields that changed (the caller writes the Value around
-   * it), SAME, WHOLE (a field needs the decoded point), or undefined when the Value is anything else
-   * (the caller decodes it).
+   * CHANGED (the Value's struct header and the fields that changed recorded as edits), SAME, WHOLE
+   * (a field needs the decoded point), or undefined when the Value is anything else (the caller
+   * decodes it; no edit is left).
    */
-  private struct (buf: Buffer, a: number, b: number, parent: KeyInfo, depth: number): MessageBuilder | typeof SAME | typeof WHOLE | undefined {
+  private struct (buf: Buffer, a: number, b: number, parent: KeyInfo, depth: number): Outcome | undefined {
     if (depth > MAX_WIRE_DEPTH) return undefined
     const L = this.L
     const v = this.reader(depth, S_VALUE, buf, a, b)
@@ -623,21 +831,23 @@ class WireMask {
     const sa = v.len()
     const sb = v.pos
     if (v.next()) return undefined // a second member: leave the oneof rules to protobufjs
+    const edits = this.edits
+    const d0 = edits.delta
+    const i = edits.open(a, sa, L.vStruct)
     const r = this.reader(depth, S_FIELDS, buf, sa, sb)
-    let out: MessageSplice | undefined
     let prev: KeyInfo | null = null
     while (r.next()) {
-      if (r.field !== L.structFields || r.wireType !== LEN) return undefined
+      if (r.field !== L.structFields || r.wireType !== LEN) {
+        edits.truncate(i, d0)
+        return undefined
+      }
       const fs = r.fieldStart
       const s = r.len()
-      const e = this.entry(buf, s, r.pos, parent, depth, prev)
+      const e = this.entry(buf, fs, s, r.pos, L.structFields, parent, depth, prev)
       prev = this.seen
-      if (e === SAME) continue
       if (e === WHOLE) return WHOLE
-      ;(out ??= new MessageSplice(buf, sa)).replace(fs, r.pos, L.structFields, e === REMOVE ? undefined : e)
     }
-    if (out === undefined) return SAME
-    return out.upTo(sb)
+    return edits.close(i, sb - sa) ? CHANGED : SAME
   }
 
   /** a qdrant.Value holding one scalar, as `valueToJs` gives it; NOT_SCALAR for anything else */
@@ -680,6 +890,21 @@ class WireMask {
       const n = buf[a + 1]
       if (n < 0x80 && a + 2 + n === b) return wire.quietText(buf, a + 2, b)
       if (n >= 0x80 && buf[a + 2] < 0x80 && a + 3 + ((n & 0x7f) | (buf[a + 2] << 7)) === b) return wire.quietText(buf, a + 3, b)
+    } else if (buf[a] === L.intTag) {
+      // one integer (ids, counts, timestamps) of up to seven varint bytes: below 2^49, exact
+      let v = 0
+      let mul = 1
+      for (let p = a + 1; p < b && p < a + 8; p++) {
+        const c = buf[p]
+        v += (c & 0x7f) * mul
+        if (c < 0x80) {
+          if (p + 1 === b) return wire.quietNumber(v)
+          break
+        }
+        mul *= 128
+      }
+    } else if ((buf[a] === L.boolTag || buf[a] === L.nullTag) && a + 2 === b && buf[a + 1] < 0x80) {
+      return true
     }
     const r = this.reader(depth, Q_VALUE, buf, a, b)
     while (r.next()) {
@@ -697,13 +922,19 @@ class WireMask {
         r.skip()
       } else if (f === L.vStruct && r.wireType === LEN) {
         const s = this.reader(depth, Q_STRUCT, buf, r.len(), r.pos)
+        let name: KeyInfo | null = null
         while (s.next()) {
           if (s.field !== L.structFields || s.wireType !== LEN) return false
           const e = this.reader(depth, Q_ENTRY, buf, s.len(), s.pos)
           while (e.next()) {
             if (e.wireType !== LEN) return false
             const start = e.len()
-            if (e.field === 1) { if (!this.keys.lookUp(buf, start, e.pos, null).quietName) return false } else if (e.field === 2) { if (!this.quiet(buf, start, e.pos, depth + 1)) return false } else return false
+            if (e.field === 1) {
+              name = this.keys.name(buf, start, e.pos, name)
+              if (!name.quietName) return false
+            } else if (e.field === 2) {
+              if (!this.quiet(buf, start, e.pos, depth + 1)) return false
+            } else return false
           }
         }
       } else if (f === L.vList && r.wireType === LEN) {
