@@ -8,7 +8,9 @@
  *   every    the same fields, every detector (`all`)
  *
  * Qdrant: SearchResponse of 100 ScoredPoints with ~20-key payloads (every point has an `email`, one
- * in ten also has an address, a phone number and a card number in its text), with and without 768-d
+ * in ten also has an address, a phone number and a card number in its text; each point's ~200-byte
+ * text is its own, as the chunks a search returns are, while short metadata such as language, tags
+ * and source repeats from point to point), with and without 768-d
  * vectors. Milvus: SearchResults top-100 with 5 output fields (varchar, int64, a JSON field) and
  * QueryResults. Postgres: DataRows of a RowDescription with int4, text, text, text, jsonb columns, in
  * text and in binary format.
@@ -49,8 +51,12 @@ const typical = profiles.get('typical')!
 const rounded = profiles.get('rounded')!
 const every = profiles.get('every')!
 
-const TEXT = 'Vector databases index embeddings for approximate nearest neighbour search; this chunk was ' +
-  'split from a product manual, section 4.2, revision 2024-03-18, and scored 0.8731 by the reranker.'
+const TOPICS = ['a load balancer', 'TLS termination', 'connection pooling', 'index rebuilds', 'snapshot restore',
+  'scalar quantization', 'payload filters', 'shard placement', 'replica failover', 'rolling upgrades', 'audit logging']
+/** a chunk's text: every point's differs (a search returns different chunks), each about 190 bytes */
+const text = (i: number): string => `Vector databases index embeddings for approximate nearest neighbour search; chunk ${i} ` +
+  `covers ${TOPICS[i % TOPICS.length]}, split from a product manual, section ${1 + i % 9}.${i % 7}, revision ` +
+  `2024-03-${10 + i % 19}, scored 0.${8731 + i * 7} by the reranker.`
 const HITS = ' Contact ops at ops.team@example.com or +44 20 7946 0958; card 4111 1111 1111 1111.'
 
 /** one document as a RAG collection keeps it; one in ten has sensitive text beyond the `email` field */
@@ -59,7 +65,7 @@ function payload (i: number): Record<string, unknown> {
     doc_id: `doc-${i}`,
     chunk: i % 50,
     title: 'Installing the gateway behind a load balancer',
-    text: i % 10 === 3 ? TEXT + HITS : TEXT,
+    text: i % 10 === 3 ? text(i) + HITS : text(i),
     source: 'https://docs.example.com/manual/install#load-balancer',
     lang: 'en',
     tags: ['install', 'networking', 'tls', 'operations'],
