@@ -1,6 +1,6 @@
 import { DROP } from '../../decoders/types.js'
 import { REDACTED, type Hasher, type MaskAction } from './actions.js'
-import { copyBytes } from './bytes.js'
+import { Cuts } from './bytes.js'
 import { mayEndSecretName } from './detect/secrets.js'
 import { partialText } from './detect/partial.js'
 import type { PathNode, PathSet } from './paths.js'
@@ -45,11 +45,9 @@ export class JsonTextMasker {
   private buf: Uint8Array = NULL_TEXT
   private pos = 0
   private end = 0
-  /** replaced spans, in text order: start, end, new text */
-  private readonly cutAt: number[] = []
-  private readonly cutText: Array<Uint8Array | undefined> = []
-  /** replaced spans so far (the arrays are kept from walk to walk: emptying them would free their storage) */
-  private cuts = 0
+  /** where the walk puts its replaced spans: its own (`document`) or the caller's (`cut`) */
+  private cuts: Cuts
+  private readonly ownCuts = new Cuts()
   /** set by `string()`: the string had an escape / a '.' */
   private escaped = false
   private dotted = false
@@ -60,7 +58,9 @@ export class JsonTextMasker {
     private readonly action: MaskAction,
     private readonly hasher: Hasher,
     private readonly detect: boolean
-  ) {}
+  ) {
+    this.cuts = this.ownCuts
+  }
 
   /**
    * The JSON object text buf[start, end) as `document(JSON.parse(text), prefix)` leaves it, `node`
@@ -68,51 +68,47 @@ export class JsonTextMasker {
    * undefined when only the decoded path can say.
    */
   document (buf: Uint8Array, start: number, end: number, node: PathNode | null): Uint8Array | null | undefined {
+    const cuts = this.ownCuts
+    const changed = this.cut(buf, start, end, node, cuts)
+    if (changed !== true) return changed === false ? null : undefined
+    const out = Buffer.allocUnsafe(end - start + cuts.growth(0, cuts.count))
+    cuts.write(buf, start, end, 0, cuts.count, out, 0)
+    cuts.truncate(0)
+    return out
+  }
+
+  /**
+   * `document` with the new text left as replaced spans of buf, added to `cuts` (for a caller that
+   * writes the text into something larger, once): true when it added any, false when the text stays
+   * as it is, undefined (`cuts` as it was) when only the decoded path can say.
+   */
+  cut (buf: Uint8Array, start: number, end: number, node: PathNode | null, cuts: Cuts): boolean | undefined {
+    const before = cuts.count
     this.buf = buf
     this.pos = start
     this.end = end
-    this.cuts = 0
+    this.cuts = cuts
+    let ok = false
     try {
       this.space()
       if (this.peek() !== OPEN_OBJECT) return undefined
       this.object(node, 0)
       this.space()
       if (this.pos !== end) return undefined
-      return this.cuts === 0 ? null : this.splice(start, end)
+      ok = true
+      return cuts.count !== before
     } catch (e) {
       if (e === GIVE_UP) return undefined
       throw e
     } finally {
+      if (!ok) cuts.truncate(before)
       this.buf = NULL_TEXT
-      for (let i = 0; i < this.cuts; i++) this.cutText[i] = undefined
+      this.cuts = this.ownCuts
     }
-  }
-
-  private splice (start: number, end: number): Uint8Array {
-    const at = this.cutAt
-    const texts = this.cutText
-    const n = this.cuts
-    let size = end - start
-    for (let i = 0; i < n; i++) size += texts[i]!.length - (at[2 * i + 1] - at[2 * i])
-    const out = Buffer.allocUnsafe(size)
-    let from = start
-    let pos = 0
-    for (let i = 0; i < n; i++) {
-      pos = copyBytes(this.buf, from, at[2 * i], out, pos)
-      const text = texts[i]!
-      texts[i] = undefined
-      pos = copyBytes(text, 0, text.length, out, pos)
-      from = at[2 * i + 1]
-    }
-    copyBytes(this.buf, from, end, out, pos)
-    return out
   }
 
   private replace (a: number, b: number, text: Uint8Array): void {
-    const i = this.cuts++
-    this.cutAt[2 * i] = a
-    this.cutAt[2 * i + 1] = b
-    this.cutText[i] = text
+    this.cuts.add(a, b, text)
   }
 
   private peek (): number {

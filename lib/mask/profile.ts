@@ -3,6 +3,7 @@ import { VecgateError } from '../errors.js'
 import { fieldValue, REDACTED, type Hasher, type MaskAction } from './actions.js'
 import { PathSet, type PathNode } from './paths.js'
 import type { Scanner } from './scanner.js'
+import type { Cuts } from './bytes.js'
 import { JsonTextMasker } from './json-text.js'
 import { mayEndSecretName } from './detect/secrets.js'
 import { roundVector, roundWith } from './vectors.js'
@@ -103,6 +104,13 @@ export class MaskProfile implements Masker, WireChecks {
     const node = this.paths.at(prefix)
     if (node !== null && node.terminal) return undefined
     return this.jsonText.document(buf, start, end, node)
+  }
+
+  /** `maskJson` with the new text left as replaced spans of buf, added to `cuts` (json-text.ts `cut`) */
+  maskJsonCuts (buf: Uint8Array, start: number, end: number, prefix: string, cuts: Cuts): boolean | undefined {
+    const node = this.paths.at(prefix)
+    if (node !== null && node.terminal) return undefined
+    return this.jsonText.cut(buf, start, end, node, cuts)
   }
 
   covered (path: string): boolean {
