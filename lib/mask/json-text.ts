@@ -37,20 +37,38 @@ const GIVE_UP = Symbol('json text needs the decoded path')
 const REDACTED_TEXT = Buffer.from(JSON.stringify(REDACTED))
 const NULL_TEXT = Buffer.from('null')
 
-const isSpace = (c: number): boolean => c === 32 || c === 10 || c === 13 || c === 9
 const isDigit = (c: number): boolean => c >= 48 && c <= 57
 
+/** the first position from i on that is not JSON whitespace (RFC 8259 §2) */
+function skipSpace (buf: Uint8Array, i: number, end: number): number {
+  while (i < end) {
+    const c = buf[i]
+    if (c > 32 || (c !== 32 && c !== 10 && c !== 13 && c !== 9)) return i
+    i++
+  }
+  return i
+}
+
+/**
+ * The walk passes its cursor along: each reader takes the position where its value starts and
+ * returns the position after it (what the readers learn beside it is left in fields: `escaped`,
+ * `dotted`, `gate`, `plain`).
+ */
 export class JsonTextMasker {
-  /** the text being walked and the cursor; one walk at a time (single-threaded, not re-entrant) */
+  /** the text being walked; one walk at a time (single-threaded, not re-entrant) */
   private buf: Uint8Array = NULL_TEXT
-  private pos = 0
   private end = 0
   /** where the walk puts its replaced spans: its own (`document`) or the caller's (`cut`) */
   private cuts: Cuts
   private readonly ownCuts = new Cuts()
-  /** set by `string()`: the string had an escape / a '.' */
+  /** set by the string readers: the string had an escape / a '.' (keys only); its gate (`gatedString`) */
   private escaped = false
   private dotted = false
+  private gate = 0
+  /** set by `number()`: the number was a plain integer */
+  private plain = false
+  /** the detectors answer nothing for a name alone (no secret-sounding names) */
+  private readonly anyName: boolean
 
   constructor (
     private readonly paths: PathSet,
@@ -60,6 +78,7 @@ export class JsonTextMasker {
     private readonly detect: boolean
   ) {
     this.cuts = this.ownCuts
+    this.anyName = scanner.quietAnyName
   }
 
   /**
@@ -85,16 +104,14 @@ export class JsonTextMasker {
   cut (buf: Uint8Array, start: number, end: number, node: PathNode | null, cuts: Cuts): boolean | undefined {
     const before = cuts.count
     this.buf = buf
-    this.pos = start
     this.end = end
     this.cuts = cuts
     let ok = false
     try {
-      this.space()
-      if (this.peek() !== OPEN_OBJECT) return undefined
-      this.object(node, 0)
-      this.space()
-      if (this.pos !== end) return undefined
+      let i = skipSpace(buf, start, end)
+      if (i >= end || buf[i] !== OPEN_OBJECT) return undefined
+      i = skipSpace(buf, this.object(i, node, 0), end)
+      if (i !== end) return undefined
       ok = true
       return cuts.count !== before
     } catch (e) {
@@ -107,123 +124,104 @@ export class JsonTextMasker {
     }
   }
 
-  private replace (a: number, b: number, text: Uint8Array): void {
-    this.cuts.add(a, b, text)
+  /** the byte at i, -1 past the end */
+  private at (i: number): number {
+    return i < this.end ? this.buf[i] : -1
   }
 
-  private peek (): number {
-    return this.pos < this.end ? this.buf[this.pos] : -1
-  }
-
-  private space (): void {
-    while (this.pos < this.end && isSpace(this.buf[this.pos])) this.pos++
-  }
-
-  /** after a member or element: true at a comma (another follows), false at `close` (the end) */
-  private more (close: number): boolean {
-    this.space()
-    const c = this.peek()
-    this.pos++
-    if (c === COMMA) return true
-    if (c === close) return false
+  /** past the whitespace after a member or element at i: the position after a comma (another follows), or -1 - the position after `close` (the end) */
+  private next (i: number, close: number): number {
+    i = skipSpace(this.buf, i, this.end)
+    const c = this.at(i)
+    if (c === COMMA) return skipSpace(this.buf, i + 1, this.end)
+    if (c === close) return -2 - i
     throw GIVE_UP
   }
 
-  private expect (c: number): void {
-    this.space()
-    if (this.peek() !== c) throw GIVE_UP
-    this.pos++
-  }
-
-  /** `MaskProfile.object` over the members of the object at the cursor */
-  private object (node: PathNode | null, depth: number): void {
+  /** `MaskProfile.object` over the members of the object at i */
+  private object (i: number, node: PathNode | null, depth: number): number {
     if (depth > MAX_TEXT_DEPTH) throw GIVE_UP
-    this.pos++ // {
-    this.space()
-    if (this.peek() === CLOSE_OBJECT) { this.pos++; return }
+    const buf = this.buf
+    const end = this.end
+    i = skipSpace(buf, i + 1, end)
+    if (this.at(i) === CLOSE_OBJECT) return i + 1
     for (;;) {
-      this.space()
-      if (this.peek() !== QUOTE) throw GIVE_UP
-      const ks = this.pos
+      if (this.at(i) !== QUOTE) throw GIVE_UP
+      const ks = i
       // the key's gate comes with reading it (keys are scanned too: `checkKey`)
       let kg = 0
-      if (this.detect) kg = this.gatedString()
-      else this.string()
-      const ke = this.pos
+      if (this.detect) { i = this.gatedString(i); kg = this.gate } else i = this.string(i)
+      const ke = i
       const keyEscaped = this.escaped
       const keyDotted = this.dotted
-      this.expect(COLON)
-      this.space()
+      i = skipSpace(buf, i, end)
+      if (this.at(i) !== COLON) throw GIVE_UP
+      i = skipSpace(buf, i + 1, end)
       const child = node === null ? null : this.child(node, ks, ke, keyEscaped, keyDotted)
-      if (child !== null && child.terminal) this.field(depth)
-      else this.member(child, ks, ke, keyEscaped, depth)
+      if (child !== null && child.terminal) i = this.field(i, depth)
+      else i = this.member(i, child, ks, ke, keyEscaped, depth)
       if (kg !== 0) this.checkKey(ks, ke, keyEscaped, kg)
-      if (!this.more(CLOSE_OBJECT)) return
+      i = this.next(i, CLOSE_OBJECT)
+      if (i < 0) return -1 - i
     }
   }
 
-  /** a value under a key no configured path ends at */
-  private member (child: PathNode | null, ks: number, ke: number, keyEscaped: boolean, depth: number): void {
-    const c = this.peek()
+  /** a value at i under a key no configured path ends at */
+  private member (i: number, child: PathNode | null, ks: number, ke: number, keyEscaped: boolean, depth: number): number {
+    const c = this.at(i)
     if (c === QUOTE) {
-      const vs = this.pos
-      if (!this.detect) { this.string(); return }
+      if (!this.detect) return this.string(i)
       // the gate over the bytes is kept for the scan (escaped text: the scan gates the decoded string)
-      const g = this.gatedString()
-      const ve = this.pos
-      if (g === 0 && this.quietKeyName(ks, ke, keyEscaped)) return
-      const s = this.text(vs, ve, this.escaped)
-      this.out(vs, ve, s, this.scanner.named(this.text(ks, ke, keyEscaped), s, g), false)
-    } else if (c === OPEN_OBJECT) {
-      if (child === null && !this.detect) this.skipValue(depth + 1)
-      else this.object(child, depth + 1)
-    } else if (c === OPEN_ARRAY) {
-      if (child === null && !this.detect) this.skipValue(depth + 1)
-      else this.array(child, depth + 1)
-    } else {
-      this.scalarValue()
+      const e = this.gatedString(i)
+      const g = this.gate
+      if (g === 0 && this.quietKeyName(ks, ke, keyEscaped)) return e
+      const s = this.text(i, e, this.escaped)
+      this.out(i, e, s, this.scanner.named(this.text(ks, ke, keyEscaped), s, g), false)
+      return e
     }
+    if (c === OPEN_OBJECT) return child === null && !this.detect ? this.skipValue(i, depth + 1) : this.object(i, child, depth + 1)
+    if (c === OPEN_ARRAY) return child === null && !this.detect ? this.skipValue(i, depth + 1) : this.array(i, child, depth + 1)
+    return this.scalarValue(i, false)
   }
 
   /** `MaskProfile.array`: elements are scanned without a name; a removed element becomes null */
-  private array (node: PathNode | null, depth: number): void {
+  private array (i: number, node: PathNode | null, depth: number): number {
     if (depth > MAX_TEXT_DEPTH) throw GIVE_UP
-    this.pos++ // [
-    this.space()
-    if (this.peek() === CLOSE_ARRAY) { this.pos++; return }
+    i = skipSpace(this.buf, i + 1, this.end)
+    if (this.at(i) === CLOSE_ARRAY) return i + 1
     for (;;) {
-      this.space()
-      const c = this.peek()
+      const c = this.at(i)
       if (c === QUOTE) {
-        const vs = this.pos
-        if (!this.detect) this.string()
+        if (!this.detect) i = this.string(i)
         else {
-          const g = this.gatedString()
-          const ve = this.pos
+          const e = this.gatedString(i)
+          const g = this.gate
           if (g !== 0) {
-            const s = this.text(vs, ve, this.escaped)
-            this.out(vs, ve, s, this.scanner.scan(s, g), true)
+            const s = this.text(i, e, this.escaped)
+            this.out(i, e, s, this.scanner.scan(s, g), true)
           }
+          i = e
         }
-      } else if (c === OPEN_OBJECT) this.object(node, depth + 1)
-      else if (c === OPEN_ARRAY) this.array(node, depth + 1)
-      else this.scalarValue(true)
-      if (!this.more(CLOSE_ARRAY)) return
+      } else if (c === OPEN_OBJECT) i = this.object(i, node, depth + 1)
+      else if (c === OPEN_ARRAY) i = this.array(i, node, depth + 1)
+      else i = this.scalarValue(i, true)
+      i = this.next(i, CLOSE_ARRAY)
+      if (i < 0) return -1 - i
     }
   }
 
-  /** a number, true, false or null outside configured paths: numbers that could be card numbers go through the scanner */
-  private scalarValue (inArray = false): void {
-    const vs = this.pos
-    const c = this.peek()
-    if (c === 116) { this.word('true'); return }
-    if (c === 102) { this.word('false'); return }
-    if (c === 110) { this.word('null'); return }
-    const plain = this.number()
+  /** a number, true, false or null at i outside configured paths: numbers that could be card numbers go through the scanner */
+  private scalarValue (i: number, inArray: boolean): number {
+    const c = this.at(i)
+    if (c === 116) return this.word(i, 'true')
+    if (c === 102) return this.word(i, 'false')
+    if (c === 110) return this.word(i, 'null')
+    const e = this.number(i)
     // a plain integer of at most 12 characters is below 2e12, which no card check looks at
-    if (!this.detect || (plain && this.pos - vs <= 12)) return
-    const v = Number(Buffer.from(this.buf.buffer, this.buf.byteOffset + vs, this.pos - vs).toString('latin1'))
-    this.out(vs, this.pos, v, this.scanner.number(v), inArray)
+    if (!this.detect || (this.plain && e - i <= 12)) return e
+    const v = Number(Buffer.from(this.buf.buffer, this.buf.byteOffset + i, e - i).toString('latin1'))
+    this.out(i, e, v, this.scanner.number(v), inArray)
+    return e
   }
 
   /** writes what masking made of the value at [vs, ve): a string, null, the same value, or DROP */
@@ -233,52 +231,54 @@ export class JsonTextMasker {
       if (!inArray) throw GIVE_UP // the key goes: left to the decoded path
       after = null
     }
-    this.replace(vs, ve, after === null ? NULL_TEXT : Buffer.from(JSON.stringify(after)))
+    this.cuts.add(vs, ve, after === null ? NULL_TEXT : Buffer.from(JSON.stringify(after)))
   }
 
-  /** a value under a configured path: replaced whole as `fieldValue` replaces it (each element of an array) */
-  private field (depth: number): void {
+  /** a value at i under a configured path: replaced whole as `fieldValue` replaces it (each element of an array) */
+  private field (i: number, depth: number): number {
     if (this.action === 'drop') throw GIVE_UP // the key goes
-    const c = this.peek()
-    if (c === OPEN_ARRAY) { this.elements(depth + 1); return }
-    const vs = this.pos
-    if (c === 110) { this.word('null'); return } // null stays null
+    const c = this.at(i)
+    if (c === OPEN_ARRAY) return this.elements(i, depth + 1)
+    if (c === 110) return this.word(i, 'null') // null stays null
     if (c === QUOTE) {
-      this.string()
-      const ve = this.pos
-      const escaped = this.escaped
+      const e = this.string(i)
       switch (this.action) {
         case 'redact':
           // already the redaction text: fieldValue leaves it as it is
-          if (ve - vs === REDACTED_TEXT.length && Buffer.compare(this.buf.subarray(vs, ve), REDACTED_TEXT) === 0) return
-          this.replace(vs, ve, REDACTED_TEXT)
-          return
+          if (!this.sameText(i, e, REDACTED_TEXT)) this.cuts.add(i, e, REDACTED_TEXT)
+          return e
         case 'null':
-          this.replace(vs, ve, NULL_TEXT)
-          return
+          this.cuts.add(i, e, NULL_TEXT)
+          return e
         default: {
-          const s = this.text(vs, ve, escaped)
+          const s = this.text(i, e, this.escaped)
           const out = this.action === 'hash' ? this.hasher.token(s) : partialText(s)
-          if (out !== s) this.replace(vs, ve, Buffer.from(JSON.stringify(out)))
-          return
+          if (out !== s) this.cuts.add(i, e, Buffer.from(JSON.stringify(out)))
+          return e
         }
       }
     }
     if (this.action === 'hash' || (this.action === 'partial' && c !== OPEN_OBJECT && c !== 116 && c !== 102)) throw GIVE_UP
-    this.skipValue(depth)
-    this.replace(vs, this.pos, this.action === 'null' ? NULL_TEXT : REDACTED_TEXT)
+    const e = this.skipValue(i, depth)
+    this.cuts.add(i, e, this.action === 'null' ? NULL_TEXT : REDACTED_TEXT)
+    return e
+  }
+
+  private sameText (a: number, b: number, text: Uint8Array): boolean {
+    if (b - a !== text.length) return false
+    const buf = this.buf
+    for (let j = 0; j < text.length; j++) if (buf[a + j] !== text[j]) return false
+    return true
   }
 
   /** `MaskProfile.elements`: arrays under a configured path keep their shape */
-  private elements (depth: number): void {
+  private elements (i: number, depth: number): number {
     if (depth > MAX_TEXT_DEPTH) throw GIVE_UP
-    this.pos++ // [
-    this.space()
-    if (this.peek() === CLOSE_ARRAY) { this.pos++; return }
+    i = skipSpace(this.buf, i + 1, this.end)
+    if (this.at(i) === CLOSE_ARRAY) return i + 1
     for (;;) {
-      this.space()
-      this.field(depth)
-      if (!this.more(CLOSE_ARRAY)) return
+      i = this.next(this.field(i, depth), CLOSE_ARRAY)
+      if (i < 0) return -1 - i
     }
   }
 
@@ -291,7 +291,7 @@ export class JsonTextMasker {
 
   /** true when `named` cannot mask a value for this key's name alone (secret-sounding names) */
   private quietKeyName (ks: number, ke: number, escaped: boolean): boolean {
-    if (this.scanner.quietAnyName) return true
+    if (this.anyName) return true
     // most keys end in a letter no secret-sounding name ends with: answered without decoding the key
     if (!escaped && (ke - ks - 2 < 3 || !mayEndSecretName(this.buf[ke - 2]))) return true
     return this.scanner.quietName(this.text(ks, ke, escaped))
@@ -303,12 +303,13 @@ export class JsonTextMasker {
     const keys = node.keyBytes
     if (keys !== null) {
       const n = ke - ks - 2
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]
-        if (k.length !== n) continue
+      const buf = this.buf
+      for (let k = 0; k < keys.length; k++) {
+        const key = keys[k]
+        if (key.length !== n) continue
         let j = 0
-        while (j < n && k[j] === this.buf[ks + 1 + j]) j++
-        if (j === n) return node.keyNodes![i]
+        while (j < n && key[j] === buf[ks + 1 + j]) j++
+        if (j === n) return node.keyNodes![k]
       }
     }
     return node.other
@@ -322,26 +323,26 @@ export class JsonTextMasker {
   }
 
   /**
-   * `string()`, and the gate of the string's text for `scan`: -1 when it has escapes (the scan gates
-   * the decoded string). For contact-only profiles the two are one pass over the bytes
-   * (`contactGateBytes` folded into the string's loop; keep them in step).
+   * `string(i)`, and in `gate` the gate of the string's text for `scan`: -1 when it has escapes (the
+   * scan gates the decoded string). For contact-only profiles the two are one pass over the bytes
+   * (`contactGateBytes` folded into the string's loop; keep them in step); for others the gate is
+   * the scanner's over the string's bytes once its end is known.
    */
-  private gatedString (): number {
+  private gatedString (i: number): number {
     if (!this.scanner.contactsOnly) {
-      const vs = this.pos
-      this.string()
-      return this.escaped ? -1 : this.scanner.gateOf(this.buf, vs + 1, this.pos - 1)
+      const e = this.string(i)
+      this.gate = this.escaped ? -1 : this.scanner.gateOf(this.buf, i + 1, e - 1)
+      return e
     }
     const buf = this.buf
     const end = this.end
-    const start = this.pos + 1
-    let i = start
+    const start = i + 1
     let chain = 0; let maxChain = 0; let at = false; let dot = false; let plus = false
-    for (;;) {
+    for (i = start; ; i++) {
       if (i >= end) throw GIVE_UP
       const c = buf[i]
       if (c > 64) {
-        if (c === BACKSLASH) { this.string(); return -1 }
+        if (c === BACKSLASH) { this.gate = -1; return this.string(start - 1) }
         chain = 0
       } else if (c >= 48) {
         if (c <= 57) { if (++chain > maxChain) maxChain = chain } else { if (c === 64) at = true; chain = 0 }
@@ -350,22 +351,20 @@ export class JsonTextMasker {
       else if (c === 46) dot = true
       else if (c === 43) plus = true
       else if (c !== 32 && c !== 45 && c !== 40 && c !== 41) chain = 0
-      i++
     }
-    this.pos = i + 1
     this.escaped = false
     this.dotted = dot
-    return i - start < 6 ? 0 : this.scanner.contactBits(at && dot, maxChain, plus)
+    this.gate = i - start < 6 ? 0 : this.scanner.contactBits(at && dot, maxChain, plus)
+    return i + 1
   }
 
-  /** moves past the string at the cursor (RFC 8259 §7), noting escapes and dots */
-  private string (): void {
+  /** the end of the string at i (RFC 8259 §7), noting escapes and dots */
+  private string (i: number): number {
     const buf = this.buf
     const end = this.end
-    let i = this.pos + 1
     let escaped = false
     let dotted = false
-    for (;;) {
+    for (i++; ; i++) {
       if (i >= end) throw GIVE_UP
       const c = buf[i]
       if (c === QUOTE) break
@@ -379,25 +378,22 @@ export class JsonTextMasker {
             const x = h < end ? buf[h] | 32 : -1
             if (!(isDigit(x) || (x >= 97 && x <= 102))) throw GIVE_UP
           }
-          i += 6
+          i += 5
           continue
         }
         if (e !== QUOTE && e !== BACKSLASH && e !== 47 && e !== 98 && e !== 102 && e !== 110 && e !== 114 && e !== 116) throw GIVE_UP
-        i += 2
-        continue
+        i++
       }
-      i++
     }
-    this.pos = i + 1
     this.escaped = escaped
     this.dotted = dotted
+    return i + 1
   }
 
-  /** moves past the number at the cursor (RFC 8259 §6); true when it is a plain integer */
-  private number (): boolean {
+  /** the end of the number at i (RFC 8259 §6); `plain`: it is a plain integer */
+  private number (i: number): number {
     const buf = this.buf
     const end = this.end
-    let i = this.pos
     if (i < end && buf[i] === 45) i++
     if (i >= end || !isDigit(buf[i])) throw GIVE_UP
     if (buf[i] === 48) i++
@@ -416,41 +412,39 @@ export class JsonTextMasker {
       if (i >= end || !isDigit(buf[i])) throw GIVE_UP
       while (i < end && isDigit(buf[i])) i++
     }
-    this.pos = i
-    return plain
+    this.plain = plain
+    return i
   }
 
-  private word (w: string): void {
-    if (this.end - this.pos < w.length) throw GIVE_UP
-    for (let j = 0; j < w.length; j++) if (this.buf[this.pos + j] !== w.charCodeAt(j)) throw GIVE_UP
-    this.pos += w.length
+  private word (i: number, w: string): number {
+    if (this.end - i < w.length) throw GIVE_UP
+    for (let j = 0; j < w.length; j++) if (this.buf[i + j] !== w.charCodeAt(j)) throw GIVE_UP
+    return i + w.length
   }
 
-  /** moves past any value, checking its grammar */
-  private skipValue (depth: number): void {
+  /** the end of any value at i, its grammar checked */
+  private skipValue (i: number, depth: number): number {
     if (depth > MAX_TEXT_DEPTH) throw GIVE_UP
-    const c = this.peek()
-    if (c === QUOTE) { this.string(); return }
+    const c = this.at(i)
+    if (c === QUOTE) return this.string(i)
     if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
       const close = c === OPEN_OBJECT ? CLOSE_OBJECT : CLOSE_ARRAY
-      this.pos++
-      this.space()
-      if (this.peek() === close) { this.pos++; return }
+      i = skipSpace(this.buf, i + 1, this.end)
+      if (this.at(i) === close) return i + 1
       for (;;) {
-        this.space()
         if (c === OPEN_OBJECT) {
-          if (this.peek() !== QUOTE) throw GIVE_UP
-          this.string()
-          this.expect(COLON)
-          this.space()
+          if (this.at(i) !== QUOTE) throw GIVE_UP
+          i = skipSpace(this.buf, this.string(i), this.end)
+          if (this.at(i) !== COLON) throw GIVE_UP
+          i = skipSpace(this.buf, i + 1, this.end)
         }
-        this.skipValue(depth + 1)
-        if (!this.more(close)) return
+        i = this.next(this.skipValue(i, depth + 1), close)
+        if (i < 0) return -1 - i
       }
     }
-    if (c === 116) this.word('true')
-    else if (c === 102) this.word('false')
-    else if (c === 110) this.word('null')
-    else this.number()
+    if (c === 116) return this.word(i, 'true')
+    if (c === 102) return this.word(i, 'false')
+    if (c === 110) return this.word(i, 'null')
+    return this.number(i)
   }
 }
