@@ -15,6 +15,8 @@ const OID = {
   json: 114, float4: 700, float8: 701, unknown: 705, bpchar: 1042, varchar: 1043, numeric: 1700, jsonb: 3802
 } as const
 const TEXTLIKE = new Set<number>([OID.text, OID.varchar, OID.bpchar, OID.name, OID.char, OID.unknown])
+/** binary numbers `binaryNumber` reads as `decodeBinary` does */
+const BINARY_NUMBER = new Set<number>([OID.int2, OID.int4, OID.oid, OID.int8, OID.float4, OID.float8])
 const NUMERIC = new Set<number>([OID.int2, OID.int4, OID.int8, OID.float4, OID.float8, OID.numeric, OID.oid])
 /** OIDs below this are built in; pgvector's `vector` gets one above it when the extension is created */
 const FIRST_USER_OID = 16384
@@ -27,7 +29,8 @@ export class MaskPlan {
   /**
    * Per column, whether a value may be passed over as its bytes when the mask's wire checks find
    * nothing in it (no configured path near the column, a name the detectors leave alone, text in
-   * the format the detectors read): 1 for text, 2 for JSON text, 3 for binary jsonb, 0 never.
+   * the format the detectors read): 1 for text, 2 for JSON text, 3 for binary jsonb, 4 for a binary
+   * number (read in place), 0 never.
    */
   private readonly skim: Uint8Array
   readonly active: boolean
@@ -43,8 +46,10 @@ export class MaskPlan {
       if (wire === undefined || !wire.pathFree(c.name) || !wire.quietName(c.name)) return 0
       const w = this.work[i]
       if (w === 2) return c.format === 0 || c.typeOid === OID.json ? 2 : 3 // 3: binary jsonb, a version byte before the text
-      // binary numbers are checked as numbers below; text-format values of every type are text
-      return w === 1 && (c.format === 0 || TEXTLIKE.has(c.typeOid)) ? 1 : 0
+      if (w !== 1) return 0
+      // text-format values of every type are text; binary numbers are read as the decoded path reads them
+      if (c.format === 0 || TEXTLIKE.has(c.typeOid)) return 1
+      return BINARY_NUMBER.has(c.typeOid) ? 4 : 0
     })
     this.active = this.work.some(w => w !== 0)
     // text columns under a configured path and redact: every value but the redaction text becomes it
@@ -81,6 +86,10 @@ export class MaskPlan {
       if (skim === 1 && wire!.quietText(row, start, pos)) continue
       if (skim === 2 && wire!.quietJson(row, start, pos)) continue
       if (skim === 3 && row[start] === 1 && wire!.quietJson(row, start + 1, pos)) continue
+      if (skim === 4) {
+        const v = binaryNumber(this.columns[i].typeOid, row, start, len)
+        if (v === v && wire!.quietNumber(v)) continue // NaN (or a length not the type's): the decoded path
+      }
       const fixed = this.fixed[i]
       if (fixed !== undefined) {
         if (!sameBytes(fixed, row, start, pos)) edits.replace(start, pos, fixed)
@@ -333,6 +342,22 @@ function decodeBinary (oid: number, raw: Buffer): string | number | boolean | un
     case OID.float4: return raw.readFloatBE(0)
     case OID.float8: return raw.readDoubleBE(0)
     default: return TEXTLIKE.has(oid) ? raw.toString('utf8') : undefined
+  }
+}
+
+/**
+ * The number `decodeBinary` reads from the binary int2, int4, oid, int8, float4 or float8 value
+ * row[at, at + len); NaN when the length is not the type's.
+ */
+function binaryNumber (oid: number, row: Buffer, at: number, len: number): number {
+  switch (oid) {
+    case OID.int2: return len === 2 ? int16(row, at) : NaN
+    case OID.int4: case OID.oid: return len === 4 ? int32(row, at) : NaN
+    // the exact integer rounded once, as Number(readBigInt64BE) rounds it
+    case OID.int8: return len === 8 ? int32(row, at) * 4294967296 + (int32(row, at + 4) >>> 0) : NaN
+    case OID.float4: return len === 4 ? row.readFloatBE(at) : NaN
+    case OID.float8: return len === 8 ? row.readDoubleBE(at) : NaN
+    default: return NaN
   }
 }
 
