@@ -69,6 +69,8 @@ export class JsonTextMasker {
   private plain = false
   /** the detectors answer nothing for a name alone (no secret-sounding names) */
   private readonly anyName: boolean
+  /** `key()`'s answers */
+  private readonly keys = new KeyAnswers()
 
   constructor (
     private readonly paths: PathSet,
@@ -148,9 +150,16 @@ export class JsonTextMasker {
     for (;;) {
       if (this.at(i) !== QUOTE) throw GIVE_UP
       const ks = i
-      // the key's gate comes with reading it (keys are scanned too: `checkKey`)
-      let kg = 0
-      if (this.detect) { i = this.gatedString(i); kg = this.gate } else i = this.string(i)
+      let quietName = true
+      if (!this.detect) i = this.string(i)
+      else if (this.scanner.contactsOnly) {
+        // the key's gate comes with reading it; contact detectors mask nothing for a name alone
+        i = this.gatedString(i)
+        if (this.gate !== 0) this.checkKey(ks, i, this.escaped, this.gate)
+      } else {
+        i = this.string(i)
+        quietName = this.key(ks, i, this.escaped)
+      }
       const ke = i
       const keyEscaped = this.escaped
       const keyDotted = this.dotted
@@ -159,22 +168,21 @@ export class JsonTextMasker {
       i = skipSpace(buf, i + 1, end)
       const child = node === null ? null : this.child(node, ks, ke, keyEscaped, keyDotted)
       if (child !== null && child.terminal) i = this.field(i, depth)
-      else i = this.member(i, child, ks, ke, keyEscaped, depth)
-      if (kg !== 0) this.checkKey(ks, ke, keyEscaped, kg)
+      else i = this.member(i, child, ks, ke, keyEscaped, quietName, depth)
       i = this.next(i, CLOSE_OBJECT)
       if (i < 0) return -1 - i
     }
   }
 
   /** a value at i under a key no configured path ends at */
-  private member (i: number, child: PathNode | null, ks: number, ke: number, keyEscaped: boolean, depth: number): number {
+  private member (i: number, child: PathNode | null, ks: number, ke: number, keyEscaped: boolean, quietName: boolean, depth: number): number {
     const c = this.at(i)
     if (c === QUOTE) {
       if (!this.detect) return this.string(i)
       // the gate over the bytes is kept for the scan (escaped text: the scan gates the decoded string)
       const e = this.gatedString(i)
       const g = this.gate
-      if (g === 0 && this.quietKeyName(ks, ke, keyEscaped)) return e
+      if (g === 0 && quietName) return e
       const s = this.text(i, e, this.escaped)
       this.out(i, e, s, this.scanner.named(this.text(ks, ke, keyEscaped), s, g), false)
       return e
@@ -282,15 +290,30 @@ export class JsonTextMasker {
     }
   }
 
-  /** keys are scanned too (`MaskProfile.object`): a key with a hit would be renamed */
-  /** `g`: the key's gate (`gatedString`), not 0 */
+  /**
+   * Keys are scanned too (`MaskProfile.object`): a key with a hit would be renamed, which is left to
+   * the decoded path. Answers whether `named` leaves the values under this key alone for its name
+   * (secret-sounding names). Both depend on the key alone, and a document's keys come again in the
+   * next one: answers are kept by the key's bytes.
+   */
+  private key (ks: number, ke: number, escaped: boolean): boolean {
+    if (escaped) return this.keyAnswer(ks, ke, true)
+    const known = this.keys.get(this.buf, ks, ke)
+    if (known !== UNKNOWN) return known === QUIET_NAME
+    const quiet = this.keyAnswer(ks, ke, false)
+    this.keys.set(this.buf, ks, ke, quiet ? QUIET_NAME : NAMED)
+    return quiet
+  }
+
+  /** `g`: the key's gate (`gatedString`, `gateOf`), not 0 */
   private checkKey (ks: number, ke: number, escaped: boolean, g: number): void {
     const k = this.text(ks, ke, escaped)
     if (k.length >= 6 && this.scanner.scan(k, escaped ? -1 : g) !== k) throw GIVE_UP
   }
 
-  /** true when `named` cannot mask a value for this key's name alone (secret-sounding names) */
-  private quietKeyName (ks: number, ke: number, escaped: boolean): boolean {
+  private keyAnswer (ks: number, ke: number, escaped: boolean): boolean {
+    const g = escaped ? -1 : this.scanner.gateOf(this.buf, ks + 1, ke - 1)
+    if (g !== 0) this.checkKey(ks, ke, escaped, g)
     if (this.anyName) return true
     // most keys end in a letter no secret-sounding name ends with: answered without decoding the key
     if (!escaped && (ke - ks - 2 < 3 || !mayEndSecretName(this.buf[ke - 2]))) return true
@@ -446,5 +469,42 @@ export class JsonTextMasker {
     if (c === 102) return this.word(i, 'false')
     if (c === 110) return this.word(i, 'null')
     return this.number(i)
+  }
+}
+
+const UNKNOWN = -1
+const QUIET_NAME = 1
+const NAMED = 2
+
+/**
+ * Answers kept per JSON key text (quotes included), for the keys that repeat from document to
+ * document: a direct-mapped table of 256 entries by a hash of the bytes, each holding a copy of the
+ * bytes it answers for (keys longer than 64 bytes are not kept).
+ */
+class KeyAnswers {
+  private readonly keys: Array<Buffer | null> = new Array<Buffer | null>(256).fill(null)
+  private readonly answers = new Uint8Array(256)
+
+  private slot (buf: Uint8Array, a: number, b: number): number {
+    let h = 0x811c9dc5 // FNV-1a
+    for (let i = a; i < b; i++) h = Math.imul(h ^ buf[i], 0x01000193)
+    return h >>> 24
+  }
+
+  get (buf: Uint8Array, a: number, b: number): number {
+    const s = this.slot(buf, a, b)
+    const k = this.keys[s]
+    if (k === null || k.length !== b - a) return UNKNOWN
+    for (let j = 0; j < k.length; j++) if (k[j] !== buf[a + j]) return UNKNOWN
+    return this.answers[s]
+  }
+
+  set (buf: Uint8Array, a: number, b: number, answer: number): void {
+    if (b - a > 64) return
+    const s = this.slot(buf, a, b)
+    const k = Buffer.allocUnsafe(b - a) // a Buffer like the texts walked: one kind of array in the comparing loop
+    for (let j = 0; j < k.length; j++) k[j] = buf[a + j]
+    this.keys[s] = k
+    this.answers[s] = answer
   }
 }
