@@ -367,6 +367,8 @@ export class JsonTextMasker {
       if (c > 64) {
         if (c === BACKSLASH) { this.gate = -1; return this.string(start - 1) }
         chain = 0
+        // the rest of a run of letters (and other bytes above '@') moves nothing the gate counts
+        while (i + 1 < end && buf[i + 1] > 64 && buf[i + 1] !== BACKSLASH) i++
       } else if (c >= 48) {
         if (c <= 57) { if (++chain > maxChain) maxChain = chain } else { if (c === 64) at = true; chain = 0 }
       } else if (c === QUOTE) break
@@ -390,6 +392,11 @@ export class JsonTextMasker {
     for (i++; ; i++) {
       if (i >= end) throw GIVE_UP
       const c = buf[i]
+      if (c > 64 && c !== BACKSLASH) {
+        // a run of letters (and other bytes above '@'): none ends the string or needs a look
+        while (i + 1 < end && buf[i + 1] > 64 && buf[i + 1] !== BACKSLASH) i++
+        continue
+      }
       if (c === QUOTE) break
       if (c < 0x20) throw GIVE_UP
       if (c === 46) dotted = true
