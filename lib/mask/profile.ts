@@ -108,10 +108,16 @@ export class MaskProfile implements Masker, WireChecks {
 
   /** `maskJson` with the new text left as replaced spans of buf, added to `cuts` (json-text.ts `cut`) */
   maskJsonCuts (buf: Uint8Array, start: number, end: number, prefix: string, cuts: Cuts): boolean | undefined {
-    const node = this.paths.at(prefix)
+    // a column's values come row after row with the same prefix
+    if (prefix !== this.lastPrefix) { this.lastNode = this.paths.at(prefix); this.lastPrefix = prefix }
+    const node = this.lastNode
     if (node !== null && node.terminal) return undefined
     return this.jsonText.cut(buf, start, end, node, cuts)
   }
+
+  /** `maskJsonCuts`' last prefix and its path node */
+  private lastPrefix: string | undefined = undefined
+  private lastNode: PathNode | null = null
 
   covered (path: string): boolean {
     return this.paths.root !== null && this.paths.matches(path)
