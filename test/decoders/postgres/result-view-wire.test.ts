@@ -122,3 +122,17 @@ t.test('binary numbers read in place give the rows of the decoded path, byte for
     t.ok(changed > 0, `profile ${name}: some rows changed (${changed})`)
   }
 })
+
+t.test('a row refused after its JSON value was masked on the text leaves none of its cuts to the next row', async t => {
+  const m = profiles.get('pii')!
+  const cols = [col('meta', 3802, 1), col('note', 25, 1)]
+  const plan = new MaskPlan(cols, m)
+  const meta = (phone: string): Buffer => Buffer.concat([Buffer.from([1]), Buffer.from(JSON.stringify({ customer: { phone, tier: 'gold' } }))])
+  const bad = encodeDataRow([meta('+1 415 555 0100'), Buffer.from('note')])
+  bad.writeInt32BE(1000, 7 + 4 + meta('+1 415 555 0100').length) // the note claims more bytes than the row has
+  t.throws(() => plan.apply(bad), /shorter than its values say/)
+  const good = encodeDataRow([meta('+1 415 555 0199'), Buffer.from('note')])
+  const want = new MaskPlan(cols, decodedOnly(m)).apply(good)
+  t.same(values(plan.apply(good), cols), values(want, cols), 'the next row is masked on its own')
+  t.same(values(plan.apply(good), cols)[0], { version: 1, json: { customer: { phone: '[redacted]', tier: 'gold' } } })
+})
