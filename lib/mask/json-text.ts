@@ -488,13 +488,20 @@ const UNKNOWN = -1
 const QUIET_NAME = 1
 const NAMED = 2
 
+/** keys of at most this many bytes (quotes included) have their answers kept */
+const KEPT_KEY = 64
+
 /**
  * Answers kept per JSON key text (quotes included), for the keys that repeat from document to
  * document: a direct-mapped table of 256 entries by a hash of the bytes, each holding a copy of the
- * bytes it answers for (keys longer than 64 bytes are not kept).
+ * bytes it answers for in its own part of one buffer (a key that comes once costs a copy, no
+ * allocation).
  */
 class KeyAnswers {
-  private readonly keys: Array<Buffer | null> = new Array<Buffer | null>(256).fill(null)
+  /** entry s: its key in bytes[s * KEPT_KEY, …) (a Buffer like the texts walked: one kind of array in the comparing loop) */
+  private readonly bytes = Buffer.alloc(256 * KEPT_KEY)
+  /** entry s: its key's length, -1 when empty */
+  private readonly lengths = new Int16Array(256).fill(-1)
   private readonly answers = new Uint8Array(256)
 
   private slot (buf: Uint8Array, a: number, b: number): number {
@@ -503,20 +510,24 @@ class KeyAnswers {
     return h >>> 24
   }
 
+  /** the entry the last `get` looked at: where `set` puts the answer it did not have */
+  private last = 0
+
   get (buf: Uint8Array, a: number, b: number): number {
-    const s = this.slot(buf, a, b)
-    const k = this.keys[s]
-    if (k === null || k.length !== b - a) return UNKNOWN
-    for (let j = 0; j < k.length; j++) if (k[j] !== buf[a + j]) return UNKNOWN
+    const s = this.last = this.slot(buf, a, b)
+    if (this.lengths[s] !== b - a) return UNKNOWN
+    const bytes = this.bytes
+    for (let j = 0, at = s * KEPT_KEY; j < b - a; j++) if (bytes[at + j] !== buf[a + j]) return UNKNOWN
     return this.answers[s]
   }
 
+  /** the answer for the key `get` was last asked about, buf[a, b) */
   set (buf: Uint8Array, a: number, b: number, answer: number): void {
-    if (b - a > 64) return
-    const s = this.slot(buf, a, b)
-    const k = Buffer.allocUnsafe(b - a) // a Buffer like the texts walked: one kind of array in the comparing loop
-    for (let j = 0; j < k.length; j++) k[j] = buf[a + j]
-    this.keys[s] = k
+    if (b - a > KEPT_KEY) return
+    const s = this.last
+    const bytes = this.bytes
+    for (let j = 0, at = s * KEPT_KEY; j < b - a; j++) bytes[at + j] = buf[a + j]
+    this.lengths[s] = b - a
     this.answers[s] = answer
   }
 }
