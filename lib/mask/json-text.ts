@@ -510,21 +510,36 @@ class KeyAnswers {
     return h >>> 24
   }
 
-  /** the entry the last `get` looked at: where `set` puts the answer it did not have */
+  /** the entry the last `get` looked at: where `set` puts the answer it did not have (-1: none) */
   private last = 0
+  /**
+   * Keys that did not repeat (lookups that missed less those that hit) and, once too many did,
+   * how many lookups are answered UNKNOWN without a look: documents whose keys are data (ids,
+   * addresses) would pay a lookup and a copy per key for nothing.
+   */
+  private misses = 0
+  private resting = 0
 
   get (buf: Uint8Array, a: number, b: number): number {
+    if (this.resting > 0) { this.resting--; this.last = -1; return UNKNOWN }
     const s = this.last = this.slot(buf, a, b)
-    if (this.lengths[s] !== b - a) return UNKNOWN
-    const bytes = this.bytes
-    for (let j = 0, at = s * KEPT_KEY; j < b - a; j++) if (bytes[at + j] !== buf[a + j]) return UNKNOWN
-    return this.answers[s]
+    if (this.lengths[s] === b - a) {
+      const bytes = this.bytes
+      let j = 0
+      for (const at = s * KEPT_KEY; j < b - a; j++) if (bytes[at + j] !== buf[a + j]) break
+      if (j === b - a) {
+        if (this.misses > 0) this.misses--
+        return this.answers[s]
+      }
+    }
+    if (++this.misses > 64) { this.misses = 0; this.resting = 1024 }
+    return UNKNOWN
   }
 
   /** the answer for the key `get` was last asked about, buf[a, b) */
   set (buf: Uint8Array, a: number, b: number, answer: number): void {
-    if (b - a > KEPT_KEY) return
     const s = this.last
+    if (s < 0 || b - a > KEPT_KEY) return
     const bytes = this.bytes
     for (let j = 0, at = s * KEPT_KEY; j < b - a; j++) bytes[at + j] = buf[a + j]
     this.lengths[s] = b - a
