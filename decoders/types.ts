@@ -2,6 +2,8 @@
  * The protocol-neutral model. Policy, approvals, masking and the journal see only these types;
  * decoders see only these types (never policy rules or journal tables).
  */
+import type { Cuts } from '../lib/mask/bytes.js'
+
 export type Action = 'read' | 'search' | 'write' | 'delete' | 'admin'
 export const ACTIONS: readonly Action[] = ['read', 'search', 'write', 'delete', 'admin']
 export type Protocol = 'qdrant' | 'milvus' | 'postgres'
@@ -127,6 +129,12 @@ export interface WireChecks {
    * to drop, hash or partial of a value that is not a string.
    */
   maskJson (buf: Uint8Array, start: number, end: number, prefix: string): Uint8Array | null | undefined
+  /**
+   * `maskJson` for a caller that writes the new text into something larger (a DataRow), copying
+   * once: the replaced spans are added to `cuts` (positions in buf). True when any were added,
+   * false when nothing changes, undefined (nothing added) when only the decoded path can say.
+   */
+  maskJsonCuts (buf: Uint8Array, start: number, end: number, prefix: string, cuts: Cuts): boolean | undefined
   /**
    * The text `scalar(path, s)` gives for every string `s` but itself (a configured path under
    * `redact`), so a decoder may write it without decoding the value; undefined when the result

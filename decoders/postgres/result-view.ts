@@ -1,6 +1,6 @@
 import { VecgateError } from '../../lib/errors.js'
-import { copyBytes } from '../../lib/mask/bytes.js'
-import { DROP, type Masker, type RecordId, type ResultView } from '../types.js'
+import { copyBytes, Cuts } from '../../lib/mask/bytes.js'
+import { DROP, type Masker, type RecordId, type ResultView, type WireChecks } from '../types.js'
 import type { Column } from './messages.js'
 
 /**
@@ -15,6 +15,8 @@ const OID = {
   json: 114, float4: 700, float8: 701, unknown: 705, bpchar: 1042, varchar: 1043, numeric: 1700, jsonb: 3802
 } as const
 const TEXTLIKE = new Set<number>([OID.text, OID.varchar, OID.bpchar, OID.name, OID.char, OID.unknown])
+/** binary numbers `binaryNumber` reads as `decodeBinary` does */
+const BINARY_NUMBER = new Set<number>([OID.int2, OID.int4, OID.oid, OID.int8, OID.float4, OID.float8])
 const NUMERIC = new Set<number>([OID.int2, OID.int4, OID.int8, OID.float4, OID.float8, OID.numeric, OID.oid])
 /** OIDs below this are built in; pgvector's `vector` gets one above it when the extension is created */
 const FIRST_USER_OID = 16384
@@ -27,7 +29,8 @@ export class MaskPlan {
   /**
    * Per column, whether a value may be passed over as its bytes when the mask's wire checks find
    * nothing in it (no configured path near the column, a name the detectors leave alone, text in
-   * the format the detectors read): 1 for text, 2 for JSON text, 3 for binary jsonb, 0 never.
+   * the format the detectors read): 1 for text, 2 for JSON text, 3 for binary jsonb, 4 for a binary
+   * number (read in place), 0 never.
    */
   private readonly skim: Uint8Array
   readonly active: boolean
@@ -43,8 +46,10 @@ export class MaskPlan {
       if (wire === undefined || !wire.pathFree(c.name) || !wire.quietName(c.name)) return 0
       const w = this.work[i]
       if (w === 2) return c.format === 0 || c.typeOid === OID.json ? 2 : 3 // 3: binary jsonb, a version byte before the text
-      // binary numbers are checked as numbers below; text-format values of every type are text
-      return w === 1 && (c.format === 0 || TEXTLIKE.has(c.typeOid)) ? 1 : 0
+      if (w !== 1) return 0
+      // text-format values of every type are text; binary numbers are read as the decoded path reads them
+      if (c.format === 0 || TEXTLIKE.has(c.typeOid)) return 1
+      return BINARY_NUMBER.has(c.typeOid) ? 4 : 0
     })
     this.active = this.work.some(w => w !== 0)
     // text columns under a configured path and redact: every value but the redaction text becomes it
@@ -64,11 +69,10 @@ export class MaskPlan {
   apply (row: Buffer): Buffer {
     if (!this.active) return row
     const n = int16(row, 5)
-    let pos = 7
-    let changed: Array<Uint8Array | null | undefined> | undefined
+    const edits = this.edits
+    edits.clear() // a row before this one may have thrown half-way
     const wire = this.masker.wire
-    if (this.changed.length !== n) this.changed = new Array<Uint8Array | null | undefined>(n)
-    else if (this.dirty) this.changed.fill(undefined) // a row before this one threw half-way
+    let pos = 7
     for (let i = 0; i < n; i++) {
       if (pos + 4 > row.length) throw cutShort()
       const len = int32(row, pos)
@@ -82,44 +86,41 @@ export class MaskPlan {
       if (skim === 1 && wire!.quietText(row, start, pos)) continue
       if (skim === 2 && wire!.quietJson(row, start, pos)) continue
       if (skim === 3 && row[start] === 1 && wire!.quietJson(row, start + 1, pos)) continue
+      if (skim === 4) {
+        const v = binaryNumber(this.columns[i].typeOid, row, start, len)
+        if (v === v && wire!.quietNumber(v)) continue // NaN (or a length not the type's): the decoded path
+      }
       const fixed = this.fixed[i]
-      const after = fixed !== undefined ? (sameBytes(fixed, row, start, pos) ? undefined : fixed) : this.maskValue(w, i, row, start, pos)
-      if (after === undefined) continue
-      changed = this.changed
-      this.dirty = true
-      changed[i] = after
+      if (fixed !== undefined) {
+        if (!sameBytes(fixed, row, start, pos)) edits.replace(start, pos, fixed)
+        continue
+      }
+      if (w === 2 && wire !== undefined && this.maskJsonText(wire, i, row, start, pos)) continue
+      const raw = row.subarray(start, pos)
+      const after = this.maskDecoded(w, i, this.columns[i], raw)
+      if (after !== raw) edits.replace(start, pos, after)
     }
-    if (changed === undefined) return row
-    const out = rewriteDataRow(row, changed)
-    changed.fill(undefined)
-    this.dirty = false
-    return out
+    return edits.count === 0 ? row : edits.write(row, pos)
   }
 
-  /** per column, the new value of the row being masked (undefined: as it came); kept for the next row */
-  private changed: Array<Uint8Array | null | undefined> = []
-  /** `changed` holds values of a row that did not finish */
-  private dirty = false
+  /** the values the row being masked changes; kept from row to row */
+  private readonly edits = new RowEdits()
 
-  /** column i's value row[start, end) masked: undefined when it stays as it is, null for NULL, else the new bytes */
-  private maskValue (w: Work, i: number, row: Buffer, start: number, end: number): Uint8Array | null | undefined {
+  /**
+   * Column i's JSON value row[start, end) masked on its text, the masked spans added to `edits`;
+   * false when the decoded path must say.
+   */
+  private maskJsonText (wire: WireChecks, i: number, row: Buffer, start: number, end: number): boolean {
     const col = this.columns[i]
-    const m = this.masker
-    const binary = col.format === 1
-    if (w === 2) {
-      const jsonb = col.typeOid === OID.jsonb
-      // binary jsonb is a version byte (1) and the text (jsonb_send); the text is masked as it stands
-      const wire = m.wire
-      const from = binary && jsonb ? 1 : 0
-      if (wire !== undefined && (from === 0 || row[start] === 1)) {
-        const out = wire.maskJson(row, start + from, end, col.name)
-        if (out === null) return undefined
-        if (out !== undefined) return from === 0 ? out : Buffer.concat([JSONB_VERSION, out])
-      }
-    }
-    const raw = row.subarray(start, end)
-    const out = this.maskDecoded(w, i, col, raw)
-    return out === raw ? undefined : out
+    // binary jsonb is a version byte (1) and the text (jsonb_send); the text is masked as it stands
+    const from = col.format === 1 && col.typeOid === OID.jsonb ? 1 : 0
+    if (from === 1 && row[start] !== 1) return false
+    const cuts = this.edits.cuts
+    const first = cuts.count
+    const changed = wire.maskJsonCuts(row, start + from, end, col.name, cuts)
+    if (changed === undefined) return false
+    if (changed) this.edits.cut(start, end, first)
+    return true
   }
 
   /** the decoded path: the value parsed, masked through the Masker and written back (`raw` when unchanged) */
@@ -197,38 +198,72 @@ function splitRow (row: Buffer): Array<Buffer | null> {
   return out
 }
 
-/** the DataRow `row` with the values `changed` names (an entry per column; undefined: as it came), written once without splitting the row */
-export function rewriteDataRow (row: Buffer, changed: Array<Uint8Array | null | undefined>): Buffer {
-  const n = int16(row, 5)
-  let size = 7
-  let pos = 7
-  for (let i = 0; i < n; i++) {
-    const len = int32(row, pos)
-    pos += 4 + Math.max(len, 0)
-    const c = changed[i]
-    size += 4 + (c === undefined ? Math.max(len, 0) : c === null ? 0 : c.length)
+/**
+ * The values of one DataRow that masking changes, written into a new row in one pass (one buffer of
+ * the new size, each kept run copied once): a value replaced whole or by NULL, or edited in place by
+ * cuts (a JSON text with its masked spans). Edits are made in row order; one row at a time.
+ */
+export class RowEdits {
+  /** the cuts of values edited in place, and the whole-value replacements, in row order */
+  readonly cuts = new Cuts()
+  /** per edited value: where it starts and ends in the row, its first cut, its new length (-1: NULL) */
+  private readonly start: number[] = []
+  private readonly end: number[] = []
+  private readonly firstCut: number[] = []
+  private readonly length: number[] = []
+  /** values edited so far */
+  count = 0
+
+  clear (): void {
+    this.cuts.truncate(0)
+    this.count = 0
   }
-  const b = Buffer.allocUnsafe(size)
-  // unchanged values are copied a run at a time (with the header before the first)
-  let copied = 0
-  let to = 0
-  pos = 7
-  for (let i = 0; i < n; i++) {
-    const len = int32(row, pos)
-    const end = pos + 4 + Math.max(len, 0)
-    const c = changed[i]
-    if (c !== undefined) {
-      to = copyBytes(row, copied, pos, b, to)
-      to = putInt32(b, to, c === null ? -1 : c.length)
-      if (c !== null) to = copyBytes(c, 0, c.length, b, to)
-      copied = end
+
+  /** the value at row[start, end) (start = end for a NULL) becomes `v`; null: NULL */
+  replace (start: number, end: number, v: Uint8Array | null): void {
+    const first = this.cuts.count
+    this.cuts.add(start, end, v ?? NO_BYTES)
+    this.value(start, end, first, v === null ? -1 : v.length)
+  }
+
+  /** the value at row[start, end) is edited by the cuts from `first` on (all inside it) */
+  cut (start: number, end: number, first: number): void {
+    this.value(start, end, first, end - start + this.cuts.growth(first, this.cuts.count))
+  }
+
+  private value (start: number, end: number, first: number, length: number): void {
+    const k = this.count++
+    this.start[k] = start
+    this.end[k] = end
+    this.firstCut[k] = first
+    this.length[k] = length
+  }
+
+  /** `row`, whose values end at `end`, with the edits: a new DataRow (the edits are cleared) */
+  write (row: Uint8Array, end: number): Buffer {
+    const n = this.count
+    let size = end
+    for (let k = 0; k < n; k++) size += Math.max(this.length[k], 0) - (this.end[k] - this.start[k])
+    const out = Buffer.allocUnsafe(size)
+    const cuts = this.cuts
+    // unchanged values are copied a run at a time (with the header before the first)
+    let copied = 0
+    let to = 0
+    for (let k = 0; k < n; k++) {
+      const a = this.start[k]
+      to = copyBytes(row, copied, a - 4, out, to)
+      to = putInt32(out, to, this.length[k])
+      to = cuts.write(row, a, this.end[k], this.firstCut[k], k + 1 < n ? this.firstCut[k + 1] : cuts.count, out, to)
+      copied = this.end[k]
     }
-    pos = end
+    copyBytes(row, copied, end, out, to)
+    putInt32(out, 1, size - 1)
+    this.clear()
+    return out
   }
-  copyBytes(row, copied, pos, b, to)
-  putInt32(b, 1, size - 1)
-  return b
 }
+
+const NO_BYTES = new Uint8Array(0)
 
 function sameBytes (x: Uint8Array, buf: Uint8Array, a: number, b: number): boolean {
   if (x.length !== b - a) return false
@@ -307,6 +342,22 @@ function decodeBinary (oid: number, raw: Buffer): string | number | boolean | un
     case OID.float4: return raw.readFloatBE(0)
     case OID.float8: return raw.readDoubleBE(0)
     default: return TEXTLIKE.has(oid) ? raw.toString('utf8') : undefined
+  }
+}
+
+/**
+ * The number `decodeBinary` reads from the binary int2, int4, oid, int8, float4 or float8 value
+ * row[at, at + len); NaN when the length is not the type's.
+ */
+function binaryNumber (oid: number, row: Buffer, at: number, len: number): number {
+  switch (oid) {
+    case OID.int2: return len === 2 ? int16(row, at) : NaN
+    case OID.int4: case OID.oid: return len === 4 ? int32(row, at) : NaN
+    // the exact integer rounded once, as Number(readBigInt64BE) rounds it
+    case OID.int8: return len === 8 ? int32(row, at) * 4294967296 + (int32(row, at + 4) >>> 0) : NaN
+    case OID.float4: return len === 4 ? row.readFloatBE(at) : NaN
+    case OID.float8: return len === 8 ? row.readDoubleBE(at) : NaN
+    default: return NaN
   }
 }
 

@@ -1,6 +1,6 @@
 import { DROP } from '../../decoders/types.js'
 import { REDACTED, type Hasher, type MaskAction } from './actions.js'
-import { copyBytes } from './bytes.js'
+import { Cuts } from './bytes.js'
 import { mayEndSecretName } from './detect/secrets.js'
 import { partialText } from './detect/partial.js'
 import type { PathNode, PathSet } from './paths.js'
@@ -37,22 +37,40 @@ const GIVE_UP = Symbol('json text needs the decoded path')
 const REDACTED_TEXT = Buffer.from(JSON.stringify(REDACTED))
 const NULL_TEXT = Buffer.from('null')
 
-const isSpace = (c: number): boolean => c === 32 || c === 10 || c === 13 || c === 9
 const isDigit = (c: number): boolean => c >= 48 && c <= 57
 
+/** the first position from i on that is not JSON whitespace (RFC 8259 §2) */
+function skipSpace (buf: Uint8Array, i: number, end: number): number {
+  while (i < end) {
+    const c = buf[i]
+    if (c > 32 || (c !== 32 && c !== 10 && c !== 13 && c !== 9)) return i
+    i++
+  }
+  return i
+}
+
+/**
+ * The walk passes its cursor along: each reader takes the position where its value starts and
+ * returns the position after it (what the readers learn beside it is left in fields: `escaped`,
+ * `dotted`, `gate`, `plain`).
+ */
 export class JsonTextMasker {
-  /** the text being walked and the cursor; one walk at a time (single-threaded, not re-entrant) */
+  /** the text being walked; one walk at a time (single-threaded, not re-entrant) */
   private buf: Uint8Array = NULL_TEXT
-  private pos = 0
   private end = 0
-  /** replaced spans, in text order: start, end, new text */
-  private readonly cutAt: number[] = []
-  private readonly cutText: Array<Uint8Array | undefined> = []
-  /** replaced spans so far (the arrays are kept from walk to walk: emptying them would free their storage) */
-  private cuts = 0
-  /** set by `string()`: the string had an escape / a '.' */
+  /** where the walk puts its replaced spans: its own (`document`) or the caller's (`cut`) */
+  private cuts: Cuts
+  private readonly ownCuts = new Cuts()
+  /** set by the string readers: the string had an escape / a '.' (keys only); its gate (`gatedString`) */
   private escaped = false
   private dotted = false
+  private gate = 0
+  /** set by `number()`: the number was a plain integer */
+  private plain = false
+  /** the detectors answer nothing for a name alone (no secret-sounding names) */
+  private readonly anyName: boolean
+  /** `key()`'s answers */
+  private readonly keys = new KeyAnswers()
 
   constructor (
     private readonly paths: PathSet,
@@ -60,7 +78,10 @@ export class JsonTextMasker {
     private readonly action: MaskAction,
     private readonly hasher: Hasher,
     private readonly detect: boolean
-  ) {}
+  ) {
+    this.cuts = this.ownCuts
+    this.anyName = scanner.quietAnyName
+  }
 
   /**
    * The JSON object text buf[start, end) as `document(JSON.parse(text), prefix)` leaves it, `node`
@@ -68,166 +89,147 @@ export class JsonTextMasker {
    * undefined when only the decoded path can say.
    */
   document (buf: Uint8Array, start: number, end: number, node: PathNode | null): Uint8Array | null | undefined {
+    const cuts = this.ownCuts
+    const changed = this.cut(buf, start, end, node, cuts)
+    if (changed !== true) return changed === false ? null : undefined
+    const out = Buffer.allocUnsafe(end - start + cuts.growth(0, cuts.count))
+    cuts.write(buf, start, end, 0, cuts.count, out, 0)
+    cuts.truncate(0)
+    return out
+  }
+
+  /**
+   * `document` with the new text left as replaced spans of buf, added to `cuts` (for a caller that
+   * writes the text into something larger, once): true when it added any, false when the text stays
+   * as it is, undefined (`cuts` as it was) when only the decoded path can say.
+   */
+  cut (buf: Uint8Array, start: number, end: number, node: PathNode | null, cuts: Cuts): boolean | undefined {
+    const before = cuts.count
     this.buf = buf
-    this.pos = start
     this.end = end
-    this.cuts = 0
+    this.cuts = cuts
+    let ok = false
     try {
-      this.space()
-      if (this.peek() !== OPEN_OBJECT) return undefined
-      this.object(node, 0)
-      this.space()
-      if (this.pos !== end) return undefined
-      return this.cuts === 0 ? null : this.splice(start, end)
+      let i = skipSpace(buf, start, end)
+      if (i >= end || buf[i] !== OPEN_OBJECT) return undefined
+      i = skipSpace(buf, this.object(i, node, 0), end)
+      if (i !== end) return undefined
+      ok = true
+      return cuts.count !== before
     } catch (e) {
       if (e === GIVE_UP) return undefined
       throw e
     } finally {
+      if (!ok) cuts.truncate(before)
       this.buf = NULL_TEXT
-      for (let i = 0; i < this.cuts; i++) this.cutText[i] = undefined
+      this.cuts = this.ownCuts
     }
   }
 
-  private splice (start: number, end: number): Uint8Array {
-    const at = this.cutAt
-    const texts = this.cutText
-    const n = this.cuts
-    let size = end - start
-    for (let i = 0; i < n; i++) size += texts[i]!.length - (at[2 * i + 1] - at[2 * i])
-    const out = Buffer.allocUnsafe(size)
-    let from = start
-    let pos = 0
-    for (let i = 0; i < n; i++) {
-      pos = copyBytes(this.buf, from, at[2 * i], out, pos)
-      const text = texts[i]!
-      texts[i] = undefined
-      pos = copyBytes(text, 0, text.length, out, pos)
-      from = at[2 * i + 1]
-    }
-    copyBytes(this.buf, from, end, out, pos)
-    return out
+  /** the byte at i, -1 past the end */
+  private at (i: number): number {
+    return i < this.end ? this.buf[i] : -1
   }
 
-  private replace (a: number, b: number, text: Uint8Array): void {
-    const i = this.cuts++
-    this.cutAt[2 * i] = a
-    this.cutAt[2 * i + 1] = b
-    this.cutText[i] = text
-  }
-
-  private peek (): number {
-    return this.pos < this.end ? this.buf[this.pos] : -1
-  }
-
-  private space (): void {
-    while (this.pos < this.end && isSpace(this.buf[this.pos])) this.pos++
-  }
-
-  /** after a member or element: true at a comma (another follows), false at `close` (the end) */
-  private more (close: number): boolean {
-    this.space()
-    const c = this.peek()
-    this.pos++
-    if (c === COMMA) return true
-    if (c === close) return false
+  /** past the whitespace after a member or element at i: the position after a comma (another follows), or -1 - the position after `close` (the end) */
+  private next (i: number, close: number): number {
+    i = skipSpace(this.buf, i, this.end)
+    const c = this.at(i)
+    if (c === COMMA) return skipSpace(this.buf, i + 1, this.end)
+    if (c === close) return -2 - i
     throw GIVE_UP
   }
 
-  private expect (c: number): void {
-    this.space()
-    if (this.peek() !== c) throw GIVE_UP
-    this.pos++
-  }
-
-  /** `MaskProfile.object` over the members of the object at the cursor */
-  private object (node: PathNode | null, depth: number): void {
+  /** `MaskProfile.object` over the members of the object at i */
+  private object (i: number, node: PathNode | null, depth: number): number {
     if (depth > MAX_TEXT_DEPTH) throw GIVE_UP
-    this.pos++ // {
-    this.space()
-    if (this.peek() === CLOSE_OBJECT) { this.pos++; return }
+    const buf = this.buf
+    const end = this.end
+    i = skipSpace(buf, i + 1, end)
+    if (this.at(i) === CLOSE_OBJECT) return i + 1
     for (;;) {
-      this.space()
-      if (this.peek() !== QUOTE) throw GIVE_UP
-      const ks = this.pos
-      // the key's gate comes with reading it (keys are scanned too: `checkKey`)
-      let kg = 0
-      if (this.detect) kg = this.gatedString()
-      else this.string()
-      const ke = this.pos
+      if (this.at(i) !== QUOTE) throw GIVE_UP
+      const ks = i
+      let quietName = true
+      if (!this.detect) i = this.string(i)
+      else if (this.scanner.contactsOnly) {
+        // the key's gate comes with reading it; contact detectors mask nothing for a name alone
+        i = this.gatedString(i)
+        if (this.gate !== 0) this.checkKey(ks, i, this.escaped, this.gate)
+      } else {
+        i = this.string(i)
+        quietName = this.key(ks, i, this.escaped)
+      }
+      const ke = i
       const keyEscaped = this.escaped
       const keyDotted = this.dotted
-      this.expect(COLON)
-      this.space()
+      i = skipSpace(buf, i, end)
+      if (this.at(i) !== COLON) throw GIVE_UP
+      i = skipSpace(buf, i + 1, end)
       const child = node === null ? null : this.child(node, ks, ke, keyEscaped, keyDotted)
-      if (child !== null && child.terminal) this.field(depth)
-      else this.member(child, ks, ke, keyEscaped, depth)
-      if (kg !== 0) this.checkKey(ks, ke, keyEscaped, kg)
-      if (!this.more(CLOSE_OBJECT)) return
+      if (child !== null && child.terminal) i = this.field(i, depth)
+      else i = this.member(i, child, ks, ke, keyEscaped, quietName, depth)
+      i = this.next(i, CLOSE_OBJECT)
+      if (i < 0) return -1 - i
     }
   }
 
-  /** a value under a key no configured path ends at */
-  private member (child: PathNode | null, ks: number, ke: number, keyEscaped: boolean, depth: number): void {
-    const c = this.peek()
+  /** a value at i under a key no configured path ends at */
+  private member (i: number, child: PathNode | null, ks: number, ke: number, keyEscaped: boolean, quietName: boolean, depth: number): number {
+    const c = this.at(i)
     if (c === QUOTE) {
-      const vs = this.pos
-      if (!this.detect) { this.string(); return }
+      if (!this.detect) return this.string(i)
       // the gate over the bytes is kept for the scan (escaped text: the scan gates the decoded string)
-      const g = this.gatedString()
-      const ve = this.pos
-      if (g === 0 && this.quietKeyName(ks, ke, keyEscaped)) return
-      const s = this.text(vs, ve, this.escaped)
-      this.out(vs, ve, s, this.scanner.named(this.text(ks, ke, keyEscaped), s, g), false)
-    } else if (c === OPEN_OBJECT) {
-      if (child === null && !this.detect) this.skipValue(depth + 1)
-      else this.object(child, depth + 1)
-    } else if (c === OPEN_ARRAY) {
-      if (child === null && !this.detect) this.skipValue(depth + 1)
-      else this.array(child, depth + 1)
-    } else {
-      this.scalarValue()
+      const e = this.gatedString(i)
+      const g = this.gate
+      if (g === 0 && quietName) return e
+      const s = this.text(i, e, this.escaped)
+      this.out(i, e, s, this.scanner.named(this.text(ks, ke, keyEscaped), s, g), false)
+      return e
     }
+    if (c === OPEN_OBJECT) return child === null && !this.detect ? this.skipValue(i, depth + 1) : this.object(i, child, depth + 1)
+    if (c === OPEN_ARRAY) return child === null && !this.detect ? this.skipValue(i, depth + 1) : this.array(i, child, depth + 1)
+    return this.scalarValue(i, false)
   }
 
   /** `MaskProfile.array`: elements are scanned without a name; a removed element becomes null */
-  private array (node: PathNode | null, depth: number): void {
+  private array (i: number, node: PathNode | null, depth: number): number {
     if (depth > MAX_TEXT_DEPTH) throw GIVE_UP
-    this.pos++ // [
-    this.space()
-    if (this.peek() === CLOSE_ARRAY) { this.pos++; return }
+    i = skipSpace(this.buf, i + 1, this.end)
+    if (this.at(i) === CLOSE_ARRAY) return i + 1
     for (;;) {
-      this.space()
-      const c = this.peek()
+      const c = this.at(i)
       if (c === QUOTE) {
-        const vs = this.pos
-        if (!this.detect) this.string()
+        if (!this.detect) i = this.string(i)
         else {
-          const g = this.gatedString()
-          const ve = this.pos
+          const e = this.gatedString(i)
+          const g = this.gate
           if (g !== 0) {
-            const s = this.text(vs, ve, this.escaped)
-            this.out(vs, ve, s, this.scanner.scan(s, g), true)
+            const s = this.text(i, e, this.escaped)
+            this.out(i, e, s, this.scanner.scan(s, g), true)
           }
+          i = e
         }
-      } else if (c === OPEN_OBJECT) this.object(node, depth + 1)
-      else if (c === OPEN_ARRAY) this.array(node, depth + 1)
-      else this.scalarValue(true)
-      if (!this.more(CLOSE_ARRAY)) return
+      } else if (c === OPEN_OBJECT) i = this.object(i, node, depth + 1)
+      else if (c === OPEN_ARRAY) i = this.array(i, node, depth + 1)
+      else i = this.scalarValue(i, true)
+      i = this.next(i, CLOSE_ARRAY)
+      if (i < 0) return -1 - i
     }
   }
 
-  /** a number, true, false or null outside configured paths: numbers that could be card numbers go through the scanner */
-  private scalarValue (inArray = false): void {
-    const vs = this.pos
-    const c = this.peek()
-    if (c === 116) { this.word('true'); return }
-    if (c === 102) { this.word('false'); return }
-    if (c === 110) { this.word('null'); return }
-    const plain = this.number()
+  /** a number, true, false or null at i outside configured paths: numbers that could be card numbers go through the scanner */
+  private scalarValue (i: number, inArray: boolean): number {
+    const c = this.at(i)
+    if (c === 116) return this.word(i, 'true')
+    if (c === 102) return this.word(i, 'false')
+    if (c === 110) return this.word(i, 'null')
+    const e = this.number(i)
     // a plain integer of at most 12 characters is below 2e12, which no card check looks at
-    if (!this.detect || (plain && this.pos - vs <= 12)) return
-    const v = Number(Buffer.from(this.buf.buffer, this.buf.byteOffset + vs, this.pos - vs).toString('latin1'))
-    this.out(vs, this.pos, v, this.scanner.number(v), inArray)
+    if (!this.detect || (this.plain && e - i <= 12)) return e
+    const v = Number(Buffer.from(this.buf.buffer, this.buf.byteOffset + i, e - i).toString('latin1'))
+    this.out(i, e, v, this.scanner.number(v), inArray)
+    return e
   }
 
   /** writes what masking made of the value at [vs, ve): a string, null, the same value, or DROP */
@@ -237,68 +239,90 @@ export class JsonTextMasker {
       if (!inArray) throw GIVE_UP // the key goes: left to the decoded path
       after = null
     }
-    this.replace(vs, ve, after === null ? NULL_TEXT : Buffer.from(JSON.stringify(after)))
+    this.cuts.add(vs, ve, after === null ? NULL_TEXT : Buffer.from(JSON.stringify(after)))
   }
 
-  /** a value under a configured path: replaced whole as `fieldValue` replaces it (each element of an array) */
-  private field (depth: number): void {
+  /** a value at i under a configured path: replaced whole as `fieldValue` replaces it (each element of an array) */
+  private field (i: number, depth: number): number {
     if (this.action === 'drop') throw GIVE_UP // the key goes
-    const c = this.peek()
-    if (c === OPEN_ARRAY) { this.elements(depth + 1); return }
-    const vs = this.pos
-    if (c === 110) { this.word('null'); return } // null stays null
+    const c = this.at(i)
+    if (c === OPEN_ARRAY) return this.elements(i, depth + 1)
+    if (c === 110) return this.word(i, 'null') // null stays null
     if (c === QUOTE) {
-      this.string()
-      const ve = this.pos
-      const escaped = this.escaped
+      const e = this.string(i)
       switch (this.action) {
         case 'redact':
           // already the redaction text: fieldValue leaves it as it is
-          if (ve - vs === REDACTED_TEXT.length && Buffer.compare(this.buf.subarray(vs, ve), REDACTED_TEXT) === 0) return
-          this.replace(vs, ve, REDACTED_TEXT)
-          return
+          if (!this.sameText(i, e, REDACTED_TEXT)) this.cuts.add(i, e, REDACTED_TEXT)
+          return e
         case 'null':
-          this.replace(vs, ve, NULL_TEXT)
-          return
+          this.cuts.add(i, e, NULL_TEXT)
+          return e
         default: {
-          const s = this.text(vs, ve, escaped)
+          const s = this.text(i, e, this.escaped)
           const out = this.action === 'hash' ? this.hasher.token(s) : partialText(s)
-          if (out !== s) this.replace(vs, ve, Buffer.from(JSON.stringify(out)))
-          return
+          if (out !== s) this.cuts.add(i, e, Buffer.from(JSON.stringify(out)))
+          return e
         }
       }
     }
     if (this.action === 'hash' || (this.action === 'partial' && c !== OPEN_OBJECT && c !== 116 && c !== 102)) throw GIVE_UP
-    this.skipValue(depth)
-    this.replace(vs, this.pos, this.action === 'null' ? NULL_TEXT : REDACTED_TEXT)
+    const e = this.skipValue(i, depth)
+    this.cuts.add(i, e, this.action === 'null' ? NULL_TEXT : REDACTED_TEXT)
+    return e
+  }
+
+  private sameText (a: number, b: number, text: Uint8Array): boolean {
+    if (b - a !== text.length) return false
+    const buf = this.buf
+    for (let j = 0; j < text.length; j++) if (buf[a + j] !== text[j]) return false
+    return true
   }
 
   /** `MaskProfile.elements`: arrays under a configured path keep their shape */
-  private elements (depth: number): void {
+  private elements (i: number, depth: number): number {
     if (depth > MAX_TEXT_DEPTH) throw GIVE_UP
-    this.pos++ // [
-    this.space()
-    if (this.peek() === CLOSE_ARRAY) { this.pos++; return }
+    i = skipSpace(this.buf, i + 1, this.end)
+    if (this.at(i) === CLOSE_ARRAY) return i + 1
     for (;;) {
-      this.space()
-      this.field(depth)
-      if (!this.more(CLOSE_ARRAY)) return
+      i = this.next(this.field(i, depth), CLOSE_ARRAY)
+      if (i < 0) return -1 - i
     }
   }
 
-  /** keys are scanned too (`MaskProfile.object`): a key with a hit would be renamed */
-  /** `g`: the key's gate (`gatedString`), not 0 */
+  /**
+   * Keys are scanned too (`MaskProfile.object`): a key with a hit would be renamed, which is left to
+   * the decoded path. Answers whether `named` leaves the values under this key alone for its name
+   * (secret-sounding names). Both depend on the key alone, and a document's keys come again in the
+   * next one: answers are kept by the key's bytes.
+   */
+  private key (ks: number, ke: number, escaped: boolean): boolean {
+    if (escaped) return this.keyAnswer(ks, ke, true)
+    // a short key whose last letter ends no secret-sounding name is answered as fast as looked up
+    if (ke - ks < 8 && this.plainName(ks, ke) && this.scanner.gateOf(this.buf, ks + 1, ke - 1) === 0) return true
+    const known = this.keys.get(this.buf, ks, ke)
+    if (known !== UNKNOWN) return known === QUIET_NAME
+    const quiet = this.keyAnswer(ks, ke, false)
+    this.keys.set(this.buf, ks, ke, quiet ? QUIET_NAME : NAMED)
+    return quiet
+  }
+
+  /** `g`: the key's gate (`gatedString`, `gateOf`), not 0 */
   private checkKey (ks: number, ke: number, escaped: boolean, g: number): void {
     const k = this.text(ks, ke, escaped)
     if (k.length >= 6 && this.scanner.scan(k, escaped ? -1 : g) !== k) throw GIVE_UP
   }
 
-  /** true when `named` cannot mask a value for this key's name alone (secret-sounding names) */
-  private quietKeyName (ks: number, ke: number, escaped: boolean): boolean {
-    if (this.scanner.quietAnyName) return true
-    // most keys end in a letter no secret-sounding name ends with: answered without decoding the key
-    if (!escaped && (ke - ks - 2 < 3 || !mayEndSecretName(this.buf[ke - 2]))) return true
+  private keyAnswer (ks: number, ke: number, escaped: boolean): boolean {
+    const g = escaped ? -1 : this.scanner.gateOf(this.buf, ks + 1, ke - 1)
+    if (g !== 0) this.checkKey(ks, ke, escaped, g)
+    if (!escaped && this.plainName(ks, ke)) return true
     return this.scanner.quietName(this.text(ks, ke, escaped))
+  }
+
+  /** true when the unescaped key at [ks, ke) is no secret-sounding name, answered without decoding it: most keys end in a letter none ends with */
+  private plainName (ks: number, ke: number): boolean {
+    return this.anyName || ke - ks - 2 < 3 || !mayEndSecretName(this.buf[ke - 2])
   }
 
   /** the path node for the key at [ks, ke) (quotes included) under `node` */
@@ -307,12 +331,13 @@ export class JsonTextMasker {
     const keys = node.keyBytes
     if (keys !== null) {
       const n = ke - ks - 2
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]
-        if (k.length !== n) continue
+      const buf = this.buf
+      for (let k = 0; k < keys.length; k++) {
+        const key = keys[k]
+        if (key.length !== n) continue
         let j = 0
-        while (j < n && k[j] === this.buf[ks + 1 + j]) j++
-        if (j === n) return node.keyNodes![i]
+        while (j < n && key[j] === buf[ks + 1 + j]) j++
+        if (j === n) return node.keyNodes![k]
       }
     }
     return node.other
@@ -326,27 +351,29 @@ export class JsonTextMasker {
   }
 
   /**
-   * `string()`, and the gate of the string's text for `scan`: -1 when it has escapes (the scan gates
-   * the decoded string). For contact-only profiles the two are one pass over the bytes
-   * (`contactGateBytes` folded into the string's loop; keep them in step).
+   * `string(i)`, and in `gate` the gate of the string's text for `scan`: -1 when it has escapes (the
+   * scan gates the decoded string). For contact-only profiles the two are one pass over the bytes
+   * (`contactGateBytes` folded into the string's loop; keep them in step); for others the gate is
+   * the scanner's over the string's bytes once its end is known.
    */
-  private gatedString (): number {
+  private gatedString (i: number): number {
     if (!this.scanner.contactsOnly) {
-      const vs = this.pos
-      this.string()
-      return this.escaped ? -1 : this.scanner.gateOf(this.buf, vs + 1, this.pos - 1)
+      const e = this.string(i)
+      this.gate = this.escaped ? -1 : this.scanner.gateOf(this.buf, i + 1, e - 1)
+      return e
     }
     const buf = this.buf
     const end = this.end
-    const start = this.pos + 1
-    let i = start
+    const start = i + 1
     let chain = 0; let maxChain = 0; let at = false; let dot = false; let plus = false
-    for (;;) {
+    for (i = start; ; i++) {
       if (i >= end) throw GIVE_UP
       const c = buf[i]
       if (c > 64) {
-        if (c === BACKSLASH) { this.string(); return -1 }
+        if (c === BACKSLASH) { this.gate = -1; return this.string(start - 1) }
         chain = 0
+        // the rest of a run of letters (and other bytes above '@') moves nothing the gate counts
+        while (i + 1 < end && buf[i + 1] > 64 && buf[i + 1] !== BACKSLASH) i++
       } else if (c >= 48) {
         if (c <= 57) { if (++chain > maxChain) maxChain = chain } else { if (c === 64) at = true; chain = 0 }
       } else if (c === QUOTE) break
@@ -354,24 +381,27 @@ export class JsonTextMasker {
       else if (c === 46) dot = true
       else if (c === 43) plus = true
       else if (c !== 32 && c !== 45 && c !== 40 && c !== 41) chain = 0
-      i++
     }
-    this.pos = i + 1
     this.escaped = false
     this.dotted = dot
-    return i - start < 6 ? 0 : this.scanner.contactBits(at && dot, maxChain, plus)
+    this.gate = i - start < 6 ? 0 : this.scanner.contactBits(at && dot, maxChain, plus)
+    return i + 1
   }
 
-  /** moves past the string at the cursor (RFC 8259 §7), noting escapes and dots */
-  private string (): void {
+  /** the end of the string at i (RFC 8259 §7), noting escapes and dots */
+  private string (i: number): number {
     const buf = this.buf
     const end = this.end
-    let i = this.pos + 1
     let escaped = false
     let dotted = false
-    for (;;) {
+    for (i++; ; i++) {
       if (i >= end) throw GIVE_UP
       const c = buf[i]
+      if (c > 64 && c !== BACKSLASH) {
+        // a run of letters (and other bytes above '@'): none ends the string or needs a look
+        while (i + 1 < end && buf[i + 1] > 64 && buf[i + 1] !== BACKSLASH) i++
+        continue
+      }
       if (c === QUOTE) break
       if (c < 0x20) throw GIVE_UP
       if (c === 46) dotted = true
@@ -383,25 +413,22 @@ export class JsonTextMasker {
             const x = h < end ? buf[h] | 32 : -1
             if (!(isDigit(x) || (x >= 97 && x <= 102))) throw GIVE_UP
           }
-          i += 6
+          i += 5
           continue
         }
         if (e !== QUOTE && e !== BACKSLASH && e !== 47 && e !== 98 && e !== 102 && e !== 110 && e !== 114 && e !== 116) throw GIVE_UP
-        i += 2
-        continue
+        i++
       }
-      i++
     }
-    this.pos = i + 1
     this.escaped = escaped
     this.dotted = dotted
+    return i + 1
   }
 
-  /** moves past the number at the cursor (RFC 8259 §6); true when it is a plain integer */
-  private number (): boolean {
+  /** the end of the number at i (RFC 8259 §6); `plain`: it is a plain integer */
+  private number (i: number): number {
     const buf = this.buf
     const end = this.end
-    let i = this.pos
     if (i < end && buf[i] === 45) i++
     if (i >= end || !isDigit(buf[i])) throw GIVE_UP
     if (buf[i] === 48) i++
@@ -420,41 +447,102 @@ export class JsonTextMasker {
       if (i >= end || !isDigit(buf[i])) throw GIVE_UP
       while (i < end && isDigit(buf[i])) i++
     }
-    this.pos = i
-    return plain
+    this.plain = plain
+    return i
   }
 
-  private word (w: string): void {
-    if (this.end - this.pos < w.length) throw GIVE_UP
-    for (let j = 0; j < w.length; j++) if (this.buf[this.pos + j] !== w.charCodeAt(j)) throw GIVE_UP
-    this.pos += w.length
+  private word (i: number, w: string): number {
+    if (this.end - i < w.length) throw GIVE_UP
+    for (let j = 0; j < w.length; j++) if (this.buf[i + j] !== w.charCodeAt(j)) throw GIVE_UP
+    return i + w.length
   }
 
-  /** moves past any value, checking its grammar */
-  private skipValue (depth: number): void {
+  /** the end of any value at i, its grammar checked */
+  private skipValue (i: number, depth: number): number {
     if (depth > MAX_TEXT_DEPTH) throw GIVE_UP
-    const c = this.peek()
-    if (c === QUOTE) { this.string(); return }
+    const c = this.at(i)
+    if (c === QUOTE) return this.string(i)
     if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
       const close = c === OPEN_OBJECT ? CLOSE_OBJECT : CLOSE_ARRAY
-      this.pos++
-      this.space()
-      if (this.peek() === close) { this.pos++; return }
+      i = skipSpace(this.buf, i + 1, this.end)
+      if (this.at(i) === close) return i + 1
       for (;;) {
-        this.space()
         if (c === OPEN_OBJECT) {
-          if (this.peek() !== QUOTE) throw GIVE_UP
-          this.string()
-          this.expect(COLON)
-          this.space()
+          if (this.at(i) !== QUOTE) throw GIVE_UP
+          i = skipSpace(this.buf, this.string(i), this.end)
+          if (this.at(i) !== COLON) throw GIVE_UP
+          i = skipSpace(this.buf, i + 1, this.end)
         }
-        this.skipValue(depth + 1)
-        if (!this.more(close)) return
+        i = this.next(this.skipValue(i, depth + 1), close)
+        if (i < 0) return -1 - i
       }
     }
-    if (c === 116) this.word('true')
-    else if (c === 102) this.word('false')
-    else if (c === 110) this.word('null')
-    else this.number()
+    if (c === 116) return this.word(i, 'true')
+    if (c === 102) return this.word(i, 'false')
+    if (c === 110) return this.word(i, 'null')
+    return this.number(i)
+  }
+}
+
+const UNKNOWN = -1
+const QUIET_NAME = 1
+const NAMED = 2
+
+/** keys of at most this many bytes (quotes included) have their answers kept */
+const KEPT_KEY = 64
+
+/**
+ * Answers kept per JSON key text (quotes included), for the keys that repeat from document to
+ * document: a direct-mapped table of 256 entries by a hash of the bytes, each holding a copy of the
+ * bytes it answers for in its own part of one buffer (a key that comes once costs a copy, no
+ * allocation).
+ */
+class KeyAnswers {
+  /** entry s: its key in bytes[s * KEPT_KEY, …) (a Buffer like the texts walked: one kind of array in the comparing loop) */
+  private readonly bytes = Buffer.alloc(256 * KEPT_KEY)
+  /** entry s: its key's length, -1 when empty */
+  private readonly lengths = new Int16Array(256).fill(-1)
+  private readonly answers = new Uint8Array(256)
+
+  private slot (buf: Uint8Array, a: number, b: number): number {
+    let h = 0x811c9dc5 // FNV-1a
+    for (let i = a; i < b; i++) h = Math.imul(h ^ buf[i], 0x01000193)
+    return h >>> 24
+  }
+
+  /** the entry the last `get` looked at: where `set` puts the answer it did not have (-1: none) */
+  private last = 0
+  /**
+   * Keys that did not repeat (lookups that missed less those that hit) and, once too many did,
+   * how many lookups are answered UNKNOWN without a look: documents whose keys are data (ids,
+   * addresses) would pay a lookup and a copy per key for nothing.
+   */
+  private misses = 0
+  private resting = 0
+
+  get (buf: Uint8Array, a: number, b: number): number {
+    if (this.resting > 0) { this.resting--; this.last = -1; return UNKNOWN }
+    const s = this.last = this.slot(buf, a, b)
+    if (this.lengths[s] === b - a) {
+      const bytes = this.bytes
+      let j = 0
+      for (const at = s * KEPT_KEY; j < b - a; j++) if (bytes[at + j] !== buf[a + j]) break
+      if (j === b - a) {
+        if (this.misses > 0) this.misses--
+        return this.answers[s]
+      }
+    }
+    if (++this.misses > 64) { this.misses = 0; this.resting = 1024 }
+    return UNKNOWN
+  }
+
+  /** the answer for the key `get` was last asked about, buf[a, b) */
+  set (buf: Uint8Array, a: number, b: number, answer: number): void {
+    const s = this.last
+    if (s < 0 || b - a > KEPT_KEY) return
+    const bytes = this.bytes
+    for (let j = 0, at = s * KEPT_KEY; j < b - a; j++) bytes[at + j] = buf[a + j]
+    this.lengths[s] = b - a
+    this.answers[s] = answer
   }
 }

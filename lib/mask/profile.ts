@@ -3,6 +3,7 @@ import { VecgateError } from '../errors.js'
 import { fieldValue, REDACTED, type Hasher, type MaskAction } from './actions.js'
 import { PathSet, type PathNode } from './paths.js'
 import type { Scanner } from './scanner.js'
+import type { Cuts } from './bytes.js'
 import { JsonTextMasker } from './json-text.js'
 import { mayEndSecretName } from './detect/secrets.js'
 import { roundVector, roundWith } from './vectors.js'
@@ -104,6 +105,19 @@ export class MaskProfile implements Masker, WireChecks {
     if (node !== null && node.terminal) return undefined
     return this.jsonText.document(buf, start, end, node)
   }
+
+  /** `maskJson` with the new text left as replaced spans of buf, added to `cuts` (json-text.ts `cut`) */
+  maskJsonCuts (buf: Uint8Array, start: number, end: number, prefix: string, cuts: Cuts): boolean | undefined {
+    // a column's values come row after row with the same prefix
+    if (prefix !== this.lastPrefix) { this.lastNode = this.paths.at(prefix); this.lastPrefix = prefix }
+    const node = this.lastNode
+    if (node !== null && node.terminal) return undefined
+    return this.jsonText.cut(buf, start, end, node, cuts)
+  }
+
+  /** `maskJsonCuts`' last prefix and its path node */
+  private lastPrefix: string | undefined = undefined
+  private lastNode: PathNode | null = null
 
   covered (path: string): boolean {
     return this.paths.root !== null && this.paths.matches(path)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { MaskPlan, RowsView, encodeDataRow, rewriteDataRow } from '../../../decoders/postgres/result-view.js'
+import { MaskPlan, RowEdits, RowsView, encodeDataRow } from '../../../decoders/postgres/result-view.js'
 import type { Column } from '../../../decoders/postgres/messages.js'
 import { DROP, type Masker } from '../../../decoders/types.js'
 
@@ -63,7 +63,22 @@ t.test('RowsView: ids, counts, journal form', async t => {
   t.equal(v.encode().length, v.rows[0].length + v.rows[1].length)
 })
 
-t.test('rewriteDataRow gives the row encodeDataRow builds from the values with the changes in', async t => {
+/** `row` with the values `changed` names (an entry per column; undefined: as it came) replaced whole */
+function rewriteDataRow (row: Buffer, changed: Array<Buffer | null | undefined>): Buffer {
+  const edits = new RowEdits()
+  let pos = 7
+  for (let i = 0; i < row.readInt16BE(5); i++) {
+    const len = row.readInt32BE(pos)
+    pos += 4
+    const start = pos
+    pos += Math.max(len, 0)
+    const c = changed[i]
+    if (c !== undefined) edits.replace(start, pos, c)
+  }
+  return edits.write(row, pos)
+}
+
+t.test('RowEdits gives the row encodeDataRow builds from the values with the changes in', async t => {
   let seed = 5
   const r = (): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed / 4294967296 }
   const value = (): Buffer | null => r() < 0.2 ? null : Buffer.from('x'.repeat(Math.floor(r() * 12)))

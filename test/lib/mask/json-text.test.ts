@@ -11,6 +11,7 @@ import t from 'tap'
 import type { MaskProfileConfig } from '../../../lib/config/types.js'
 import { compileMasking, type MaskProfile } from '../../../lib/mask/index.js'
 import { pick, prng, type Rand } from '../../helpers/random.js'
+import { Cuts } from '../../../lib/mask/bytes.js'
 
 const SEED = Number(process.env.MASK_FUZZ_SEED ?? 20261129)
 
@@ -110,6 +111,56 @@ for (const [name, m] of compiled) {
     if (name !== 'none' && name !== 'drop') t.ok(changed > 0, 'changed something')
   })
 }
+
+t.test('maskJsonCuts leaves the text maskJson gives as cuts of the buffer, after the cuts already there; a second pass (answers kept per key) gives the same', async t => {
+  for (const [name, m] of compiled) {
+    const r = prng(SEED + 7)
+    const cuts = new Cuts()
+    const docs = Array.from({ length: 300 }, () => ({ s: doc(r), prefix: pick(r, PREFIXES), pad: 1 + Math.floor(r() * 3) }))
+    for (const pass of [1, 2]) {
+      for (const [i, { s, prefix, pad }] of docs.entries()) {
+        const buf = Buffer.concat([Buffer.alloc(pad, 0x20), Buffer.from(s), Buffer.alloc(pad, 0x20)])
+        const want = m.maskJson(buf, pad, buf.length - pad, prefix)
+        cuts.add(0, 1, Buffer.from('#')) // a cut of the caller's before the text
+        const got = m.maskJsonCuts(buf, pad, buf.length - pad, prefix, cuts)
+        const where = `profile ${name}, pass ${pass}, doc ${i}: ${s}`
+        if (got === undefined || got === false) {
+          if (want !== (got === undefined ? undefined : null)) { t.fail(`${where}: ${String(got)} but maskJson gave ${String(want)}`); return }
+          if (cuts.count !== 1) { t.fail(`${where}: cuts added`); return }
+        } else {
+          const out = Buffer.alloc(buf.length + cuts.growth(0, cuts.count))
+          const end = cuts.write(buf, 0, buf.length, 0, cuts.count, out, 0)
+          const text = out.toString('utf8', pad, end - pad) // '#' took the place of one byte of padding
+          if (want === undefined || want === null || text !== Buffer.from(want).toString('utf8')) { t.fail(`${where}: ${text} but maskJson gave ${want === undefined || want === null ? String(want) : Buffer.from(want).toString('utf8')}`); return }
+        }
+        cuts.truncate(0)
+      }
+    }
+  }
+  t.pass('the same answers')
+})
+
+t.test('keys that are data (each seen once), among keys that repeat: the same answers as the slow path', async t => {
+  // past many keys that did not repeat, the table of key answers stops being asked for a while
+  for (const name of ['detectors', 'every', 'hash']) {
+    const m = compiled.get(name)!
+    const r = prng(SEED + 11)
+    for (let i = 0; i < 3000; i++) {
+      const members = Array.from({ length: 4 }, (_, j) => {
+        const key = r() < 0.6 ? pick(r, [`user_${i}_${j}_name`, `key_${i}_${j}_token`, `x${i}y${j}`, `ann${i}@example.com`]) : pick(r, KEYS)
+        return `${JSON.stringify(key)}:${JSON.stringify(pick(r, [...PLAIN, ...SENSITIVE]))}`
+      })
+      const s = `{${members.join(',')}}`
+      const got = m.maskJson(Buffer.from(s), 0, Buffer.byteLength(s), '')
+      if (got === undefined) continue
+      const [c, want] = slow(m, s, '')
+      const back = got === null ? JSON.parse(s) : JSON.parse(Buffer.from(got).toString('utf8'))
+      if (got === null && c) { t.fail(`profile ${name}, doc ${i}: unchanged, but document changed it: ${s}`); return }
+      if (JSON.stringify(back) !== JSON.stringify(want)) { t.fail(`profile ${name}, doc ${i}: ${s} -> ${JSON.stringify(back)}, want ${JSON.stringify(want)}`); return }
+    }
+  }
+  t.pass('the same answers')
+})
 
 t.test('text JSON.parse refuses gets no answer: every cut, random byte flips', async t => {
   const r = prng(SEED)
