@@ -7,6 +7,7 @@ import { keepAlnum, keepDomain, keepLastDigits } from './detect/partial.js'
 import { findPhones } from './detect/phone.js'
 import { findAssignedSecrets, findJwts, findPrefixedKeys, KEY_PAIRS, mayAssign, mayAssignBytes } from './detect/secrets.js'
 import type { Spans } from './detect/spans.js'
+import { wasmGate } from './detect/wasm-gate.js'
 
 /**
  * The detectors a profile can name, in the order they claim text: a later detector never matches
@@ -150,6 +151,21 @@ function recheckBytes (b: Uint8Array, start: number, end: number, m: number): nu
  * the length in bytes is at least the length in code units. Keep the two loops in step.
  */
 export function gateBytes (b: Uint8Array, start: number, end: number): number {
+  if (end - start >= WASM_MIN && wasmGate !== null) {
+    const m = wasmGate.gate(b, start, end)
+    return (m & RECHECK) === 0 ? m : recheckBytes(b, start, end, m)
+  }
+  return gateBytesLoop(b, start, end)
+}
+
+/**
+ * From this many bytes the gates run in WebAssembly (detect/wasm-gate.ts), where they take 64 bytes
+ * a step: below it the copy into the module's memory and the call (60–70 ns) cost more than they save.
+ */
+const WASM_MIN = 128
+
+/** `gateBytes` as a JS loop over the bytes (the WebAssembly gate gives the same mask; tests hold the two equal) */
+export function gateBytesLoop (b: Uint8Array, start: number, end: number): number {
   const n = end - start
   if (n < 6) return 0
   let digits = 0; let at = 0; let dots = 0; let colons = 0; let eq = 0; let plus = 0
@@ -240,6 +256,12 @@ export function contactGate (s: string): number {
 
 /** `contactGate` over UTF-8 bytes, never stricter (see `gateBytes`); keep the two loops in step */
 export function contactGateBytes (b: Uint8Array, start: number, end: number): number {
+  if (end - start >= WASM_MIN && wasmGate !== null) return wasmGate.contactGate(b, start, end)
+  return contactGateBytesLoop(b, start, end)
+}
+
+/** `contactGateBytes` as a JS loop over the bytes (see `gateBytesLoop`) */
+export function contactGateBytesLoop (b: Uint8Array, start: number, end: number): number {
   if (end - start < 6) return 0
   let chain = 0; let maxChain = 0; let at = false; let dot = false; let plus = false
   for (let i = start; i < end; i++) {

@@ -5,7 +5,7 @@
  * tokens across the module's 64-byte chunks. A module that cannot be instantiated is no gate.
  */
 import t from 'tap'
-import { contactGateBytes as contactGateBytesLoop, gateBytes } from '../../../lib/mask/detectors.js'
+import { contactGateBytesLoop, gateBytesLoop } from '../../../lib/mask/detectors.js'
 import { mayAssignBytes } from '../../../lib/mask/detect/secrets.js'
 import { mayIpv6Bytes } from '../../../lib/mask/detect/network.js'
 import { instantiateGate, wasmGate, type WasmGate } from '../../../lib/mask/detect/wasm-gate.js'
@@ -26,7 +26,6 @@ function wasmGateBytes (g: WasmGate, b: Uint8Array, start: number, end: number):
   if ((m & IPV6) !== 0 && !mayIpv6Bytes(b, start, end)) m &= ~IPV6
   return m
 }
-const gateBytesLoop = gateBytes
 
 /** compares both gates over b[start, end); returns a failure message or '' */
 function differs (b: Uint8Array, start: number, end: number): string {
