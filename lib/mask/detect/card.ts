@@ -21,9 +21,9 @@ const gSep = new Int32Array(MAX_GROUPS)
 /**
  * A card is at least 13 characters of one chain (digits, and single spaces or dashes between them),
  * so only every 13th character is looked at until one could lie in a card; then the stretch of
- * chain characters around it is scanned whole (`scanStretch`). What the scan finds depends only on
- * the stretch and the characters on either side of it (chains never cross any other character), so
- * stretches with no such character in them, which cannot hold a card, are passed over.
+ * chain characters around it is counted, and scanned whole (`scanStretch`) if it has 13 digits.
+ * What the scan finds depends only on the stretch and the characters on either side of it (chains
+ * never cross any other character), so stretches that cannot hold a card are passed over.
  */
 const MIN_CARD = 13
 
@@ -35,7 +35,15 @@ export function findCards (s: string, spans: Spans, id: number): void {
     if (!isDigit(c) && !((c === 32 || c === 45) && probe + 1 < n && isDigit(s.charCodeAt(probe + 1)))) continue
     let a = probe
     while (a > i && isChainChar(s.charCodeAt(a - 1))) a--
-    i = scanStretch(s, spans, id, a)
+    // most stretches are dates, versions, amounts: too few digits for a card, and not read into groups
+    let b = a
+    let digits = 0
+    for (; b < n; b++) {
+      const d = s.charCodeAt(b)
+      if (!isChainChar(d)) break
+      if (isDigit(d)) digits++
+    }
+    i = digits < MIN_CARD ? b : scanStretch(s, spans, id, a)
     probe = i + MIN_CARD - 1 - MIN_CARD
   }
 }
