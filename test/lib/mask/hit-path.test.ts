@@ -4,7 +4,7 @@
  * text dense in digits and separators, on planted numbers at every offset, and on every prefix and
  * suffix of the benchmark's text. Deterministic: the seed is in the test name.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { findCards } from '../../../lib/mask/detect/card.js'
 import { findPhones } from '../../../lib/mask/detect/phone.js'
 import { Spans } from '../../../lib/mask/detect/spans.js'
@@ -31,7 +31,7 @@ function hits (find: Find, s: string, taken: [number, number] | null): number[][
 }
 
 /** true when the two scans agree on `s` (alone, and with an earlier hit in the way); reports the first difference */
-function agree (t: Tap.Test, s: string, taken: [number, number] | null = null): boolean {
+function agree (t: Test, s: string, taken: [number, number] | null = null): boolean {
   for (const [name, now, before] of PAIRS) {
     const a = hits(now, s, taken)
     const b = hits(before, s, taken)
@@ -42,7 +42,6 @@ function agree (t: Tap.Test, s: string, taken: [number, number] | null = null): 
   }
   return true
 }
-type Tap = { Test: typeof t }
 
 const TEXT = 'Vector databases index embeddings for approximate nearest neighbour search; this chunk was ' +
   'split from a product manual, section 4.2, revision 2024-03-18, and scored 0.8731 by the reranker.'

@@ -4,7 +4,7 @@
  * undefined exactly when the text stays as it is. Random texts dense in what the detectors look for,
  * planted hits at every offset, non-ASCII and invalid UTF-8. Deterministic: the seed is in the name.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { DROP } from '../../../decoders/types.js'
 import { Hasher, type MaskAction } from '../../../lib/mask/actions.js'
 import { DETECTORS } from '../../../lib/mask/detectors.js'
@@ -44,7 +44,7 @@ function expected (sc: Scanner, name: string | null, bytes: Buffer): unknown {
   return out === s ? undefined : out
 }
 
-function agree (t: Tap.Test, bytes: Buffer, pad: number): boolean {
+function agree (t: Test, bytes: Buffer, pad: number): boolean {
   const buf = Buffer.concat([Buffer.from('x'.repeat(pad)), bytes, Buffer.from('yz')])
   for (const [label, sc] of scanners) {
     const got = sc.scanBytes(buf, pad, pad + bytes.length)
@@ -58,7 +58,6 @@ function agree (t: Tap.Test, bytes: Buffer, pad: number): boolean {
   }
   return true
 }
-type Tap = { Test: typeof t }
 
 t.test(`random texts (seed ${SEED})`, async t => {
   const r = prng(SEED)
