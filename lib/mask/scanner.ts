@@ -64,6 +64,28 @@ export class Scanner {
     return gateBytes(buf, start, end) & this.mask
   }
 
+  /**
+   * `named(name, text)` of the UTF-8 text buf[start, end) read off the wire, with one gate, over the
+   * bytes: undefined when the result is the text as it is (keep the bytes; most texts are not even
+   * decoded), else the masked string, null or DROP. Saves the caller that gates the bytes first
+   * (`quietBytes`) and then scans the decoded string from gating it a second time.
+   */
+  namedBytes (name: string, buf: Buffer, start: number, end: number): string | null | Dropped | undefined {
+    if (this.quietName(name)) return this.scanBytes(buf, start, end)
+    const s = buf.toString('utf8', start, end)
+    const out = this.named(name, s)
+    return out === s ? undefined : out
+  }
+
+  /** `scan(text)` of the UTF-8 text buf[start, end), as `namedBytes` does it: undefined when the text stays as it is */
+  scanBytes (buf: Buffer, start: number, end: number): string | null | Dropped | undefined {
+    const g = this.gateOf(buf, start, end)
+    if (g === 0) return undefined
+    const s = buf.toString('utf8', start, end)
+    const out = this.scan(s, g)
+    return out === s ? undefined : out
+  }
+
   /** the detectors of this profile a contact gate's counts allow (`contactMask`), for a gate computed elsewhere */
   contactBits (email: boolean, maxChain: number, plus: boolean): number {
     return contactMask(email, maxChain, plus) & this.mask

@@ -18,11 +18,51 @@ const gEnd = new Int32Array(MAX_GROUPS)
 /** separator before each group (space or dash); one card uses one kind */
 const gSep = new Int32Array(MAX_GROUPS)
 
+/**
+ * A card is at least 13 characters of one chain (digits, and single spaces or dashes between them),
+ * so only every 13th character is looked at until one could lie in a card; then the stretch of
+ * chain characters around it is counted, and scanned whole (`scanStretch`) if it has 13 digits.
+ * What the scan finds depends only on the stretch and the characters on either side of it (chains
+ * never cross any other character), so stretches that cannot hold a card are passed over.
+ */
+const MIN_CARD = 13
+
 export function findCards (s: string, spans: Spans, id: number): void {
   const n = s.length
-  let i = 0
+  let i = 0 // every card left to find starts at or after i, and i starts no stretch's middle
+  for (let probe = i + MIN_CARD - 1; probe < n; probe += MIN_CARD) {
+    const c = s.charCodeAt(probe)
+    if (!isDigit(c) && !((c === 32 || c === 45) && probe + 1 < n && isDigit(s.charCodeAt(probe + 1)))) continue
+    let a = probe
+    while (a > i && isChainChar(s.charCodeAt(a - 1))) a--
+    // most stretches are dates, versions, amounts: too few digits for a card, and not read into groups
+    let b = a
+    let digits = 0
+    for (; b < n; b++) {
+      const d = s.charCodeAt(b)
+      if (!isChainChar(d)) break
+      if (isDigit(d)) digits++
+    }
+    i = digits < MIN_CARD ? b : scanStretch(s, spans, id, a)
+    probe = i + MIN_CARD - 1 - MIN_CARD
+  }
+}
+
+const isChainChar = (c: number): boolean => isDigit(c) || c === 32 || c === 45
+
+/**
+ * The chains of the stretch of chain characters that starts at `i`, each read into groups and
+ * handed to `scanChain`; returns where the stretch ends.
+ */
+function scanStretch (s: string, spans: Spans, id: number, i: number): number {
+  const n = s.length
   while (i < n) {
-    if (!isDigit(s.charCodeAt(i))) { i++; continue }
+    const c0 = s.charCodeAt(i)
+    if (!isDigit(c0)) {
+      if (c0 !== 32 && c0 !== 45) return i
+      i++
+      continue
+    }
     // i starts a digit run (the character before it is not a digit)
     const p = i > 0 ? s.charCodeAt(i - 1) : -1
     const decimal = p === 46 && i > 1 && isDigit(s.charCodeAt(i - 2)) // a comma is a list separator far more often than a decimal one
@@ -47,6 +87,7 @@ export function findCards (s: string, spans: Spans, id: number): void {
     scanChain(s, spans, id, firstOk ? 0 : 1, lastOk ? groups - 1 : groups - 2)
     i = groups === MAX_GROUPS ? gStart[MAX_GROUPS - OVERLAP] : j
   }
+  return n
 }
 
 /** within groups first..last of a chain, the longest whole-group windows that look like a card */

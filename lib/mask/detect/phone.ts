@@ -1,4 +1,4 @@
-import { isAsciiAlnum, isDigit } from './chars.js'
+import { at, before, isAsciiAlnum, isDigit } from './chars.js'
 import type { Spans } from './spans.js'
 
 /**
@@ -31,12 +31,39 @@ let groups = 0
 /** the last group runs into a letter (`2671x`): it cannot end a number */
 let glued = false
 
+/**
+ * A number is at least 9 characters (`+` and 8 digits) of digits and the characters written between
+ * them (space - . ( ) +), and each of those characters has a digit right before or after it, or two
+ * after it (`+(4`, ` (4`); so only every 9th character is looked at until one could lie in a number,
+ * then the stretch of such characters around it is scanned whole (`scanStretch`). What the scan finds
+ * depends only on the stretch and the characters on either side of it (chains never cross any other
+ * character), so stretches with no such character in them, which cannot hold a number, are passed over.
+ */
+const MIN_PHONE = 9
+
 export function findPhones (s: string, spans: Spans, id: number): void {
   const n = s.length
-  let i = 0
+  let i = 0 // every number left to find starts at or after i, and i starts no stretch's middle
+  for (let probe = i + MIN_PHONE - 1; probe < n; probe += MIN_PHONE) {
+    const c = s.charCodeAt(probe)
+    if (!isDigit(c) && !(isNumberChar(c) && (isDigit(before(s, probe)) || isDigit(at(s, probe + 1)) || isDigit(at(s, probe + 2))))) continue
+    let a = probe
+    while (a > i && isNumberChar(s.charCodeAt(a - 1))) a--
+    i = scanStretch(s, spans, id, a)
+    probe = i + MIN_PHONE - 1 - MIN_PHONE
+  }
+}
+
+/** digits and what is written between them: space - . ( ) + */
+const isNumberChar = (c: number): boolean => (c >= 48 && c <= 57) || c === 32 || c === 45 || c === 46 || c === 40 || c === 41 || c === 43
+
+/** the numbers in the stretch of `isNumberChar` characters that starts at `i`; returns where the stretch ends */
+function scanStretch (s: string, spans: Spans, id: number, i: number): number {
+  const n = s.length
   while (i < n) {
     const c = s.charCodeAt(i)
-    // most text is letters and spaces: nothing but a digit, '(' or '+' can start a number
+    if (!isNumberChar(c)) return i
+    // nothing but a digit, '(' or '+' can start a number
     if (c > 57 || (c < 48 && c !== 40 && c !== 43)) { i++; continue }
     const next = i + 1 < n ? s.charCodeAt(i + 1) : -1
     const open = c === 40 && isDigit(next)
@@ -52,6 +79,7 @@ export function findPhones (s: string, spans: Spans, id: number): void {
     // a chain longer than we remember is scanned again from a few groups back (a number spans at most 6)
     i = groups === MAX_GROUPS ? gFrom[MAX_GROUPS - 6] : end > i ? end : i + 1
   }
+  return n
 }
 
 /** reads a chain of digit groups from `j`; returns where it ends */
