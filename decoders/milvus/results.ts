@@ -375,11 +375,16 @@ class WireMask {
     const fixedText = this.wire.fixedText?.(name)
     const fixed = fixedText === undefined ? undefined : Buffer.from(fixedText)
     return this.eachRow(buf, at, this.L.stringData, (s, e) => {
-      if (free && this.wire.quietText(buf, s, e)) return null
-      if (fixed !== undefined) return sameBytes(fixed, buf, s, e) ? null : fixed
-      const before = buf.toString('utf8', s, e)
-      const after = this.masker.scalar(name, before)
-      if (after === before) return null
+      let after
+      if (free) {
+        after = this.wire.maskText(buf, s, e)
+        if (after === undefined) return null
+      } else {
+        if (fixed !== undefined) return sameBytes(fixed, buf, s, e) ? null : fixed
+        const before = buf.toString('utf8', s, e)
+        after = this.masker.scalar(name, before)
+        if (after === before) return null
+      }
       if (typeof after !== 'string') return undefined
       if (after !== last) { last = after; lastBytes = Buffer.from(after) }
       return lastBytes
