@@ -110,6 +110,13 @@ export interface WireChecks {
   covered (path: string): boolean
   /** the detectors leave this UTF-8 text (buf[start, end)) as it is, wherever it stands */
   quietText (buf: Uint8Array, start: number, end: number): boolean
+  /**
+   * `scalar(path, s)` of the UTF-8 text s = buf[start, end) at a path `pathFree` and `quietName`
+   * answer for, gated once over the bytes: undefined when that is s itself (keep the bytes), else
+   * the masked string, null or DROP. For a decoder that would otherwise ask `quietText` and then
+   * decode the text and call `scalar`, which gates it a second time.
+   */
+  maskText (buf: Buffer, start: number, end: number): string | null | Dropped | undefined
   /** neither the name (as a key: renamed, removed) nor a value stored under it (secret-sounding names) is masked for the name */
   quietName (name: string): boolean
   /** the detectors leave this number as it is (card numbers stored as integers) */

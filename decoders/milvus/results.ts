@@ -1,7 +1,7 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
 import { I32, LEN, VARINT, WireReader, roundFloats, varintSize } from '../grpc/protowire.js'
-import { copyBytes } from '../../lib/mask/bytes.js'
+import { copyBytes, Cuts } from '../../lib/mask/bytes.js'
 import type { Masker, RecordId, ResultView, WireChecks } from '../types.js'
 import { columnValues, idsOf, int64, isVectorColumn, maskColumn, vectorRows, type Msg } from './fields.js'
 
@@ -375,11 +375,16 @@ class WireMask {
     const fixedText = this.wire.fixedText?.(name)
     const fixed = fixedText === undefined ? undefined : Buffer.from(fixedText)
     return this.eachRow(buf, at, this.L.stringData, (s, e) => {
-      if (free && this.wire.quietText(buf, s, e)) return null
-      if (fixed !== undefined) return sameBytes(fixed, buf, s, e) ? null : fixed
-      const before = buf.toString('utf8', s, e)
-      const after = this.masker.scalar(name, before)
-      if (after === before) return null
+      let after
+      if (free) {
+        after = this.wire.maskText(buf, s, e)
+        if (after === undefined) return null
+      } else {
+        if (fixed !== undefined) return sameBytes(fixed, buf, s, e) ? null : fixed
+        const before = buf.toString('utf8', s, e)
+        after = this.masker.scalar(name, before)
+        if (after === before) return null
+      }
       if (typeof after !== 'string') return undefined
       if (after !== last) { last = after; lastBytes = Buffer.from(after) }
       return lastBytes
@@ -388,7 +393,7 @@ class WireMask {
 
   /**
    * A JSON column (ScalarField.json_data → JSONArray.data) masked row by row on its text
-   * (`maskJson`), as `maskJson` in fields.ts masks the parsed rows: a declared field as the document
+   * (`maskJsonCuts`: the masked spans are written into the response), as `maskJson` in fields.ts masks the parsed rows: a declared field as the document
    * at its name (its name must be one the detectors leave alone, as `{ [name]: value }` is masked
    * there), the dynamic field as a document of top-level keys. Empty rows are left alone. Undefined
    * when a row needs the decoded path, or see `eachRow`.
@@ -399,17 +404,23 @@ class WireMask {
     const prefix = dynamic ? '' : name
     // a declared field no configured path reaches: a row the detectors pass over whole is not walked
     const skim = !dynamic && wire.pathFree(name)
-    return this.eachRow(buf, at, this.L.jsonData, (s, e) => e === s || (skim && wire.quietJson(buf, s, e)) ? null : wire.maskJson(buf, s, e, prefix))
+    const cuts = rowCuts.json
+    return this.eachRow(buf, at, this.L.jsonData, (s, e) => {
+      if (e === s || (skim && wire.quietJson(buf, s, e))) return null
+      const changed = wire.maskJsonCuts(buf, s, e, prefix, cuts)
+      return changed === undefined ? undefined : changed ? CUT : null
+    })
   }
 
   /**
    * The rows of a column whose ScalarField holds one `kind` array (a message with `repeated … data
-   * = 1`), each given new content by `row` (null: kept; undefined: the column needs `maskColumn`).
+   * = 1`), each given new content by `row` (null: kept; CUT: its text with the spans `row` added to
+   * `rowCuts.json`; undefined: the column needs `maskColumn`).
    * The FieldData is written anew around the rows that changed (`RowsEdit`); null when none did.
    * Undefined for nullable rows (valid_data) and anything but a lone `kind` array.
    */
   private eachRow (buf: Buffer, at: ColumnAt, kind: number,
-    row: (s: number, e: number) => Uint8Array | null | undefined): Part | null | undefined {
+    row: (s: number, e: number) => Uint8Array | typeof CUT | null | undefined): Part | null | undefined {
     const L = this.L
     const f = new WireReader(buf, at.a, at.b)
     while (f.next()) { if (f.field === L.validData) return undefined; f.skip() }
@@ -425,14 +436,17 @@ class WireMask {
     const first = cuts.n
     let grow = 0
     while (r.next()) {
-      if (r.field !== 1 || r.wireType !== LEN) { cuts.n = first; return undefined }
+      if (r.field !== 1 || r.wireType !== LEN) { cuts.truncate(first); return undefined }
       const fs = r.fieldStart
       const s = r.len()
+      const spans = cuts.json.count
       const after = row(s, r.pos)
       if (after === null) continue
-      if (after === undefined) { cuts.n = first; return undefined }
-      cuts.add(fs, r.pos, after)
-      grow += 1 + varintSize(after.length) + after.length - (r.pos - fs)
+      if (after === undefined) { cuts.truncate(first); return undefined }
+      if (after === CUT) cuts.addJson(fs, r.pos, s, spans)
+      else cuts.add(fs, r.pos, after)
+      const n = cuts.lengthOf(cuts.n - 1)
+      grow += 1 + varintSize(n) + n - (r.pos - fs)
     }
     if (cuts.n === first) return null
     return new RowsEdit(buf, at, L.scalars, kind, ds, da, db, first, cuts.n, grow)
@@ -470,19 +484,53 @@ interface ColumnAt {
 
 /**
  * The rows that change, column after column of one response: the row field buf[start, end) (tag
- * included) and its new content. One list, reused from response to response (a walk masks one
- * response at a time, and writes it before the next), so rows cost no allocation but their output.
+ * included) and its new content — a text, or (`JSON_CUT`) the row's own JSON text with the spans
+ * `json` holds for it replaced, so a masked JSON row is copied once, into the response. One list,
+ * reused from response to response (a walk masks one response at a time, and writes it before the
+ * next), so rows cost no allocation but their output.
  */
 class RowCuts {
   n = 0
   readonly at: number[] = []
   readonly text: Uint8Array[] = []
+  /** the replaced spans of JSON rows, in row order */
+  readonly json = new Cuts()
+  /** per JSON row: where its text starts, its spans [from, to) in `json` and its new length */
+  readonly textStart: number[] = []
+  readonly from: number[] = []
+  readonly to: number[] = []
+  readonly length: number[] = []
 
   add (start: number, end: number, text: Uint8Array): void {
     const i = this.n++
     this.at[2 * i] = start
     this.at[2 * i + 1] = end
     this.text[i] = text
+  }
+
+  /** the row buf[start, end), its JSON text from `textStart`, becomes that text with the spans `json` got from `from` on */
+  addJson (start: number, end: number, textStart: number, from: number): void {
+    const i = this.n
+    this.add(start, end, JSON_CUT)
+    const to = this.json.count
+    this.textStart[i] = textStart
+    this.from[i] = from
+    this.to[i] = to
+    this.length[i] = end - textStart + this.json.growth(from, to)
+  }
+
+  /** the new content's length of row i */
+  lengthOf (i: number): number {
+    const t = this.text[i]
+    return t === JSON_CUT ? this.length[i] : t.length
+  }
+
+  /** forgets the rows from `n` on (a column that needs the decoded path after all) */
+  truncate (n: number): void {
+    for (let i = n; i < this.n; i++) {
+      if (this.text[i] === JSON_CUT) { this.json.truncate(this.from[i]); break }
+    }
+    this.n = n
   }
 
   /** lets go of the row texts (the list outlives the response), and of the lists' storage after a response of many rows */
@@ -494,10 +542,15 @@ class RowCuts {
       for (let i = 0; i < this.n; i++) this.text[i] = EMPTY
     }
     this.n = 0
+    this.json.truncate(0)
   }
 }
 
 const EMPTY = new Uint8Array(0)
+/** `RowCuts.text` of a JSON row written from its spans */
+const JSON_CUT = new Uint8Array(0)
+/** what a row function (`WireMask.eachRow`) returns when it added spans to `rowCuts.json` */
+const CUT = 1
 /** changed rows whose lists are kept for the next response (a few hundred KiB) */
 const KEEP_CUTS = 16384
 const rowCuts = new RowCuts()
@@ -584,8 +637,13 @@ class RowsEdit implements Part {
       pos = copyBytes(buf, from, cut[2 * i], out, pos)
       const t = text[i]
       out[pos++] = 1 * 8 + LEN // repeated … data = 1
-      pos = putVarint(out, pos, t.length)
-      pos = copyBytes(t, 0, t.length, out, pos)
+      if (t === JSON_CUT) {
+        pos = putVarint(out, pos, rowCuts.length[i])
+        pos = rowCuts.json.write(buf, rowCuts.textStart[i], cut[2 * i + 1], rowCuts.from[i], rowCuts.to[i], out, pos)
+      } else {
+        pos = putVarint(out, pos, t.length)
+        pos = copyBytes(t, 0, t.length, out, pos)
+      }
       from = cut[2 * i + 1]
     }
     // the rest of the array, of the ScalarField and of the FieldData

@@ -83,7 +83,14 @@ export class MaskPlan {
       const w = this.work[i] ?? 0
       if (w === 0 || len < 0) continue
       const skim = this.skim[i]
-      if (skim === 1 && wire!.quietText(row, start, pos)) continue
+      if (skim === 1) {
+        // the column's scalar is the detectors' scan, gated once over the bytes
+        const out = wire!.maskText(row, start, pos)
+        if (out === undefined) continue
+        const after = this.scalarOut(i, this.columns[i], out, row, undefined)
+        edits.replace(start, pos, after)
+        continue
+      }
       if (skim === 2 && wire!.quietJson(row, start, pos)) continue
       if (skim === 3 && row[start] === 1 && wire!.quietJson(row, start + 1, pos)) continue
       if (skim === 4) {

@@ -706,6 +706,20 @@ class WireMask {
     if (!k.quietName) return WHOLE
     if (k.pathFree) {
       if (k.quietIn === this.walk && sameRun(this.view, k.quietAt, k.quietEnd, vs, ve)) return SAME
+      const t = this.stringAt(buf, vs, ve)
+      if (t >= 0) {
+        // one string under a free, quiet key: what `value` makes of it (`scalar` at the top level,
+        // `document` of { key: s } below) is the detectors' scan, gated once over the bytes
+        const out = this.wire.maskText(buf, t, ve)
+        if (out === undefined) {
+          k.quietIn = this.walk
+          k.quietAt = vs
+          k.quietEnd = ve
+          return SAME
+        }
+        this.edits.replace(fs, b, field, out === DROP ? undefined : this.entryFor(k, buf, ks, ke, out))
+        return CHANGED
+      }
       if (this.quiet(buf, vs, ve, depth)) {
         k.quietIn = this.walk
         k.quietAt = vs
@@ -880,16 +894,22 @@ class WireMask {
     return undefined
   }
 
+  /** where the string starts when the qdrant.Value buf[a, b) is one string (most payload values) with its length in one or two bytes, else -1 */
+  private stringAt (buf: Buffer, a: number, b: number): number {
+    if (buf[a] !== this.L.stringTag) return -1
+    const n = buf[a + 1]
+    if (n < 0x80) return a + 2 + n === b ? a + 2 : -1
+    return buf[a + 2] < 0x80 && a + 3 + ((n & 0x7f) | (buf[a + 2] << 7)) === b ? a + 3 : -1
+  }
+
   /** true when the mask leaves this qdrant.Value as it is under a key it does not touch */
   private quiet (buf: Buffer, a: number, b: number, depth: number): boolean {
     if (depth > MAX_WIRE_DEPTH) return false
     const L = this.L
     const wire = this.wire
     if (buf[a] === L.stringTag) {
-      // a Value that is one string (most payload values), its length in one or two bytes
-      const n = buf[a + 1]
-      if (n < 0x80 && a + 2 + n === b) return wire.quietText(buf, a + 2, b)
-      if (n >= 0x80 && buf[a + 2] < 0x80 && a + 3 + ((n & 0x7f) | (buf[a + 2] << 7)) === b) return wire.quietText(buf, a + 3, b)
+      const t = this.stringAt(buf, a, b)
+      if (t >= 0) return wire.quietText(buf, t, b)
     } else if (buf[a] === L.intTag) {
       // one integer (ids, counts, timestamps) of up to seven varint bytes: below 2^49, exact
       let v = 0

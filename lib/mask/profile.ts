@@ -136,6 +136,11 @@ export class MaskProfile implements Masker, WireChecks {
     return !this.detect || this.scanner.quietBytes(buf, start, end)
   }
 
+  maskText (buf: Buffer, start: number, end: number): string | null | Dropped | undefined {
+    // with no configured path and a quiet name, `scalar` is the scan (`Scanner.named`)
+    return this.detect ? this.scanner.scanBytes(buf, start, end) : undefined
+  }
+
   /** names repeat (payload keys, columns): answers are kept, like the path caches */
   private readonly quietNames = new Map<string, boolean>()
   quietName (name: string): boolean {

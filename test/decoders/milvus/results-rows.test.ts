@@ -19,13 +19,15 @@ const query = methods.get('/milvus.proto.milvus.MilvusService/Query')!
 let seed = 20261130
 const rand = (): number => { seed = (seed * 1664525 + 1013904223) >>> 0; return seed / 4294967296 }
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]
-const SENSITIVE = ['ann.lee@example.com', '+44 20 7946 0958', '4111 1111 1111 1111', '123-45-6789']
+const SENSITIVE = ['ann.lee@example.com', '+44 20 7946 0958', '4111 1111 1111 1111', '123-45-6789', 'password=hunter2xyz', 'ghp_' + 'a1B2c3D4e5'.repeat(4)]
 const PLAIN = ['[redacted]', 'guides', 'eu-west-1', 'ünïcödé', '', 'b3f1c9e2a4d5', 'a'.repeat(130), 'b'.repeat(20000)]
 const text = (): string => rand() < 0.3 ? `x ${pick(SENSITIVE)} y` : rand() < 0.2 ? pick(SENSITIVE) : pick(PLAIN)
 const json = (): Buffer => Buffer.from(JSON.stringify(pick([
   () => ({ email: text(), n: 3, customer: { phone: text(), tier: 'gold' }, tags: [text()] }),
   () => ({ title: text(), long: 'c'.repeat(Math.floor(rand() * 300)) }),
-  () => ({})
+  () => ({ password: text(), nested: { api_key: text(), note: text() } }),
+  () => ({}),
+  () => rand() < 0.2 ? [text()] : {} // not an object: the whole column is masked decoded, after rows cut on the wire before it
 ])()))
 
 function columns (rows: number): unknown[] {
@@ -33,9 +35,10 @@ function columns (rows: number): unknown[] {
   return [
     { field_name: 'title', type: 21, scalars: strings() },
     { field_name: 'email', type: 21, scalars: strings() },
+    { field_name: 'password', type: 21, scalars: strings() },
     { field_name: 'views', type: 5, scalars: { long_data: { data: Array.from({ length: rows }, (_, i) => 1800 + i) } } },
     { field_name: 'meta', type: 23, scalars: { json_data: { data: Array.from({ length: rows }, json) } } },
-    { field_name: '$meta', type: 23, is_dynamic: true, scalars: { json_data: { data: Array.from({ length: rows }, () => Buffer.from(JSON.stringify({ tag: text(), phone: text() }))) } } },
+    { field_name: '$meta', type: 23, is_dynamic: true, scalars: { json_data: { data: Array.from({ length: rows }, () => Buffer.from(JSON.stringify({ tag: text(), phone: text(), client_secret: text() }))) } } },
     { field_name: 'vec', type: 101, vectors: { dim: 3, float_vector: { data: Array.from({ length: rows * 3 }, () => rand() * 4 - 2) } } }
   ].filter(() => rand() < 0.85)
 }
@@ -46,7 +49,12 @@ const profiles = compileMasking({
   paths: { fields: ['email', 'meta.customer.phone'], detectors: [], action: 'redact', vectors: 'keep' },
   hash: { fields: ['email'], detectors: ['email', 'phone'], action: 'hash', vectors: 'keep' },
   rounded: { fields: ['email'], detectors: ['email', 'phone', 'credit_card'], action: 'redact', vectors: 'round' },
-  none: { fields: ['nothing.here'], detectors: [], action: 'redact', vectors: 'keep' }
+  none: { fields: ['nothing.here'], detectors: [], action: 'redact', vectors: 'keep' },
+  // every detector (api_key masks values under secret-sounding names whole) under each action
+  'every/null': { fields: ['meta.email'], detectors: ['all'], action: 'null', vectors: 'keep' },
+  'every/drop': { fields: ['meta.email'], detectors: ['all'], action: 'drop', vectors: 'keep' },
+  'every/hash': { fields: ['meta.email'], detectors: ['all'], action: 'hash', vectors: 'keep' },
+  'every/partial': { fields: ['meta.email'], detectors: ['all'], action: 'partial', vectors: 'keep' }
 }, { hashKey: Buffer.alloc(32, 9) })
 
 const decodedOnly = (m: Masker): Masker => ({

@@ -17,7 +17,7 @@ const rand = (): number => { seed = (seed * 1664525 + 1013904223) >>> 0; return 
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]
 
 const SENSITIVE = ['ann.lee@example.com', '+44 20 7946 0958', '4111 1111 1111 1111', '123-45-6789', '10.1.2.3',
-  'sk_live_abcdefghijklmnopqrstuvwx', 'DE89 3704 0044 0532 0130 00']
+  'sk_live_abcdefghijklmnopqrstuvwx', 'DE89 3704 0044 0532 0130 00', 'password=hunter2xyz']
 const PLAIN = ['[redacted]', 'guides', 'eu-west-1', 'Installing the gateway', 'v2.4.1', '2024-03-18T09:12:44Z', 'ünïcödé', '', 'b3f1c9e2a4d5']
 const text = (): string => rand() < 0.3 ? `note ${pick(SENSITIVE)} end` : rand() < 0.2 ? pick(SENSITIVE) : pick(PLAIN)
 const json = (): string => pick([
@@ -34,7 +34,9 @@ const profiles = compileMasking({
   pii: { fields: ['email', 'meta.customer.phone'], detectors: ['email', 'phone', 'credit_card'], action: 'redact' },
   every: { fields: [], detectors: ['all'], action: 'redact' },
   hash: { fields: ['title'], detectors: ['email', 'credit_card', 'national_id'], action: 'hash' },
-  nul: { fields: [], detectors: ['email', 'phone', 'credit_card', 'ip'], action: 'null' }
+  nul: { fields: [], detectors: ['email', 'phone', 'credit_card', 'ip'], action: 'null' },
+  drop: { fields: ['email'], detectors: ['all'], action: 'drop' },
+  partial: { fields: ['email'], detectors: ['all'], action: 'partial' }
 }, { hashKey: Buffer.alloc(32, 9) })
 
 const decodedOnly = (m: Masker): Masker => ({
@@ -61,7 +63,10 @@ function values (row: Buffer, cols: Column[]): unknown[] {
 }
 
 for (const format of [0, 1]) {
-  const cols = [col('id', 23, format), col('title', 25, format), col('body', 25, format), col('email', 1043, format), col('meta', 3802, format), col('doc', 114, format), col('secret_token', 25, format)]
+  const cols = [col('id', 23, format), col('title', 25, format), col('body', 25, format), col('email', 1043, format), col('meta', 3802, format), col('doc', 114, format), col('secret_token', 25, format),
+    col('password', 1043, format), col('card', format === 0 ? 20 : 25, format)]
+  // bytes that are not UTF-8 (a lone continuation byte, a cut-off sequence) around text with hits
+  const raw = (): Buffer => rand() < 0.2 ? Buffer.concat([Buffer.from(text()), Buffer.from(pick([[0xff], [0xc3], [0x80, 0x41], [0xe2, 0x82]])), Buffer.from(text())]) : Buffer.from(text())
   for (const [name, m] of profiles) {
     t.test(`${format === 0 ? 'text' : 'binary'} format, profile ${name}: the same rows as the decoded path`, async t => {
       const wire = new MaskPlan(cols, m)
@@ -72,9 +77,10 @@ for (const format of [0, 1]) {
         const meta = json()
         const row = encodeDataRow([
           format === 1 ? id : Buffer.from(String(i)),
-          Buffer.from(text()), Buffer.from(text() + ' ' + text()), rand() < 0.2 ? null : Buffer.from(text()),
+          Buffer.from(text()), raw(), rand() < 0.2 ? null : Buffer.from(text()),
           format === 1 ? Buffer.concat([Buffer.from([1]), Buffer.from(meta)]) : Buffer.from(meta),
-          Buffer.from(json()), Buffer.from(rand() < 0.5 ? 'Zx9!aQ7#kL2$mN5%pR8' : 'expired')
+          Buffer.from(json()), Buffer.from(rand() < 0.5 ? 'Zx9!aQ7#kL2$mN5%pR8' : 'expired'),
+          rand() < 0.5 ? raw() : Buffer.from('hunter22'), Buffer.from(rand() < 0.3 ? '4111111111111111' : String(i * 7919))
         ])
         const a = wire.apply(row)
         const b = dec.apply(row)

@@ -17,10 +17,10 @@ const search = methods.get('/qdrant.Points/Search')!
 const batch = methods.get('/qdrant.Points/SearchBatch')!
 
 const SENSITIVE = ['ann.lee@example.com', '+44 20 7946 0958', '4111 1111 1111 1111', 'DE89 3704 0044 0532 0130 00',
-  '123-45-6789', '10.1.2.3', 'sk_live_abcdefghijklmnopqrstuvwx', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl']
+  '123-45-6789', '10.1.2.3', 'sk_live_abcdefghijklmnopqrstuvwx', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl', 'password=hunter2xyz']
 const PLAIN = ['[redacted]', 'guides', 'eu-west-1', 'Installing the gateway behind a load balancer', 'v2.4.1', '2024-03-18T09:12:44Z',
   'https://docs.example.com/a#b', 'ünïcödé tëxt', '', 'x', 'section 4.2, revision 2024-03-18, scored 0.8731']
-const KEYS = ['title', 'email', 'customer', 'phone', 'tags', 'meta', 'password', 'api_key', 'n', 'ann.lee@example.com', 'deep', 'note']
+const KEYS = ['title', 'email', 'customer', 'phone', 'tags', 'meta', 'password', 'api_key', 'n', 'ann.lee@example.com', 'deep', 'note', 'client_secret']
 
 function value (r: Rand, depth: number): unknown {
   const k = r()

@@ -254,3 +254,42 @@ t.test('quietJson never passes a value under a secret-sounding key, wherever the
     t.equal(every.wire!.quietJson(b, 0, b.length), true, text)
   }
 })
+
+t.test('maskText: what quietText and then scalar of the decoded text give, at a free path under a quiet name, for every action, split at every offset, with invalid UTF-8', async t => {
+  const PIECES = ['ann.lee@example.com', '+44 20 7946 0958', '4111 1111 1111 1111', '078-05-1120', '192.168.0.1', 'password=hunter2xyz',
+    'ghp_' + 'a1B2c3D4e5'.repeat(4), ' ', 'the ', 'é', '€', '\u{1f600}', '0', '7', '-', '.', '@', ':', '=']
+  const BAD = [[0xff], [0xc3], [0x80], [0xe2, 0x82], [0xf0, 0x9f, 0x98]]
+  let seed = 20261129
+  const rand = (): number => { seed = (seed * 1664525 + 1013904223) >>> 0; return seed / 4294967296 }
+  const texts: Buffer[] = []
+  for (let i = 0; i < 300; i++) {
+    const parts: Buffer[] = []
+    for (let k = Math.floor(rand() * 8); k > 0; k--) {
+      parts.push(rand() < 0.15 ? Buffer.from(BAD[Math.floor(rand() * BAD.length)]) : Buffer.from(PIECES[Math.floor(rand() * PIECES.length)]))
+    }
+    texts.push(Buffer.concat(parts))
+  }
+  // a hit's bytes cut at every offset (a text ending inside a character)
+  const hit = Buffer.from('mail é ann.lee@example.com, card 4111 1111 1111 1111 €')
+  for (let k = 0; k <= hit.length; k++) texts.push(hit.subarray(0, k), hit.subarray(k))
+  for (const action of ['redact', 'null', 'drop', 'hash', 'partial'] as const) {
+    for (const detectors of [['all'], ['email', 'phone', 'credit_card'], []]) {
+      const m = profile({ fields: ['email'], detectors, action })
+      const w = m.wire!
+      t.ok(w.pathFree('note') && w.quietName('note'))
+      let bad = 0
+      for (const text of texts) {
+        const buf = Buffer.concat([Buffer.from('xy'), text, Buffer.from('z')])
+        const got = w.maskText(buf, 2, 2 + text.length)
+        let want: unknown
+        if (!w.quietText(buf, 2, 2 + text.length)) {
+          const s = text.toString('utf8')
+          const out = m.scalar('note', s)
+          want = out === s ? undefined : out
+        }
+        if (got !== want) { bad++; t.equal(got, want, `${action} ${detectors.join(',')}: ${JSON.stringify(text.toString('utf8'))}`) }
+      }
+      t.equal(bad, 0, `${action} ${detectors.join(',')}: every text alike`)
+    }
+  }
+})
