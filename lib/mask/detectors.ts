@@ -164,6 +164,34 @@ export function gateBytes (b: Uint8Array, start: number, end: number): number {
  */
 const WASM_MIN = 128
 
+/**
+ * Copies b[start, end) into the WebAssembly gate's memory once, for `gateStagedBytes` to gate its
+ * parts in place (the strings of a JSON document: most are too short to pay for a copy each): the
+ * address of b[start] there, -1 when there is no WebAssembly gate. Staged texts nest; each stays
+ * until `unstageBytes` of its address (never keyed on the buffer: callers reuse their buffers).
+ */
+export function stageBytes (b: Uint8Array, start: number, end: number): number {
+  return wasmGate === null ? -1 : wasmGate.stage(b, start, end)
+}
+
+/** gives back the memory of a text `stageBytes` staged at `at` (and of any staged after it) */
+export function unstageBytes (at: number): void {
+  if (at >= 0 && wasmGate !== null) wasmGate.unstage(at)
+}
+
+/**
+ * `gateBytes` over b[start, end), a part of a text `stageBytes` staged, `at` being the address of
+ * b[start] there (-1: not staged): from `STAGED_MIN` bytes in WebAssembly without a copy.
+ */
+export function gateStagedBytes (b: Uint8Array, start: number, end: number, at: number): number {
+  if (at < 0 || end - start < STAGED_MIN) return gateBytes(b, start, end)
+  const m = wasmGate!.gateAt(at, end - start)
+  return (m & RECHECK) === 0 ? m : recheckBytes(b, start, end, m)
+}
+
+/** From this many bytes a staged text is gated in WebAssembly: the call alone (no copy) costs about what the JS loop takes on this many. */
+const STAGED_MIN = 16
+
 /** `gateBytes` as a JS loop over the bytes (the WebAssembly gate gives the same mask; tests hold the two equal) */
 export function gateBytesLoop (b: Uint8Array, start: number, end: number): number {
   const n = end - start

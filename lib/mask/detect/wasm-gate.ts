@@ -15,16 +15,27 @@ export interface WasmGate {
   gate (buf: Uint8Array, start: number, end: number): number
   /** `contactGateBytes` over buf[start, end) */
   contactGate (buf: Uint8Array, start: number, end: number): number
+  /**
+   * Copies buf[start, end) into the module's memory, where `gateAt` gates its parts without a copy
+   * each (a JSON document whose strings are gated one by one): the address of buf[start]. Staged
+   * texts nest (a stack): each stays until its `unstage`, later ones and the copying gates use the
+   * memory after it.
+   */
+  stage (buf: Uint8Array, start: number, end: number): number
+  /** gives back the memory of the text staged at `at` and of everything staged after it */
+  unstage (at: number): void
+  /** `gate` over the `n` staged bytes at address `at` */
+  gateAt (at: number, n: number): number
 }
 
 interface Exports {
   memory: WebAssembly.Memory
   stage (): number
-  gate (n: number): number
-  contact_gate (n: number): number
+  gate (at: number, n: number): number
+  contact_gate (at: number, n: number): number
 }
 
-/** zeros the module stores after the text (to the end of its last 64-byte chunk) */
+/** the bytes past a text's end that the gates read (and ignore) */
 const PAD = 64
 const PAGE = 65536
 
@@ -37,24 +48,36 @@ export function instantiateGate (bytes: Uint8Array<ArrayBuffer>): WasmGate | nul
     return null
   }
   const memory = ex.memory
-  const stage = ex.stage()
+  const base = ex.stage()
   const gate = ex.gate
   const contactGate = ex.contact_gate
   let mem = new Uint8Array(memory.buffer)
-  /** copies the text to the stage, growing the memory when it does not fit */
+  /** where the next text goes: past the staged texts */
+  let top = base
+  /** copies the text to `top`, growing the memory when it does not fit */
   const put = (buf: Uint8Array, start: number, end: number): number => {
     const n = end - start
-    if (stage + n + PAD > mem.length) {
-      memory.grow(Math.ceil((stage + n + PAD - mem.length) / PAGE))
+    if (top + n + PAD > mem.length) {
+      memory.grow(Math.ceil((top + n + PAD - mem.length) / PAGE))
       mem = new Uint8Array(memory.buffer)
     }
     // a plain view: `subarray` of a Buffer constructs a Buffer (species), slower
-    mem.set(new Uint8Array(buf.buffer, buf.byteOffset + start, n), stage)
+    mem.set(new Uint8Array(buf.buffer, buf.byteOffset + start, n), top)
     return n
   }
   return {
-    gate: (buf, start, end) => gate(put(buf, start, end)),
-    contactGate: (buf, start, end) => contactGate(put(buf, start, end))
+    gate: (buf, start, end) => gate(top, put(buf, start, end)),
+    contactGate: (buf, start, end) => contactGate(top, put(buf, start, end)),
+    stage: (buf, start, end) => {
+      const at = top
+      // the next text starts 16-aligned (aligned loads), past this one
+      top = (at + put(buf, start, end) + 15) & ~15
+      return at
+    },
+    unstage: at => {
+      if (at >= base && at <= top) top = at
+    },
+    gateAt: (at, n) => gate(at, n)
   }
 }
 
