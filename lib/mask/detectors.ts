@@ -137,7 +137,7 @@ function recheck (s: string, m: number): number {
   return m
 }
 
-/** `recheck` over UTF-8 bytes, never stricter (see `mayAssignBytes`, `mayIpv6Bytes`) */
+/** `recheck` over UTF-8 bytes, never stricter (see `mayAssignBytes`, `mayIpv6Bytes`; the WebAssembly gate has its own) */
 function recheckBytes (b: Uint8Array, start: number, end: number, m: number): number {
   if ((m & ASSIGNED) !== 0 && !mayAssignBytes(b, start, end)) m &= ~ASSIGNED
   if ((m & IPV6) !== 0 && !mayIpv6Bytes(b, start, end)) m &= ~IPV6
@@ -151,10 +151,7 @@ function recheckBytes (b: Uint8Array, start: number, end: number, m: number): nu
  * the length in bytes is at least the length in code units. Keep the two loops in step.
  */
 export function gateBytes (b: Uint8Array, start: number, end: number): number {
-  if (end - start >= WASM_MIN && wasmGate !== null) {
-    const m = wasmGate.gate(b, start, end)
-    return (m & RECHECK) === 0 ? m : recheckBytes(b, start, end, m)
-  }
+  if (end - start >= WASM_MIN && wasmGate !== null) return wasmGate.gate(b, start, end)
   return gateBytesLoop(b, start, end)
 }
 
@@ -185,8 +182,7 @@ export function unstageBytes (at: number): void {
  */
 export function gateStagedBytes (b: Uint8Array, start: number, end: number, at: number): number {
   if (at < 0 || end - start < STAGED_MIN) return gateBytes(b, start, end)
-  const m = wasmGate!.gateAt(at, end - start)
-  return (m & RECHECK) === 0 ? m : recheckBytes(b, start, end, m)
+  return wasmGate!.gateAt(at, end - start)
 }
 
 /** From this many bytes a staged text is gated in WebAssembly: the call alone (no copy) costs about what the JS loop takes on this many. */

@@ -2,8 +2,8 @@ import { GATE_WASM_BASE64 } from '../gate-wasm.js'
 
 /**
  * The byte gates in WebAssembly with SIMD128 (native/gate/src/lib.rs): the same masks as the JS
- * loops `gateBytes` (before its recheck of the assigned-secret and IPv6 bits) and
- * `contactGateBytes` in detectors.ts, 64 bytes at a time instead of one.
+ * loops `gateBytes` (with its recheck of the assigned-secret and IPv6 bits: `mayAssignBytes`,
+ * `mayIpv6Bytes` ported) and `contactGateBytes` in detectors.ts, 64 bytes at a time instead of one.
  *
  * `gateBytes` and `contactGateBytes` hand texts of `WASM_MIN` bytes and more to it. Each call copies
  * the text into the module's memory (a view and `set`, 60–70 ns), so it pays from about 50 bytes and
@@ -11,7 +11,7 @@ import { GATE_WASM_BASE64 } from '../gate-wasm.js'
  * and 2.8x (contact gate) faster than the loops, 3x and more from 256 bytes.
  */
 export interface WasmGate {
-  /** `gateBytes` over buf[start, end) before the assigned-secret and IPv6 recheck */
+  /** `gateBytes` over buf[start, end) */
   gate (buf: Uint8Array, start: number, end: number): number
   /** `contactGateBytes` over buf[start, end) */
   contactGate (buf: Uint8Array, start: number, end: number): number

@@ -2,8 +2,8 @@
 //! WebAssembly SIMD128, 64 bytes at a time. The JS side copies UTF-8 bytes into memory from `stage()`
 //! on (one string, or a whole JSON document whose strings are then gated in place) and calls
 //! `gate(at, n)` or `contact_gate(at, n)` for the `n` bytes at address `at`; both return exactly the
-//! mask the JS loops compute (`gateBytes` before its recheck of the assigned-secret and IPv6 bits,
-//! which stays in JS).
+//! mask the JS loops compute (`gateBytes` with its recheck of the assigned-secret and IPv6 bits:
+//! `may_assign`, `may_ipv6` are ports of the JS tests).
 //!
 //! Every per-byte test of the JS loops looks at most three bytes back and never ahead (`eyJ` is
 //! found at its `J`), so a chunk's tests are bit masks (bit i: byte i) shifted against the previous
@@ -88,6 +88,8 @@ struct K {
     counted: v128,
     /// the lane numbers, to clear the lanes past a text's end
     lanes: v128,
+    equals: v128,
+    colon: v128,
     low: v128,
     high: v128,
     first_lo: v128,
@@ -109,6 +111,8 @@ static CONSTANTS: K = K {
     big_j: splat(b'J'),
     counted: splat(DOT | MINUS | PLUS | COLON | EQ | AT),
     lanes: u8x16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+    equals: splat(b'='),
+    colon: splat(b':'),
     low: u8x16(
         SPACE | SEP,
         0,
@@ -355,7 +359,7 @@ unsafe fn chunk(k: &K, q: *const u8, rem: usize) -> [v128; 4] {
     v
 }
 
-/// `gateBytes` before its recheck, over the `n` bytes at address `at`
+/// `gateBytes` over the `n` bytes at address `at`
 ///
 /// # Safety
 /// The memory must hold the byte before `at` and 64 bytes past `at + n` (the JS side grows it).
@@ -480,7 +484,120 @@ pub unsafe extern "C" fn gate(at: usize, n: usize) -> u32 {
     if runs.max_chain >= 9 || (plus != 0 && runs.max_chain >= 8) {
         m |= 1 << 11;
     }
+    // the recheck: most ':' (URLs, times) leave neither detector anything to look at
+    if m & ASSIGNED != 0 && !may_assign(&k, p, n as usize) {
+        m &= !ASSIGNED;
+    }
+    if m & IPV6 != 0 && !may_ipv6(p, n as usize) {
+        m &= !IPV6;
+    }
     m
+}
+
+const ASSIGNED: u32 = 1 << 2;
+const IPV6: u32 = 1 << 9;
+
+/// `mayAssignBytes` of lib/mask/detect/secrets.ts (keep the two in step): some `=` or `:` has a
+/// name before it (after at most three spaces or tabs and a quote) whose last byte may end a
+/// secret-sounding name, at least two bytes after the text's start
+#[inline(always)]
+unsafe fn may_assign(k: &K, p: *const u8, n: usize) -> bool {
+    let mut i = 0;
+    while i < n {
+        let vs = chunk(k, p.add(i), n - i);
+        let mut seps = 0u64;
+        for (s, &v) in vs.iter().enumerate() {
+            let sep = v128_or(i8x16_eq(v, k.equals), i8x16_eq(v, k.colon));
+            seps |= bits(sep) << (16 * s as u32);
+        }
+        while seps != 0 {
+            let at = i + seps.trailing_zeros() as usize;
+            seps &= seps - 1;
+            // the name's end, read backwards from the separator
+            let mut j = at as isize - 1;
+            let mut spaces = 0;
+            while spaces < 3 && j >= 0 && matches!(*p.offset(j), b' ' | b'\t') {
+                j -= 1;
+                spaces += 1;
+            }
+            if j >= 0 && matches!(*p.offset(j), b'"' | b'\'') {
+                j -= 1;
+            }
+            if j >= 2 && matches!(*p.offset(j), b'y' | b't' | b'n' | b'd' | b'e' | b'Y' | b'T' | b'N' | b'D' | b'E') {
+                return true;
+            }
+        }
+        i += 64;
+    }
+    false
+}
+
+#[inline(always)]
+fn hex(c: u8) -> bool {
+    c.is_ascii_digit() || matches!(c | 32, b'a'..=b'f')
+}
+
+#[inline(always)]
+fn word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// `mayIpv6Bytes` of lib/mask/detect/network.ts (keep the two in step): some run of hex digits,
+/// colons and dots with two colons or more, not inside a word, in the shape of an address
+#[inline(never)]
+unsafe fn may_ipv6(p: *const u8, n: usize) -> bool {
+    let b = |i: usize| *p.add(i);
+    let mut i = 0;
+    while i < n {
+        let c = b(i);
+        if !(hex(c) || c == b':') {
+            i += 1;
+            continue;
+        }
+        let a = i;
+        let mut colons = 0;
+        let mut j = i;
+        while j < n {
+            let d = b(j);
+            if d == b':' {
+                colons += 1;
+            } else if !(hex(d) || d == b'.') {
+                break;
+            }
+            j += 1;
+        }
+        i = j;
+        if colons < 2 || (a > 0 && word(b(a - 1))) || (j < n && word(b(j))) {
+            continue;
+        }
+        // without trailing dots and single colons
+        let mut e = j;
+        while e > a && (b(e - 1) == b'.' || (b(e - 1) == b':' && (e < 2 || b(e - 2) != b':'))) {
+            e -= 1;
+        }
+        if e - a < 3 {
+            continue;
+        }
+        // hex groups (`hexGroups`) and the shape (`addressShape`): `::`, or six colons or more
+        let (mut groups, mut in_group, mut seps, mut double) = (0, false, 0, false);
+        for x in a..e {
+            let sep = b(x) == b':';
+            if !sep && !in_group {
+                groups += 1;
+            }
+            in_group = !sep;
+            if sep {
+                if x + 1 < e && b(x + 1) == b':' {
+                    double = true;
+                }
+                seps += 1;
+            }
+        }
+        if groups >= 2 && (double || seps >= 6) {
+            return true;
+        }
+    }
+    false
 }
 
 /// `contactGateBytes` over the `n` bytes at address `at`
