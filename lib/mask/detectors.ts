@@ -137,7 +137,7 @@ function recheck (s: string, m: number): number {
   return m
 }
 
-/** `recheck` over UTF-8 bytes, never stricter (see `mayAssignBytes`, `mayIpv6Bytes`) */
+/** `recheck` over UTF-8 bytes, never stricter (see `mayAssignBytes`, `mayIpv6Bytes`; the WebAssembly gate has its own) */
 function recheckBytes (b: Uint8Array, start: number, end: number, m: number): number {
   if ((m & ASSIGNED) !== 0 && !mayAssignBytes(b, start, end)) m &= ~ASSIGNED
   if ((m & IPV6) !== 0 && !mayIpv6Bytes(b, start, end)) m &= ~IPV6
@@ -151,10 +151,7 @@ function recheckBytes (b: Uint8Array, start: number, end: number, m: number): nu
  * the length in bytes is at least the length in code units. Keep the two loops in step.
  */
 export function gateBytes (b: Uint8Array, start: number, end: number): number {
-  if (end - start >= WASM_MIN && wasmGate !== null) {
-    const m = wasmGate.gate(b, start, end)
-    return (m & RECHECK) === 0 ? m : recheckBytes(b, start, end, m)
-  }
+  if (end - start >= WASM_MIN && wasmGate !== null) return wasmGate.gate(b, start, end)
   return gateBytesLoop(b, start, end)
 }
 
@@ -163,6 +160,33 @@ export function gateBytes (b: Uint8Array, start: number, end: number): number {
  * a step: below it the copy into the module's memory and the call (60–70 ns) cost more than they save.
  */
 const WASM_MIN = 128
+
+/**
+ * Copies b[start, end) into the WebAssembly gate's memory once, for `gateStagedBytes` to gate its
+ * parts in place (the strings of a JSON document: most are too short to pay for a copy each): the
+ * address of b[start] there, -1 when there is no WebAssembly gate. Staged texts nest; each stays
+ * until `unstageBytes` of its address (never keyed on the buffer: callers reuse their buffers).
+ */
+export function stageBytes (b: Uint8Array, start: number, end: number): number {
+  return wasmGate === null ? -1 : wasmGate.stage(b, start, end)
+}
+
+/** gives back the memory of a text `stageBytes` staged at `at` (and of any staged after it) */
+export function unstageBytes (at: number): void {
+  if (at >= 0 && wasmGate !== null) wasmGate.unstage(at)
+}
+
+/**
+ * `gateBytes` over b[start, end), a part of a text `stageBytes` staged, `at` being the address of
+ * b[start] there (-1: not staged): from `STAGED_MIN` bytes in WebAssembly without a copy.
+ */
+export function gateStagedBytes (b: Uint8Array, start: number, end: number, at: number): number {
+  if (at < 0 || end - start < STAGED_MIN) return gateBytes(b, start, end)
+  return wasmGate!.gateAt(at, end - start)
+}
+
+/** From this many bytes a staged text is gated in WebAssembly: the call alone (no copy) costs about what the JS loop takes on this many. */
+const STAGED_MIN = 16
 
 /** `gateBytes` as a JS loop over the bytes (the WebAssembly gate gives the same mask; tests hold the two equal) */
 export function gateBytesLoop (b: Uint8Array, start: number, end: number): number {

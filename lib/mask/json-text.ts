@@ -1,6 +1,7 @@
 import { DROP } from '../../decoders/types.js'
 import { REDACTED, type Hasher, type MaskAction } from './actions.js'
 import { Cuts } from './bytes.js'
+import { stageBytes, unstageBytes } from './detectors.js'
 import { mayEndSecretName } from './detect/secrets.js'
 import { partialText } from './detect/partial.js'
 import type { PathNode, PathSet } from './paths.js'
@@ -31,6 +32,9 @@ const CLOSE_ARRAY = 93
 
 /** a value nested this deep is left to the decoded path, which refuses it past MAX_DEPTH */
 const MAX_TEXT_DEPTH = 200
+
+/** a text this long and longer is staged for its walk (one copy; below it the strings are too few to pay) */
+const STAGE_MIN = 64
 
 const GIVE_UP = Symbol('json text needs the decoded path')
 
@@ -65,6 +69,12 @@ export class JsonTextMasker {
   private escaped = false
   private dotted = false
   private gate = 0
+  /**
+   * buf[stagedFrom] is at address `stagedAt` in the WebAssembly gate's memory (`stageBytes`), for
+   * the gates of the walk's strings without a copy each; -1 when the walk's text is not staged
+   */
+  private stagedAt = -1
+  private stagedFrom = 0
   /** set by `number()`: the number was a plain integer */
   private plain = false
   /** the detectors answer nothing for a name alone (no secret-sounding names) */
@@ -109,6 +119,10 @@ export class JsonTextMasker {
     this.end = end
     this.cuts = cuts
     let ok = false
+    // staged for the full gate only: the contact gate is folded into reading the strings
+    const at = this.detect && !this.scanner.contactsOnly && end - start >= STAGE_MIN ? stageBytes(buf, start, end) : -1
+    this.stagedAt = at
+    this.stagedFrom = start
     try {
       let i = skipSpace(buf, start, end)
       if (i >= end || buf[i] !== OPEN_OBJECT) return undefined
@@ -121,9 +135,17 @@ export class JsonTextMasker {
       throw e
     } finally {
       if (!ok) cuts.truncate(before)
+      unstageBytes(at)
+      this.stagedAt = -1
       this.buf = NULL_TEXT
       this.cuts = this.ownCuts
     }
+  }
+
+  /** the scanner's gate over buf[start, end) without escapes, in place when the text is staged */
+  private gateOf (start: number, end: number): number {
+    const at = this.stagedAt
+    return at < 0 ? this.scanner.gateOf(this.buf, start, end) : this.scanner.gateOfStaged(this.buf, start, end, at + start - this.stagedFrom)
   }
 
   /** the byte at i, -1 past the end */
@@ -299,7 +321,7 @@ export class JsonTextMasker {
   private key (ks: number, ke: number, escaped: boolean): boolean {
     if (escaped) return this.keyAnswer(ks, ke, true)
     // a short key whose last letter ends no secret-sounding name is answered as fast as looked up
-    if (ke - ks < 8 && this.plainName(ks, ke) && this.scanner.gateOf(this.buf, ks + 1, ke - 1) === 0) return true
+    if (ke - ks < 8 && this.plainName(ks, ke) && this.gateOf(ks + 1, ke - 1) === 0) return true
     const known = this.keys.get(this.buf, ks, ke)
     if (known !== UNKNOWN) return known === QUIET_NAME
     const quiet = this.keyAnswer(ks, ke, false)
@@ -314,7 +336,7 @@ export class JsonTextMasker {
   }
 
   private keyAnswer (ks: number, ke: number, escaped: boolean): boolean {
-    const g = escaped ? -1 : this.scanner.gateOf(this.buf, ks + 1, ke - 1)
+    const g = escaped ? -1 : this.gateOf(ks + 1, ke - 1)
     if (g !== 0) this.checkKey(ks, ke, escaped, g)
     if (!escaped && this.plainName(ks, ke)) return true
     return this.scanner.quietName(this.text(ks, ke, escaped))
@@ -359,7 +381,7 @@ export class JsonTextMasker {
   private gatedString (i: number): number {
     if (!this.scanner.contactsOnly) {
       const e = this.string(i)
-      this.gate = this.escaped ? -1 : this.scanner.gateOf(this.buf, i + 1, e - 1)
+      this.gate = this.escaped ? -1 : this.gateOf(i + 1, e - 1)
       return e
     }
     const buf = this.buf

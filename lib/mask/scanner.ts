@@ -2,7 +2,7 @@ import { DROP, type Dropped } from '../../decoders/types.js'
 import type { Hasher, MaskAction } from './actions.js'
 import { NOT_SECRET, secretByName, secretKind } from './detect/secrets.js'
 import { Spans } from './detect/spans.js'
-import { CONTACT_BITS, contactGate, contactGateBytes, contactMask, gate, gateBytes, quietContactBytes, type Detector } from './detectors.js'
+import { CONTACT_BITS, contactGate, contactGateBytes, contactMask, gate, gateBytes, gateStagedBytes, quietContactBytes, type Detector } from './detectors.js'
 
 /** one reused hit list: scans never interleave (single-threaded, not re-entrant) */
 const spans = new Spans()
@@ -62,6 +62,15 @@ export class Scanner {
   gateOf (buf: Uint8Array, start: number, end: number): number {
     if (this.contactsOnly) return contactGateBytes(buf, start, end) & this.mask
     return gateBytes(buf, start, end) & this.mask
+  }
+
+  /**
+   * `gateOf` of buf[start, end), a part of a text staged with `stageBytes` (detectors.ts), `at`
+   * being the address of buf[start] there (-1: not staged)
+   */
+  gateOfStaged (buf: Uint8Array, start: number, end: number, at: number): number {
+    if (this.contactsOnly) return contactGateBytes(buf, start, end) & this.mask
+    return gateStagedBytes(buf, start, end, at) & this.mask
   }
 
   /**

@@ -2,29 +2,43 @@ import { GATE_WASM_BASE64 } from '../gate-wasm.js'
 
 /**
  * The byte gates in WebAssembly with SIMD128 (native/gate/src/lib.rs): the same masks as the JS
- * loops `gateBytes` (before its recheck of the assigned-secret and IPv6 bits) and
- * `contactGateBytes` in detectors.ts, 64 bytes at a time instead of one.
+ * loops `gateBytes` (with its recheck of the assigned-secret and IPv6 bits: `mayAssignBytes`,
+ * `mayIpv6Bytes` ported) and `contactGateBytes` in detectors.ts, 64 bytes at a time instead of one.
  *
  * `gateBytes` and `contactGateBytes` hand texts of `WASM_MIN` bytes and more to it. Each call copies
  * the text into the module's memory (a view and `set`, 60–70 ns), so it pays from about 50 bytes and
  * the gates keep their JS loops below that threshold; on a 190-byte text it is about 2x (full gate)
- * and 2.8x (contact gate) faster than the loops, 3x and more from 256 bytes.
+ * and 2.8x (contact gate) faster than the loops, 3x and more from 256 bytes. A JSON document walk
+ * (json-text.ts) stages the whole document once (`stage`) and gates its strings in place (`gateAt`,
+ * a call without a copy: from about 12–16 bytes it beats the loop; 2–3x on 20–50 bytes, about 5x
+ * on a time or URL whose ':' the JS recheck would look at).
  */
 export interface WasmGate {
-  /** `gateBytes` over buf[start, end) before the assigned-secret and IPv6 recheck */
+  /** `gateBytes` over buf[start, end) */
   gate (buf: Uint8Array, start: number, end: number): number
   /** `contactGateBytes` over buf[start, end) */
   contactGate (buf: Uint8Array, start: number, end: number): number
+  /**
+   * Copies buf[start, end) into the module's memory, where `gateAt` gates its parts without a copy
+   * each (a JSON document whose strings are gated one by one): the address of buf[start]. Staged
+   * texts nest (a stack): each stays until its `unstage`, later ones and the copying gates use the
+   * memory after it.
+   */
+  stage (buf: Uint8Array, start: number, end: number): number
+  /** gives back the memory of the text staged at `at` and of everything staged after it */
+  unstage (at: number): void
+  /** `gate` over the `n` staged bytes at address `at` */
+  gateAt (at: number, n: number): number
 }
 
 interface Exports {
   memory: WebAssembly.Memory
   stage (): number
-  gate (n: number): number
-  contact_gate (n: number): number
+  gate (at: number, n: number): number
+  contact_gate (at: number, n: number): number
 }
 
-/** zeros the module stores after the text (to the end of its last 64-byte chunk) */
+/** the bytes past a text's end that the gates read (and ignore) */
 const PAD = 64
 const PAGE = 65536
 
@@ -37,24 +51,36 @@ export function instantiateGate (bytes: Uint8Array<ArrayBuffer>): WasmGate | nul
     return null
   }
   const memory = ex.memory
-  const stage = ex.stage()
+  const base = ex.stage()
   const gate = ex.gate
   const contactGate = ex.contact_gate
   let mem = new Uint8Array(memory.buffer)
-  /** copies the text to the stage, growing the memory when it does not fit */
+  /** where the next text goes: past the staged texts */
+  let top = base
+  /** copies the text to `top`, growing the memory when it does not fit */
   const put = (buf: Uint8Array, start: number, end: number): number => {
     const n = end - start
-    if (stage + n + PAD > mem.length) {
-      memory.grow(Math.ceil((stage + n + PAD - mem.length) / PAGE))
+    if (top + n + PAD > mem.length) {
+      memory.grow(Math.ceil((top + n + PAD - mem.length) / PAGE))
       mem = new Uint8Array(memory.buffer)
     }
     // a plain view: `subarray` of a Buffer constructs a Buffer (species), slower
-    mem.set(new Uint8Array(buf.buffer, buf.byteOffset + start, n), stage)
+    mem.set(new Uint8Array(buf.buffer, buf.byteOffset + start, n), top)
     return n
   }
   return {
-    gate: (buf, start, end) => gate(put(buf, start, end)),
-    contactGate: (buf, start, end) => contactGate(put(buf, start, end))
+    gate: (buf, start, end) => gate(top, put(buf, start, end)),
+    contactGate: (buf, start, end) => contactGate(top, put(buf, start, end)),
+    stage: (buf, start, end) => {
+      const at = top
+      // the next text starts 16-aligned (aligned loads), past this one
+      top = (at + put(buf, start, end) + 15) & ~15
+      return at
+    },
+    unstage: at => {
+      if (at >= base && at <= top) top = at
+    },
+    gateAt: (at, n) => gate(at, n)
   }
 }
 

@@ -1,14 +1,18 @@
 //! The detectors' byte gates (`gateBytes`, `contactGateBytes` in lib/mask/detectors.ts) with
-//! WebAssembly SIMD128, 64 bytes at a time. The JS side copies a string's UTF-8 bytes to `stage()`
-//! and calls `gate(n)` or `contact_gate(n)`; both return exactly the mask the JS loops compute
-//! (`gateBytes` before its recheck of the assigned-secret and IPv6 bits, which stays in JS).
+//! WebAssembly SIMD128, 64 bytes at a time. The JS side copies UTF-8 bytes into memory from `stage()`
+//! on (one string, or a whole JSON document whose strings are then gated in place) and calls
+//! `gate(at, n)` or `contact_gate(at, n)` for the `n` bytes at address `at`; both return exactly the
+//! mask the JS loops compute (`gateBytes` with its recheck of the assigned-secret and IPv6 bits:
+//! `may_assign`, `may_ipv6` are ports of the JS tests).
 //!
 //! Every per-byte test of the JS loops looks at most three bytes back and never ahead (`eyJ` is
 //! found at its `J`), so a chunk's tests are bit masks (bit i: byte i) shifted against the previous
-//! chunk's. The 16 bytes before the stage are never written and read as zeros, the JS loops' "no
-//! previous byte"; zeros are stored after the text up to the end of its last chunk, and a zero byte
-//! counts for nothing and only ends chains and runs. What carries from chunk to chunk besides the
-//! masks is the length of the current digit chain, run and spaced run.
+//! chunk's, which start as zeros: the JS loops' "no previous byte". The text's neighbours in memory
+//! (a document's other bytes) are never read as its own: the lanes of the last chunk past the text
+//! are cleared to zeros (a zero byte counts for nothing and only ends chains and runs), and the two
+//! tests that read the bytes before a position directly (key pairs, `eyJ`) skip those before the
+//! text. Nothing is written, so a staged document stays as it is. What carries from chunk to chunk
+//! besides the masks is the length of the current digit chain, run and spaced run.
 #![no_std]
 
 use core::arch::wasm32::*;
@@ -22,9 +26,9 @@ extern "C" {
     static __heap_base: u8;
 }
 
-/// Where the JS side writes the text: past the module's data and stack, 16-aligned, after 16
-/// untouched (zero) bytes. Memory from here to its end is free for the text and 64 bytes of zeros
-/// after it; the JS side grows the memory when a text does not fit.
+/// Where the JS side may write texts: past the module's data and stack, 16-aligned, after 16
+/// untouched bytes. Memory from here to its end is the JS side's; the gates read up to 64 bytes
+/// past a text's end and one before its start, so it keeps the memory that large.
 #[no_mangle]
 pub extern "C" fn stage() -> usize {
     stage_ptr() as usize
@@ -82,6 +86,10 @@ struct K {
     underscore: v128,
     big_j: v128,
     counted: v128,
+    /// the lane numbers, to clear the lanes past a text's end
+    lanes: v128,
+    equals: v128,
+    colon: v128,
     low: v128,
     high: v128,
     first_lo: v128,
@@ -102,6 +110,9 @@ static CONSTANTS: K = K {
     underscore: splat(b'_'),
     big_j: splat(b'J'),
     counted: splat(DOT | MINUS | PLUS | COLON | EQ | AT),
+    lanes: u8x16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+    equals: splat(b'='),
+    colon: splat(b':'),
     low: u8x16(
         SPACE | SEP,
         0,
@@ -334,26 +345,30 @@ fn longest(mut count: u32, mut d: u64, mut r: u64, mut best: u32) -> u32 {
     best
 }
 
-/// stores the zeros after the text, to the end of its last chunk
+/// the four vectors of the chunk at `q`, `rem` bytes of text left from it: lanes past the text's
+/// end are zeros
 #[inline(always)]
-unsafe fn pad(p: *mut u8, n: usize) {
-    let z = splat(0);
-    for j in 0..4 {
-        v128_store(p.add(n + 16 * j) as *mut v128, z);
+unsafe fn chunk(k: &K, q: *const u8, rem: usize) -> [v128; 4] {
+    let mut v = [load(q), load(q.add(16)), load(q.add(32)), load(q.add(48))];
+    if rem < 64 {
+        for (s, x) in v.iter_mut().enumerate() {
+            let left = rem.saturating_sub(16 * s).min(16) as u8;
+            *x = v128_and(*x, u8x16_lt(k.lanes, u8x16_splat(left)));
+        }
     }
+    v
 }
 
-/// `gateBytes` before its recheck, over the `n` bytes at `stage()`
+/// `gateBytes` over the `n` bytes at address `at`
 ///
 /// # Safety
-/// The memory must hold `stage() + n + 64` bytes (the JS side grows it).
+/// The memory must hold the byte before `at` and 64 bytes past `at + n` (the JS side grows it).
 #[no_mangle]
-pub unsafe extern "C" fn gate(n: usize) -> u32 {
+pub unsafe extern "C" fn gate(at: usize, n: usize) -> u32 {
     if n < 6 {
         return 0;
     }
-    let p = stage_ptr();
-    pad(p, n);
+    let p = at as *const u8;
     let k = constants();
     let mut runs = Runs::default();
     let (mut digits, mut dots, mut colons, mut dotted) = (0u32, 0u32, 0u32, 0u32);
@@ -365,11 +380,12 @@ pub unsafe extern "C" fn gate(n: usize) -> u32 {
     let mut i = 0;
     while i < n {
         let q = p.add(i);
+        let vs = chunk(&k, q, n - i);
         let (mut l, mut d, mut w, mut space, mut sep, mut j, mut pairs) =
             (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
         let mut counted = k.zero;
         for s in 0..4 {
-            let v = load(q.add(16 * s));
+            let v = vs[s];
             let at16 = 16 * s as u32;
             l |= bits(letter(&k, v)) << at16;
             d |= bits(digit(&k, v)) << at16;
@@ -385,12 +401,16 @@ pub unsafe extern "C" fn gate(n: usize) -> u32 {
                 pairs |= (!bits(i8x16_eq(v128_and(first, second), k.zero)) & 0xffff) << at16;
             }
         }
+        if i == 0 {
+            // the byte before the text is none of its own
+            pairs &= !1;
+        }
         w |= l | d;
         let (mut dot, mut minus) = (0u64, 0u64);
         if v128_any_true(v128_and(counted, k.counted)) {
             // punctuation the gate counts: rare in words
             for s in 0..4 {
-                let cls = classes(&k, load(q.add(16 * s)));
+                let cls = classes(&k, vs[s]);
                 let at16 = 16 * s as u32;
                 dot |= class::<2>(cls) << at16;
                 minus |= class::<3>(cls) << at16;
@@ -412,7 +432,7 @@ pub unsafe extern "C" fn gate(n: usize) -> u32 {
         j &= !back::<3>(b, pb);
         while j != 0 {
             let at_j = i + j.trailing_zeros() as usize;
-            if *p.add(at_j - 1) == b'y' && *p.add(at_j - 2) == b'e' {
+            if at_j >= 2 && *p.add(at_j - 1) == b'y' && *p.add(at_j - 2) == b'e' {
                 eyj = true;
             }
             j &= j - 1;
@@ -464,33 +484,144 @@ pub unsafe extern "C" fn gate(n: usize) -> u32 {
     if runs.max_chain >= 9 || (plus != 0 && runs.max_chain >= 8) {
         m |= 1 << 11;
     }
+    // the recheck: most ':' (URLs, times) leave neither detector anything to look at
+    if m & ASSIGNED != 0 && !may_assign(&k, p, n as usize) {
+        m &= !ASSIGNED;
+    }
+    if m & IPV6 != 0 && !may_ipv6(p, n as usize) {
+        m &= !IPV6;
+    }
     m
 }
 
-/// `contactGateBytes` over the `n` bytes at `stage()`
+const ASSIGNED: u32 = 1 << 2;
+const IPV6: u32 = 1 << 9;
+
+/// `mayAssignBytes` of lib/mask/detect/secrets.ts (keep the two in step): some `=` or `:` has a
+/// name before it (after at most three spaces or tabs and a quote) whose last byte may end a
+/// secret-sounding name, at least two bytes after the text's start
+#[inline(always)]
+unsafe fn may_assign(k: &K, p: *const u8, n: usize) -> bool {
+    let mut i = 0;
+    while i < n {
+        let vs = chunk(k, p.add(i), n - i);
+        let mut seps = 0u64;
+        for (s, &v) in vs.iter().enumerate() {
+            let sep = v128_or(i8x16_eq(v, k.equals), i8x16_eq(v, k.colon));
+            seps |= bits(sep) << (16 * s as u32);
+        }
+        while seps != 0 {
+            let at = i + seps.trailing_zeros() as usize;
+            seps &= seps - 1;
+            // the name's end, read backwards from the separator
+            let mut j = at as isize - 1;
+            let mut spaces = 0;
+            while spaces < 3 && j >= 0 && matches!(*p.offset(j), b' ' | b'\t') {
+                j -= 1;
+                spaces += 1;
+            }
+            if j >= 0 && matches!(*p.offset(j), b'"' | b'\'') {
+                j -= 1;
+            }
+            if j >= 2 && matches!(*p.offset(j), b'y' | b't' | b'n' | b'd' | b'e' | b'Y' | b'T' | b'N' | b'D' | b'E') {
+                return true;
+            }
+        }
+        i += 64;
+    }
+    false
+}
+
+#[inline(always)]
+fn hex(c: u8) -> bool {
+    c.is_ascii_digit() || matches!(c | 32, b'a'..=b'f')
+}
+
+#[inline(always)]
+fn word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// `mayIpv6Bytes` of lib/mask/detect/network.ts (keep the two in step): some run of hex digits,
+/// colons and dots with two colons or more, not inside a word, in the shape of an address
+#[inline(never)]
+unsafe fn may_ipv6(p: *const u8, n: usize) -> bool {
+    let b = |i: usize| *p.add(i);
+    let mut i = 0;
+    while i < n {
+        let c = b(i);
+        if !(hex(c) || c == b':') {
+            i += 1;
+            continue;
+        }
+        let a = i;
+        let mut colons = 0;
+        let mut j = i;
+        while j < n {
+            let d = b(j);
+            if d == b':' {
+                colons += 1;
+            } else if !(hex(d) || d == b'.') {
+                break;
+            }
+            j += 1;
+        }
+        i = j;
+        if colons < 2 || (a > 0 && word(b(a - 1))) || (j < n && word(b(j))) {
+            continue;
+        }
+        // without trailing dots and single colons
+        let mut e = j;
+        while e > a && (b(e - 1) == b'.' || (b(e - 1) == b':' && (e < 2 || b(e - 2) != b':'))) {
+            e -= 1;
+        }
+        if e - a < 3 {
+            continue;
+        }
+        // hex groups (`hexGroups`) and the shape (`addressShape`): `::`, or six colons or more
+        let (mut groups, mut in_group, mut seps, mut double) = (0, false, 0, false);
+        for x in a..e {
+            let sep = b(x) == b':';
+            if !sep && !in_group {
+                groups += 1;
+            }
+            in_group = !sep;
+            if sep {
+                if x + 1 < e && b(x + 1) == b':' {
+                    double = true;
+                }
+                seps += 1;
+            }
+        }
+        if groups >= 2 && (double || seps >= 6) {
+            return true;
+        }
+    }
+    false
+}
+
+/// `contactGateBytes` over the `n` bytes at address `at`
 ///
 /// # Safety
 /// As for `gate`.
 #[no_mangle]
-pub unsafe extern "C" fn contact_gate(n: usize) -> u32 {
+pub unsafe extern "C" fn contact_gate(at: usize, n: usize) -> u32 {
     if n < 6 {
         return 0;
     }
-    let p = stage_ptr();
-    pad(p, n);
+    let p = at as *const u8;
     let k = constants();
     let mut chain = 0u32;
     let mut max_chain = 0u32;
     let mut marks = k.zero;
     let mut i = 0;
     while i < n {
-        let q = p.add(i);
+        let vs = chunk(&k, p.add(i), n - i);
         let (mut d, mut sep) = (0u64, 0u64);
-        for s in 0..4 {
-            let v = load(q.add(16 * s));
+        for (s, &v) in vs.iter().enumerate() {
             let cls = classes(&k, v);
-            d |= bits(digit(&k, v)) << (16 * s);
-            sep |= class::<1>(cls) << (16 * s);
+            d |= bits(digit(&k, v)) << (16 * s as u32);
+            sep |= class::<1>(cls) << (16 * s as u32);
             marks = v128_or(marks, cls);
         }
         let rc = !(d | sep);
