@@ -119,7 +119,8 @@ export function varintSize (n: number): number {
   return size
 }
 
-function writeVarint (out: Buffer, pos: number, n: number): number {
+/** n as a varint at out[pos]; returns where it ends */
+export function writeVarint (out: Buffer, pos: number, n: number): number {
   if (n < 0x80000000) { // tags and lengths: in int32 range, shifted as integers
     while (n >= 128) { out[pos++] = (n & 127) | 128; n >>>= 7 }
     out[pos++] = n
@@ -133,8 +134,14 @@ function writeVarint (out: Buffer, pos: number, n: number): number {
 // what MessageBuilder.ops holds, one code per part and its numbers after it
 const BYTES = 0 // a Uint8Array in objs
 const NUMBER = 1 // a varint (tag or length): the value follows
-const NESTED = 2 // a MessageBuilder in objs
+const NESTED = 2 // a Part (a MessageBuilder, or a piece that writes itself) in objs
 const RANGE = 3 // bytes of `source`: start and end follow
+
+/** content that knows its length and writes itself (a nested builder, or a column written row by row) */
+export interface Part {
+  readonly byteLength: number
+  writeTo (out: Buffer, pos: number): number
+}
 
 /**
  * A message rebuilt from pieces: byte ranges kept as they are and length-delimited fields with new
@@ -142,9 +149,9 @@ const RANGE = 3 // bytes of `source`: start and end follow
  * once, into one allocation, at `finish`. Parts are codes and numbers in one integer array and the
  * objects in another, so writing walks no mixed-type list and kept ranges need no Buffer views.
  */
-export class MessageBuilder {
+export class MessageBuilder implements Part {
   private readonly ops: number[] = []
-  private readonly objs: Array<Uint8Array | MessageBuilder> = []
+  private readonly objs: Array<Uint8Array | Part> = []
   /** bytes `finish` will write */
   byteLength = 0
 
@@ -166,10 +173,10 @@ export class MessageBuilder {
   }
 
   /** field `field` (wire type LEN) holding `content` */
-  field (field: number, content: Uint8Array | MessageBuilder): void {
+  field (field: number, content: Uint8Array | Part): void {
     const tag = field * 8 + LEN
     const n = content.byteLength
-    this.ops.push(NUMBER, tag, NUMBER, n, content instanceof MessageBuilder ? NESTED : BYTES)
+    this.ops.push(NUMBER, tag, NUMBER, n, content instanceof Uint8Array ? BYTES : NESTED)
     this.objs.push(content)
     this.byteLength += varintSize(tag) + varintSize(n) + n
   }
@@ -185,23 +192,23 @@ export class MessageBuilder {
    * field `outer` holding a message of one field, `inner`, holding `content` (a oneof member such
    * as a Value's struct_value): both headers written here, without a builder for the middle message
    */
-  fieldIn (outer: number, inner: number, content: Uint8Array | MessageBuilder): void {
+  fieldIn (outer: number, inner: number, content: Uint8Array | Part): void {
     const innerTag = inner * 8 + LEN
     const n = content.byteLength
     const middle = varintSize(innerTag) + varintSize(n) + n
     const outerTag = outer * 8 + LEN
-    this.ops.push(NUMBER, outerTag, NUMBER, middle, NUMBER, innerTag, NUMBER, n, content instanceof MessageBuilder ? NESTED : BYTES)
+    this.ops.push(NUMBER, outerTag, NUMBER, middle, NUMBER, innerTag, NUMBER, n, content instanceof Uint8Array ? BYTES : NESTED)
     this.objs.push(content)
     this.byteLength += varintSize(outerTag) + varintSize(middle) + middle
   }
 
   finish (): Buffer {
     const out = Buffer.allocUnsafe(this.byteLength)
-    this.writeTo(out, 0)
+    if (this.writeTo(out, 0) !== out.length) throw new VecgateError('VG_ERR_INTERNAL', 'masked message is not the size computed for it')
     return out
   }
 
-  private writeTo (out: Buffer, pos: number): number {
+  writeTo (out: Buffer, pos: number): number {
     const ops = this.ops
     const objs = this.objs
     let o = 0
@@ -209,7 +216,7 @@ export class MessageBuilder {
       switch (ops[i]) {
         case NUMBER: pos = writeVarint(out, pos, ops[i + 1]); i += 2; break
         case RANGE: pos = copyBytes(this.source, ops[i + 1], ops[i + 2], out, pos); i += 3; break
-        case NESTED: pos = (objs[o++] as MessageBuilder).writeTo(out, pos); i++; break
+        case NESTED: pos = (objs[o++] as Part).writeTo(out, pos); i++; break
         default: { const b = objs[o++] as Uint8Array; pos = copyBytes(b, 0, b.length, out, pos); i++ }
       }
     }
@@ -233,7 +240,7 @@ export class MessageSplice extends MessageBuilder {
   }
 
   /** the field in source[fieldStart, end) becomes field `field` holding `content`, or goes when undefined */
-  replace (fieldStart: number, end: number, field: number, content: Uint8Array | MessageBuilder | undefined): void {
+  replace (fieldStart: number, end: number, field: number, content: Uint8Array | Part | undefined): void {
     this.range(this.copied, fieldStart)
     if (content !== undefined) this.field(field, content)
     this.copied = end

@@ -1,6 +1,6 @@
 import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
-import { I32, LEN, VARINT, WireReader, roundFloats, varintSize } from '../grpc/protowire.js'
+import { I32, LEN, MessageSplice, VARINT, WireReader, roundFloats, varintSize, writeVarint, type Part } from '../grpc/protowire.js'
 import { copyBytes, Cuts } from '../../lib/mask/bytes.js'
 import type { Masker, RecordId, ResultView, WireChecks } from '../types.js'
 import { columnValues, idsOf, int64, isVectorColumn, maskColumn, vectorRows, type Msg } from './fields.js'
@@ -223,23 +223,23 @@ class WireMask {
     try {
       if (this.L.results === 0) return this.holder(buf, 0, buf.length)?.finish() ?? null
       const r = new WireReader(buf, 0, buf.length)
-      let out: Spliced | undefined
+      let out: MessageSplice | undefined
       while (r.next()) {
         if (r.field !== this.L.results || r.wireType !== LEN) { r.skip(); continue }
         const fs = r.fieldStart
         const s = r.len()
         const h = this.holder(buf, s, r.pos)
         if (h === null) continue
-        ;(out ??= new Spliced(buf, 0, buf.length)).replace(fs, r.pos, this.L.results, h)
+        ;(out ??= new MessageSplice(buf, 0)).replace(fs, r.pos, this.L.results, h)
       }
-      return out?.finish() ?? null
+      return out?.upTo(buf.length).finish() ?? null
     } finally {
       rowCuts.clear()
     }
   }
 
   /** the message part holding fields_data and output_fields */
-  private holder (buf: Buffer, a: number, b: number): Spliced | null {
+  private holder (buf: Buffer, a: number, b: number): MessageSplice | null {
     const L = this.L
     const r = new WireReader(buf, a, b)
     const pieces: Array<[number, number, Uint8Array | Part | null]> = [] // [from, to) replaced by content, or removed
@@ -263,9 +263,9 @@ class WireMask {
       }
       pieces.sort((x, y) => x[0] - y[0])
     }
-    const out = new Spliced(buf, a, b)
-    for (const [from, to, content] of pieces) out.replace(from, to, L.fieldsData, content)
-    return out
+    const out = new MessageSplice(buf, a)
+    for (const [from, to, content] of pieces) out.replace(from, to, L.fieldsData, content ?? undefined)
+    return out.upTo(b)
   }
 
   /** one FieldData: null when the mask leaves it as it is, REMOVE, or its new bytes */
@@ -556,54 +556,6 @@ const KEEP_CUTS = 16384
 const rowCuts = new RowCuts()
 
 /**
- * New bytes for a part of the message, written into the response's one buffer once every size is
- * known: a rebuilt column writes its rows straight into it.
- */
-interface Part {
-  readonly byteLength: number
-  writeTo (out: Buffer, pos: number): number
-}
-
-/**
- * The message buf[a, b) with some of its LEN fields replaced or removed; everything between them
- * keeps its bytes. As MessageSplice (protowire.ts), but what replaces a field may be a `Part`.
- */
-class Spliced implements Part {
-  byteLength: number
-  /** from, to and field number of each replaced field, in message order */
-  private readonly at: number[] = []
-  private readonly content: Array<Uint8Array | Part | null> = []
-
-  constructor (private readonly buf: Buffer, private readonly a: number, private readonly b: number) {
-    this.byteLength = b - a
-  }
-
-  /** the field buf[from, to) (tag included) becomes field `field` holding `content`, or goes (null) */
-  replace (from: number, to: number, field: number, content: Uint8Array | Part | null): void {
-    this.at.push(from, to, field)
-    this.content.push(content)
-    this.byteLength += (content === null ? 0 : fieldSize(field, content.byteLength)) - (to - from)
-  }
-
-  writeTo (out: Buffer, pos: number): number {
-    let from = this.a
-    for (let i = 0; i < this.content.length; i++) {
-      pos = copyBytes(this.buf, from, this.at[3 * i], out, pos)
-      const c = this.content[i]
-      if (c !== null) pos = putField(out, pos, this.at[3 * i + 2], c)
-      from = this.at[3 * i + 1]
-    }
-    return copyBytes(this.buf, from, this.b, out, pos)
-  }
-
-  finish (): Buffer {
-    const out = Buffer.allocUnsafe(this.byteLength)
-    if (this.writeTo(out, 0) !== out.length) throw new VecgateError('VG_ERR_INTERNAL', 'masked message is not the size computed for it')
-    return out
-  }
-}
-
-/**
  * A column (FieldData buf[at.a, at.b)) with the rows rowCuts[first, end) replaced: the array
  * (ScalarField field `kind` at [ds, db), content from da), the ScalarField and the FieldData get new
  * lengths, everything else keeps its bytes. Written before `response` returns: its rows live in
@@ -625,11 +577,11 @@ class RowsEdit implements Part {
   writeTo (out: Buffer, pos: number): number {
     const { buf, at } = this
     pos = copyBytes(buf, at.a, at.scalarsField, out, pos)
-    pos = putVarint(out, pos, this.scalarsField * 8 + LEN)
-    pos = putVarint(out, pos, this.scalarsLen)
+    pos = writeVarint(out, pos, this.scalarsField * 8 + LEN)
+    pos = writeVarint(out, pos, this.scalarsLen)
     pos = copyBytes(buf, at.sa, this.ds, out, pos)
-    pos = putVarint(out, pos, this.kind * 8 + LEN)
-    pos = putVarint(out, pos, this.dataLen)
+    pos = writeVarint(out, pos, this.kind * 8 + LEN)
+    pos = writeVarint(out, pos, this.dataLen)
     const cut = rowCuts.at
     const text = rowCuts.text
     let from = this.da
@@ -638,10 +590,10 @@ class RowsEdit implements Part {
       const t = text[i]
       out[pos++] = 1 * 8 + LEN // repeated … data = 1
       if (t === JSON_CUT) {
-        pos = putVarint(out, pos, rowCuts.length[i])
+        pos = writeVarint(out, pos, rowCuts.length[i])
         pos = rowCuts.json.write(buf, rowCuts.textStart[i], cut[2 * i + 1], rowCuts.from[i], rowCuts.to[i], out, pos)
       } else {
-        pos = putVarint(out, pos, t.length)
+        pos = writeVarint(out, pos, t.length)
         pos = copyBytes(t, 0, t.length, out, pos)
       }
       from = cut[2 * i + 1]
@@ -674,15 +626,3 @@ function fieldSize (field: number, n: number): number {
   return varintSize(field * 8 + LEN) + varintSize(n) + n
 }
 
-function putField (out: Buffer, pos: number, field: number, content: Uint8Array | Part): number {
-  pos = putVarint(out, pos, field * 8 + LEN)
-  pos = putVarint(out, pos, content.byteLength)
-  return content instanceof Uint8Array ? copyBytes(content, 0, content.length, out, pos) : content.writeTo(out, pos)
-}
-
-/** a tag or length (below 2^31) as a varint */
-function putVarint (out: Buffer, pos: number, n: number): number {
-  while (n >= 128) { out[pos++] = (n & 127) | 128; n >>>= 7 }
-  out[pos++] = n
-  return pos
-}
