@@ -1,5 +1,5 @@
 import { VecgateError } from '../../lib/errors.js'
-import { copyBytes } from '../../lib/mask/bytes.js'
+import { copyBytes, moveBack } from '../../lib/mask/bytes.js'
 
 /**
  * The protobuf wire format, read in place (protobuf.dev/programming-guides/encoding): tags, varints,
@@ -401,16 +401,6 @@ export class MessageEdits {
 
 const KEPT_EDITS = 16384
 
-/** out[a, b) moved to `pos` (at or before `a`): short runs by a loop, which costs less than the call */
-function moveBack (out: Buffer, a: number, b: number, pos: number): number {
-  if (a === pos) return pos + b - a
-  if (b - a < 16) {
-    for (let i = a; i < b; i++) out[pos++] = out[i]
-    return pos
-  }
-  out.copyWithin(pos, a, b)
-  return pos + b - a
-}
 
 /**
  * The value of a `repeated float` field under the reader (its tag just read): packed (LEN) or one

@@ -1,5 +1,5 @@
 import { VecgateError } from '../../lib/errors.js'
-import { copyBytes, Cuts } from '../../lib/mask/bytes.js'
+import { Cuts, moveBack } from '../../lib/mask/bytes.js'
 import { DROP, type Masker, type RecordId, type ResultView, type WireChecks } from '../types.js'
 import type { Column } from './messages.js'
 
@@ -246,27 +246,33 @@ export class RowEdits {
     this.length[k] = length
   }
 
-  /** `row`, whose values end at `end`, with the edits: a new DataRow (the edits are cleared) */
+  /**
+   * `row`, whose values end at `end`, with the edits: a new DataRow (the edits are cleared). The
+   * row is copied whole into the new one first, as far in as the edits ever run ahead of it, and
+   * each kept run is then moved back into place within that one buffer (a copy straight from the
+   * row would need a view of it per run, which cost more than the copy).
+   */
   write (row: Uint8Array, end: number): Buffer {
     const n = this.count
-    let size = end
-    for (let k = 0; k < n; k++) size += Math.max(this.length[k], 0) - (this.end[k] - this.start[k])
-    const out = Buffer.allocUnsafe(size)
     const cuts = this.cuts
-    // unchanged values are copied a run at a time (with the header before the first)
+    const ahead = cuts.ahead(0, cuts.count)
+    const size = end + cuts.growth(0, cuts.count)
+    const out = Buffer.allocUnsafe(ahead + end)
+    out.set(end === row.length ? row : new Uint8Array(row.buffer, row.byteOffset, end), ahead)
+    // kept runs are moved a value at a time, each value's length header written anew
     let copied = 0
     let to = 0
     for (let k = 0; k < n; k++) {
       const a = this.start[k]
-      to = copyBytes(row, copied, a - 4, out, to)
+      to = moveBack(out, copied + ahead, a - 4 + ahead, to)
       to = putInt32(out, to, this.length[k])
-      to = cuts.write(row, a, this.end[k], this.firstCut[k], k + 1 < n ? this.firstCut[k + 1] : cuts.count, out, to)
+      to = cuts.writeMoving(out, ahead, a, this.end[k], this.firstCut[k], k + 1 < n ? this.firstCut[k + 1] : cuts.count, to)
       copied = this.end[k]
     }
-    copyBytes(row, copied, end, out, to)
+    moveBack(out, copied + ahead, end + ahead, to)
     putInt32(out, 1, size - 1)
     this.clear()
-    return out
+    return size === out.length ? out : out.subarray(0, size)
   }
 }
 

@@ -22,6 +22,21 @@ export function copyBytes (src: Uint8Array, a: number, b: number, out: Uint8Arra
   return pos + n
 }
 
+/**
+ * out[a, b) moved back to `pos` (at or before `a`) within one buffer: short runs by a loop, which
+ * costs less than the call; longer ones by `copyWithin`, a memmove that needs no view of a source
+ * (see `copyBytes`). Returns where the run now ends.
+ */
+export function moveBack (out: Uint8Array, a: number, b: number, pos: number): number {
+  if (a === pos) return pos + b - a
+  if (b - a < 16) {
+    for (let i = a; i < b; i++) out[pos++] = out[i]
+    return pos
+  }
+  out.copyWithin(pos, a, b)
+  return pos + b - a
+}
+
 const NOTHING = new Uint8Array(0)
 
 /**
@@ -43,11 +58,46 @@ export class Cuts {
     this.text[k] = text
   }
 
+  /** where cut k starts and ends in its source */
+  start (k: number): number { return this.at[2 * k] }
+  end (k: number): number { return this.at[2 * k + 1] }
+
   /** bytes the cuts [from, to) add (negative: remove) */
   growth (from: number, to: number): number {
     let n = 0
     for (let k = from; k < to; k++) n += this.text[k].length - (this.at[2 * k + 1] - this.at[2 * k])
     return n
+  }
+
+  /**
+   * The most the text runs ahead of its source while the cuts [from, to) are written in order (the
+   * largest growth of any first few of them; 0 when none grows it): how far in a caller that moves
+   * the text within one buffer (`writeMoving`) puts the source copy.
+   */
+  ahead (from: number, to: number, ahead = 0, grown = 0): number {
+    for (let k = from; k < to; k++) {
+      grown += this.text[k].length - (this.at[2 * k + 1] - this.at[2 * k])
+      if (grown > ahead) ahead = grown
+    }
+    return ahead
+  }
+
+  /**
+   * `write` for a source already copied into `out`, source byte i at out[i + shift]: the kept runs
+   * are moved back (`moveBack`) instead of copied from the source. `pos` must never run past the
+   * source bytes not yet moved, which holds when `shift` is at least the growth of the cuts written
+   * before (see `ahead`).
+   */
+  writeMoving (out: Uint8Array, shift: number, a: number, b: number, from: number, to: number, pos: number): number {
+    const at = this.at
+    for (let k = from; k < to; k++) {
+      pos = moveBack(out, a + shift, at[2 * k] + shift, pos)
+      const t = this.text[k]
+      if (t.length < 16) for (let j = 0; j < t.length; j++) out[pos++] = t[j]
+      else { out.set(t, pos); pos += t.length }
+      a = at[2 * k + 1]
+    }
+    return moveBack(out, a + shift, b + shift, pos)
   }
 
   /** src[a, b) with the cuts [from, to) (all inside it) written at out[pos]; returns where it ends */
