@@ -2,7 +2,7 @@
  * One thing under test in its own process, so its CPU time and memory can be read from /proc (and a
  * profile taken with `--cpu-prof`) without the benchmark driver's own work mixed in:
  *
- *   node --import tsx benchmarks/lib/gateway-process.ts '<json spec>'
+ *   node .bench-build/benchmarks/lib/gateway-process.js '<json spec>'   (compiled by benchmarks/lib/env.ts; or through tsx from here)
  *
  * spec `{ "relay": 1234 }` starts a plain TCP relay to 127.0.0.1:1234; otherwise `{ "config": {...},
  * "nullJournal": true?, "token": "bench"? }` starts a gateway from that config (as the tests do:

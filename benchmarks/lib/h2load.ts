@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:http2'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { frameMessage } from '../../decoders/grpc/messages.js'
@@ -58,3 +59,35 @@ export async function h2load (run: H2loadRun): Promise<H2loadResult> {
 }
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+/**
+ * One call of the method the runs will time, as h2load sends it (the body file, the same headers):
+ * throws unless it is answered with grpc-status 0 and a message. h2load counts any HTTP 200 as an
+ * answer, and a gRPC refusal is an HTTP 200 too, so a path that refuses every call (a gateway
+ * failing closed) would otherwise time as a fast one.
+ */
+export async function checkCall (run: Pick<H2loadRun, 'port' | 'path' | 'body' | 'key'>): Promise<void> {
+  const session = connect(`http://127.0.0.1:${run.port}`)
+  try {
+    const answer = await new Promise<{ status: string | undefined, message: string | undefined, bytes: number }>((resolve, reject) => {
+      const req = session.request({ ':method': 'POST', ':path': run.path, 'content-type': 'application/grpc', te: 'trailers', 'api-key': run.key })
+      let bytes = 0
+      let status: string | undefined
+      let message: string | undefined
+      const note = (h: Record<string, unknown>): void => {
+        if (h['grpc-status'] !== undefined) { status = String(h['grpc-status']); message = h['grpc-message'] as string | undefined }
+      }
+      req.on('response', note)
+      req.on('trailers', note)
+      req.on('data', (d: Buffer) => { bytes += d.length })
+      req.on('end', () => resolve({ status, message, bytes }))
+      req.on('error', reject)
+      req.end(readFileSync(run.body))
+    })
+    if (answer.status !== '0' || answer.bytes <= 5) {
+      throw new Error(`${run.path} on port ${run.port}: grpc-status ${String(answer.status)} (${answer.message ?? 'no message'}), ${answer.bytes} bytes: not a path to time`)
+    }
+  } finally {
+    session.close()
+  }
+}

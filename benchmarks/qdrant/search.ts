@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { qdrantSchema } from '../../decoders/qdrant/schema.js'
 import { machine, startPeerProcess, startUnderTest, type UnderTest } from '../lib/env.js'
-import { grpcBodyFile, h2load, median as med, type H2loadResult } from '../lib/h2load.js'
+import { checkCall, grpcBodyFile, h2load, median as med, type H2loadResult } from '../lib/h2load.js'
 import { cpuSeconds, mainThreadCpuSeconds, peakRssMiB, rssMiB } from '../lib/proc.js'
 import { writeSection } from '../results.js'
 
@@ -87,7 +87,8 @@ async function run (t: Target, label: string, load: { c: number, m: number, rps?
   return res
 }
 
-// warm up every path (JIT, connections' first SETTINGS), unrecorded
+// every path answers the call (a refusal would time as a fast answer), then is warmed up (JIT, connections' first SETTINGS), unrecorded
+for (const t of targets) await checkCall({ port: t.port, path: '/qdrant.Points/Search', body, key: t.key })
 for (const t of targets) await h2load({ port: t.port, path: '/qdrant.Points/Search', body, key: t.key, seconds: 1, c: 1, m: 4 })
 
 const labels: string[] = []
@@ -119,7 +120,7 @@ for (const label of labels) {
   }
 }
 lines.push('', `Memory after the runs (RSS now / peak): ${targets.filter(t => t.proc !== undefined).map(t => `${t.name} ${rssMiB(t.proc!.pid).toFixed(0)} / ${peakRssMiB(t.proc!.pid).toFixed(0)} MiB`).join('; ')}; upstream peer ${rssMiB(peerPid).toFixed(0)} MiB.`)
-lines.push('', '`node --import tsx benchmarks/qdrant/search.ts` (h2load over h2c with a fixed gRPC request body; medians of the rounds). "added" is the latency over direct in the same run. "CPU µs/req" is the user+sys CPU of the process serving the path (/proc/PID/stat, all threads) over the requests answered: the relay or gateway process, or the upstream peer for direct; "of it event loop" is its main thread alone (/proc/PID/task/PID/stat), i.e. without the journal worker thread. Open loop: h2load --rps on 4 connections (at most 64 in flight each; a path that cannot keep up shows req/s below the rate), rates fixed from what direct reached at c=64. The gateway, the upstream and h2load share the 2 cores.')
+lines.push('', '`node --import tsx benchmarks/qdrant/search.ts` (h2load over h2c with a fixed gRPC request body; medians of the rounds). "added" is the latency over direct in the same run. "CPU µs/req" is the user+sys CPU of the process serving the path (/proc/PID/stat, all threads) over the requests answered: the relay or gateway process, or the upstream peer for direct; "of it event loop" is its main thread alone (/proc/PID/task/PID/stat), i.e. without the journal worker thread. Open loop: h2load --rps on 4 connections (at most 64 in flight each; a path that cannot keep up shows req/s below the rate), rates fixed from what direct reached at c=64. The gateway and the relay run as plain JavaScript compiled by tsc (benchmarks/lib/env.ts), as production runs the gateway; each path first answers one call with grpc-status 0. The gateway, the upstream and h2load share the 2 cores.')
 const table = lines.join('\n')
 process.stdout.write(table + '\n')
 if (!values['dry-run']) writeSection('Qdrant Search', table)

@@ -15,7 +15,7 @@ import { QdrantClient } from '@qdrant/js-client-grpc'
 import { qdrantSchema } from '../../decoders/qdrant/schema.js'
 import { machine, startPeerProcess, startUnderTest, type UnderTest } from '../lib/env.js'
 import { cpuSeconds, peakRssMiB, rssMiB } from '../lib/proc.js'
-import { grpcBodyFile, h2load, median } from '../lib/h2load.js'
+import { checkCall, grpcBodyFile, h2load, median } from '../lib/h2load.js'
 import { writeSection } from '../results.js'
 
 const { values } = parseArgs({
@@ -78,7 +78,8 @@ const targets: Array<{ name: string, port: number, key: string, proc?: UnderTest
 const levels = values.levels.split(',').map(l => { const [c, m] = l.split('x').map(Number); return { c, m } })
 interface Row { rps: number[], p50: number[], p99: number[], cpuMs: number[], errors: number }
 const results = new Map<string, Row>()
-// warm up every path (JIT, the method tables built on the first call, connections' first SETTINGS), unrecorded
+// every path answers the call (a refusal would time as a fast answer), then is warmed up (JIT, the method tables built on the first call, connections' first SETTINGS), unrecorded
+for (const t of targets) await checkCall({ port: t.port, path: '/qdrant.Points/Upsert', body, key: t.key })
 for (const t of targets) await h2load({ port: t.port, path: '/qdrant.Points/Upsert', body, key: t.key, seconds: 1, c: 1, m: 1 })
 for (const { c, m } of levels) {
   for (let r = 0; r < rounds; r++) {
