@@ -15,7 +15,7 @@
  * QueryResults. Postgres: DataRows of a RowDescription with int4, text, text, text, jsonb columns, in
  * text and in binary format.
  *
- *   node --import tsx benchmarks/micro/mask.ts [--seconds 3] [--no-write] [--only rounded]
+ *   node --import tsx benchmarks/micro/mask.ts [--seconds 3] [--no-write] [--only rounded] [--parts]
  *
  * (mask.ts bundles this file and runs it as plain JavaScript; see there.)
  *
@@ -39,7 +39,7 @@ import { compileMasking } from '../../lib/mask/index.js'
 import { machine } from '../lib/env.js'
 import { writeSection } from '../results.js'
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, 'no-write': { type: 'boolean', default: false }, only: { type: 'string' } } })
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, 'no-write': { type: 'boolean', default: false }, only: { type: 'string' }, parts: { type: 'boolean', default: false } } })
 const SECONDS = Number(values.seconds)
 const ROUNDS = 10
 const TARGET = 300
@@ -183,15 +183,17 @@ function milvusQuery (rows: number): Buffer {
 const col = (name: string, typeOid: number, format: number): Column => ({ name, tableOid: 16500, attnum: 1, typeOid, typeLen: -1, typeMod: -1, format })
 const pgColumns = (format: number): Column[] => [col('id', 23, format), col('title', 25, format), col('body', 25, format), col('email', 25, format), col('meta', 3802, format)]
 
-function pgRows (n: number, format: number): Buffer[] {
+/** `without`: `meta` (the JSON column holds `{}`), `body` (one letter), `hits` (no row has sensitive text) — for `--parts` */
+function pgRows (n: number, format: number, without: readonly string[] = []): Buffer[] {
   return Array.from({ length: n }, (_, i) => {
     const d = payload(i)
-    const meta = JSON.stringify({ author: d.author, customer: d.customer, tags: d.tags, source: d.source })
+    const meta = without.includes('meta') ? '{}' : JSON.stringify({ author: d.author, customer: d.customer, tags: d.tags, source: d.source })
     const id = Buffer.alloc(4); id.writeInt32BE(i + 1)
+    const body = without.includes('body') ? 'x' : without.includes('hits') ? text(i) : d.text as string
     return encodeDataRow([
       format === 1 ? id : Buffer.from(String(i + 1)),
       Buffer.from(d.title as string),
-      Buffer.from(d.text as string),
+      Buffer.from(body),
       Buffer.from(d.email as string),
       format === 1 ? Buffer.concat([Buffer.from([1]), Buffer.from(meta)]) : Buffer.from(meta)
     ])
@@ -234,6 +236,30 @@ function viaView (makeView: (b: Buffer) => ResultView, bytes: Buffer, m: Masker)
     const out = v.encode()
     if (out.length === 0) throw new Error('empty result')
   }
+}
+
+/**
+ * `--parts`: where the time of a Postgres row goes. The text-format rows of the benchmark through
+ * three profiles — the fields alone (no detectors), typical, every detector — as they are and
+ * without parts: the JSON column (`{}`), the body text, both, the sensitive text of one row in ten.
+ * Nanoseconds per row (per CPU second, best of the rounds); nothing is written.
+ */
+if (values.parts) {
+  const fieldsOnly = compileMasking({ fields: { fields: FIELDS, detectors: [], action: 'redact', vectors: 'drop' } }, { hashKey: Buffer.alloc(32, 1) }).get('fields')!
+  const variants: Array<[string, string[]]> = [['whole rows', []], ['no JSON', ['meta']], ['no body', ['body']], ['neither', ['meta', 'body']], ['no hits', ['hits']]]
+  const lines = ['| rows | fields only | typical | every detector |', '|---|---|---|---|']
+  for (const [what, without] of variants) {
+    const data = pgRows(1000, 0, without)
+    const bytes = data.reduce((n, r) => n + r.length, 0)
+    const ns = [fieldsOnly, typical, every].map(m => {
+      const mbs = measure(bytes, () => { const plan = new MaskPlan(pgColumns(0), m); for (const r of data) plan.apply(r) })
+      return (bytes / 1000 / mbs * 1000).toFixed(0)
+    })
+    lines.push(`| ${what} (${(bytes / 1000).toFixed(0)} B) | ${ns.join(' | ')} |`)
+    process.stdout.write(lines[lines.length - 1] + '\n')
+  }
+  process.stdout.write(`\nPostgres text-format rows, ns per row; ${machine()}\n` + lines.join('\n') + '\n')
+  process.exit(0)
 }
 
 const rows: string[] = []
