@@ -10,8 +10,12 @@ import { GATE_WASM_BASE64 } from '../gate-wasm.js'
  * the gates keep their JS loops below that threshold; on a 190-byte text it is about 2x (full gate)
  * and 2.8x (contact gate) faster than the loops, 3x and more from 256 bytes. A JSON document walk
  * (json-text.ts) stages the whole document once (`stage`) and gates its strings in place (`gateAt`,
- * a call without a copy: from about 12–16 bytes it beats the loop; 2–3x on 20–50 bytes, about 5x
- * on a time or URL whose ':' the JS recheck would look at).
+ * a call without a copy: texts of up to 16, 32, 48 bytes take one, two, three vectors a chunk, about
+ * 23, 28, 35–40 ns a call, so from about 10 bytes it beats the full gate's loop; 2–4x on 20–50
+ * bytes, about 5x on a time or URL whose ':' the JS recheck would look at). A Milvus varchar column
+ * is gated whole (`gateRows`: one copy and one call for all its rows, which the module walks
+ * itself; 15 ns a row of up to 16 bytes, 6 ns with the contact gate), and JS visits only the rows
+ * with something in them.
  */
 export interface WasmGate {
   /** `gateBytes` over buf[start, end) */
