@@ -148,6 +148,16 @@ export interface WireChecks {
    * depends on the value or is not a string.
    */
   fixedText? (path: string): string | undefined
+  /**
+   * `maskText` over every row of a protobuf `repeated string` field's content buf[start, end) (a
+   * varchar column's rows) at once: the rows it may change, four numbers each — where the row's
+   * field (tag included) starts, where its text starts and ends, and a gate to hand to
+   * `maskGatedText` — so a decoder visits those alone: `maskText` leaves every other row as it is.
+   * Null when the rows cannot be gated so (the decoder asks `maskText` row by row).
+   */
+  textRows? (buf: Uint8Array, start: number, end: number): Int32Array | null
+  /** `maskText(buf, start, end)` of a row `textRows` listed, `gate` being the gate it listed */
+  maskGatedText? (buf: Buffer, start: number, end: number, gate: number): string | null | Dropped | undefined
 }
 
 /**

@@ -2,7 +2,7 @@ import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
 import { I32, LEN, MessageSplice, VARINT, WireReader, roundFloats, varintSize, writeVarint, type Part } from '../grpc/protowire.js'
 import { copyBytes, Cuts } from '../../lib/mask/bytes.js'
-import type { Masker, RecordId, ResultView, WireChecks } from '../types.js'
+import type { Dropped, Masker, RecordId, ResultView, WireChecks } from '../types.js'
 import { columnValues, idsOf, int64, isVectorColumn, maskColumn, vectorRows, type Msg } from './fields.js'
 
 /** Where the records sit: SearchResults.results (SearchResultData) or QueryResults' own columns. */
@@ -291,7 +291,7 @@ class WireMask {
       if (v !== undefined) return v
     }
     if (how === ROWS || how === JSON_ROWS) {
-      const at: ColumnAt = { a, b, scalarsField, sa: scalars, sb: scalarsEnd }
+      const at: ColumnAt = { a, b, scalarsField, sa: scalars, sb: scalarsEnd, kind: 0, ds: -1, da: -1, db: -1 }
       const rows = how === ROWS ? this.stringRows(buf, at, name) : this.jsonRows(buf, at, name, dynamic)
       if (rows !== undefined) return rows
     }
@@ -362,33 +362,63 @@ class WireMask {
   /**
    * A varchar column (FieldData → ScalarField.string_data → StringArray.data) masked row by row,
    * each through `scalar` as `maskColumn` does, and written back. Where no configured path and no
-   * secret-sounding name is at stake, rows the detectors pass over keep their bytes undecoded.
+   * secret-sounding name is at stake, rows the detectors pass over keep their bytes undecoded, and
+   * the rows are gated all at once where the mask can (`textRows`: one WebAssembly call instead of
+   * a gate per row), so only the rows the gates let through are visited.
    * Undefined when the column needs `maskColumn` after all: a result that is not a string (null,
    * DROP), or see `eachRow`.
    */
   private stringRows (buf: Buffer, at: ColumnAt, name: string): Part | null | undefined {
-    const free = this.wire.pathFree(name) && this.wire.quietName(name)
+    const wire = this.wire
+    const free = wire.pathFree(name) && wire.quietName(name)
+    if (!this.loneArray(buf, at, this.L.stringData)) return undefined
     // a configured column gets the same text row after row ("[redacted]"): encoded once
     let last = ''
     let lastBytes = Buffer.alloc(0)
-    // a configured column under redact: every row but the redaction text itself becomes it, undecoded
-    const fixedText = this.wire.fixedText?.(name)
-    const fixed = fixedText === undefined ? undefined : Buffer.from(fixedText)
-    return this.eachRow(buf, at, this.L.stringData, (s, e) => {
-      let after
-      if (free) {
-        after = this.wire.maskText(buf, s, e)
-        if (after === undefined) return null
-      } else {
-        if (fixed !== undefined) return sameBytes(fixed, buf, s, e) ? null : fixed
-        const before = buf.toString('utf8', s, e)
-        after = this.masker.scalar(name, before)
-        if (after === before) return null
-      }
+    const text = (after: string | number | boolean | null | Dropped): Uint8Array | undefined => {
       if (typeof after !== 'string') return undefined
       if (after !== last) { last = after; lastBytes = Buffer.from(after) }
       return lastBytes
+    }
+    if (free) {
+      const gated = wire.maskGatedText === undefined ? undefined : wire.textRows?.(buf, at.da, at.db)
+      if (gated != null) return this.gatedRows(buf, at, gated, text)
+      return this.eachRow(buf, at, (s, e) => {
+        const after = wire.maskText(buf, s, e)
+        return after === undefined ? null : text(after)
+      })
+    }
+    // a configured column under redact: every row but the redaction text itself becomes it, undecoded
+    const fixedText = wire.fixedText?.(name)
+    const fixed = fixedText === undefined ? undefined : Buffer.from(fixedText)
+    return this.eachRow(buf, at, (s, e) => {
+      if (fixed !== undefined) return sameBytes(fixed, buf, s, e) ? null : fixed
+      const before = buf.toString('utf8', s, e)
+      const after = this.masker.scalar(name, before)
+      return after === before ? null : text(after)
     })
+  }
+
+  /**
+   * `eachRow` over the rows `textRows` listed (`rows`: field start, text start, text end, gate; in
+   * row order): every other row `maskText` leaves as it is. `text` gives a masked row's bytes.
+   */
+  private gatedRows (buf: Buffer, at: ColumnAt, rows: Int32Array,
+    text: (after: string | number | boolean | null | Dropped) => Uint8Array | undefined): Part | null | undefined {
+    const wire = this.wire
+    const cuts = rowCuts
+    const first = cuts.n
+    let grow = 0
+    for (let k = 0; k < rows.length; k += 4) {
+      const fs = rows[k]; const s = rows[k + 1]; const e = rows[k + 2]
+      const after = wire.maskGatedText!(buf, s, e, rows[k + 3])
+      if (after === undefined) continue
+      const bytes = text(after)
+      if (bytes === undefined) { cuts.truncate(first); return undefined }
+      cuts.add(fs, e, bytes)
+      grow += 1 + varintSize(bytes.length) + bytes.length - (e - fs)
+    }
+    return this.edit(buf, at, first, grow)
   }
 
   /**
@@ -405,7 +435,8 @@ class WireMask {
     // a declared field no configured path reaches: a row the detectors pass over whole is not walked
     const skim = !dynamic && wire.pathFree(name)
     const cuts = rowCuts.json
-    return this.eachRow(buf, at, this.L.jsonData, (s, e) => {
+    if (!this.loneArray(buf, at, this.L.jsonData)) return undefined
+    return this.eachRow(buf, at, (s, e) => {
       if (e === s || (skim && wire.quietJson(buf, s, e))) return null
       const changed = wire.maskJsonCuts(buf, s, e, prefix, cuts)
       return changed === undefined ? undefined : changed ? CUT : null
@@ -413,25 +444,33 @@ class WireMask {
   }
 
   /**
-   * The rows of a column whose ScalarField holds one `kind` array (a message with `repeated … data
-   * = 1`), each given new content by `row` (null: kept; CUT: its text with the spans `row` added to
-   * `rowCuts.json`; undefined: the column needs `maskColumn`).
-   * The FieldData is written anew around the rows that changed (`RowsEdit`); null when none did.
-   * Undefined for nullable rows (valid_data) and anything but a lone `kind` array.
+   * Whether the ScalarField of a column holds one `kind` array (a message with `repeated … data
+   * = 1`) and its rows are not nullable (no valid_data): where the array is goes into `at`.
    */
-  private eachRow (buf: Buffer, at: ColumnAt, kind: number,
-    row: (s: number, e: number) => Uint8Array | typeof CUT | null | undefined): Part | null | undefined {
+  private loneArray (buf: Buffer, at: ColumnAt, kind: number): boolean {
     const L = this.L
     const f = new WireReader(buf, at.a, at.b)
-    while (f.next()) { if (f.field === L.validData) return undefined; f.skip() }
+    while (f.next()) { if (f.field === L.validData) return false; f.skip() }
     const sc = new WireReader(buf, at.sa, at.sb)
     let ds = -1; let da = -1; let db = -1
     while (sc.next()) {
-      if (sc.field !== kind || sc.wireType !== LEN || da >= 0) return undefined
+      if (sc.field !== kind || sc.wireType !== LEN || da >= 0) return false
       ds = sc.fieldStart; da = sc.len(); db = sc.pos
     }
-    if (da < 0) return undefined
-    const r = new WireReader(buf, da, db)
+    if (da < 0) return false
+    at.kind = kind; at.ds = ds; at.da = da; at.db = db
+    return true
+  }
+
+  /**
+   * The rows of a column's array (`loneArray`), each given new content by `row` (null: kept; CUT:
+   * its text with the spans `row` added to `rowCuts.json`; undefined: the column needs
+   * `maskColumn`). The FieldData is written anew around the rows that changed (`RowsEdit`); null
+   * when none did. Undefined for anything but rows of field 1.
+   */
+  private eachRow (buf: Buffer, at: ColumnAt,
+    row: (s: number, e: number) => Uint8Array | typeof CUT | null | undefined): Part | null | undefined {
+    const r = new WireReader(buf, at.da, at.db)
     const cuts = rowCuts
     const first = cuts.n
     let grow = 0
@@ -448,8 +487,13 @@ class WireMask {
       const n = cuts.lengthOf(cuts.n - 1)
       grow += 1 + varintSize(n) + n - (r.pos - fs)
     }
-    if (cuts.n === first) return null
-    return new RowsEdit(buf, at, L.scalars, kind, ds, da, db, first, cuts.n, grow)
+    return this.edit(buf, at, first, grow)
+  }
+
+  /** the column with the rows rowCuts[first, …) replaced, its array `grow` bytes longer; null when none is */
+  private edit (buf: Buffer, at: ColumnAt, first: number, grow: number): Part | null {
+    if (rowCuts.n === first) return null
+    return new RowsEdit(buf, at, this.L.scalars, first, rowCuts.n, grow)
   }
 
   /** every element of a LongArray/IntArray (field 1, packed or not) is a number the detectors leave */
@@ -473,13 +517,20 @@ function sameBytes (x: Uint8Array, buf: Uint8Array, a: number, b: number): boole
   return true
 }
 
-/** where a column sits: the FieldData buf[a, b), its ScalarField field from `scalarsField`, content [sa, sb) */
+/**
+ * where a column sits: the FieldData buf[a, b), its ScalarField field from `scalarsField`, content
+ * [sa, sb); its array of rows (`loneArray`), ScalarField field `kind` from `ds`, content [da, db)
+ */
 interface ColumnAt {
   a: number
   b: number
   scalarsField: number
   sa: number
   sb: number
+  kind: number
+  ds: number
+  da: number
+  db: number
 }
 
 /**
@@ -557,20 +608,19 @@ const rowCuts = new RowCuts()
 
 /**
  * A column (FieldData buf[at.a, at.b)) with the rows rowCuts[first, end) replaced: the array
- * (ScalarField field `kind` at [ds, db), content from da), the ScalarField and the FieldData get new
- * lengths, everything else keeps its bytes. Written before `response` returns: its rows live in
- * `rowCuts` until then.
+ * (ScalarField field `at.kind` at [at.ds, at.db), content from at.da), the ScalarField and the
+ * FieldData get new lengths, everything else keeps its bytes. Written before `response` returns:
+ * its rows live in `rowCuts` until then.
  */
 class RowsEdit implements Part {
   readonly byteLength: number
   private readonly dataLen: number
   private readonly scalarsLen: number
 
-  constructor (private readonly buf: Buffer, private readonly at: ColumnAt, private readonly scalarsField: number, private readonly kind: number,
-    private readonly ds: number, private readonly da: number, private readonly db: number,
+  constructor (private readonly buf: Buffer, private readonly at: ColumnAt, private readonly scalarsField: number,
     private readonly first: number, private readonly end: number, grow: number) {
-    this.dataLen = db - da + grow
-    this.scalarsLen = (at.sb - at.sa) - (db - ds) + fieldSize(kind, this.dataLen)
+    this.dataLen = at.db - at.da + grow
+    this.scalarsLen = (at.sb - at.sa) - (at.db - at.ds) + fieldSize(at.kind, this.dataLen)
     this.byteLength = (at.b - at.a) - (at.sb - at.scalarsField) + fieldSize(scalarsField, this.scalarsLen)
   }
 
@@ -579,12 +629,12 @@ class RowsEdit implements Part {
     pos = copyBytes(buf, at.a, at.scalarsField, out, pos)
     pos = writeVarint(out, pos, this.scalarsField * 8 + LEN)
     pos = writeVarint(out, pos, this.scalarsLen)
-    pos = copyBytes(buf, at.sa, this.ds, out, pos)
-    pos = writeVarint(out, pos, this.kind * 8 + LEN)
+    pos = copyBytes(buf, at.sa, at.ds, out, pos)
+    pos = writeVarint(out, pos, at.kind * 8 + LEN)
     pos = writeVarint(out, pos, this.dataLen)
     const cut = rowCuts.at
     const text = rowCuts.text
-    let from = this.da
+    let from = at.da
     for (let i = this.first; i < this.end; i++) {
       pos = copyBytes(buf, from, cut[2 * i], out, pos)
       const t = text[i]

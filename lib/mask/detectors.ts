@@ -332,3 +332,13 @@ export function gateMask (n: number, digits: number, at: number, dots: number, c
   if (maxChain >= 9 || (plus > 0 && maxChain >= 8)) m |= 1 << 11
   return m
 }
+
+/**
+ * The gates of every row of a protobuf `repeated string` field's content b[start, end) (a Milvus
+ * varchar column) in WebAssembly, in one call: `contactGateBytes` of each row when `contact`, else
+ * `gateBytes`. The rows whose gate shares a bit with `mask`, four numbers each (see
+ * `WasmGate.gateRows`); null when there is no WebAssembly gate or the bytes are not such rows.
+ */
+export function gateTextRows (b: Uint8Array, start: number, end: number, mask: number, contact: boolean): Int32Array | null {
+  return wasmGate === null ? null : wasmGate.gateRows(b, start, end, mask, contact)
+}

@@ -141,6 +141,14 @@ export class MaskProfile implements Masker, WireChecks {
     return this.detect ? this.scanner.scanBytes(buf, start, end) : undefined
   }
 
+  textRows (buf: Uint8Array, start: number, end: number): Int32Array | null {
+    return this.detect ? this.scanner.gateRows(buf, start, end) : NO_ROWS
+  }
+
+  maskGatedText (buf: Buffer, start: number, end: number, gate: number): string | null | Dropped | undefined {
+    return this.scanner.scanGatedBytes(buf, start, end, gate)
+  }
+
   /** names repeat (payload keys, columns): answers are kept, like the path caches */
   private readonly quietNames = new Map<string, boolean>()
   quietName (name: string): boolean {
@@ -286,6 +294,9 @@ export class MaskProfile implements Masker, WireChecks {
     return changed
   }
 }
+
+/** `textRows` without detectors: `maskText` changes no row */
+const NO_ROWS = new Int32Array(0)
 
 function tooDeep (): VecgateError {
   return new VecgateError('VG_ERR_MALFORMED', `document nested deeper than ${MAX_DEPTH} levels; not masked, not sent`)

@@ -2,7 +2,7 @@ import { DROP, type Dropped } from '../../decoders/types.js'
 import type { Hasher, MaskAction } from './actions.js'
 import { NOT_SECRET, secretByName, secretKind } from './detect/secrets.js'
 import { Spans } from './detect/spans.js'
-import { CONTACT_BITS, contactGate, contactGateBytes, contactMask, gate, gateBytes, gateStagedBytes, quietContactBytes, type Detector } from './detectors.js'
+import { CONTACT_BITS, contactGate, contactGateBytes, contactMask, gate, gateBytes, gateStagedBytes, gateTextRows, quietContactBytes, type Detector } from './detectors.js'
 
 /** one reused hit list: scans never interleave (single-threaded, not re-entrant) */
 const spans = new Spans()
@@ -88,7 +88,11 @@ export class Scanner {
 
   /** `scan(text)` of the UTF-8 text buf[start, end), as `namedBytes` does it: undefined when the text stays as it is */
   scanBytes (buf: Buffer, start: number, end: number): string | null | Dropped | undefined {
-    const g = this.gateOf(buf, start, end)
+    return this.scanGatedBytes(buf, start, end, this.gateOf(buf, start, end))
+  }
+
+  /** `scanBytes` of a text whose `gateOf` is known: `g` */
+  scanGatedBytes (buf: Buffer, start: number, end: number, g: number): string | null | Dropped | undefined {
     if (g === 0) return undefined
     const s = buf.toString('utf8', start, end)
     const out = this.scan(s, g)
@@ -154,6 +158,16 @@ export class Scanner {
     while (top >= 10) top = Math.floor(top / 10)
     if (top < 2 || top > 6 || !luhnNumber(v)) return v
     return this.scan(String(v))
+  }
+
+  /**
+   * `gateOf` of every row of a protobuf `repeated string` field's content buf[start, end) (a varchar
+   * column), in one call (`gateTextRows`): the rows it is nonzero for, four numbers each — where the
+   * row's field starts, where its text starts and ends, its gate — and none of the others. Null when
+   * the rows cannot be gated so (no WebAssembly gate; bytes that are not such rows).
+   */
+  gateRows (buf: Uint8Array, start: number, end: number): Int32Array | null {
+    return gateTextRows(buf, start, end, this.mask, this.contactsOnly)
   }
 
   private replacement (det: number, m: string, keep: number): string {

@@ -10,8 +10,12 @@ import { GATE_WASM_BASE64 } from '../gate-wasm.js'
  * the gates keep their JS loops below that threshold; on a 190-byte text it is about 2x (full gate)
  * and 2.8x (contact gate) faster than the loops, 3x and more from 256 bytes. A JSON document walk
  * (json-text.ts) stages the whole document once (`stage`) and gates its strings in place (`gateAt`,
- * a call without a copy: from about 12–16 bytes it beats the loop; 2–3x on 20–50 bytes, about 5x
- * on a time or URL whose ':' the JS recheck would look at).
+ * a call without a copy: texts of up to 16, 32, 48 bytes take one, two, three vectors a chunk, about
+ * 23, 28, 35–40 ns a call, so from about 10 bytes it beats the full gate's loop; 2–4x on 20–50
+ * bytes, about 5x on a time or URL whose ':' the JS recheck would look at). A Milvus varchar column
+ * is gated whole (`gateRows`: one copy and one call for all its rows, which the module walks
+ * itself; 15 ns a row of up to 16 bytes, 6 ns with the contact gate), and JS visits only the rows
+ * with something in them.
  */
 export interface WasmGate {
   /** `gateBytes` over buf[start, end) */
@@ -29,6 +33,16 @@ export interface WasmGate {
   unstage (at: number): void
   /** `gate` over the `n` staged bytes at address `at` */
   gateAt (at: number, n: number): number
+  /**
+   * The rows of a protobuf `repeated string` field's content buf[start, end) (a Milvus varchar
+   * column: tag 0x0a, length, text; again), copied into the module's memory once and each gated
+   * there (`contactGate` when `contact`, else `gate`) in one call: the rows whose gate shares a bit
+   * with `mask`, four numbers each — where the row's field starts, where its text starts and ends
+   * (positions in buf) and its gate & `mask` — in an array reused from call to call (read it before
+   * the next). Null when buf[start, end) is not such rows (see `gate_rows` in native/gate): the
+   * caller walks them itself.
+   */
+  gateRows (buf: Uint8Array, start: number, end: number, mask: number, contact: boolean): Int32Array | null
 }
 
 interface Exports {
@@ -36,6 +50,7 @@ interface Exports {
   stage (): number
   gate (at: number, n: number): number
   contact_gate (at: number, n: number): number
+  gate_rows (at: number, n: number, out: number, mask: number, contact: number): number
 }
 
 /** the bytes past a text's end that the gates read (and ignore) */
@@ -54,16 +69,23 @@ export function instantiateGate (bytes: Uint8Array<ArrayBuffer>): WasmGate | nul
   const base = ex.stage()
   const gate = ex.gate
   const contactGate = ex.contact_gate
+  const gateRows = ex.gate_rows
+  /** `gateRows`' answer, reused */
+  let rows = new Int32Array(64)
   let mem = new Uint8Array(memory.buffer)
   /** where the next text goes: past the staged texts */
   let top = base
+  /** grows the memory to hold `size` bytes */
+  const reserve = (size: number): void => {
+    if (size > mem.length) {
+      memory.grow(Math.ceil((size - mem.length) / PAGE))
+      mem = new Uint8Array(memory.buffer)
+    }
+  }
   /** copies the text to `top`, growing the memory when it does not fit */
   const put = (buf: Uint8Array, start: number, end: number): number => {
     const n = end - start
-    if (top + n + PAD > mem.length) {
-      memory.grow(Math.ceil((top + n + PAD - mem.length) / PAGE))
-      mem = new Uint8Array(memory.buffer)
-    }
+    reserve(top + n + PAD)
     // a plain view: `subarray` of a Buffer constructs a Buffer (species), slower
     mem.set(new Uint8Array(buf.buffer, buf.byteOffset + start, n), top)
     return n
@@ -80,7 +102,26 @@ export function instantiateGate (bytes: Uint8Array<ArrayBuffer>): WasmGate | nul
     unstage: at => {
       if (at >= base && at <= top) top = at
     },
-    gateAt: (at, n) => gate(at, n)
+    gateAt: (at, n) => gate(at, n),
+    gateRows: (buf, start, end, mask, contact) => {
+      const n = end - start
+      // the module's list goes after the text and the bytes read past it: a row it lists takes
+      // 8 bytes of the text at least, and 16 in the list
+      const list = (top + n + PAD + 15) & ~15
+      reserve(list + (n >>> 3) * 16 + 16)
+      put(buf, start, end)
+      const count = gateRows(top, n, list, mask, contact ? 1 : 0)
+      if (count < 0) return null
+      if (rows.length < 4 * count) rows = new Int32Array(8 * count)
+      const from = new Int32Array(memory.buffer, list, 4 * count)
+      for (let i = 0; i < 4 * count; i += 4) {
+        rows[i] = from[i] + start
+        rows[i + 1] = from[i + 1] + start
+        rows[i + 2] = from[i + 2] + start
+        rows[i + 3] = from[i + 3]
+      }
+      return rows.subarray(0, 4 * count)
+    }
   }
 }
 

@@ -345,18 +345,39 @@ fn longest(mut count: u32, mut d: u64, mut r: u64, mut best: u32) -> u32 {
     best
 }
 
-/// the four vectors of the chunk at `q`, `rem` bytes of text left from it: lanes past the text's
-/// end are zeros
+/// the first `V` vectors of the chunk at `q`, `rem` bytes of text left from it: lanes past the
+/// text's end are zeros, and so are the vectors from `V` on (a text of at most `16 * V` bytes: the
+/// gates' loops then read only those, and skip the work on the others' zeros, which counts nothing)
 #[inline(always)]
-unsafe fn chunk(k: &K, q: *const u8, rem: usize) -> [v128; 4] {
-    let mut v = [load(q), load(q.add(16)), load(q.add(32)), load(q.add(48))];
-    if rem < 64 {
-        for (s, x) in v.iter_mut().enumerate() {
+unsafe fn chunk<const V: usize>(k: &K, q: *const u8, rem: usize) -> [v128; 4] {
+    let mut v = [k.zero; 4];
+    for (s, x) in v.iter_mut().enumerate().take(V) {
+        *x = load(q.add(16 * s));
+    }
+    if rem < 16 * V {
+        for (s, x) in v.iter_mut().enumerate().take(V) {
             let left = rem.saturating_sub(16 * s).min(16) as u8;
             *x = v128_and(*x, u8x16_lt(k.lanes, u8x16_splat(left)));
         }
     }
     v
+}
+
+/// `$f::<V>` with the vectors a text of `n` bytes needs per chunk, 1 to 4: a short text (ids,
+/// names, most JSON strings; a text of up to 64 bytes has one chunk) takes only its own vectors'
+/// work, with the same masks
+macro_rules! by_width {
+    ($n:expr, $f:ident($($arg:expr),*)) => {
+        if $n <= 16 {
+            $f::<1>($($arg),*)
+        } else if $n <= 32 {
+            $f::<2>($($arg),*)
+        } else if $n <= 48 {
+            $f::<3>($($arg),*)
+        } else {
+            $f::<4>($($arg),*)
+        }
+    };
 }
 
 /// `gateBytes` over the `n` bytes at address `at`
@@ -365,11 +386,21 @@ unsafe fn chunk(k: &K, q: *const u8, rem: usize) -> [v128; 4] {
 /// The memory must hold the byte before `at` and 64 bytes past `at + n` (the JS side grows it).
 #[no_mangle]
 pub unsafe extern "C" fn gate(at: usize, n: usize) -> u32 {
+    gate_of(&constants(), at as *const u8, n)
+}
+
+/// one copy, which `gate` and `gate_rows` call (each width is a body of its own)
+#[inline(never)]
+unsafe fn gate_of(k: &K, p: *const u8, n: usize) -> u32 {
     if n < 6 {
         return 0;
     }
-    let p = at as *const u8;
-    let k = constants();
+    by_width!(n, gate_in(k, p, n))
+}
+
+/// `gate` with `V` vectors a chunk (`chunk`): `n` is at most `16 * V` unless `V` is 4
+#[inline(always)]
+unsafe fn gate_in<const V: usize>(k: &K, p: *const u8, n: usize) -> u32 {
     let mut runs = Runs::default();
     let (mut digits, mut dots, mut colons, mut dotted) = (0u32, 0u32, 0u32, 0u32);
     let (mut letter_digit, mut key_pair, mut eyj) = (0u64, 0u64, false);
@@ -380,24 +411,24 @@ pub unsafe extern "C" fn gate(at: usize, n: usize) -> u32 {
     let mut i = 0;
     while i < n {
         let q = p.add(i);
-        let vs = chunk(&k, q, n - i);
+        let vs = chunk::<V>(k, q, n - i);
         let (mut l, mut d, mut w, mut space, mut sep, mut j, mut pairs) =
             (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
         let mut counted = k.zero;
-        for s in 0..4 {
+        for s in 0..V {
             let v = vs[s];
             let at16 = 16 * s as u32;
-            l |= bits(letter(&k, v)) << at16;
-            d |= bits(digit(&k, v)) << at16;
+            l |= bits(letter(k, v)) << at16;
+            d |= bits(digit(k, v)) << at16;
             w |= bits(i8x16_eq(v, k.underscore)) << at16;
             j |= bits(i8x16_eq(v, k.big_j)) << at16;
-            let cls = classes(&k, v);
+            let cls = classes(k, v);
             space |= class::<0>(cls) << at16;
             sep |= class::<1>(cls) << at16;
             counted = v128_or(counted, cls);
             if key_pair == 0 {
-                let first = nibbles(&k, load(q.add(16 * s).sub(1)), k.first_lo, k.first_hi);
-                let second = nibbles(&k, v, k.second_lo, k.second_hi);
+                let first = nibbles(k, load(q.add(16 * s).sub(1)), k.first_lo, k.first_hi);
+                let second = nibbles(k, v, k.second_lo, k.second_hi);
                 pairs |= (!bits(i8x16_eq(v128_and(first, second), k.zero)) & 0xffff) << at16;
             }
         }
@@ -409,8 +440,8 @@ pub unsafe extern "C" fn gate(at: usize, n: usize) -> u32 {
         let (mut dot, mut minus) = (0u64, 0u64);
         if v128_any_true(v128_and(counted, k.counted)) {
             // punctuation the gate counts: rare in words
-            for s in 0..4 {
-                let cls = classes(&k, vs[s]);
+            for s in 0..V {
+                let cls = classes(k, vs[s]);
                 let at16 = 16 * s as u32;
                 dot |= class::<2>(cls) << at16;
                 minus |= class::<3>(cls) << at16;
@@ -485,7 +516,7 @@ pub unsafe extern "C" fn gate(at: usize, n: usize) -> u32 {
         m |= 1 << 11;
     }
     // the recheck: most ':' (URLs, times) leave neither detector anything to look at
-    if m & ASSIGNED != 0 && !may_assign(&k, p, n as usize) {
+    if m & ASSIGNED != 0 && !may_assign(k, p, n as usize) {
         m &= !ASSIGNED;
     }
     if m & IPV6 != 0 && !may_ipv6(p, n as usize) {
@@ -504,7 +535,7 @@ const IPV6: u32 = 1 << 9;
 unsafe fn may_assign(k: &K, p: *const u8, n: usize) -> bool {
     let mut i = 0;
     while i < n {
-        let vs = chunk(k, p.add(i), n - i);
+        let vs = chunk::<4>(k, p.add(i), n - i);
         let mut seps = 0u64;
         for (s, &v) in vs.iter().enumerate() {
             let sep = v128_or(i8x16_eq(v, k.equals), i8x16_eq(v, k.colon));
@@ -523,7 +554,12 @@ unsafe fn may_assign(k: &K, p: *const u8, n: usize) -> bool {
             if j >= 0 && matches!(*p.offset(j), b'"' | b'\'') {
                 j -= 1;
             }
-            if j >= 2 && matches!(*p.offset(j), b'y' | b't' | b'n' | b'd' | b'e' | b'Y' | b'T' | b'N' | b'D' | b'E') {
+            if j >= 2
+                && matches!(
+                    *p.offset(j),
+                    b'y' | b't' | b'n' | b'd' | b'e' | b'Y' | b'T' | b'N' | b'D' | b'E'
+                )
+            {
                 return true;
             }
         }
@@ -606,21 +642,30 @@ unsafe fn may_ipv6(p: *const u8, n: usize) -> bool {
 /// As for `gate`.
 #[no_mangle]
 pub unsafe extern "C" fn contact_gate(at: usize, n: usize) -> u32 {
+    contact_gate_of(&constants(), at as *const u8, n)
+}
+
+#[inline(never)]
+unsafe fn contact_gate_of(k: &K, p: *const u8, n: usize) -> u32 {
     if n < 6 {
         return 0;
     }
-    let p = at as *const u8;
-    let k = constants();
+    by_width!(n, contact_gate_in(k, p, n))
+}
+
+/// `contact_gate` with `V` vectors a chunk, as `gate_in`
+#[inline(always)]
+unsafe fn contact_gate_in<const V: usize>(k: &K, p: *const u8, n: usize) -> u32 {
     let mut chain = 0u32;
     let mut max_chain = 0u32;
     let mut marks = k.zero;
     let mut i = 0;
     while i < n {
-        let vs = chunk(&k, p.add(i), n - i);
+        let vs = chunk::<V>(k, p.add(i), n - i);
         let (mut d, mut sep) = (0u64, 0u64);
-        for (s, &v) in vs.iter().enumerate() {
-            let cls = classes(&k, v);
-            d |= bits(digit(&k, v)) << (16 * s as u32);
+        for (s, &v) in vs.iter().enumerate().take(V) {
+            let cls = classes(k, v);
+            d |= bits(digit(k, v)) << (16 * s as u32);
             sep |= class::<1>(cls) << (16 * s as u32);
             marks = v128_or(marks, cls);
         }
@@ -646,4 +691,73 @@ pub unsafe extern "C" fn contact_gate(at: usize, n: usize) -> u32 {
         m |= 1 << 11;
     }
     m
+}
+
+/// The rows of a protobuf `repeated string` (or `bytes`) field's content, `n` bytes at address
+/// `at`, gated in one call: each row a field 1 of wire type LEN (the tag byte 0x0a, the length as a
+/// varint of at most five bytes, the text). For every row whose gate (`contact_gate` when `contact`
+/// is nonzero, else `gate`) shares a bit with `mask`, four i32 are written from `out` on: where its
+/// field starts, where its text starts and ends (offsets from `at`) and its gate & `mask`. Returns
+/// how many rows were written, or -1 when the bytes are not such rows (another tag or a tag written
+/// in more bytes, a length in more than five bytes or past the end): the JS side then walks them with its own reader,
+/// so no row passes ungated. A row written has at least 6 bytes of text and 8 on the wire, so `out`
+/// needs room for `n / 8` rows of 16 bytes.
+///
+/// # Safety
+/// As for `gate`; `out` must be 4-aligned and not overlap the text.
+#[no_mangle]
+pub unsafe extern "C" fn gate_rows(
+    at: usize,
+    n: usize,
+    out: usize,
+    mask: u32,
+    contact: u32,
+) -> i32 {
+    let p = at as *const u8;
+    let out = out as *mut i32;
+    let k = constants();
+    let mut rows = 0usize;
+    let mut i = 0usize;
+    while i < n {
+        let field = i;
+        // tag: field 1, wire type 2 (LEN)
+        if *p.add(i) != 0x0a {
+            return -1;
+        }
+        i += 1;
+        // 64 bits: five bytes of seven may hold more than a 32-bit usize
+        let mut len = 0u64;
+        let mut shift = 0;
+        loop {
+            if i >= n || shift > 28 {
+                return -1;
+            }
+            let b = *p.add(i);
+            i += 1;
+            len |= ((b & 0x7f) as u64) << shift;
+            if b < 0x80 {
+                break;
+            }
+            shift += 7;
+        }
+        if len > (n - i) as u64 {
+            return -1;
+        }
+        let len = len as usize;
+        let g = if contact != 0 {
+            contact_gate_of(&k, p.add(i), len)
+        } else {
+            gate_of(&k, p.add(i), len)
+        } & mask;
+        if g != 0 {
+            let o = out.add(4 * rows);
+            *o = field as i32;
+            *o.add(1) = i as i32;
+            *o.add(2) = (i + len) as i32;
+            *o.add(3) = g as i32;
+            rows += 1;
+        }
+        i += len;
+    }
+    rows as i32
 }
