@@ -140,8 +140,16 @@ export interface WireChecks {
    * `maskJson` for a caller that writes the new text into something larger (a DataRow), copying
    * once: the replaced spans are added to `cuts` (positions in buf). True when any were added,
    * false when nothing changes, undefined (nothing added) when only the decoded path can say.
+   * `staged`: where buf[start] is in the detectors' WebAssembly memory when the caller staged a
+   * larger text around it (`stageRows`), so the walk gates its strings there without a copy of its own.
    */
-  maskJsonCuts (buf: Uint8Array, start: number, end: number, prefix: string, cuts: Cuts): boolean | undefined
+  maskJsonCuts (buf: Uint8Array, start: number, end: number, prefix: string, cuts: Cuts, staged?: number): boolean | undefined
+  /**
+   * Copies buf[start, end) (a column of JSON rows) into the detectors' WebAssembly memory once, when
+   * this mask's walk would gate in place there (see `maskJsonCuts`' `staged`): its address, -1 when
+   * not; the caller gives it back with `unstageBytes` (lib/mask/detectors.ts).
+   */
+  stageRows? (buf: Uint8Array, start: number, end: number): number
   /**
    * The text `scalar(path, s)` gives for every string `s` but itself (a configured path under
    * `redact`), so a decoder may write it without decoding the value; undefined when the result

@@ -2,6 +2,7 @@ import type protobuf from 'protobufjs'
 import { VecgateError } from '../../lib/errors.js'
 import { I32, LEN, MessageSplice, VARINT, WireReader, roundFloats, varintSize, writeVarint, type Part } from '../grpc/protowire.js'
 import { copyBytes, Cuts } from '../../lib/mask/bytes.js'
+import { unstageBytes } from '../../lib/mask/detectors.js'
 import type { Dropped, Masker, RecordId, ResultView, WireChecks } from '../types.js'
 import { columnValues, idsOf, int64, isVectorColumn, maskColumn, vectorRows, type Msg } from './fields.js'
 
@@ -436,11 +437,17 @@ class WireMask {
     const skim = !dynamic && wire.pathFree(name)
     const cuts = rowCuts.json
     if (!this.loneArray(buf, at, this.L.jsonData)) return undefined
-    return this.eachRow(buf, at, (s, e) => {
-      if (e === s || (skim && wire.quietJson(buf, s, e))) return null
-      const changed = wire.maskJsonCuts(buf, s, e, prefix, cuts)
-      return changed === undefined ? undefined : changed ? CUT : null
-    })
+    const da = at.da
+    const staged = wire.stageRows?.(buf, da, at.db) ?? -1
+    try {
+      return this.eachRow(buf, at, (s, e) => {
+        if (e === s || (skim && wire.quietJson(buf, s, e))) return null
+        const changed = wire.maskJsonCuts(buf, s, e, prefix, cuts, staged < 0 ? -1 : staged + s - da)
+        return changed === undefined ? undefined : changed ? CUT : null
+      })
+    } finally {
+      unstageBytes(staged)
+    }
   }
 
   /**

@@ -111,16 +111,18 @@ export class JsonTextMasker {
   /**
    * `document` with the new text left as replaced spans of buf, added to `cuts` (for a caller that
    * writes the text into something larger, once): true when it added any, false when the text stays
-   * as it is, undefined (`cuts` as it was) when only the decoded path can say.
+   * as it is, undefined (`cuts` as it was) when only the decoded path can say. `staged`: where
+   * buf[start] already is in the gate's memory (the caller staged the text with others), else -1.
    */
-  cut (buf: Uint8Array, start: number, end: number, node: PathNode | null, cuts: Cuts): boolean | undefined {
+  cut (buf: Uint8Array, start: number, end: number, node: PathNode | null, cuts: Cuts, staged = -1): boolean | undefined {
     const before = cuts.count
     this.buf = buf
     this.end = end
     this.cuts = cuts
     let ok = false
     // staged for the full gate only: the contact gate is folded into reading the strings
-    const at = this.detect && !this.scanner.contactsOnly && end - start >= STAGE_MIN ? stageBytes(buf, start, end) : -1
+    const own = staged < 0 && this.detect && !this.scanner.contactsOnly && end - start >= STAGE_MIN
+    const at = own ? stageBytes(buf, start, end) : staged
     this.stagedAt = at
     this.stagedFrom = start
     try {
@@ -135,7 +137,7 @@ export class JsonTextMasker {
       throw e
     } finally {
       if (!ok) cuts.truncate(before)
-      unstageBytes(at)
+      if (own) unstageBytes(at)
       this.stagedAt = -1
       this.buf = NULL_TEXT
       this.cuts = this.ownCuts

@@ -6,6 +6,7 @@ import type { Scanner } from './scanner.js'
 import type { Cuts } from './bytes.js'
 import { JsonTextMasker } from './json-text.js'
 import { mayEndSecretName } from './detect/secrets.js'
+import { stageBytes } from './detectors.js'
 import { roundVector, roundWith } from './vectors.js'
 
 /** deeper than this a document is refused rather than walked (the stack is finite; no real payload nests so) */
@@ -107,12 +108,12 @@ export class MaskProfile implements Masker, WireChecks {
   }
 
   /** `maskJson` with the new text left as replaced spans of buf, added to `cuts` (json-text.ts `cut`) */
-  maskJsonCuts (buf: Uint8Array, start: number, end: number, prefix: string, cuts: Cuts): boolean | undefined {
+  maskJsonCuts (buf: Uint8Array, start: number, end: number, prefix: string, cuts: Cuts, staged = -1): boolean | undefined {
     // a column's values come row after row with the same prefix
     if (prefix !== this.lastPrefix) { this.lastNode = this.paths.at(prefix); this.lastPrefix = prefix }
     const node = this.lastNode
     if (node !== null && node.terminal) return undefined
-    return this.jsonText.cut(buf, start, end, node, cuts)
+    return this.jsonText.cut(buf, start, end, node, cuts, staged)
   }
 
   /** `maskJsonCuts`' last prefix and its path node */
@@ -139,6 +140,10 @@ export class MaskProfile implements Masker, WireChecks {
   maskText (buf: Buffer, start: number, end: number): string | null | Dropped | undefined {
     // with no configured path and a quiet name, `scalar` is the scan (`Scanner.named`)
     return this.detect ? this.scanner.scanBytes(buf, start, end) : undefined
+  }
+
+  stageRows (buf: Uint8Array, start: number, end: number): number {
+    return this.detect && !this.scanner.contactsOnly ? stageBytes(buf, start, end) : -1
   }
 
   textRows (buf: Uint8Array, start: number, end: number): Int32Array | null {
