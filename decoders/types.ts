@@ -166,6 +166,11 @@ export interface WireChecks {
   textRows? (buf: Uint8Array, start: number, end: number): Int32Array | null
   /** `maskText(buf, start, end)` of a row `textRows` listed, `gate` being the gate it listed */
   maskGatedText? (buf: Buffer, start: number, end: number, gate: number): string | null | Dropped | undefined
+  /**
+   * The gate to hand to `maskGatedText` for the text buf[start, end), part of a larger text the
+   * caller staged (`stageRows`; `staged`: where buf[start] is there): gated in place, without a copy
+   */
+  stagedTextGate? (buf: Uint8Array, start: number, end: number, staged: number): number
 }
 
 /**

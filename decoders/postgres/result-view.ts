@@ -1,5 +1,6 @@
 import { VecgateError } from '../../lib/errors.js'
 import { Cuts, moveBack } from '../../lib/mask/bytes.js'
+import { unstageBytes } from '../../lib/mask/detectors.js'
 import { DROP, type Masker, type RecordId, type ResultView, type WireChecks } from '../types.js'
 import type { Column } from './messages.js'
 
@@ -52,12 +53,20 @@ export class MaskPlan {
       return BINARY_NUMBER.has(c.typeOid) ? 4 : 0
     })
     this.active = this.work.some(w => w !== 0)
+    this.staging = wire?.stageRows !== undefined && wire.stagedTextGate !== undefined && wire.maskGatedText !== undefined &&
+      this.work.some((w, i) => w === 2 || this.skim[i] === 1)
     // text columns under a configured path and redact: every value but the redaction text becomes it
     this.fixed = columns.map((c, i) => {
       const t = this.work[i] === 1 && TEXTLIKE.has(c.typeOid) ? wire?.fixedText?.(c.name) : undefined
       return t === undefined ? undefined : Buffer.from(t)
     })
   }
+
+  /**
+   * The mask gates in place (`stageRows` stages the row) and the plan has texts or JSON to gate: a
+   * row is staged once for all of them instead of a copy per text
+   */
+  private readonly staging: boolean
 
   /** per column, `WireChecks.fixedText` as UTF-8 (text-like columns only) */
   private readonly fixed: Array<Buffer | undefined>
@@ -72,6 +81,19 @@ export class MaskPlan {
     const edits = this.edits
     edits.clear() // a row before this one may have thrown half-way
     const wire = this.masker.wire
+    // for the full gate the row is staged in its memory once, its texts and JSON strings gated there in place
+    const staged = this.staging ? wire!.stageRows!(row, 0, row.length) : -1
+    try {
+      return this.maskValues(row, n, staged)
+    } finally {
+      unstageBytes(staged)
+    }
+  }
+
+  /** `apply` of a row with `n` values, staged at `staged` (-1: not staged) */
+  private maskValues (row: Buffer, n: number, staged: number): Buffer {
+    const edits = this.edits
+    const wire = this.masker.wire
     let pos = 7
     for (let i = 0; i < n; i++) {
       if (pos + 4 > row.length) throw cutShort()
@@ -85,7 +107,7 @@ export class MaskPlan {
       const skim = this.skim[i]
       if (skim === 1) {
         // the column's scalar is the detectors' scan, gated once over the bytes
-        const out = wire!.maskText(row, start, pos)
+        const out = staged < 0 ? wire!.maskText(row, start, pos) : wire!.maskGatedText!(row, start, pos, wire!.stagedTextGate!(row, start, pos, staged + start))
         if (out === undefined) continue
         const after = this.scalarOut(i, this.columns[i], out, row, undefined)
         edits.replace(start, pos, after)
@@ -102,7 +124,7 @@ export class MaskPlan {
         if (!sameBytes(fixed, row, start, pos)) edits.replace(start, pos, fixed)
         continue
       }
-      if (w === 2 && wire !== undefined && this.maskJsonText(wire, i, row, start, pos)) continue
+      if (w === 2 && wire !== undefined && this.maskJsonText(wire, i, row, start, pos, staged)) continue
       const raw = row.subarray(start, pos)
       const after = this.maskDecoded(w, i, this.columns[i], raw)
       if (after !== raw) edits.replace(start, pos, after)
@@ -117,14 +139,14 @@ export class MaskPlan {
    * Column i's JSON value row[start, end) masked on its text, the masked spans added to `edits`;
    * false when the decoded path must say.
    */
-  private maskJsonText (wire: WireChecks, i: number, row: Buffer, start: number, end: number): boolean {
+  private maskJsonText (wire: WireChecks, i: number, row: Buffer, start: number, end: number, staged: number): boolean {
     const col = this.columns[i]
     // binary jsonb is a version byte (1) and the text (jsonb_send); the text is masked as it stands
     const from = col.format === 1 && col.typeOid === OID.jsonb ? 1 : 0
     if (from === 1 && row[start] !== 1) return false
     const cuts = this.edits.cuts
     const first = cuts.count
-    const changed = wire.maskJsonCuts(row, start + from, end, col.name, cuts)
+    const changed = wire.maskJsonCuts(row, start + from, end, col.name, cuts, staged < 0 ? -1 : staged + start + from)
     if (changed === undefined) return false
     if (changed) this.edits.cut(start, end, first)
     return true

@@ -150,6 +150,10 @@ export class MaskProfile implements Masker, WireChecks {
     return this.detect ? this.scanner.gateRows(buf, start, end) : NO_ROWS
   }
 
+  stagedTextGate (buf: Uint8Array, start: number, end: number, staged: number): number {
+    return this.detect ? this.scanner.gateOfStaged(buf, start, end, staged) : 0
+  }
+
   maskGatedText (buf: Buffer, start: number, end: number, gate: number): string | null | Dropped | undefined {
     return this.scanner.scanGatedBytes(buf, start, end, gate)
   }
