@@ -151,7 +151,7 @@ function recheckBytes (b: Uint8Array, start: number, end: number, m: number): nu
  * the length in bytes is at least the length in code units. Keep the two loops in step.
  */
 export function gateBytes (b: Uint8Array, start: number, end: number): number {
-  if (end - start >= WASM_MIN && wasmGate !== null) return wasmGate.gate(b, start, end)
+  if (end - start >= WASM_MIN && end - start <= WASM_MAX && wasmGate !== null) return wasmGate.gate(b, start, end)
   return gateBytesLoop(b, start, end)
 }
 
@@ -162,13 +162,20 @@ export function gateBytes (b: Uint8Array, start: number, end: number): number {
 const WASM_MIN = 128
 
 /**
+ * The most bytes copied into the WebAssembly gate's memory at once (a text, a staged row, document
+ * or column): a module's memory only grows, so one 50 MB value copied in would stay 50 MB of the
+ * process for good. Longer texts take the JS loops; longer rows and columns are gated text by text.
+ */
+export const WASM_MAX = 1 << 20
+
+/**
  * Copies b[start, end) into the WebAssembly gate's memory once, for `gateStagedBytes` to gate its
  * parts in place (the strings of a JSON document: most are too short to pay for a copy each): the
- * address of b[start] there, -1 when there is no WebAssembly gate. Staged texts nest; each stays
+ * address of b[start] there, -1 when there is no WebAssembly gate or the text is longer than WASM_MAX. Staged texts nest; each stays
  * until `unstageBytes` of its address (never keyed on the buffer: callers reuse their buffers).
  */
 export function stageBytes (b: Uint8Array, start: number, end: number): number {
-  return wasmGate === null ? -1 : wasmGate.stage(b, start, end)
+  return wasmGate === null || end - start > WASM_MAX ? -1 : wasmGate.stage(b, start, end)
 }
 
 /** gives back the memory of a text `stageBytes` staged at `at` (and of any staged after it) */
@@ -280,7 +287,7 @@ export function contactGate (s: string): number {
 
 /** `contactGate` over UTF-8 bytes, never stricter (see `gateBytes`); keep the two loops in step */
 export function contactGateBytes (b: Uint8Array, start: number, end: number): number {
-  if (end - start >= WASM_MIN && wasmGate !== null) return wasmGate.contactGate(b, start, end)
+  if (end - start >= WASM_MIN && end - start <= WASM_MAX && wasmGate !== null) return wasmGate.contactGate(b, start, end)
   return contactGateBytesLoop(b, start, end)
 }
 
@@ -337,8 +344,9 @@ export function gateMask (n: number, digits: number, at: number, dots: number, c
  * The gates of every row of a protobuf `repeated string` field's content b[start, end) (a Milvus
  * varchar column) in WebAssembly, in one call: `contactGateBytes` of each row when `contact`, else
  * `gateBytes`. The rows whose gate shares a bit with `mask`, four numbers each (see
- * `WasmGate.gateRows`); null when there is no WebAssembly gate or the bytes are not such rows.
+ * `WasmGate.gateRows`); null when there is no WebAssembly gate, the bytes are more than WASM_MAX or
+ * not such rows.
  */
 export function gateTextRows (b: Uint8Array, start: number, end: number, mask: number, contact: boolean): Int32Array | null {
-  return wasmGate === null ? null : wasmGate.gateRows(b, start, end, mask, contact)
+  return wasmGate === null || end - start > WASM_MAX ? null : wasmGate.gateRows(b, start, end, mask, contact)
 }
