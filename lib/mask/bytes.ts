@@ -58,10 +58,6 @@ export class Cuts {
     this.text[k] = text
   }
 
-  /** where cut k starts and ends in its source */
-  start (k: number): number { return this.at[2 * k] }
-  end (k: number): number { return this.at[2 * k + 1] }
-
   /** bytes the cuts [from, to) add (negative: remove) */
   growth (from: number, to: number): number {
     let n = 0
@@ -74,7 +70,9 @@ export class Cuts {
    * largest growth of any first few of them; 0 when none grows it): how far in a caller that moves
    * the text within one buffer (`writeMoving`) puts the source copy.
    */
-  ahead (from: number, to: number, ahead = 0, grown = 0): number {
+  ahead (from: number, to: number): number {
+    let ahead = 0
+    let grown = 0
     for (let k = from; k < to; k++) {
       grown += this.text[k].length - (this.at[2 * k + 1] - this.at[2 * k])
       if (grown > ahead) ahead = grown
