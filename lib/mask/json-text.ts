@@ -2,6 +2,7 @@ import { DROP } from '../../decoders/types.js'
 import { REDACTED, type Hasher, type MaskAction } from './actions.js'
 import { Cuts } from './bytes.js'
 import { stageBytes, unstageBytes } from './detectors.js'
+import { wasmGate, type WasmGate } from './detect/wasm-gate.js'
 import { mayEndSecretName } from './detect/secrets.js'
 import { partialText } from './detect/partial.js'
 import type { PathNode, PathSet } from './paths.js'
@@ -33,8 +34,24 @@ const CLOSE_ARRAY = 93
 /** a value nested this deep is left to the decoded path, which refuses it past MAX_DEPTH */
 const MAX_TEXT_DEPTH = 200
 
+/** from this many bytes a text may hold a prefixed API key (`gateMask`: xoxb- and 10 more) */
+const LONG_GATE = 14
+
 /** a text this long and longer is staged for its walk (one copy; below it the strings are too few to pay) */
 const STAGE_MIN = 64
+
+/** `walk_json` (native/gate/src/json.rs): its events, eight numbers each, and their flags */
+const FIELD = 1
+const KEY = 2
+const MEMBER = 3
+const ELEMENT = 4
+const NUMBER = 5
+const ESCAPED = 1
+const KEY_ESCAPED = 2
+const IN_ARRAY = 4
+const WALK_DETECT = 1
+const WALK_CONTACT = 2
+const WALK_ANY_NAME = 4
 
 const GIVE_UP = Symbol('json text needs the decoded path')
 
@@ -82,15 +99,30 @@ export class JsonTextMasker {
   /** `key()`'s answers */
   private readonly keys = new KeyAnswers()
 
+  /**
+   * The walk in WebAssembly (`walk_json`): the module, where each path node is in its memory
+   * (`pathTable`), the walk's flags; null when there is no module or the table could not be kept
+   */
+  private readonly walker: WasmGate | null
+  private readonly table: Map<PathNode, number> | null
+  private readonly walkFlags: number
+  /** the events of one walk, copied out of the module's memory (a gate may grow it while they are read) */
+  private events = new Int32Array(64)
+
   constructor (
     private readonly paths: PathSet,
     private readonly scanner: Scanner,
     private readonly action: MaskAction,
     private readonly hasher: Hasher,
-    private readonly detect: boolean
+    private readonly detect: boolean,
+    /** the module that walks documents (tests compare the walk without it: null) */
+    walker: WasmGate | null = wasmGate
   ) {
     this.cuts = this.ownCuts
     this.anyName = scanner.quietAnyName
+    this.table = walker === null ? null : pathTable(walker, paths)
+    this.walker = this.table === null ? null : walker
+    this.walkFlags = (detect ? WALK_DETECT : 0) | (scanner.contactsOnly ? WALK_CONTACT : 0) | (this.anyName ? WALK_ANY_NAME : 0)
   }
 
   /**
@@ -120,12 +152,21 @@ export class JsonTextMasker {
     this.end = end
     this.cuts = cuts
     let ok = false
-    // staged for the full gate only: the contact gate is folded into reading the strings
-    const own = staged < 0 && this.detect && !this.scanner.contactsOnly && end - start >= STAGE_MIN
+    // staged for the walk in WebAssembly, else for the full gate only (the contact gate is folded into reading the strings)
+    const own = staged < 0 && end - start >= STAGE_MIN && (this.walker !== null || (this.detect && !this.scanner.contactsOnly))
     const at = own ? stageBytes(buf, start, end) : staged
     this.stagedAt = at
     this.stagedFrom = start
     try {
+      if (at >= 0 && this.walker !== null) {
+        const addr = node === null ? -1 : this.table!.get(node)
+        const count = addr === undefined ? -1 : this.walker.walkJson(at, end - start, addr, this.walkFlags, this.scanner.detectorMask)
+        if (count >= 0) {
+          this.replay(count, start)
+          ok = true
+          return cuts.count !== before
+        }
+      }
       let i = skipSpace(buf, start, end)
       if (i >= end || buf[i] !== OPEN_OBJECT) return undefined
       i = skipSpace(buf, this.object(i, node, 0), end)
@@ -141,6 +182,53 @@ export class JsonTextMasker {
       this.stagedAt = -1
       this.buf = NULL_TEXT
       this.cuts = this.ownCuts
+    }
+  }
+
+  /**
+   * What the JS walk does at the places `walk_json` wrote `count` events for (the document starts at
+   * `start` in buf): the same calls, in the same order, on the same bytes.
+   */
+  private replay (count: number, start: number): void {
+    const from = this.walker!.events()
+    let ev = this.events
+    if (ev.length < count * 8) ev = this.events = new Int32Array(count * 16)
+    for (let k = 0; k < count * 8; k++) ev[k] = from[k]
+    let keyAt = -1 // the key asked about last (KEY) and its answer: does its name leave its value alone
+    let quiet = true
+    for (let o = 0; o < count * 8; o += 8) {
+      const a = ev[o + 1] + start
+      const b = ev[o + 2] + start
+      const g = ev[o + 3]
+      const flags = ev[o + 6]
+      switch (ev[o]) {
+        case FIELD:
+          if (this.field(a, ev[o + 7]) !== b) throw GIVE_UP
+          break
+        case KEY:
+          if (this.scanner.contactsOnly) this.checkKey(a, b, (flags & ESCAPED) !== 0, g)
+          else { keyAt = a; quiet = this.key(a, b, (flags & ESCAPED) !== 0, g) }
+          break
+        case MEMBER: {
+          const ks = ev[o + 4] + start
+          if (g === 0 && (ks !== keyAt || quiet)) break
+          const s = this.text(a, b, (flags & ESCAPED) !== 0)
+          this.out(a, b, s, this.scanner.named(this.text(ks, ev[o + 5] + start, (flags & KEY_ESCAPED) !== 0), s, g), false)
+          break
+        }
+        case ELEMENT: {
+          const s = this.text(a, b, (flags & ESCAPED) !== 0)
+          this.out(a, b, s, this.scanner.scan(s, g), true)
+          break
+        }
+        case NUMBER: {
+          const v = Number(Buffer.from(this.buf.buffer, this.buf.byteOffset + a, b - a).toString('latin1'))
+          this.out(a, b, v, this.scanner.number(v), (flags & IN_ARRAY) !== 0)
+          break
+        }
+        default:
+          throw GIVE_UP
+      }
     }
   }
 
@@ -181,8 +269,8 @@ export class JsonTextMasker {
         i = this.gatedString(i)
         if (this.gate !== 0) this.checkKey(ks, i, this.escaped, this.gate)
       } else {
-        i = this.string(i)
-        quietName = this.key(ks, i, this.escaped)
+        i = this.gatedString(i)
+        quietName = this.key(ks, i, this.escaped, this.gate)
       }
       const ke = i
       const keyEscaped = this.escaped
@@ -320,10 +408,10 @@ export class JsonTextMasker {
    * (secret-sounding names). Both depend on the key alone, and a document's keys come again in the
    * next one: answers are kept by the key's bytes.
    */
-  private key (ks: number, ke: number, escaped: boolean): boolean {
+  private key (ks: number, ke: number, escaped: boolean, g: number): boolean {
     if (escaped) return this.keyAnswer(ks, ke, true)
-    // a short key whose last letter ends no secret-sounding name is answered as fast as looked up
-    if (ke - ks < 8 && this.plainName(ks, ke) && this.gateOf(ks + 1, ke - 1) === 0) return true
+    // a key without a gate whose last letter ends no secret-sounding name: nothing to look up
+    if (g === 0 && this.plainName(ks, ke)) return true
     const known = this.keys.get(this.buf, ks, ke)
     if (known !== UNKNOWN) return known === QUIET_NAME
     const quiet = this.keyAnswer(ks, ke, false)
@@ -377,15 +465,11 @@ export class JsonTextMasker {
   /**
    * `string(i)`, and in `gate` the gate of the string's text for `scan`: -1 when it has escapes (the
    * scan gates the decoded string). For contact-only profiles the two are one pass over the bytes
-   * (`contactGateBytes` folded into the string's loop; keep them in step); for others the gate is
-   * the scanner's over the string's bytes once its end is known.
+   * (`contactGateBytes` folded into the string's loop; keep them in step); for others see
+   * `fullGatedString`.
    */
   private gatedString (i: number): number {
-    if (!this.scanner.contactsOnly) {
-      const e = this.string(i)
-      this.gate = this.escaped ? -1 : this.gateOf(i + 1, e - 1)
-      return e
-    }
+    if (!this.scanner.contactsOnly) return this.fullGatedString(i)
     const buf = this.buf
     const end = this.end
     const start = i + 1
@@ -409,6 +493,40 @@ export class JsonTextMasker {
     this.escaped = false
     this.dotted = dot
     this.gate = i - start < 6 ? 0 : this.scanner.contactBits(at && dot, maxChain, plus)
+    return i + 1
+  }
+
+  /**
+   * `gatedString` for profiles with detectors beyond the contact ones: reading the string counts
+   * what proves `gateBytes` 0 for a short text, so most keys and short values (names, tags, ids) are
+   * answered without a gate call; longer texts and those the counts cannot clear get the gate
+   * (`gateOf`: in place when staged). The counts are never stricter than `gateMask`: below
+   * LONG_GATE bytes no prefixed key or JWT fits, and every other detector needs a ':', '=' or '@',
+   * or at least four digits (an IPv4 address also three dots, the rest six digits).
+   */
+  private fullGatedString (i: number): number {
+    const buf = this.buf
+    const end = this.end
+    const start = i + 1
+    let digits = 0; let dots = 0; let marks = false
+    for (i = start; ; i++) {
+      if (i >= end) throw GIVE_UP
+      const c = buf[i]
+      if (c > 64) {
+        if (c === BACKSLASH) { const e = this.string(start - 1); this.gate = -1; return e }
+        // a run of letters (and other bytes above '@'): nothing the counts look at
+        while (i + 1 < end && buf[i + 1] > 64 && buf[i + 1] !== BACKSLASH) i++
+      } else if (c >= 48) {
+        if (c <= 57) digits++
+        else if (c === 58 || c === 61 || c === 64) marks = true // ':' '=' '@'
+      } else if (c === QUOTE) break
+      else if (c < 0x20) throw GIVE_UP
+      else if (c === 46) dots++
+    }
+    this.escaped = false
+    this.dotted = dots > 0
+    const n = i - start
+    this.gate = n < 6 || (n < LONG_GATE && !marks && (digits < 4 || (digits < 6 && dots < 3))) ? 0 : this.gateOf(start, i)
     return i + 1
   }
 
@@ -506,6 +624,57 @@ export class JsonTextMasker {
     if (c === 110) return this.word(i, 'null')
     return this.number(i)
   }
+}
+
+/**
+ * The path nodes of `paths` copied into the WebAssembly module's memory for `walk_json` (kept for
+ * the life of the process: a profile's paths are compiled once), and where each is. A node is
+ * 32-bit words: terminal (0 or 1), the node for other keys (-1: none), how many literal keys, then
+ * per key its length in bytes, the address of its UTF-8 bytes, its node; the keys' bytes follow the
+ * nodes. Null when the memory could not be kept (something was staged).
+ */
+function pathTable (gate: WasmGate, paths: PathSet): Map<PathNode, number> | null {
+  const nodes: PathNode[] = []
+  const index = new Map<PathNode, number>()
+  const visit = (n: PathNode | null): void => {
+    if (n === null || index.has(n)) return
+    index.set(n, nodes.length)
+    nodes.push(n)
+    for (const c of n.keyNodes ?? []) visit(c)
+    visit(n.other)
+  }
+  visit(paths.root)
+  const table = new Map<PathNode, number>()
+  if (nodes.length === 0) return table
+  const offsets = nodes.map(() => 0)
+  let words = 0
+  for (let k = 0; k < nodes.length; k++) { offsets[k] = words * 4; words += 3 + 3 * (nodes[k].keyBytes?.length ?? 0) }
+  const keyBytes = nodes.flatMap(n => n.keyBytes ?? [])
+  const size = words * 4 + keyBytes.reduce((sum, b) => sum + b.length, 0)
+  const at = gate.keep(size, at => {
+    const bytes = new Uint8Array(size)
+    const view = new DataView(bytes.buffer)
+    let key = words * 4
+    nodes.forEach((n, k) => {
+      let w = offsets[k]
+      const put = (x: number): void => { view.setUint32(w, x >>> 0, true); w += 4 }
+      put(n.terminal ? 1 : 0)
+      put(n.other === null ? -1 : at + offsets[index.get(n.other)!])
+      const keys = n.keyBytes ?? []
+      put(keys.length)
+      keys.forEach((b, j) => {
+        put(b.length)
+        put(at + key)
+        put(at + offsets[index.get(n.keyNodes![j])!])
+        bytes.set(b, key)
+        key += b.length
+      })
+    })
+    return bytes
+  })
+  if (at < 0) return null
+  nodes.forEach((n, k) => table.set(n, at + offsets[k]))
+  return table
 }
 
 const UNKNOWN = -1

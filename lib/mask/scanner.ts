@@ -36,6 +36,9 @@ export class Scanner {
 
   get active (): boolean { return this.detectors.length > 0 }
 
+  /** the bits of this profile's detectors (`gateOf` answers within them) */
+  get detectorMask (): number { return this.mask }
+
   /**
    * A string stored under a name (payload key, column): with the api_key detector on, a value under
    * a secret-sounding name (`password`, `api_key`, `client_secret` …) is masked whole; otherwise,

@@ -43,6 +43,21 @@ export interface WasmGate {
    * caller walks them itself.
    */
   gateRows (buf: Uint8Array, start: number, end: number, mask: number, contact: boolean): Int32Array | null
+  /**
+   * Walks the JSON document of `n` bytes staged at `at` (`walk_json` in native/gate: the walk of
+   * json-text.ts, its strings gated in place) from the path node at address `node` (in a table
+   * `keep` wrote; -1: none): how many events it wrote into `events()` (eight numbers each, offsets
+   * from the document's start), -1 when the JS walk must take the document.
+   */
+  walkJson (at: number, n: number, node: number, flags: number, mask: number): number
+  /** the events of the last `walkJson` (a view of the module's memory: read it before the next call) */
+  events (): Int32Array
+  /**
+   * Copies the `size` bytes `write(at)` gives into memory that stays for the life of the process (a
+   * path table, whose addresses depend on where it goes): its address `at`, -1 when something is
+   * staged (the staged texts sit where it would go)
+   */
+  keep (size: number, write: (at: number) => Uint8Array): number
 }
 
 interface Exports {
@@ -51,7 +66,11 @@ interface Exports {
   gate (at: number, n: number): number
   contact_gate (at: number, n: number): number
   gate_rows (at: number, n: number, out: number, mask: number, contact: number): number
+  walk_json (at: number, n: number, node: number, flags: number, mask: number, out: number, cap: number): number
 }
+
+/** the most events a JSON walk writes (eight i32 each); a document with more is the JS walk's */
+const EVENTS = 2048
 
 /** the bytes past a text's end that the gates read (and ignore) */
 const PAD = 64
@@ -66,7 +85,10 @@ export function instantiateGate (bytes: Uint8Array<ArrayBuffer>): WasmGate | nul
     return null
   }
   const memory = ex.memory
-  const base = ex.stage()
+  const walkJson = ex.walk_json
+  /** the JSON walk's events, then the tables `keep` copied, then the staged texts from `base` on */
+  const eventsAt = ex.stage()
+  let base = eventsAt + EVENTS * 32
   const gate = ex.gate
   const contactGate = ex.contact_gate
   const gateRows = ex.gate_rows
@@ -76,12 +98,15 @@ export function instantiateGate (bytes: Uint8Array<ArrayBuffer>): WasmGate | nul
   /** where the next text goes: past the staged texts */
   let top = base
   /** grows the memory to hold `size` bytes */
+  let events: Int32Array | null = null
   const reserve = (size: number): void => {
     if (size > mem.length) {
       memory.grow(Math.ceil((size - mem.length) / PAGE))
       mem = new Uint8Array(memory.buffer)
+      events = null
     }
   }
+  reserve(base + PAD)
   /** copies the text to `top`, growing the memory when it does not fit */
   const put = (buf: Uint8Array, start: number, end: number): number => {
     const n = end - start
@@ -121,6 +146,16 @@ export function instantiateGate (bytes: Uint8Array<ArrayBuffer>): WasmGate | nul
         rows[i + 3] = from[i + 3]
       }
       return rows.subarray(0, 4 * count)
+    },
+    walkJson: (at, n, node, flags, mask) => walkJson(at, n, node >>> 0, flags, mask, eventsAt, EVENTS),
+    events: () => (events ??= new Int32Array(memory.buffer, eventsAt, EVENTS * 8)),
+    keep: (size, write) => {
+      if (top !== base) return -1
+      const at = base
+      reserve(at + size + PAD)
+      mem.set(write(at).subarray(0, size), at)
+      base = top = (at + size + 15) & ~15
+      return at
     }
   }
 }

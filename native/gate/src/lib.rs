@@ -17,6 +17,8 @@
 
 use core::arch::wasm32::*;
 
+mod json;
+
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     core::arch::wasm32::unreachable()

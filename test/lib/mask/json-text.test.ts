@@ -12,17 +12,24 @@ import type { MaskProfileConfig } from '../../../lib/config/types.js'
 import { compileMasking, type MaskProfile } from '../../../lib/mask/index.js'
 import { pick, prng, type Rand } from '../../helpers/random.js'
 import { Cuts } from '../../../lib/mask/bytes.js'
+import { JsonTextMasker } from '../../../lib/mask/json-text.js'
+import { wasmGate, type WasmGate } from '../../../lib/mask/detect/wasm-gate.js'
+import type { PathSet } from '../../../lib/mask/paths.js'
+import type { Scanner } from '../../../lib/mask/scanner.js'
+import type { Hasher, MaskAction } from '../../../lib/mask/actions.js'
 
 const SEED = Number(process.env.MASK_FUZZ_SEED ?? 20261129)
 
 const SENSITIVE = ['ann.lee@example.com', '+44 20 7946 0958', '4111 1111 1111 1111', 'DE89 3704 0044 0532 0130 00',
   '123-45-6789', '10.1.2.3', 'sk_live_abcdefghijklmnopqrstuvwx', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl',
-  'AB123456C', '2001:db8::1', '+1 415 555 1234']
+  'AB123456C', '2001:db8::1', '+1 415 555 1234',
+  // short texts near the counts that clear a string without a gate call (fullGatedString)
+  '1.2.3.4', '12345678Z', 'pw=hunter22', 'a:b:c', 'x@y.io', '::1', '1.2.3.45', '123456', 'AB 12 34 56 C']
 const PLAIN = ['guides', 'eu-west-1', 'Installing the gateway', 'v2.4.1', '2024-03-18T09:12:44Z', 'https://docs.example.com/a#b',
   'ünïcödé tëxt 😀', '', 'x', '[redacted]', 'quote " and \\ backslash', 'tab\there', 'line\nbreak', 'section 4.2, scored 0.8731',
   '(415) 555-0134 ext', '12345', '1234 5678 9', '+1234567 8', 'a@b', 'a.b@c', '@.']
 const KEYS = ['title', 'email', 'customer', 'phone', 'tags', 'meta', 'password', 'api_key', 'n', 'deep', 'note', 'customer.phone',
-  'ann.lee@example.com', 'émail', '1', '__proto__', 'client_secret', 'a"b']
+  'ann.lee@example.com', 'émail', '1', '__proto__', 'client_secret', 'a"b', '1.2.3.4', 'x@y.io', 'token', 'k=v123']
 const NUMBERS = ['0', '-7', '12', '1.5', '-0.25', '1e3', '4.1e15', '4111111111111111', '4242424242424242', '1710753164000',
   '9007199254740993', '2E-3', '-0', '5555555555554444']
 
@@ -160,6 +167,58 @@ t.test('keys that are data (each seen once), among keys that repeat: the same an
     }
   }
   t.pass('the same answers')
+})
+
+t.test('short strings of digits, dots and marks (cleared without a gate call when their counts allow): the same answers as the slow path', async t => {
+  // every detector: the counts that clear a short string must never clear one a detector matches
+  const ALPHABET = '0123456789....:=@ -+()abcXYZé'
+  const r = prng(SEED + 23)
+  let changed = 0
+  for (const name of ['every', 'detectors', 'hash']) {
+    const m = compiled.get(name)!
+    for (let i = 0; i < 4000; i++) {
+      const word = (): string => Array.from({ length: 4 + Math.floor(r() * 14) }, () => ALPHABET[Math.floor(r() * ALPHABET.length)]).join('')
+      const s = `{"a":${JSON.stringify(word())},"b":[${JSON.stringify(word())}],${JSON.stringify(word())}:1}`
+      const got = m.maskJson(Buffer.from(s), 0, Buffer.byteLength(s), '')
+      if (got === undefined) continue
+      const [c, want] = slow(m, s, '')
+      if (got === null && c) { t.fail(`profile ${name}: unchanged, but document changed it: ${s}`); return }
+      if (got !== null) changed++
+      const back = got === null ? JSON.parse(s) : JSON.parse(Buffer.from(got).toString('utf8'))
+      if (JSON.stringify(back) !== JSON.stringify(want)) { t.fail(`profile ${name}: ${s} -> ${JSON.stringify(back)}, want ${JSON.stringify(want)}`); return }
+    }
+  }
+  t.ok(changed > 100, `the same answers (${changed} documents changed)`)
+})
+
+t.test('the walk in WebAssembly (walk_json) gives the JS walk\'s answer, byte for byte, for every profile and prefix', async t => {
+  const wasm = wasmGate as WasmGate
+  t.ok(wasm !== null, 'this engine runs the WebAssembly gate')
+  const walk = wasm.walkJson
+  let walked = 0; let declined = 0
+  wasm.walkJson = (...args) => { const k = walk(...args); if (k >= 0) walked++; else declined++; return k }
+  try {
+    for (const [name, m] of compiled) {
+      const p = m as unknown as { paths: PathSet, scanner: Scanner, action: MaskAction, hasher: Hasher, detect: boolean, jsonText: JsonTextMasker }
+      const jsOnly = new JsonTextMasker(p.paths, p.scanner, p.action, p.hasher, p.detect, null)
+      const r = prng(SEED + name.length * 7)
+      for (let i = 0; i < 800; i++) {
+        // long enough to be staged and walked in the module (and some that are not)
+        const s = i % 2 === 0 ? doc(r) : `{"pad":"${'x'.repeat(Math.floor(r() * 70))}",${doc(r).trim().slice(1)}`
+        const prefix = pick(r, PREFIXES)
+        const node = prefix === '' ? p.paths.root : p.paths.at(prefix)
+        if (node !== null && node.terminal) continue
+        const buf = Buffer.from(s)
+        const want = jsOnly.document(buf, 0, buf.length, node)
+        const got = p.jsonText.document(buf, 0, buf.length, node)
+        const show = (x: Uint8Array | null | undefined): string => x == null ? String(x) : Buffer.from(x).toString('utf8')
+        if (show(got) !== show(want)) { t.fail(`profile ${name}, prefix '${prefix}': ${s}: ${show(got)}, the JS walk ${show(want)}`); return }
+      }
+    }
+  } finally {
+    wasm.walkJson = walk
+  }
+  t.ok(walked > 2000, `walked in the module: ${walked}; left to the JS walk: ${declined}`)
 })
 
 t.test('text JSON.parse refuses gets no answer: every cut, random byte flips', async t => {
