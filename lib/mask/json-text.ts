@@ -49,6 +49,7 @@ const NUMBER = 5
 const ESCAPED = 1
 const KEY_ESCAPED = 2
 const IN_ARRAY = 4
+const NAMED_KEY = 8
 const WALK_DETECT = 1
 const WALK_CONTACT = 2
 const WALK_ANY_NAME = 4
@@ -211,7 +212,8 @@ export class JsonTextMasker {
           break
         case MEMBER: {
           const ks = ev[o + 4] + start
-          if (g === 0 && (ks !== keyAt || quiet)) break
+          // the name's answer: the JS side's when it was asked (KEY), else the module's
+          if (g === 0 && (ks === keyAt ? quiet : (flags & NAMED_KEY) === 0)) break
           const s = this.text(a, b, (flags & ESCAPED) !== 0)
           this.out(a, b, s, this.scanner.named(this.text(ks, ev[o + 5] + start, (flags & KEY_ESCAPED) !== 0), s, g), false)
           break

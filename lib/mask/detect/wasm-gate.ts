@@ -95,6 +95,8 @@ export function instantiateGate (bytes: Uint8Array<ArrayBuffer>): WasmGate | nul
   /** `gateRows`' answer, reused */
   let rows = new Int32Array(64)
   let mem = new Uint8Array(memory.buffer)
+  /** the same memory as a Buffer, for `Buffer.copy` */
+  let memBuffer = Buffer.from(memory.buffer)
   /** where the next text goes: past the staged texts */
   let top = base
   /** grows the memory to hold `size` bytes */
@@ -103,6 +105,7 @@ export function instantiateGate (bytes: Uint8Array<ArrayBuffer>): WasmGate | nul
     if (size > mem.length) {
       memory.grow(Math.ceil((size - mem.length) / PAGE))
       mem = new Uint8Array(memory.buffer)
+      memBuffer = Buffer.from(memory.buffer)
       events = null
     }
   }
@@ -111,8 +114,11 @@ export function instantiateGate (bytes: Uint8Array<ArrayBuffer>): WasmGate | nul
   const put = (buf: Uint8Array, start: number, end: number): number => {
     const n = end - start
     reserve(top + n + PAD)
-    // a plain view: `subarray` of a Buffer constructs a Buffer (species), slower
-    mem.set(new Uint8Array(buf.buffer, buf.byteOffset + start, n), top)
+    // the fastest copy for each: a whole array as it is (25 ns for 500 bytes); a part of a Buffer by
+    // its `copy` (28 ns); else a plain view (70 ns: `subarray` of a Buffer constructs a Buffer, slower)
+    if (start === 0 && n === buf.length) mem.set(buf, top)
+    else if (buf instanceof Buffer) buf.copy(memBuffer, top, start, end)
+    else mem.set(new Uint8Array(buf.buffer, buf.byteOffset + start, n), top)
     return n
   }
   return {

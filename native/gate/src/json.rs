@@ -30,10 +30,21 @@ const DETECT: u32 = 1;
 const CONTACT: u32 = 2;
 const ANY_NAME: u32 = 4;
 
-/// an event's flags: the string has escapes; the key has escapes; a number in an array
+/// an event's flags: the string has escapes; the key has escapes; a number in an array; the
+/// member's key is a secret-sounding name (`secretKind`: its value is masked by its name)
 const ESCAPED: i32 = 1;
 const KEY_ESCAPED: i32 = 2;
 const IN_ARRAY: i32 = 4;
+const NAMED: i32 = 8;
+
+/// what a key's name says (`secretKind` in lib/mask/detect/secrets.ts)
+const QUIET: u8 = 0;
+const SECRET: u8 = 1;
+const ASK: u8 = 2;
+const PASSWORD_SUFFIXES: [&[u8]; 4] = [b"password", b"passwd", b"pwd", b"passphrase"];
+const KEY_SUFFIXES: [&[u8]; 7] = [b"apikey", b"accesskey", b"secretkey", b"privatekey", b"clientsecret", b"secret", b"token"];
+/// the longest suffix above
+const LONGEST_SUFFIX: usize = 12;
 
 /// no path node: nothing under this key is configured
 const NO_NODE: u32 = u32::MAX;
@@ -210,16 +221,21 @@ impl Walk {
             i = self.string(i, detect)?;
             let ke = i;
             let (kesc, kdot, kg) = (self.escaped, self.dotted, self.gate);
-            // the JS side answers whether the key's name leaves its string value alone
-            let mut asked = false;
+            // asked: the JS side answers whether the key's name leaves its string value alone;
+            // named: the name is secret-sounding
+            let (mut asked, mut named) = (false, false);
             if detect {
                 if self.flags & CONTACT != 0 {
                     if kg != 0 {
                         self.emit(KEY, ks, ke, kg, 0, 0, if kesc { ESCAPED } else { 0 }, depth)?;
                     }
-                } else if kesc || kg != 0 || !self.plain_name(ks, ke) {
-                    self.emit(KEY, ks, ke, kg, 0, 0, if kesc { ESCAPED } else { 0 }, depth)?;
-                    asked = true;
+                } else {
+                    let kind = if kesc { ASK } else { self.name_kind(ks, ke) };
+                    if kg != 0 || kind == ASK {
+                        self.emit(KEY, ks, ke, kg, 0, 0, if kesc { ESCAPED } else { 0 }, depth)?;
+                        asked = true;
+                    }
+                    named = kind == SECRET;
                 }
             }
             i = self.space(i);
@@ -233,7 +249,7 @@ impl Walk {
                 self.emit(FIELD, i, e, 0, 0, 0, 0, depth)?;
                 i = e;
             } else {
-                i = self.member(i, child, ks, ke, kesc, asked, depth)?;
+                i = self.member(i, child, ks, ke, kesc, asked || named, depth)?;
             }
             i = self.space(i);
             let c = self.byte(i);
@@ -247,15 +263,16 @@ impl Walk {
         }
     }
 
-    /// a value at i under a key no configured path ends at
+    /// a value at i under a key no configured path ends at; `named`: a string value goes to the JS
+    /// side whatever its gate (its key's name is secret-sounding, or the JS side answers that)
     #[allow(clippy::too_many_arguments)]
-    fn member(&mut self, i: usize, child: u32, ks: usize, ke: usize, kesc: bool, asked: bool, depth: u32) -> Step {
+    fn member(&mut self, i: usize, child: u32, ks: usize, ke: usize, kesc: bool, named: bool, depth: u32) -> Step {
         let c = self.byte(i);
         let detect = self.flags & DETECT != 0;
         if c == b'"' as i32 {
             let e = self.string(i, detect)?;
-            if detect && (self.gate != 0 || asked) {
-                let flags = (if self.escaped { ESCAPED } else { 0 }) | (if kesc { KEY_ESCAPED } else { 0 });
+            if detect && (self.gate != 0 || named) {
+                let flags = (if self.escaped { ESCAPED } else { 0 }) | (if kesc { KEY_ESCAPED } else { 0 }) | (if named { NAMED } else { 0 });
                 self.emit(MEMBER, i, e, self.gate, ks, ke, flags, depth)?;
             }
             return Ok(e);
@@ -413,13 +430,43 @@ impl Walk {
         }
     }
 
-    /// the unescaped key at [ks, ke) is no secret-sounding name, by its last letter (`plainName`)
-    fn plain_name(&self, ks: usize, ke: usize) -> bool {
-        if self.flags & ANY_NAME != 0 || ke - ks - 2 < 3 {
-            return true;
+    /// `secretKind` of the unescaped key at [ks, ke) (quotes included) for ASCII names: QUIET or
+    /// SECRET (a password, key, secret or token name); ASK when the name's end has other characters
+    /// (lower case and white space beyond ASCII are the JS side's)
+    fn name_kind(&self, ks: usize, ke: usize) -> u8 {
+        let (a, b) = (ks + 1, ke - 1);
+        if self.flags & ANY_NAME != 0 || b - a < 3 {
+            return QUIET;
         }
-        let c = self.byte(ke - 2);
-        !(c >= 0x80 || b"ytndeYTNDE".contains(&(c as u8)))
+        let last = self.byte(b - 1);
+        if last >= 0x80 {
+            return ASK;
+        }
+        if !b"ytndeYTNDE".contains(&(last as u8)) {
+            return QUIET;
+        }
+        // the name's end lower-cased, without - _ . and white space
+        let mut tail = [0u8; LONGEST_SUFFIX];
+        let mut t = 0;
+        let mut j = b;
+        while j > a && t < LONGEST_SUFFIX {
+            j -= 1;
+            let c = self.byte(j) as u8;
+            if c >= 0x80 {
+                return ASK;
+            }
+            if matches!(c, b'-' | b'_' | b'.' | b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+                continue;
+            }
+            t += 1;
+            tail[LONGEST_SUFFIX - t] = c.to_ascii_lowercase();
+        }
+        let norm = &tail[LONGEST_SUFFIX - t..];
+        if PASSWORD_SUFFIXES.iter().chain(KEY_SUFFIXES.iter()).any(|x| norm.ends_with(x)) {
+            SECRET
+        } else {
+            QUIET
+        }
     }
 }
 

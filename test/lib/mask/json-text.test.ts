@@ -29,7 +29,9 @@ const PLAIN = ['guides', 'eu-west-1', 'Installing the gateway', 'v2.4.1', '2024-
   'ünïcödé tëxt 😀', '', 'x', '[redacted]', 'quote " and \\ backslash', 'tab\there', 'line\nbreak', 'section 4.2, scored 0.8731',
   '(415) 555-0134 ext', '12345', '1234 5678 9', '+1234567 8', 'a@b', 'a.b@c', '@.']
 const KEYS = ['title', 'email', 'customer', 'phone', 'tags', 'meta', 'password', 'api_key', 'n', 'deep', 'note', 'customer.phone',
-  'ann.lee@example.com', 'émail', '1', '__proto__', 'client_secret', 'a"b', '1.2.3.4', 'x@y.io', 'token', 'k=v123']
+  'ann.lee@example.com', 'émail', '1', '__proto__', 'client_secret', 'a"b', '1.2.3.4', 'x@y.io', 'token', 'k=v123',
+  // secret-sounding names as the module reads them (secretKind: case, - _ . and white space ignored, the end counts)
+  'dbPassword', 'OPENAI_API_KEY', 'api_key_', 'access-token ', 'my.Secret', 'pwd', 'é_token', 'tokén', 'private\tkey', 'xsecret']
 const NUMBERS = ['0', '-7', '12', '1.5', '-0.25', '1e3', '4.1e15', '4111111111111111', '4242424242424242', '1710753164000',
   '9007199254740993', '2E-3', '-0', '5555555555554444']
 
