@@ -145,11 +145,12 @@ export interface WireChecks {
    */
   maskJsonCuts (buf: Uint8Array, start: number, end: number, prefix: string, cuts: Cuts, staged?: number): boolean | undefined
   /**
-   * Copies buf[start, end) (a column of JSON rows) into the detectors' WebAssembly memory once, when
-   * this mask's walk would gate in place there (see `maskJsonCuts`' `staged`): its address, -1 when
-   * not; the caller gives it back with `unstageBytes` (lib/mask/detectors.ts).
+   * Copies buf[start, end) (a column of JSON rows, a DataRow) into the detectors' WebAssembly memory
+   * once, when this mask would gate or walk in place there (see `maskJsonCuts`' `staged`; `json`:
+   * JSON texts are among what is staged, which the module walks for every mask): its address, -1
+   * when not; the caller gives it back with `unstageBytes` (lib/mask/detectors.ts).
    */
-  stageRows? (buf: Uint8Array, start: number, end: number): number
+  stageRows? (buf: Uint8Array, start: number, end: number, json: boolean): number
   /**
    * The text `scalar(path, s)` gives for every string `s` but itself (a configured path under
    * `redact`), so a decoder may write it without decoding the value; undefined when the result

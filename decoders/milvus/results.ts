@@ -438,7 +438,7 @@ class WireMask {
     const cuts = rowCuts.json
     if (!this.loneArray(buf, at, this.L.jsonData)) return undefined
     const da = at.da
-    const staged = wire.stageRows?.(buf, da, at.db) ?? -1
+    const staged = wire.stageRows?.(buf, da, at.db, true) ?? -1
     try {
       return this.eachRow(buf, at, (s, e) => {
         if (e === s || (skim && wire.quietJson(buf, s, e))) return null

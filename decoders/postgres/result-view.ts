@@ -53,8 +53,9 @@ export class MaskPlan {
       return BINARY_NUMBER.has(c.typeOid) ? 4 : 0
     })
     this.active = this.work.some(w => w !== 0)
+    this.json = this.work.some(w => w === 2)
     this.staging = wire?.stageRows !== undefined && wire.stagedTextGate !== undefined && wire.maskGatedText !== undefined &&
-      this.work.some((w, i) => w === 2 || this.skim[i] === 1)
+      (this.json || this.skim.some(s => s === 1))
     // text columns under a configured path and redact: every value but the redaction text becomes it
     this.fixed = columns.map((c, i) => {
       const t = this.work[i] === 1 && TEXTLIKE.has(c.typeOid) ? wire?.fixedText?.(c.name) : undefined
@@ -67,6 +68,8 @@ export class MaskPlan {
    * row is staged once for all of them instead of a copy per text
    */
   private readonly staging: boolean
+  /** the plan has JSON columns (which the mask may walk where the row is staged) */
+  private readonly json: boolean
 
   /** per column, `WireChecks.fixedText` as UTF-8 (text-like columns only) */
   private readonly fixed: Array<Buffer | undefined>
@@ -82,7 +85,7 @@ export class MaskPlan {
     edits.clear() // a row before this one may have thrown half-way
     const wire = this.masker.wire
     // for the full gate the row is staged in its memory once, its texts and JSON strings gated there in place
-    const staged = this.staging ? wire!.stageRows!(row, 0, row.length) : -1
+    const staged = this.staging ? wire!.stageRows!(row, 0, row.length, this.json) : -1
     try {
       return this.maskValues(row, n, staged)
     } finally {

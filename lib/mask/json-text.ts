@@ -105,6 +105,8 @@ export class JsonTextMasker {
    * (`pathTable`), the walk's flags; null when there is no module or the table could not be kept
    */
   private readonly walker: WasmGate | null
+  /** documents are walked in WebAssembly where they are staged (`stageRows` stages for it) */
+  get walks (): boolean { return this.walker !== null }
   private readonly table: Map<PathNode, number> | null
   private readonly walkFlags: number
   /** the events of one walk, copied out of the module's memory (a gate may grow it while they are read) */

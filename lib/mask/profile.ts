@@ -142,8 +142,8 @@ export class MaskProfile implements Masker, WireChecks {
     return this.detect ? this.scanner.scanBytes(buf, start, end) : undefined
   }
 
-  stageRows (buf: Uint8Array, start: number, end: number): number {
-    return this.detect && !this.scanner.contactsOnly ? stageBytes(buf, start, end) : -1
+  stageRows (buf: Uint8Array, start: number, end: number, json: boolean): number {
+    return (json && this.jsonText.walks) || (this.detect && !this.scanner.contactsOnly) ? stageBytes(buf, start, end) : -1
   }
 
   textRows (buf: Uint8Array, start: number, end: number): Int32Array | null {

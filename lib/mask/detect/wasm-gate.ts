@@ -95,8 +95,6 @@ export function instantiateGate (bytes: Uint8Array<ArrayBuffer>): WasmGate | nul
   /** `gateRows`' answer, reused */
   let rows = new Int32Array(64)
   let mem = new Uint8Array(memory.buffer)
-  /** the same memory as a Buffer, for `Buffer.copy` */
-  let memBuffer = Buffer.from(memory.buffer)
   /** where the next text goes: past the staged texts */
   let top = base
   /** grows the memory to hold `size` bytes */
@@ -105,7 +103,6 @@ export function instantiateGate (bytes: Uint8Array<ArrayBuffer>): WasmGate | nul
     if (size > mem.length) {
       memory.grow(Math.ceil((size - mem.length) / PAGE))
       mem = new Uint8Array(memory.buffer)
-      memBuffer = Buffer.from(memory.buffer)
       events = null
     }
   }
@@ -114,10 +111,10 @@ export function instantiateGate (bytes: Uint8Array<ArrayBuffer>): WasmGate | nul
   const put = (buf: Uint8Array, start: number, end: number): number => {
     const n = end - start
     reserve(top + n + PAD)
-    // the fastest copy for each: a whole array as it is (25 ns for 500 bytes); a part of a Buffer by
-    // its `copy` (28 ns); else a plain view (70 ns: `subarray` of a Buffer constructs a Buffer, slower)
+    // a whole array as it is (25 ns for 500 bytes), a part through a plain view (70 ns: `subarray`
+    // of a Buffer constructs a Buffer, slower; `Buffer.copy` into this memory took longer still in
+    // profiles, though not alone)
     if (start === 0 && n === buf.length) mem.set(buf, top)
-    else if (buf instanceof Buffer) buf.copy(memBuffer, top, start, end)
     else mem.set(new Uint8Array(buf.buffer, buf.byteOffset + start, n), top)
     return n
   }
