@@ -282,24 +282,60 @@ export class RowEdits {
     const cuts = this.cuts
     const ahead = cuts.ahead(0, cuts.count)
     const size = end + cuts.growth(0, cuts.count)
-    const out = Buffer.allocUnsafe(ahead + end)
-    out.set(end === row.length ? row : new Uint8Array(row.buffer, row.byteOffset, end), ahead)
+    const room = ahead + end
+    // the rebuilt row goes into the slab (`Slab`): one Buffer made per row, the slice handed on
+    const out = room <= SLAB_ROW ? slab.room(room) : Buffer.allocUnsafe(room)
+    const at = out === slab.buf ? slab.at : 0
+    out.set(end === row.length ? row : new Uint8Array(row.buffer, row.byteOffset, end), at + ahead)
     // kept runs are moved a value at a time, each value's length header written anew
+    const shift = at + ahead
     let copied = 0
-    let to = 0
+    let to = at
     for (let k = 0; k < n; k++) {
       const a = this.start[k]
-      to = moveBack(out, copied + ahead, a - 4 + ahead, to)
+      to = moveBack(out, copied + shift, a - 4 + shift, to)
       to = putInt32(out, to, this.length[k])
-      to = cuts.writeMoving(out, ahead, a, this.end[k], this.firstCut[k], k + 1 < n ? this.firstCut[k + 1] : cuts.count, to)
+      to = cuts.writeMoving(out, shift, a, this.end[k], this.firstCut[k], k + 1 < n ? this.firstCut[k + 1] : cuts.count, to)
       copied = this.end[k]
     }
-    moveBack(out, copied + ahead, end + ahead, to)
-    putInt32(out, 1, size - 1)
+    moveBack(out, copied + shift, end + shift, to)
+    putInt32(out, at + 1, size - 1)
     this.clear()
+    if (out === slab.buf) return slab.take(size)
     return size === out.length ? out : out.subarray(0, size)
   }
 }
+
+/** rows of up to this many bytes (with the room a rebuild needs) are rebuilt in the slab */
+const SLAB_ROW = 2048
+
+/**
+ * One buffer that rebuilt rows are written into one after another, each handed on as a slice of it:
+ * a row then costs one Buffer object, where its own allocation (`allocUnsafe`, itself a slice of
+ * Node's pool) and a slice to its final size cost two. A new slab is taken when a row's room does
+ * not fit; an old one lives as long as a row written in it (as Node's own pool does), and is small.
+ */
+class Slab {
+  static readonly SIZE = 16 * 1024
+  buf = Buffer.allocUnsafeSlow(Slab.SIZE)
+  /** where the next row goes */
+  at = 0
+
+  /** the slab with `n` bytes free from `at` on (a new one when this one has not) */
+  room (n: number): Buffer {
+    if (this.at + n > Slab.SIZE) { this.buf = Buffer.allocUnsafeSlow(Slab.SIZE); this.at = 0 }
+    return this.buf
+  }
+
+  /** the row of `size` bytes written at `at`: its slice; the next row goes after it (8-aligned) */
+  take (size: number): Buffer {
+    const row = this.buf.subarray(this.at, this.at + size)
+    this.at = (this.at + size + 7) & ~7
+    return row
+  }
+}
+
+const slab = new Slab()
 
 const NO_BYTES = new Uint8Array(0)
 
