@@ -313,10 +313,11 @@ const SLAB_ROW = 2048
  * One buffer that rebuilt rows are written into one after another, each handed on as a slice of it:
  * a row then costs one Buffer object, where its own allocation (`allocUnsafe`, itself a slice of
  * Node's pool) and a slice to its final size cost two. A new slab is taken when a row's room does
- * not fit; an old one lives as long as a row written in it (as Node's own pool does), and is small.
+ * not fit; an old one lives as long as a row written in it (as Node's own pool does), and is not large.
  */
 class Slab {
-  static readonly SIZE = 16 * 1024
+  /** a new slab (an ArrayBuffer of its own) costs about a microsecond: this one holds ~120 rows of 500 bytes */
+  static readonly SIZE = 64 * 1024
   buf = Buffer.allocUnsafeSlow(Slab.SIZE)
   /** where the next row goes */
   at = 0
@@ -329,7 +330,8 @@ class Slab {
 
   /** the row of `size` bytes written at `at`: its slice; the next row goes after it (8-aligned) */
   take (size: number): Buffer {
-    const row = this.buf.subarray(this.at, this.at + size)
+    // a Buffer over the slab's memory (46 ns) rather than `subarray` (69 ns)
+    const row = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.at, size)
     this.at = (this.at + size + 7) & ~7
     return row
   }

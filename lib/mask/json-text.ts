@@ -50,6 +50,7 @@ const ESCAPED = 1
 const KEY_ESCAPED = 2
 const IN_ARRAY = 4
 const NAMED_KEY = 8
+const PLAIN_STRING = 16
 const WALK_DETECT = 1
 const WALK_CONTACT = 2
 const WALK_ANY_NAME = 4
@@ -206,7 +207,11 @@ export class JsonTextMasker {
       const flags = ev[o + 6]
       switch (ev[o]) {
         case FIELD:
-          if (this.field(a, ev[o + 7]) !== b) throw GIVE_UP
+          // a string without escapes redacted or nulled as `field` does, without reading it again
+          if ((flags & PLAIN_STRING) !== 0 && this.action === 'redact') {
+            if (!this.sameText(a, b, REDACTED_TEXT)) this.cuts.add(a, b, REDACTED_TEXT)
+          } else if ((flags & PLAIN_STRING) !== 0 && this.action === 'null') this.cuts.add(a, b, NULL_TEXT)
+          else if (this.field(a, ev[o + 7]) !== b) throw GIVE_UP
           break
         case KEY:
           if (this.scanner.contactsOnly) this.checkKey(a, b, (flags & ESCAPED) !== 0, g)

@@ -31,11 +31,13 @@ const CONTACT: u32 = 2;
 const ANY_NAME: u32 = 4;
 
 /// an event's flags: the string has escapes; the key has escapes; a number in an array; the
-/// member's key is a secret-sounding name (`secretKind`: its value is masked by its name)
+/// member's key is a secret-sounding name (`secretKind`: its value is masked by its name); see below
 const ESCAPED: i32 = 1;
 const KEY_ESCAPED: i32 = 2;
 const IN_ARRAY: i32 = 4;
 const NAMED: i32 = 8;
+/// a FIELD's value is a string without escapes
+const PLAIN_STRING: i32 = 16;
 
 /// what a key's name says (`secretKind` in lib/mask/detect/secrets.ts)
 const QUIET: u8 = 0;
@@ -246,7 +248,8 @@ impl Walk {
             let child = if node == NO_NODE { NO_NODE } else { self.child(node, ks, ke, kesc, kdot)? };
             if child != NO_NODE && unsafe { *(child as *const u32) } != 0 {
                 let e = self.skip(i, depth)?;
-                self.emit(FIELD, i, e, 0, 0, 0, 0, depth)?;
+                let plain = self.byte(i) == b'"' as i32 && !self.escaped;
+                self.emit(FIELD, i, e, 0, 0, 0, if plain { PLAIN_STRING } else { 0 }, depth)?;
                 i = e;
             } else {
                 i = self.member(i, child, ks, ke, kesc, asked || named, depth)?;
@@ -442,7 +445,7 @@ impl Walk {
         if last >= 0x80 {
             return ASK;
         }
-        if !b"ytndeYTNDE".contains(&(last as u8)) {
+        if !matches!(last as u8, b'y' | b't' | b'n' | b'd' | b'e' | b'Y' | b'T' | b'N' | b'D' | b'E') {
             return QUIET;
         }
         // the name's end lower-cased, without - _ . and white space
