@@ -143,11 +143,15 @@ impl Walk {
             )) as u32;
             let upto = if special == 0 { 16 } else { special.trailing_zeros() };
             let lanes = if upto == 16 { 0xffff } else { (1u32 << upto) - 1 };
-            dots += (u8x16_bitmask(i8x16_eq(v, splat(b'.'))) as u32 & lanes).count_ones();
-            if gated && !escaped {
-                digits += (u8x16_bitmask(u8x16_lt(u8x16_sub(v, splat(b'0')), splat(10))) as u32 & lanes).count_ones();
-                at |= u8x16_bitmask(i8x16_eq(v, splat(b'@'))) as u32 & lanes;
-                marks |= u8x16_bitmask(v128_or(i8x16_eq(v, splat(b':')), i8x16_eq(v, splat(b'=')))) as u32 & lanes;
+            // what the counts look at is below 'A' and not a space: most keys and words have none
+            let low = u8x16_bitmask(v128_andnot(u8x16_lt(v, splat(b'A')), i8x16_eq(v, splat(b' ')))) as u32 & lanes;
+            if low != 0 {
+                dots += (u8x16_bitmask(i8x16_eq(v, splat(b'.'))) as u32 & lanes).count_ones();
+                if gated && !escaped {
+                    digits += (u8x16_bitmask(u8x16_lt(u8x16_sub(v, splat(b'0')), splat(10))) as u32 & lanes).count_ones();
+                    at |= u8x16_bitmask(i8x16_eq(v, splat(b'@'))) as u32 & lanes;
+                    marks |= u8x16_bitmask(v128_or(i8x16_eq(v, splat(b':')), i8x16_eq(v, splat(b'=')))) as u32 & lanes;
+                }
             }
             j += upto as usize;
             if special == 0 {
