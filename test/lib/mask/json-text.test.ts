@@ -223,6 +223,39 @@ t.test('the walk in WebAssembly (walk_json) gives the JS walk\'s answer, byte fo
   t.ok(walked > 2000, `walked in the module: ${walked}; left to the JS walk: ${declined}`)
 })
 
+t.test('the module walk declines what it cannot hold — deep nesting, more events than its list — and the JS walk answers the same', async t => {
+  const wasm = wasmGate as WasmGate
+  const walk = wasm.walkJson
+  const answers: number[] = []
+  wasm.walkJson = (...args) => { const k = walk(...args); answers.push(k); return k }
+  try {
+    for (const name of ['every', 'typical', 'paths']) {
+      const m = compiled.get(name)!
+      const p = m as unknown as { paths: PathSet, scanner: Scanner, action: MaskAction, hasher: Hasher, detect: boolean, jsonText: JsonTextMasker }
+      const jsOnly = new JsonTextMasker(p.paths, p.scanner, p.action, p.hasher, p.detect, null)
+      const docs: string[] = []
+      // nested objects and arrays around a card number, a phone and a configured path, 1 to 60 deep
+      for (let depth = 1; depth <= 60; depth++) {
+        let v = '{"note":"call +44 20 7946 0958","customer":{"phone":"+1 415 555 1234"},"n":4111111111111111}'
+        for (let d = 0; d < depth; d++) v = d % 2 === 0 ? `{"k${d}":${v},"pad":"${'p'.repeat(40)}"}` : `[${v},"x"]`
+        docs.push(v.startsWith('{') ? v : `{"a":${v}}`)
+      }
+      // more events than the module lists (numbers a card could hide in), and just fewer
+      for (const n of [2000, 2047, 2048, 2049, 5000]) docs.push(`{"big":[${Array.from({ length: n }, (_, i) => 4111111111111111 + i * 10).join(',')}]}`)
+      for (const s of docs) {
+        const buf = Buffer.from(s)
+        const show = (x: Uint8Array | null | undefined): string => x == null ? String(x) : Buffer.from(x).toString('utf8')
+        const want = show(jsOnly.document(buf, 0, buf.length, p.paths.root))
+        const got = show(p.jsonText.document(buf, 0, buf.length, p.paths.root))
+        if (got !== want) { t.fail(`profile ${name}: ${s.slice(0, 200)}…: ${got.slice(0, 200)}, the JS walk ${want.slice(0, 200)}`); return }
+      }
+    }
+  } finally {
+    wasm.walkJson = walk
+  }
+  t.ok(answers.some(k => k >= 0) && answers.some(k => k < 0), `walked ${answers.filter(k => k >= 0).length}, declined ${answers.filter(k => k < 0).length}`)
+})
+
 t.test('text JSON.parse refuses gets no answer: every cut, random byte flips', async t => {
   const r = prng(SEED)
   const m = compiled.get('typical')!
