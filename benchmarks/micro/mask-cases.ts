@@ -19,7 +19,7 @@
  *
  * (mask.ts bundles this file and runs it as plain JavaScript; see there.)
  *
- * `--only` runs the cases whose protocol, result or profile contains the text (for profiling one
+ * `--only` runs the cases whose "protocol result profile" matches the regular expression (for profiling one
  * case with `node --cpu-prof`); the section is written only when every case ran.
  *
  * Each case: best of 10 short rounds (the machine is shared: the best run is the least disturbed, and
@@ -272,7 +272,8 @@ if (values.parts) {
 const rows: string[] = []
 const ONLY = values.only
 /** true when the case runs under `--only` */
-const selected = (protocol: string, what: string, profile: string): boolean => ONLY === undefined || `${protocol} ${what} ${profile}`.includes(ONLY)
+const onlyRe = ONLY === undefined ? undefined : new RegExp(ONLY)
+const selected = (protocol: string, what: string, profile: string): boolean => onlyRe === undefined || onlyRe.test(`${protocol} ${what} ${profile}`)
 function bench (protocol: string, what: string, profile: string, bytes: number, fn: () => void): void {
   if (selected(protocol, what, profile)) row(protocol, what, profile, measure(bytes, fn))
 }
