@@ -20,6 +20,14 @@ import type { Scanner } from './scanner.js'
  * give exactly that value: text that is not one JSON object, nesting near MAX_DEPTH, a key the
  * detectors would rename (renames may collide with other keys), a key or value to remove (`drop`),
  * `hash` or `partial` of a value that is not a string (they read the value as JavaScript prints it).
+ *
+ * Where the text is staged in the detectors' WebAssembly module (`stageBytes`, or a row or column
+ * staged around it), the module walks it (`walk_json`, native/gate/src/json.rs: the same walk, its
+ * strings found 16 bytes a step and gated in place, keys matched against a copy of the path tree)
+ * and lists the few places this walk must look at — configured values, keys to check, strings with
+ * a gate, numbers a card could hide in — which `replay` then handles with the same methods. A
+ * document the module declines (deep nesting, a key with escapes or dots on a configured path, too
+ * many places) is walked here whole.
  */
 
 const QUOTE = 34

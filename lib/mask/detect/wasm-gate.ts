@@ -15,7 +15,8 @@ import { GATE_WASM_BASE64 } from '../gate-wasm.js'
  * bytes, about 5x on a time or URL whose ':' the JS recheck would look at). A Milvus varchar column
  * is gated whole (`gateRows`: one copy and one call for all its rows, which the module walks
  * itself; 15 ns a row of up to 16 bytes, 6 ns with the contact gate), and JS visits only the rows
- * with something in them.
+ * with something in them. A staged JSON document is walked whole in the module (`walkJson`, see
+ * json-text.ts), which lists only the places the JS side must look at.
  */
 export interface WasmGate {
   /** `gateBytes` over buf[start, end) */

@@ -13,6 +13,8 @@
 //! tests that read the bytes before a position directly (key pairs, `eyJ`) skip those before the
 //! text. Nothing is written, so a staged document stays as it is. What carries from chunk to chunk
 //! besides the masks is the length of the current digit chain, run and spaced run.
+//!
+//! `json.rs` walks a staged JSON document whole (`walk_json`), gating its strings with these gates.
 #![no_std]
 
 use core::arch::wasm32::*;
