@@ -666,9 +666,27 @@ function pathTable (gate: WasmGate, paths: PathSet): Map<PathNode, number> | nul
   const offsets = nodes.map(() => 0)
   let words = 0
   for (let k = 0; k < nodes.length; k++) { offsets[k] = words * 4; words += 3 + 3 * (nodes[k].keyBytes?.length ?? 0) }
+  // profiles with the same paths share one table (a process that compiles profiles again and again
+  // keeps one copy of each set of paths, not one per compile)
+  const shape = JSON.stringify(nodes.map(n => [n.terminal, n.other === null ? -1 : index.get(n.other), (n.keyBytes ?? []).map(b => b.toString('latin1')), (n.keyNodes ?? []).map(c => index.get(c))]))
+  let kept = keptTables.get(gate)
+  if (kept === undefined) keptTables.set(gate, kept = new Map())
+  let at = kept.get(shape) ?? -1
+  if (at < 0) at = keepTable(gate, nodes, index, offsets, words)
+  if (at < 0) return null
+  kept.set(shape, at)
+  nodes.forEach((n, k) => table.set(n, at + offsets[k]))
+  return table
+}
+
+/** the tables `pathTable` kept, per module, by the shape of their paths: their addresses */
+const keptTables = new Map<WasmGate, Map<string, number>>()
+
+/** writes the table of `nodes` (`pathTable`) into the module's memory for good: its address, -1 when it could not */
+function keepTable (gate: WasmGate, nodes: PathNode[], index: Map<PathNode, number>, offsets: number[], words: number): number {
   const keyBytes = nodes.flatMap(n => n.keyBytes ?? [])
   const size = words * 4 + keyBytes.reduce((sum, b) => sum + b.length, 0)
-  const at = gate.keep(size, at => {
+  return gate.keep(size, at => {
     const bytes = new Uint8Array(size)
     const view = new DataView(bytes.buffer)
     let key = words * 4
@@ -689,9 +707,6 @@ function pathTable (gate: WasmGate, paths: PathSet): Map<PathNode, number> | nul
     })
     return bytes
   })
-  if (at < 0) return null
-  nodes.forEach((n, k) => table.set(n, at + offsets[k]))
-  return table
 }
 
 const UNKNOWN = -1

@@ -256,6 +256,26 @@ t.test('the module walk declines what it cannot hold — deep nesting, more even
   t.ok(answers.some(k => k >= 0) && answers.some(k => k < 0), `walked ${answers.filter(k => k >= 0).length}, declined ${answers.filter(k => k < 0).length}`)
 })
 
+t.test('profiles compiled again with the same paths share the path table kept in the module (one copy per set of paths)', async t => {
+  const wasm = wasmGate as WasmGate
+  const keep = wasm.keep
+  let kept = 0
+  wasm.keep = (size, write) => { kept++; return keep(size, write) }
+  try {
+    const fields = ['email', 'customer.phone', `meta.${Date.now()}.x`]
+    for (let i = 0; i < 50; i++) compileMasking({ p: { fields, detectors: ['email'], action: 'redact' } }, { hashKey: Buffer.alloc(32, 1) })
+    t.equal(kept, 1, 'one table for fifty compiles of the same paths')
+    compileMasking({ p: { fields: [...fields, 'other'], detectors: ['email'], action: 'redact' } }, { hashKey: Buffer.alloc(32, 1) })
+    t.equal(kept, 2, 'another set of paths: its own table')
+  } finally {
+    wasm.keep = keep
+  }
+  // and documents walked with a shared table get the answers of the JS walk
+  const m = compileMasking({ p: { fields: ['customer.phone'], detectors: ['email', 'phone'], action: 'redact' } }, { hashKey: Buffer.alloc(32, 1) }).get('p')!
+  const doc = Buffer.from(JSON.stringify({ customer: { phone: '+1 415 555 1234', tier: 'gold' }, note: 'mail ann.lee@example.com now', pad: 'x'.repeat(60) }))
+  t.same(JSON.parse(Buffer.from(m.maskJson(doc, 0, doc.length, '') as Uint8Array).toString()), { customer: { phone: '[redacted]', tier: 'gold' }, note: 'mail [redacted:email] now', pad: 'x'.repeat(60) })
+})
+
 t.test('text JSON.parse refuses gets no answer: every cut, random byte flips', async t => {
   const r = prng(SEED)
   const m = compiled.get('typical')!
