@@ -215,10 +215,8 @@ export class JsonTextMasker {
       const flags = ev[o + 6]
       switch (ev[o]) {
         case FIELD:
-          // a string without escapes redacted or nulled as `field` does, without reading it again
-          if ((flags & PLAIN_STRING) !== 0 && this.action === 'redact') {
-            if (!this.sameText(a, b, REDACTED_TEXT)) this.cuts.add(a, b, REDACTED_TEXT)
-          } else if ((flags & PLAIN_STRING) !== 0 && this.action === 'null') this.cuts.add(a, b, NULL_TEXT)
+          // a string without escapes is masked as `field` masks it, without reading it again
+          if ((flags & PLAIN_STRING) !== 0 && this.action !== 'drop') this.fieldText(a, b, false)
           else if (this.field(a, ev[o + 7]) !== b) throw GIVE_UP
           break
         case KEY:
@@ -379,26 +377,31 @@ export class JsonTextMasker {
     if (c === 110) return this.word(i, 'null') // null stays null
     if (c === QUOTE) {
       const e = this.string(i)
-      switch (this.action) {
-        case 'redact':
-          // already the redaction text: fieldValue leaves it as it is
-          if (!this.sameText(i, e, REDACTED_TEXT)) this.cuts.add(i, e, REDACTED_TEXT)
-          return e
-        case 'null':
-          this.cuts.add(i, e, NULL_TEXT)
-          return e
-        default: {
-          const s = this.text(i, e, this.escaped)
-          const out = this.action === 'hash' ? this.hasher.token(s) : partialText(s)
-          if (out !== s) this.cuts.add(i, e, Buffer.from(JSON.stringify(out)))
-          return e
-        }
-      }
+      this.fieldText(i, e, this.escaped)
+      return e
     }
     if (this.action === 'hash' || (this.action === 'partial' && c !== OPEN_OBJECT && c !== 116 && c !== 102)) throw GIVE_UP
     const e = this.skipValue(i, depth)
     this.cuts.add(i, e, this.action === 'null' ? NULL_TEXT : REDACTED_TEXT)
     return e
+  }
+
+  /** `field` of the string whose JSON text is at [i, e) (not under `drop`) */
+  private fieldText (i: number, e: number, escaped: boolean): void {
+    switch (this.action) {
+      case 'redact':
+        // already the redaction text: fieldValue leaves it as it is
+        if (!this.sameText(i, e, REDACTED_TEXT)) this.cuts.add(i, e, REDACTED_TEXT)
+        return
+      case 'null':
+        this.cuts.add(i, e, NULL_TEXT)
+        return
+      default: {
+        const s = this.text(i, e, escaped)
+        const out = this.action === 'hash' ? this.hasher.token(s) : partialText(s)
+        if (out !== s) this.cuts.add(i, e, Buffer.from(JSON.stringify(out)))
+      }
+    }
   }
 
   private sameText (a: number, b: number, text: Uint8Array): boolean {

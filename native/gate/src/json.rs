@@ -211,15 +211,9 @@ impl Walk {
 
     /// `MaskProfile.object` over the members of the object at i, under path node `node`
     fn object(&mut self, i: usize, node: u32, depth: u32) -> Step {
-        if depth > MAX_DEPTH {
-            return Err(());
-        }
         let detect = self.flags & DETECT != 0;
-        let mut i = self.space(i + 1);
-        if self.byte(i) == b'}' as i32 {
-            return Ok(i + 1);
-        }
-        loop {
+        let (mut i, mut more) = self.open(i, b'}', depth)?;
+        while more {
             if self.byte(i) != b'"' as i32 {
                 return Err(());
             }
@@ -258,15 +252,36 @@ impl Walk {
             } else {
                 i = self.member(i, child, ks, ke, kesc, asked || named, depth)?;
             }
-            i = self.space(i);
-            let c = self.byte(i);
-            if c == b',' as i32 {
-                i = self.space(i + 1);
-            } else if c == b'}' as i32 {
-                return Ok(i + 1);
-            } else {
-                return Err(());
-            }
+            (i, more) = self.next(i, b'}')?;
+        }
+        Ok(i)
+    }
+
+    /// past the `{` or `[` at i: the position of its first member or element and true, or past an
+    /// empty one and false
+    fn open(&self, i: usize, close: u8, depth: u32) -> Result<(usize, bool), ()> {
+        if depth > MAX_DEPTH {
+            return Err(());
+        }
+        let i = self.space(i + 1);
+        if self.byte(i) == close as i32 {
+            Ok((i + 1, false))
+        } else {
+            Ok((i, true))
+        }
+    }
+
+    /// past the white space after a member or element at i: the position after a comma and true
+    /// (another follows), or the position after `close` and false (`next` in json-text.ts)
+    fn next(&self, i: usize, close: u8) -> Result<(usize, bool), ()> {
+        let i = self.space(i);
+        let c = self.byte(i);
+        if c == b',' as i32 {
+            Ok((self.space(i + 1), true))
+        } else if c == close as i32 {
+            Ok((i + 1, false))
+        } else {
+            Err(())
         }
     }
 
@@ -295,15 +310,9 @@ impl Walk {
 
     /// `MaskProfile.array`: elements are scanned without a name
     fn array(&mut self, i: usize, node: u32, depth: u32) -> Step {
-        if depth > MAX_DEPTH {
-            return Err(());
-        }
         let detect = self.flags & DETECT != 0;
-        let mut i = self.space(i + 1);
-        if self.byte(i) == b']' as i32 {
-            return Ok(i + 1);
-        }
-        loop {
+        let (mut i, mut more) = self.open(i, b']', depth)?;
+        while more {
             let c = self.byte(i);
             if c == b'"' as i32 {
                 let e = self.string(i, detect)?;
@@ -318,16 +327,9 @@ impl Walk {
             } else {
                 i = self.scalar(i, true, depth)?;
             }
-            i = self.space(i);
-            let c = self.byte(i);
-            if c == b',' as i32 {
-                i = self.space(i + 1);
-            } else if c == b']' as i32 {
-                return Ok(i + 1);
-            } else {
-                return Err(());
-            }
+            (i, more) = self.next(i, b']')?;
         }
+        Ok(i)
     }
 
     /// the end of any value at i, its grammar checked, nothing gated or written
