@@ -75,11 +75,13 @@ export class MaskPlan {
   private readonly fixed: Array<Buffer | undefined>
 
   /**
-   * Masks one DataRow message (type byte and length included). Returns the same buffer when nothing
-   * changed, else a re-encoded DataRow.
+   * Masks one DataRow message (type byte and length included): false when nothing changed (the row
+   * goes on as it is), true when the masked row was written: `output` says where (the slab,
+   * `rowSlab`, for all but large rows). No Buffer is made for it: the relay hands the range on, and
+   * rows masked one after another lie back to back, so they go out and into the journal as one slice.
    */
-  apply (row: Buffer): Buffer {
-    if (!this.active) return row
+  mask (row: Buffer): boolean {
+    if (!this.active) return false
     const n = int16(row, 5)
     const edits = this.edits
     edits.clear() // a row before this one may have thrown half-way
@@ -93,8 +95,18 @@ export class MaskPlan {
     }
   }
 
-  /** `apply` of a row with `n` values, staged at `staged` (-1: not staged) */
-  private maskValues (row: Buffer, n: number, staged: number): Buffer {
+  /** where the last row `mask` changed was written */
+  get output (): RowBytes { return this.edits.written }
+
+  /** `mask` as a Buffer: the same buffer when nothing changed, else the masked row's own */
+  apply (row: Buffer): Buffer {
+    if (!this.mask(row)) return row
+    const w = this.edits.written
+    return w.buf.subarray(w.start, w.end)
+  }
+
+  /** `mask` of a row with `n` values, staged at `staged` (-1: not staged) */
+  private maskValues (row: Buffer, n: number, staged: number): boolean {
     const edits = this.edits
     const wire = this.masker.wire
     let pos = 7
@@ -132,7 +144,9 @@ export class MaskPlan {
       const after = this.maskDecoded(w, i, this.columns[i], raw)
       if (after !== raw) edits.replace(start, pos, after)
     }
-    return edits.count === 0 ? row : edits.write(row, pos)
+    if (edits.count === 0) return false
+    edits.write(row, pos)
+    return true
   }
 
   /** the values the row being masked changes; kept from row to row */
@@ -271,21 +285,25 @@ export class RowEdits {
     this.length[k] = length
   }
 
+  /** where `write` wrote the last row: buf[start, end) */
+  readonly written: RowBytes = { buf: NO_ROOM, start: 0, end: 0 }
+
   /**
-   * `row`, whose values end at `end`, with the edits: a new DataRow (the edits are cleared). The
-   * row is copied whole into the new one first, as far in as the edits ever run ahead of it, and
-   * each kept run is then moved back into place within that one buffer (a copy straight from the
-   * row would need a view of it per run, which cost more than the copy).
+   * `row`, whose values end at `end`, with the edits: a new DataRow, written into the slab
+   * (`rowSlab`; a row too large for it into a buffer of its own) where `written` says; the edits are
+   * cleared. The row is copied whole into the new one first, as far in as the edits ever run ahead
+   * of it, and each kept run is then moved back into place within that one buffer (a copy straight
+   * from the row would need a view of it per run, which cost more than the copy).
    */
-  write (row: Uint8Array, end: number): Buffer {
+  write (row: Uint8Array, end: number): void {
     const n = this.count
     const cuts = this.cuts
     const ahead = cuts.ahead(0, cuts.count)
     const size = end + cuts.growth(0, cuts.count)
     const room = ahead + end
-    // the rebuilt row goes into the slab (`Slab`): one Buffer made per row, the slice handed on
-    const out = room <= SLAB_ROW ? slab.room(room) : Buffer.allocUnsafe(room)
-    const at = out === slab.buf ? slab.at : 0
+    const own = room > SLAB_ROW
+    const out = own ? Buffer.allocUnsafe(room) : rowSlab.room(room)
+    const at = own ? 0 : rowSlab.at
     out.set(end === row.length ? row : new Uint8Array(row.buffer, row.byteOffset, end), at + ahead)
     // kept runs are moved a value at a time, each value's length header written anew
     const shift = at + ahead
@@ -301,43 +319,59 @@ export class RowEdits {
     moveBack(out, copied + shift, end + shift, to)
     putInt32(out, at + 1, size - 1)
     this.clear()
-    if (out === slab.buf) return slab.take(size)
-    return size === out.length ? out : out.subarray(0, size)
+    const w = this.written
+    w.buf = out
+    w.start = at
+    w.end = at + size
+    if (!own) rowSlab.at = at + size
   }
 }
 
-/** rows of up to this many bytes (with the room a rebuild needs) are rebuilt in the slab */
+/** bytes of a buffer: buf[start, end) */
+export interface RowBytes { buf: Buffer, start: number, end: number }
+
+/** rows of up to this many bytes (with the room a rebuild needs) are written into the slab */
 const SLAB_ROW = 2048
 
 /**
- * One buffer that rebuilt rows are written into one after another, each handed on as a slice of it:
- * a row then costs one Buffer object, where its own allocation (`allocUnsafe`, itself a slice of
- * Node's pool) and a slice to its final size cost two. A new slab is taken when a row's room does
- * not fit; an old one lives as long as a row written in it (as Node's own pool does), and is not large.
+ * One buffer that rows are written into one after another (masked rows, `RowEdits.write`; rows
+ * the journal keeps past their read, `copy`), handed on as ranges of it rather than a Buffer each:
+ * making a Buffer per row cost ≈10 % of a masked row (the object and the young-generation
+ * collections it brings). Rows written in turn lie back to back, so the relay sends them, and
+ * gives them to the journal, as one slice (burst.ts `Slices`). A slab's memory is never reused: a
+ * new one is taken when a row does not fit, and an old one lives as long as a slice of it (as
+ * Node's own pool does).
  */
-class Slab {
+export class RowSlab {
   /** a new slab (an ArrayBuffer of its own) costs about a microsecond: this one holds ~120 rows of 500 bytes */
   static readonly SIZE = 64 * 1024
-  buf = Buffer.allocUnsafeSlow(Slab.SIZE)
+  buf = Buffer.allocUnsafeSlow(RowSlab.SIZE)
   /** where the next row goes */
   at = 0
 
   /** the slab with `n` bytes free from `at` on (a new one when this one has not) */
   room (n: number): Buffer {
-    if (this.at + n > Slab.SIZE) { this.buf = Buffer.allocUnsafeSlow(Slab.SIZE); this.at = 0 }
+    if (this.at + n > RowSlab.SIZE) { this.buf = Buffer.allocUnsafeSlow(RowSlab.SIZE); this.at = 0 }
     return this.buf
   }
 
-  /** the row of `size` bytes written at `at`: its slice; the next row goes after it (8-aligned) */
-  take (size: number): Buffer {
-    // a Buffer over the slab's memory (46 ns) rather than `subarray` (69 ns)
-    const row = Buffer.from(this.buf.buffer, this.buf.byteOffset + this.at, size)
-    this.at = (this.at + size + 7) & ~7
-    return row
+  /** a copy of `row` (at most SLAB_ROW bytes) written at `at`: the slab's buf[start, at) after; returns start */
+  copy (row: Uint8Array): number {
+    const out = this.room(row.length)
+    const start = this.at
+    out.set(row, start)
+    this.at = start + row.length
+    return start
   }
 }
 
-const slab = new Slab()
+/** the slab of this process (one thread: rows are written one at a time) */
+export const rowSlab = new RowSlab()
+
+/** whether a row is small enough for `rowSlab.copy` */
+export const slabRow = (row: Uint8Array): boolean => row.length <= SLAB_ROW
+
+const NO_ROOM = Buffer.alloc(0)
 
 const NO_BYTES = new Uint8Array(0)
 
@@ -351,7 +385,7 @@ function cutShort (): VecgateError {
   return new VecgateError('VG_ERR_MALFORMED', 'DataRow shorter than its values say; not masked, not sent')
 }
 
-/** big-endian integers of the protocol (55.7), read and written in place without Buffer's checked methods (`apply` checks the ranges first) */
+/** big-endian integers of the protocol (55.7), read and written in place without Buffer's checked methods (`mask` checks the ranges first) */
 const int16 = (b: Uint8Array, at: number): number => ((b[at] << 24) | (b[at + 1] << 16)) >> 16
 const int32 = (b: Uint8Array, at: number): number => (b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]
 function putInt32 (b: Uint8Array, at: number, v: number): number {
@@ -454,10 +488,29 @@ function encodeBinary (oid: number, v: string | number | boolean): Buffer | null
 
 /**
  * The rows one call returned in one read burst: counted and journaled as a batch. Decoding for the
- * journal happens only when the journal serializes it (`toJSON`).
+ * journal happens only when the journal serializes it (`toJSON`). The rows come as runs: each
+ * Buffer holds one or more whole DataRow messages back to back (rows masked or copied one after
+ * another into the slab are one run, `RowSlab`).
  */
 export class RowsView implements ResultView {
-  constructor (readonly columns: Column[] | undefined, readonly rows: Buffer[]) {}
+  constructor (readonly columns: Column[] | undefined, private runs: Buffer[]) {}
+
+  private split: Buffer[] | undefined
+
+  /** each row as a Buffer of its own (made when asked for: the journal's serializing asks) */
+  get rows (): Buffer[] {
+    if (this.split !== undefined) return this.split
+    const rows: Buffer[] = []
+    for (const run of this.runs) {
+      for (let at = 0; at < run.length;) {
+        const end = at + 1 + run.readInt32BE(at + 1)
+        rows.push(at === 0 && end === run.length ? run : run.subarray(at, end))
+        at = end
+      }
+    }
+    this.split = rows
+    return rows
+  }
 
   ids (): RecordId[] {
     const i = this.columns?.findIndex(c => c.name === 'id') ?? -1
@@ -477,17 +530,22 @@ export class RowsView implements ResultView {
   counts (): { records: number, vectors: number } {
     let vcols = 0
     for (const c of this.columns ?? []) if (c.typeOid >= FIRST_USER_OID) vcols++
-    return { records: this.rows.length, vectors: vcols * this.rows.length }
+    let records = 0
+    if (this.split !== undefined) records = this.split.length
+    else for (const run of this.runs) for (let at = 0; at < run.length; at += 1 + run.readInt32BE(at + 1)) records++
+    return { records, vectors: vcols * records }
   }
 
   mask (masker: Masker): boolean {
     if (this.columns === undefined) return false
     const plan = new MaskPlan(this.columns, masker)
+    const rows = this.rows
     let changed = false
-    for (let i = 0; i < this.rows.length; i++) {
-      const r = plan.apply(this.rows[i])
-      if (r !== this.rows[i]) { this.rows[i] = r; changed = true }
+    for (let i = 0; i < rows.length; i++) {
+      const r = plan.apply(rows[i])
+      if (r !== rows[i]) { rows[i] = r; changed = true }
     }
+    if (changed) this.runs = rows
     return changed
   }
 
@@ -506,5 +564,5 @@ export class RowsView implements ResultView {
     })
   }
 
-  encode (): Buffer { return Buffer.concat(this.rows) }
+  encode (): Buffer { return this.runs.length === 1 ? this.runs[0] : Buffer.concat(this.runs) }
 }

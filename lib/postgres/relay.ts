@@ -4,7 +4,7 @@ import {
 } from '../../decoders/postgres/messages.js'
 import { B, F, codeName } from '../../decoders/postgres/protocol.js'
 import type { MessageReader } from '../../decoders/postgres/reader.js'
-import { MaskPlan, RowsView, encodeDataRow } from '../../decoders/postgres/result-view.js'
+import { MaskPlan, RowsView, encodeDataRow, rowSlab, slabRow } from '../../decoders/postgres/result-view.js'
 import { LastShape } from '../../decoders/postgres/sql-literals.js'
 import { serialize } from '../../decoders/postgres/writer.js'
 import type { Identity, Masker, Operation } from '../../decoders/types.js'
@@ -12,7 +12,7 @@ import type { BackendConfig } from '../config/types.js'
 import { VecgateError, asVecgateError, sqlStateOf } from '../errors.js'
 import type { Call, Session } from '../pipeline.js'
 import { keepsBind, measurable, pgBlastRadius } from './blast-radius.js'
-import { Burst } from './burst.js'
+import { Burst, Slices } from './burst.js'
 import { UNREADABLE, catalogOf, type PgCatalog } from './catalog.js'
 import type { Wire } from './wire.js'
 
@@ -58,8 +58,8 @@ class Unit {
   /** the result's columns (Query: from its RowDescription; Execute: from the portal) */
   columns: Column[] | undefined = undefined
   plan: MaskPlan | null | undefined = undefined
-  /** rows of this unit's call seen in the current burst, journaled at its end */
-  rows: Buffer[] | undefined = undefined
+  /** rows of this unit's call seen in the current burst, journaled at its end (runs of rows back to back: `RowsView`) */
+  rows: Slices | undefined = undefined
   /** Refusal: the ErrorResponse to send; poisoned = a failing Bind went upstream in its place */
   error: Buffer | undefined = undefined
   poisoned = false
@@ -788,8 +788,7 @@ export class PgRelay {
   private countStreamedRow (): void {
     const u = this.units[0] as Unit | undefined
     if (u === undefined || this.currentCall(u) === undefined) return
-    if (u.rows === undefined) { u.rows = []; this.rowUnits.push(u) }
-    u.rows.push(STREAMED_ROW)
+    this.rowsOf(u).add(STREAMED_ROW)
   }
 
   /**
@@ -911,8 +910,6 @@ export class PgRelay {
     const call = this.currentCall(u)
     if (call === undefined) { this.pass(); return }
     const r = this.back
-    const original = r.message()
-    let row = original
     if (call.masker !== undefined) {
       if (u.plan === undefined) {
         const cols = u.columns ?? (u.portal !== undefined ? columnsOf(u.portal) : undefined)
@@ -921,25 +918,39 @@ export class PgRelay {
       }
       if (u.plan === null) {
         // a masked call whose columns are unknown: nothing of the row may pass (fail closed)
-        row = encodeDataRow(new Array(row.readInt16BE(5)).fill(null))
-      } else {
-        row = u.plan.apply(row)
+        const row = encodeDataRow(new Array(r.buf.readInt16BE(r.start + 5)).fill(null))
+        this.toClient.add(row)
+        this.rowsOf(u).add(row)
+        return
       }
-      if (row !== original) this.toClient.add(row)
-      else this.pass()
-    } else {
-      this.pass()
+      if (u.plan.mask(r.message())) {
+        // the masked row, in the slab: rows masked in turn go out and into the journal as one slice
+        const w = u.plan.output
+        this.toClient.slice(w.buf, w.start, w.end)
+        this.rowsOf(u).slice(w.buf, w.start, w.end)
+        return
+      }
+    } else if (!this.wantsResults) {
       // nothing reads the rows of an unmasked call (no journal, no limits): they only pass
-      if (!this.wantsResults) return
-      if (u.columns === undefined && u.portal !== undefined) u.columns = columnsOf(u.portal)
+      this.pass()
+      return
+    } else if (u.columns === undefined && u.portal !== undefined) u.columns = columnsOf(u.portal)
+    this.pass()
+    const row = r.message()
+    // the journal keeps rows past this read: small ones are copied into the slab, big ones keep the read buffer
+    if (slabRow(row)) {
+      const start = rowSlab.copy(row)
+      this.rowsOf(u).slice(rowSlab.buf, start, rowSlab.at)
+      return
     }
-    if (u.rows === undefined) { u.rows = []; this.rowUnits.push(u) }
-    // the journal keeps rows past this read: copy small ones, keep the read buffer for big ones
-    if (row.buffer === r.buf.buffer) {
-      if (row.length <= 2048) row = Buffer.from(row)
-      else this.keptSlices = true
-    }
-    u.rows.push(row)
+    this.keptSlices = true
+    this.rowsOf(u).add(row)
+  }
+
+  /** the journal's rows of `u`'s call in this burst */
+  private rowsOf (u: Unit): Slices {
+    if (u.rows === undefined) { u.rows = new Slices(); this.rowUnits.push(u) }
+    return u.rows
   }
 
   /** the last mask plan: built from nothing but its columns and mask, so the next result of the same shape reuses it */
@@ -964,7 +975,8 @@ export class PgRelay {
 
   private flushRows (u: Unit, call: Call | undefined): void {
     if (u.rows === undefined) return
-    if (call !== undefined && u.rows.length > 0) call.response(new RowsView(u.columns, u.rows))
+    const runs = u.rows.take()
+    if (call !== undefined && runs.length > 0) call.response(new RowsView(u.columns, runs))
     u.rows = undefined
   }
 

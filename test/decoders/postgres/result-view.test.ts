@@ -1,6 +1,7 @@
 import t from 'tap'
 import { MaskPlan, RowEdits, RowsView, encodeDataRow } from '../../../decoders/postgres/result-view.js'
 import type { Column } from '../../../decoders/postgres/messages.js'
+import { Slices } from '../../../lib/postgres/burst.js'
 import { DROP, type Masker } from '../../../decoders/types.js'
 
 const col = (name: string, typeOid: number, format = 0): Column => ({ name, tableOid: 0, attnum: 0, typeOid, typeLen: -1, typeMod: -1, format })
@@ -75,7 +76,9 @@ function rewriteDataRow (row: Buffer, changed: Array<Buffer | null | undefined>)
     const c = changed[i]
     if (c !== undefined) edits.replace(start, pos, c)
   }
-  return edits.write(row, pos)
+  edits.write(row, pos)
+  const w = edits.written
+  return w.buf.subarray(w.start, w.end)
 }
 
 t.test('RowEdits gives the row encodeDataRow builds from the values with the changes in', async t => {
@@ -126,4 +129,46 @@ t.test('a row refused half-way leaves nothing of its values to the next row', as
   t.same(values(plan.apply(row(null, '42'))), [null, '0'], 'the next row gets its own values only')
   const plain = row(null, null)
   t.equal(plan.apply(plain), plain, 'a row nothing changes goes out as it came')
+})
+
+t.test('RowsView of runs: rows back to back in one buffer read as the same rows one per buffer', async t => {
+  const cols = [col('id', 20), col('name', 25), col('embedding', 16385)]
+  const rows = Array.from({ length: 7 }, (_, i) => row(String(i + 1), i % 3 === 0 ? null : `n${i}`, `[${i}]`))
+  const one = new RowsView(cols, rows.map(r => Buffer.from(r)))
+  for (const cut of [[7], [1, 6], [3, 3, 1], [1, 1, 1, 1, 1, 1, 1]]) {
+    const runs: Buffer[] = []
+    let k = 0
+    for (const n of cut) { runs.push(Buffer.concat(rows.slice(k, k + n))); k += n }
+    const v = new RowsView(cols, runs)
+    t.same(v.counts(), one.counts(), `counts, runs of ${cut.join('+')}`)
+    t.same(v.ids(), one.ids(), 'ids')
+    t.same(v.toJSON(), one.toJSON(), 'journal form')
+    t.same(v.encode(), one.encode(), 'bytes')
+    t.same(v.rows.map(r => [...r]), rows.map(r => [...r]), 'rows')
+    const m = new RowsView(cols, runs.map(r => Buffer.from(r)))
+    t.ok(m.mask(masker()), 'masked')
+    t.same(m.toJSON(), rows.map((_, i) => ({ id: String(i + 1), name: i % 3 === 0 ? null : `n${i}`, embedding: null })), 'masked per row')
+  }
+})
+
+t.test('rows masked one after another are written back to back in the slab: the relay sends them as one slice', async t => {
+  const cols = [col('id', 20), col('email', 25)]
+  const plan = new MaskPlan(cols, masker())
+  const out = new Slices()
+  const rows = Array.from({ length: 300 }, (_, i) => row(String(i), `user${i}@example.com`))
+  let slices = 0
+  let last: Buffer | undefined
+  for (const r of rows) {
+    t.ok(plan.mask(r), 'masked')
+    const w = plan.output
+    if (w.buf !== last || out.empty) slices++
+    last = w.buf
+    out.slice(w.buf, w.start, w.end)
+  }
+  const sent = out.take()
+  t.equal(sent.length, slices, 'one slice per slab the rows went into')
+  t.ok(sent.length <= 2, 'a few slices, not a buffer per row')
+  const runs = new RowsView(cols, sent)
+  t.same(runs.toJSON(), rows.map((_, i) => ({ id: String(i), email: 'user' + String(i) + '@***' })), 'every row masked, in order')
+  t.equal(plan.mask(row('1', null)), false, 'a row the mask leaves alone is not written')
 })
