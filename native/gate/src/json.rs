@@ -454,6 +454,14 @@ impl Walk {
         if !matches!(last as u8, b'y' | b't' | b'n' | b'd' | b'e' | b'Y' | b'T' | b'N' | b'D' | b'E') {
             return QUIET;
         }
+        // two letters at the end: every suffix ends in one of these pairs (most names that end in
+        // one of the letters above, such as name, phone, source, do not)
+        let prev = self.byte(b - 2) as u8 | 32;
+        if prev.is_ascii_lowercase()
+            && !matches!((prev, last as u8 | 32), (b'r', b'd') | (b'w', b'd') | (b's', b'e') | (b'e', b'y') | (b'e', b't') | (b'e', b'n'))
+        {
+            return QUIET;
+        }
         // the name's end lower-cased, without - _ . and white space
         let mut tail = [0u8; LONGEST_SUFFIX];
         let mut t = 0;

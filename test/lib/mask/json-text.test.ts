@@ -31,7 +31,9 @@ const PLAIN = ['guides', 'eu-west-1', 'Installing the gateway', 'v2.4.1', '2024-
 const KEYS = ['title', 'email', 'customer', 'phone', 'tags', 'meta', 'password', 'api_key', 'n', 'deep', 'note', 'customer.phone',
   'ann.lee@example.com', 'émail', '1', '__proto__', 'client_secret', 'a"b', '1.2.3.4', 'x@y.io', 'token', 'k=v123',
   // secret-sounding names as the module reads them (secretKind: case, - _ . and white space ignored, the end counts)
-  'dbPassword', 'OPENAI_API_KEY', 'api_key_', 'access-token ', 'my.Secret', 'pwd', 'é_token', 'tokén', 'private\tkey', 'xsecret']
+  'dbPassword', 'OPENAI_API_KEY', 'api_key_', 'access-token ', 'my.Secret', 'pwd', 'é_token', 'tokén', 'private\tkey', 'xsecret',
+  // the two letters every suffix ends in (rd wd se ey et en), in any case, and names that end in the last letter only
+  'passWD', 'apiKEY', 'clientSecrET', 'TokEn', 'PASSPHRASE', 'name', 'phone', 'source', 'monkey', 'oven', 'toke_n', 'pass-wd', 'secre t', 'ÉTOKEN']
 const NUMBERS = ['0', '-7', '12', '1.5', '-0.25', '1e3', '4.1e15', '4111111111111111', '4242424242424242', '1710753164000',
   '9007199254740993', '2E-3', '-0', '5555555555554444']
 
