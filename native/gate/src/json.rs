@@ -259,6 +259,7 @@ impl Walk {
 
     /// past the `{` or `[` at i: the position of its first member or element and true, or past an
     /// empty one and false
+    #[inline(always)]
     fn open(&self, i: usize, close: u8, depth: u32) -> Result<(usize, bool), ()> {
         if depth > MAX_DEPTH {
             return Err(());
@@ -273,6 +274,7 @@ impl Walk {
 
     /// past the white space after a member or element at i: the position after a comma and true
     /// (another follows), or the position after `close` and false (`next` in json-text.ts)
+    #[inline(always)]
     fn next(&self, i: usize, close: u8) -> Result<(usize, bool), ()> {
         let i = self.space(i);
         let c = self.byte(i);
@@ -288,6 +290,7 @@ impl Walk {
     /// a value at i under a key no configured path ends at; `named`: a string value goes to the JS
     /// side whatever its gate (its key's name is secret-sounding, or the JS side answers that)
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn member(&mut self, i: usize, child: u32, ks: usize, ke: usize, kesc: bool, named: bool, depth: u32) -> Step {
         let c = self.byte(i);
         let detect = self.flags & DETECT != 0;
