@@ -338,6 +338,7 @@ const body = [
   ...rows,
   '',
   'typical: fields `email`, `customer.phone` (and under the JSON field/column `meta`), detectors email, phone, credit_card, action redact. every detector: the same fields with `detectors: [all]`. Every point/row has an `email` to mask and a phone under `customer`; one in ten also carries an address, a phone number and a card number in its text.',
+  'gRPC results: the message viewed, masked and encoded. Postgres: every DataRow through one plan, as the relay does it; a masked row is written into the shared slab and handed on as a range of it, and the rows going out are collected as the relay\'s burst collects them (rows masked in turn are one slice).',
   'The end-to-end Search ratio with masking on is in the "Qdrant Search" section (row "vecgate policy+mask+journal").'
 ].join('\n')
 process.stdout.write('\n' + body + '\n')
