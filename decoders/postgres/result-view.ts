@@ -486,6 +486,30 @@ function encodeBinary (oid: number, v: string | number | boolean): Buffer | null
   }
 }
 
+/** the integer written in b[a, e) (an optional '-' and up to 15 digits, so it is exact), else NaN */
+function textInteger (b: Uint8Array, a: number, e: number): number {
+  const minus = a < e && b[a] === 0x2d
+  let i = minus ? a + 1 : a
+  if (i === e || e - i > 15) return NaN
+  let v = 0
+  for (; i < e; i++) {
+    const d = b[i] - 48
+    if (d < 0 || d > 9) return NaN
+    v = v * 10 + d
+  }
+  return minus ? -v : v
+}
+
+/**
+ * Where the DataRow that starts at `at` in a run of rows ends; -1 past the last (or at bytes that
+ * are not a whole DataRow: the relay hands on only whole messages, so none are expected)
+ */
+function rowEnd (run: Buffer, at: number): number {
+  if (at + 7 > run.length) return -1
+  const end = at + 1 + int32(run, at + 1)
+  return end >= at + 7 && end <= run.length ? end : -1
+}
+
 /**
  * The rows one call returned in one read burst: counted and journaled as a batch. Decoding for the
  * journal happens only when the journal serializes it (`toJSON`). The rows come as runs: each
@@ -502,27 +526,43 @@ export class RowsView implements ResultView {
     if (this.split !== undefined) return this.split
     const rows: Buffer[] = []
     for (const run of this.runs) {
-      for (let at = 0; at < run.length;) {
-        const end = at + 1 + run.readInt32BE(at + 1)
+      for (let at = 0, end = rowEnd(run, 0); end > 0; at = end, end = rowEnd(run, at)) {
         rows.push(at === 0 && end === run.length ? run : run.subarray(at, end))
-        at = end
       }
     }
     this.split = rows
     return rows
   }
 
+  /**
+   * The values of the `id` column, read in place row by row (no Buffer per row or value: this runs
+   * on every journaled read burst); a value cut short or not a number or text of its type is passed over.
+   */
   ids (): RecordId[] {
     const i = this.columns?.findIndex(c => c.name === 'id') ?? -1
     if (i < 0) return []
     const col = this.columns![i]
     const out: RecordId[] = []
-    for (const row of this.rows) {
-      const v = splitRow(row)[i]
-      if (v === null || v === undefined) continue
-      const x = col.format === 1 ? decodeBinary(col.typeOid, v) : v.toString('utf8')
-      if (typeof x === 'number') out.push(x)
-      else if (typeof x === 'string') out.push(NUMERIC.has(col.typeOid) && /^-?\d+$/.test(x) && Number.isSafeInteger(Number(x)) ? Number(x) : x)
+    for (const run of this.runs) {
+      for (let at = 0, end = rowEnd(run, 0); end > 0; at = end, end = rowEnd(run, at)) {
+        if (i >= int16(run, at + 5)) continue
+        let pos = at + 7
+        for (let k = 0; k < i && pos + 4 <= end; k++) pos += 4 + Math.max(int32(run, pos), 0)
+        if (pos + 4 > end) continue
+        const len = int32(run, pos)
+        pos += 4
+        if (len < 0 || pos + len > end) continue
+        if (col.format === 1) {
+          const x = BINARY_NUMBER.has(col.typeOid) ? binaryNumber(col.typeOid, run, pos, len) : decodeBinary(col.typeOid, run.subarray(pos, pos + len))
+          if (typeof x === 'string' || (typeof x === 'number' && x === x)) out.push(x)
+          continue
+        }
+        const numeric = NUMERIC.has(col.typeOid)
+        const v = numeric ? textInteger(run, pos, pos + len) : NaN
+        if (v === v) { out.push(v); continue }
+        const x = run.toString('utf8', pos, pos + len)
+        out.push(numeric && /^-?\d+$/.test(x) && Number.isSafeInteger(Number(x)) ? Number(x) : x)
+      }
     }
     return out
   }
@@ -532,7 +572,7 @@ export class RowsView implements ResultView {
     for (const c of this.columns ?? []) if (c.typeOid >= FIRST_USER_OID) vcols++
     let records = 0
     if (this.split !== undefined) records = this.split.length
-    else for (const run of this.runs) for (let at = 0; at < run.length; at += 1 + run.readInt32BE(at + 1)) records++
+    else for (const run of this.runs) for (let end = rowEnd(run, 0); end > 0; end = rowEnd(run, end)) records++
     return { records, vectors: vcols * records }
   }
 

@@ -172,3 +172,34 @@ t.test('rows masked one after another are written back to back in the slab: the 
   t.same(runs.toJSON(), rows.map((_, i) => ({ id: String(i), email: 'user' + String(i) + '@***' })), 'every row masked, in order')
   t.equal(plan.mask(row('1', null)), false, 'a row the mask leaves alone is not written')
 })
+
+t.test('RowsView ids: read in place in either format; a value cut short or of no number is passed over, bytes that are no whole row end the run', async t => {
+  const int4 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeInt32BE(n); return b }
+  const int8 = (n: bigint): Buffer => { const b = Buffer.alloc(8); b.writeBigInt64BE(n); return b }
+  const bin4 = [col('name', 25, 1), col('id', 23, 1)]
+  const rows4 = [row('a', int4(7)), row('b', null), row('c', Buffer.from([0, 1])), row('d', int4(-3))]
+  t.same(new RowsView(bin4, [Buffer.concat(rows4)]).ids(), [7, -3], 'int4: NULL and a 2-byte value passed over')
+  const bin8 = [col('id', 20, 1)]
+  t.same(new RowsView(bin8, [row(int8(9007199254740993n)), row(int8(-5n))]).ids(), [Number(9007199254740993n), -5], 'int8 as Number(readBigInt64BE) gives it')
+  t.same(new RowsView([col('id', 25, 1)], [row('doc-1'), row('doc-2')]).ids(), ['doc-1', 'doc-2'], 'binary text')
+  t.same(new RowsView([col('id', 2950, 1)], [row(Buffer.alloc(16))]).ids(), [], 'a binary type it cannot read')
+  const text = [col('x', 25), col('id', 20)]
+  const rows = [row('a', '1'), row('b', '9007199254740993'), row('c', 'x7'), row('d')]
+  t.same(new RowsView(text, [Buffer.concat(rows)]).ids(), [1, '9007199254740993', 'x7'], 'text: safe integers as numbers, others as text, a row without the column passed over')
+  const cut = Buffer.concat([row('a', '1'), row('b', '2').subarray(0, 9)])
+  const v = new RowsView(text, [cut])
+  t.same(v.ids(), [1], 'a run ending in part of a row: the whole rows')
+  t.same(v.counts().records, 1)
+  t.equal(v.rows.length, 1)
+  const bad = Buffer.from(row('a', '1')); bad.writeInt32BE(2, 1)
+  t.same(new RowsView(text, [bad]).counts().records, 0, 'a length shorter than a DataRow ends the run')
+})
+
+t.test('RowsView ids of a numeric text column: what Number gives for an integer it holds exactly, else the text', async t => {
+  const texts = ['0', '-0', '7', '007', '-42', '123456789012345', '999999999999999', '9007199254740991', '9007199254740993', '-9007199254740991',
+    '1.5', '1e3', '+1', '-', '', ' 1', '12a', '١٢']
+  const v = new RowsView([col('id', 20)], [Buffer.concat(texts.map(x => row(x)))])
+  const want = texts.map(x => /^-?\d+$/.test(x) && Number.isSafeInteger(Number(x)) ? Number(x) : x)
+  t.same(v.ids(), want)
+  t.ok(Object.is(v.ids()[1], -0), '-0 as Number gives it')
+})
