@@ -1,7 +1,8 @@
 import { VecgateError } from '../../lib/errors.js'
 import { Cuts, moveBack } from '../../lib/mask/bytes.js'
 import { unstageBytes } from '../../lib/mask/detectors.js'
-import { DROP, type Masker, type RecordId, type ResultView, type WireChecks } from '../types.js'
+import { DROP, type Masker, type RecordId, type ResultView, type TextOut, type WireChecks } from '../types.js'
+import { JsonOut } from '../json-out.js'
 import type { Column } from './messages.js'
 
 /**
@@ -604,5 +605,85 @@ export class RowsView implements ResultView {
     })
   }
 
+  /**
+   * The journal's text of these rows written from their bytes into its batch: the JSON of
+   * `toJSON()`, without an object and a string per value. False where `toJSON` makes something
+   * else than a row's values as strings under its column names in order — no columns known, a
+   * column whose values it decodes (binary numbers and the like), a name twice, `__proto__`, a name
+   * that is an array index (which objects put first) — or cannot read a row; the journal then takes `toJSON`.
+   */
+  journalText (_storeVectors: boolean, out: TextOut): boolean {
+    const keys = this.columns === undefined ? null : journalKeys(this.columns)
+    return keys !== null && new RowsText(out, keys).rows(this.runs)
+  }
+
   encode (): Buffer { return this.runs.length === 1 ? this.runs[0] : Buffer.concat(this.runs) }
+}
+
+/** per column list, `"name":` of each column as UTF-8 for `RowsText`, or null (see `journalText`) */
+const KEYS = new WeakMap<Column[], Buffer[] | null>()
+
+function journalKeys (cols: Column[]): Buffer[] | null {
+  let keys = KEYS.get(cols)
+  if (keys !== undefined) return keys
+  keys = []
+  const names = new Set<string>()
+  for (const c of cols) {
+    const index = /^(?:0|[1-9]\d*)$/.test(c.name) && Number(c.name) < 4294967295
+    if ((c.format !== 0 && !TEXTLIKE.has(c.typeOid)) || names.has(c.name) || c.name === '__proto__' || index) { keys = null; break }
+    names.add(c.name)
+    keys.push(Buffer.from(JSON.stringify(c.name) + ':'))
+  }
+  KEYS.set(cols, keys)
+  return keys
+}
+
+/** `RowsView.journalText`: each row an object of its values as strings (null for NULL) under the columns' names */
+class RowsText extends JsonOut {
+  constructor (sink: TextOut, private readonly keys: Buffer[]) {
+    super(sink)
+  }
+
+  rows (runs: Buffer[]): boolean {
+    const start = this.pos
+    this.ascii('[')
+    let rows = 0
+    for (const run of runs) {
+      for (let at = 0, end = rowEnd(run, 0); end > 0; at = end, end = rowEnd(run, at)) {
+        if (rows++ > 0) this.ascii(',')
+        if (!this.row(run, at, end)) return false
+      }
+    }
+    this.ascii(']')
+    this.done(start)
+    return true
+  }
+
+  /** the row run[at, end); false where `splitRow` would read past it (toJSON then throws) */
+  private row (run: Buffer, at: number, end: number): boolean {
+    const n = int16(run, at + 5)
+    if (n < 0) return false
+    const keys = this.keys
+    this.ascii('{')
+    let pos = at + 7
+    for (let k = 0; k < n; k++) {
+      if (pos + 4 > end) return false
+      const len = int32(run, pos)
+      pos += 4
+      if (len < 0) {
+        if (k < keys.length) { if (k > 0) this.ascii(','); this.bytes(keys[k]); this.ascii('null') }
+        continue
+      }
+      if (k < keys.length) {
+        // a value past the row's end: `splitRow` cuts it short, which this does not write
+        if (pos + len > end) return false
+        if (k > 0) this.ascii(',')
+        this.bytes(keys[k])
+        this.string(run, pos, pos + len)
+      }
+      pos += len
+    }
+    this.ascii('}')
+    return true
+  }
 }

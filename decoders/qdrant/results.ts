@@ -3,8 +3,8 @@ import { VecgateError } from '../../lib/errors.js'
 import { I32, I64, LEN, MessageBuilder, MessageEdits, VARINT, WireReader, roundFloats } from '../grpc/protowire.js'
 import { DROP, type Masker, type RecordId, type ResultView, type WireChecks } from '../types.js'
 import { idOf } from './methods.js'
-import { isUtf8 } from 'node:buffer'
 import type { TextOut } from '../types.js'
+import { JsonOut } from '../json-out.js'
 
 type Msg = Record<string, any>
 
@@ -1117,114 +1117,22 @@ const VECTOR_MIN = 8
  * payload keys a JavaScript object would reorder (array-index-like) or merge (repeated, `__proto__`),
  * and structs the replacer would take for a Buffer.
  */
-class JournalText {
-  /** the JSON being written, as UTF-8 (string bytes are copied from the message as they are): `sink.buf` from `sink.pos` on */
-  private out: Buffer
-  private pos: number
+class JournalText extends JsonOut {
   /** [start, end, hash] of the ASCII keys of the maps being written, innermost last */
   private readonly keys: number[] = []
   private points = 0
   /** whether the last value written is a number in JSON (for the vector rule) */
   private numeric = false
-  /** the message's bytes four at a time, from its first 4-aligned byte, `shift` bytes into it (for `plain`) */
-  private words: Int32Array<ArrayBufferLike> = NO_WORDS
-  private shift = 0
-  constructor (private readonly L: Layout, private readonly storeVectors: boolean, private readonly sink: TextOut) {
-    this.out = sink.buf
-    this.pos = sink.pos
+  constructor (private readonly L: Layout, private readonly storeVectors: boolean, sink: TextOut) {
+    super(sink)
   }
 
   message (buf: Buffer): boolean {
     const start = this.pos
-    this.shift = (4 - (buf.byteOffset & 3)) & 3
-    if (buf.length >= this.shift + 4) this.words = new Int32Array(buf.buffer, buf.byteOffset + this.shift, (buf.length - this.shift) >> 2)
     this.ascii('{"points":[')
     if (!this.container(buf, 0, buf.length, 0)) return false
     this.ascii(']}')
-    // bytes that are not UTF-8 are stored as the string they decode to, with U+FFFD for them, as they
-    // would be string by string (every string sits between ASCII quotes): one decode of the whole text
-    if (!isUtf8(this.out.subarray(start, this.pos))) {
-      const text = this.out.toString('utf8', start, this.pos)
-      this.pos = start
-      this.room(Buffer.byteLength(text))
-      this.pos += this.out.write(text, this.pos, 'utf8')
-    }
-    this.sink.pos = this.pos
-    return true
-  }
-
-  private room (n: number): void {
-    if (this.pos + n <= this.out.length) return
-    this.sink.pos = this.pos
-    this.sink.room(n)
-    this.out = this.sink.buf
-  }
-
-  /** ASCII text (punctuation, numbers) */
-  private ascii (text: string): void {
-    this.room(text.length)
-    const out = this.out
-    let p = this.pos
-    for (let i = 0; i < text.length; i++) out[p++] = text.charCodeAt(i)
-    this.pos = p
-  }
-
-  /** `buf[a, b)` as a JSON string, escaped as JSON.stringify escapes (quote, backslash, controls) */
-  private string (buf: Buffer, a: number, b: number): void {
-    if (b - a >= 16 && this.plain(buf, a, b)) {
-      // nothing to escape (most text): one copy
-      this.room(b - a + 2)
-      const out = this.out
-      out[this.pos] = 0x22
-      buf.copy(out, this.pos + 1, a, b)
-      this.pos += b - a + 1
-      out[this.pos++] = 0x22
-      return
-    }
-    this.room((b - a) * 6 + 2)
-    const out = this.out
-    let p = this.pos
-    out[p++] = 0x22
-    for (let i = a; i < b; i++) {
-      const c = buf[i]
-      if (c >= 0x20 && c !== 0x22 && c !== 0x5c) { out[p++] = c; continue }
-      out[p++] = 0x5c
-      switch (c) {
-        case 0x22: out[p++] = 0x22; break
-        case 0x5c: out[p++] = 0x5c; break
-        case 0x08: out[p++] = 0x62; break
-        case 0x09: out[p++] = 0x74; break
-        case 0x0a: out[p++] = 0x6e; break
-        case 0x0c: out[p++] = 0x66; break
-        case 0x0d: out[p++] = 0x72; break
-        default:
-          out[p++] = 0x75; out[p++] = 0x30; out[p++] = 0x30
-          out[p++] = HEX[c >> 4]; out[p++] = HEX[c & 15]
-      }
-    }
-    out[p++] = 0x22
-    this.pos = p
-  }
-
-  /**
-   * Whether `buf[a, b)` holds no byte JSON.stringify escapes (below 0x20, quote, backslash), read
-   * four bytes at a time where it can: a byte-by-byte loop is most of the cost of a result's text.
-   * Exact (a word flagged by mistake only costs the byte-by-byte path).
-   */
-  private plain (buf: Buffer, a: number, b: number): boolean {
-    const shift = this.shift
-    const w0 = Math.ceil((a - shift) / 4)
-    const w1 = Math.floor((b - shift) / 4)
-    if (w1 <= w0) return plainBytes(buf, a, b)
-    if (!plainBytes(buf, a, shift + w0 * 4) || !plainBytes(buf, shift + w1 * 4, b)) return false
-    const words = this.words
-    for (let w = w0; w < w1; w++) {
-      const x = words[w]
-      const q = x ^ 0x22222222
-      const s = x ^ 0x5c5c5c5c
-      // a byte below 0x20, a byte 0x22, a byte 0x5c (the bit-twiddling "has less than" and "has zero byte")
-      if ((((x - 0x20202020) & ~x) | ((q - 0x01010101) & ~q) | ((s - 0x01010101) & ~s)) & 0x80808080) return false
-    }
+    this.done(start)
     return true
   }
 
@@ -1537,16 +1445,6 @@ class JournalText {
   }
 }
 
-const HEX = Buffer.from('0123456789abcdef', 'latin1')
-const NO_WORDS = new Int32Array(0)
-
-function plainBytes (buf: Buffer, a: number, b: number): boolean {
-  for (let i = a; i < b; i++) {
-    const c = buf[i]
-    if (c < 0x20 || c === 0x22 || c === 0x5c) return false
-  }
-  return true
-}
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER)
 

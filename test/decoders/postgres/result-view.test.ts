@@ -203,3 +203,63 @@ t.test('RowsView ids of a numeric text column: what Number gives for an integer 
   t.same(v.ids(), want)
   t.ok(Object.is(v.ids()[1], -0), '-0 as Number gives it')
 })
+
+t.test('RowsView journalText: the bytes of JSON.stringify(toJSON()), or false where it cannot say them (random rows, names, bytes)', async t => {
+  let seed = 17
+  const r = (): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff }
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]
+  const NAMES = ['id', 'name', 'email', 'note', 'é', 'a"b', 'back\\slash', 'tab\there', 'x'.repeat(40), '__proto__', '0', '1', '01', '4294967295', '4294967294', 'constructor', 'ключ']
+  const TYPES = [[25, 0], [25, 1], [1043, 1], [23, 0], [3802, 0], [16385, 0], [23, 1], [3802, 1]] as const
+  const BYTES = [[], [0x61], [0x22], [0x5c], [0x0a], [0x00], [0x1f], [0x7f], [0xc3, 0xa9], [0xe2, 0x80, 0xa8], [0xf0, 0x9f, 0x98, 0x80], [0xe2], [0xc3], [0xff], [0xed, 0xa0, 0x80], [0xc0, 0x80], [0x20]]
+  const value = (): Buffer | null => {
+    if (r() < 0.15) return null
+    const parts: number[] = []
+    const n = Math.floor(r() * (r() < 0.2 ? 60 : 8))
+    for (let i = 0; i < n; i++) parts.push(...(r() < 0.6 ? [0x61 + Math.floor(r() * 26)] : pick(BYTES)))
+    return Buffer.from(parts)
+  }
+  const sink = (): { buf: Buffer, pos: number, room: (n: number) => void } => {
+    const s = { buf: Buffer.alloc(8), pos: 0, room: (n: number) => { const b = Buffer.alloc((s.pos + n) * 2); s.buf.copy(b, 0, 0, s.pos); s.buf = b } }
+    return s
+  }
+  let written = 0
+  let declined = 0
+  for (let k = 0; k < 1500; k++) {
+    const ncols = 1 + Math.floor(r() * 5)
+    const cols = Array.from({ length: ncols }, (_, i) => { const [oid, format] = pick(TYPES); return col(r() < 0.6 ? `c${i}` : pick(NAMES), oid, r() < 0.8 ? 0 : format) })
+    const rows = Array.from({ length: Math.floor(r() * 6) }, () => {
+      const n = ncols + (r() < 0.1 ? pick([-1, 1, 2]) : 0)
+      let b = encodeDataRow(Array.from({ length: Math.max(n, 0) }, value))
+      if (r() < 0.05) { b = Buffer.from(b); const at = 7 + Math.floor(r() * Math.max(b.length - 10, 1)); b[at] = Math.floor(r() * 256) } // a byte anywhere, a length too
+      return b
+    })
+    const runs: Buffer[] = []
+    for (let i = 0; i < rows.length;) { const n = 1 + Math.floor(r() * 3); runs.push(Buffer.concat(rows.slice(i, i + n))); i += n }
+    const v = new RowsView(cols, runs)
+    let want: Buffer | undefined
+    try { want = Buffer.from(JSON.stringify(new RowsView(cols, runs.map(x => Buffer.from(x))).toJSON())) } catch {}
+    const out = sink()
+    out.pos = 3 // after text already in the batch
+    if (v.journalText(false, out)) {
+      written++
+      if (want === undefined) { t.fail(`case ${k}: written where toJSON throws`); continue }
+      if (!out.buf.subarray(3, out.pos).equals(want)) t.fail(`case ${k}: ${out.buf.toString('utf8', 3, out.pos)} against ${want.toString()}`)
+    } else declined++
+  }
+  t.ok(written > 600, `most cases written from the bytes (${written} written, ${declined} left to toJSON)`)
+  t.ok(declined > 100, 'and the unusual ones left to toJSON')
+})
+
+t.test('RowsView journalText leaves to toJSON the columns an object would not keep as written', async t => {
+  const text = { buf: Buffer.alloc(256), pos: 0, room: () => {} }
+  const rows = [row('a', 'b')]
+  for (const [names, why] of [[['c0', '1'], 'an array index, which objects put first'], [['__proto__', 'x'], '__proto__'], [['x', 'x'], 'a name twice']] as const) {
+    const v = new RowsView(names.map(n => col(n, 25)), rows)
+    t.equal(v.journalText(false, text), false, why)
+    t.not(JSON.stringify(v.toJSON()), `[{${names.map((n, i) => `${JSON.stringify(n)}:"${'ab'[i]}"`).join(',')}}]`, `toJSON does not keep them as written: ${why}`)
+  }
+  t.equal(new RowsView([col('x', 23, 1), col('y', 25)], rows).journalText(false, text), false, 'a binary number: toJSON decodes it')
+  t.equal(new RowsView(undefined, rows).journalText(false, text), false, 'no columns: toJSON gives arrays')
+  t.equal(new RowsView([col('01', 25), col('4294967295', 25)], rows).journalText(false, text), true, 'names that are no array index are written')
+  t.equal(text.buf.toString('utf8', 0, text.pos), JSON.stringify(new RowsView([col('01', 25), col('4294967295', 25)], rows).toJSON()))
+})
