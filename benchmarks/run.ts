@@ -14,6 +14,7 @@ const benches = [
   ['PostgreSQL pgbench', 'pg/pgbench.ts'],
   ['Policy micro', 'micro/policy.ts'],
   ['Mask micro', 'micro/mask.ts'],
+  ['Journal per row micro', 'micro/journal-rows.ts'],
   ['Memory', 'memory/run.ts']
 ]
 let failed = 0
