@@ -51,6 +51,8 @@ export interface JournalWriterOptions {
   pruneEvery?: number
   /** longest an event nobody waits for stays queued before it goes to the worker, ms (default 10) */
   commitDelay?: number
+  /** bytes of serialized events kept before the queue counts as full (default QUEUE_BYTES) */
+  queueBytes?: number
 }
 
 interface Waiter { target: number, resolve: () => void, reject: (e: Error) => void }
@@ -59,6 +61,16 @@ interface Waiter { target: number, resolve: () => void, reject: (e: Error) => vo
 const BATCH = 1024
 /** arenas given back by the worker kept for the next batches */
 const SPARE = 2
+
+/**
+ * The most bytes of serialized events this thread keeps, queued or handed to the worker and not yet
+ * committed, beside `journal.queue`'s count of events: results are large events (a burst of rows, a
+ * message), and a client reading a large result faster than the worker commits it would otherwise
+ * fill this thread's memory up to the event count (a 1 GB PostgreSQL result with the journal on
+ * peaked at 655 MiB). Past it the queue is full, as past the count: `on_full: hold` waits for the
+ * worker, so the gateway reads no more than the journal keeps up with.
+ */
+export const QUEUE_BYTES = 64 * 1024 * 1024
 
 export class JournalWriter implements JournalSink {
   readonly path: string
@@ -88,6 +100,10 @@ export class JournalWriter implements JournalSink {
   private queued = 0
   /** items handed to the worker so far; the worker's settled count catches up with it */
   private posted = 0
+  /** per batch handed to the worker and not yet settled: the `posted` count it ends at and its bytes */
+  private readonly postedBytes: number[] = []
+  /** the sum of the bytes in `postedBytes` */
+  private inflightBytes = 0
   /** flush callers whose target is set when their batch is handed over */
   private unsent: Waiter[] = []
   /** flush callers waiting for the worker, in target order */
@@ -270,14 +286,26 @@ export class JournalWriter implements JournalSink {
     return this.posted - this.settled()
   }
 
+  /** bytes of serialized events queued or handed to the worker and not yet committed (see QUEUE_BYTES) */
+  private bytesHeld (): number {
+    const settled = this.settled()
+    const b = this.postedBytes
+    while (b.length > 0 && b[0] <= settled) {
+      this.inflightBytes -= b[1]
+      b.splice(0, 2)
+    }
+    return this.inflightBytes + this.arena.pos
+  }
+
   /**
    * Whether the queue has room for one more item, after holding for it (on_full: hold); with
-   * on_full: mark, or while the database fails, false at once when it is full.
+   * on_full: mark, or while the database fails, false at once when it is full: `journal.queue` items,
+   * or QUEUE_BYTES of them.
    */
   private room (): boolean {
-    if (this.queued + this.inflight() < this.opts.queue) return true
+    if (this.queued + this.inflight() < this.opts.queue && this.bytesHeld() < (this.opts.queueBytes ?? QUEUE_BYTES)) return true
     if (this.opts.onFull === 'hold') this.hold()
-    return this.queued + this.inflight() < this.opts.queue
+    return this.queued + this.inflight() < this.opts.queue && this.bytesHeld() < (this.opts.queueBytes ?? QUEUE_BYTES)
   }
 
   private queuedOne (): void {
@@ -295,7 +323,7 @@ export class JournalWriter implements JournalSink {
     for (;;) {
       if (this.dead !== undefined || Atomics.load(flags, FAILING) !== 0) return
       const generation = Atomics.load(flags, GENERATION)
-      if (this.inflight() < this.opts.queue) return
+      if (this.inflight() < this.opts.queue && this.bytesHeld() < (this.opts.queueBytes ?? QUEUE_BYTES)) return
       Atomics.wait(flags, GENERATION, generation, 1000)
     }
   }
@@ -356,7 +384,13 @@ export class JournalWriter implements JournalSink {
       this.posted += n
       this.batch = []
       this.queued = this.held.size
+      const size = this.arena.pos
       const bodies = this.takeArena()
+      if (bodies !== null) {
+        // the arena goes with the batch: its bytes count until the batch is committed
+        this.postedBytes.push(this.posted, size - this.arena.pos)
+        this.inflightBytes += size - this.arena.pos
+      }
       // every event queued so far is in this batch or an earlier one, but for results held since
       // `heldSince`: once committed, recovery after a kill knows nothing queued before then is missing
       this.post({ t: 'batch', b, bodies, n, flush, at: Math.min(now, heldSince) }, bodies)

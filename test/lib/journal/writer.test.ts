@@ -111,6 +111,38 @@ t.test('on_full mark: events beyond the queue are counted in a loss event, never
   t.same(r.verify(trusted()).problems, [])
 })
 
+t.test('the queue is full at its bytes too: large results over the budget are held for (on_full hold) or counted as lost (mark)', async t => {
+  const big = 'x'.repeat(100_000)
+  for (const onFull of ['hold', 'mark'] as const) {
+    const path = join(tempDir(t), `j-${onFull}.db`)
+    const w = writer(path, { onFull, queueBytes: 1_000_000, commitDelay: 60_000 })
+    w.start({ id: 's', backend: 'b', protocol: 'qdrant', client: 'c', tls: false, at: 1 })
+    // 30 results of 100 kB in one turn: serialized at its end, ~3 MB kept, over the budget of 1 MB
+    for (let i = 0; i < 30; i++) w.event({ session: 's', at: 2, kind: 'response', call: i, data: { result: { text: big }, final: true } })
+    await new Promise(resolve => setImmediate(resolve))
+    // the next turn's results find the queue full
+    for (let i = 30; i < 40; i++) w.event({ session: 's', at: 3, kind: 'response', call: i, data: { result: { text: big }, final: true } })
+    await w.flush()
+    w.end('s', 4, 'client closed')
+    await w.close()
+    const r = new JournalReader(path)
+    const events = r.events('s')
+    const loss = events.filter(e => e.kind === 'loss')
+    const responses = events.filter(e => e.kind === 'response').length
+    if (onFull === 'hold') {
+      t.equal(responses, 40, 'hold: every result recorded, after waiting for the worker')
+      t.equal(loss.length, 0)
+    } else {
+      t.equal(loss.length, 1, 'mark: a loss event')
+      const lost = (loss[0].body.data.lost as Record<string, number>).response
+      t.ok(lost > 0, `mark: results past the budget lost (${lost}), and said so`)
+      t.equal(responses + lost, 40, 'recorded + lost = given')
+    }
+    t.same(r.verify(trusted()).problems, [])
+    r.close()
+  }
+})
+
 t.test('an approval decided after its session ended goes to the gateway session, naming it', async t => {
   const path = join(tempDir(t), 'j.db')
   const w = writer(path)
