@@ -127,7 +127,7 @@ export async function postgresMemory (pg: PostgresPeer, opts: { rows: number, sl
     { name: 'masked, client reads at full speed', mask: true, journal: false, rows: opts.rows, mbps: 0 },
     { name: `masked, client reads at ~${opts.slowMbps} MB/s`, mask: true, journal: false, rows: opts.slowRows, mbps: opts.slowMbps },
     { name: 'pass-through (no mask), full speed', mask: false, journal: false, rows: opts.rows, mbps: 0 },
-    { name: 'masked, journal on (SQLite), full speed', mask: true, journal: true, rows: opts.slowRows, mbps: 0 }
+    { name: 'masked, journal on (SQLite), full speed', mask: true, journal: true, rows: opts.rows, mbps: 0 }
   ]
   for (const s of scenarios) {
     const gw = await gatewayFor(pg, s)
