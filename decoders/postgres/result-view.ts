@@ -356,8 +356,12 @@ export class RowSlab {
     return this.buf
   }
 
-  /** a copy of `row` (at most SLAB_ROW bytes) written at `at`: the slab's buf[start, at) after; returns start */
+  /**
+   * A copy of `row` written at `at`: its start (the copy is the slab's buf[start, at) after), or -1
+   * for a row over SLAB_ROW bytes, which is not copied
+   */
   copy (row: Uint8Array): number {
+    if (row.length > SLAB_ROW) return -1
     const out = this.room(row.length)
     const start = this.at
     out.set(row, start)
@@ -368,9 +372,6 @@ export class RowSlab {
 
 /** the slab of this process (one thread: rows are written one at a time) */
 export const rowSlab = new RowSlab()
-
-/** whether a row is small enough for `rowSlab.copy` */
-export const slabRow = (row: Uint8Array): boolean => row.length <= SLAB_ROW
 
 const NO_ROOM = Buffer.alloc(0)
 
@@ -572,8 +573,7 @@ export class RowsView implements ResultView {
     let vcols = 0
     for (const c of this.columns ?? []) if (c.typeOid >= FIRST_USER_OID) vcols++
     let records = 0
-    if (this.split !== undefined) records = this.split.length
-    else for (const run of this.runs) for (let end = rowEnd(run, 0); end > 0; end = rowEnd(run, end)) records++
+    for (const run of this.runs) for (let end = rowEnd(run, 0); end > 0; end = rowEnd(run, end)) records++
     return { records, vectors: vcols * records }
   }
 

@@ -303,9 +303,14 @@ export class JournalWriter implements JournalSink {
    * or QUEUE_BYTES of them.
    */
   private room (): boolean {
-    if (this.queued + this.inflight() < this.opts.queue && this.bytesHeld() < (this.opts.queueBytes ?? QUEUE_BYTES)) return true
+    if (!this.full(this.queued)) return true
     if (this.opts.onFull === 'hold') this.hold()
-    return this.queued + this.inflight() < this.opts.queue && this.bytesHeld() < (this.opts.queueBytes ?? QUEUE_BYTES)
+    return !this.full(this.queued)
+  }
+
+  /** whether the queue is full with `queued` items not yet handed over: `journal.queue` items, or QUEUE_BYTES */
+  private full (queued: number): boolean {
+    return queued + this.inflight() >= this.opts.queue || this.bytesHeld() >= (this.opts.queueBytes ?? QUEUE_BYTES)
   }
 
   private queuedOne (): void {
@@ -323,7 +328,7 @@ export class JournalWriter implements JournalSink {
     for (;;) {
       if (this.dead !== undefined || Atomics.load(flags, FAILING) !== 0) return
       const generation = Atomics.load(flags, GENERATION)
-      if (this.inflight() < this.opts.queue && this.bytesHeld() < (this.opts.queueBytes ?? QUEUE_BYTES)) return
+      if (!this.full(0)) return
       Atomics.wait(flags, GENERATION, generation, 1000)
     }
   }

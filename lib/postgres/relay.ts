@@ -4,7 +4,7 @@ import {
 } from '../../decoders/postgres/messages.js'
 import { B, F, codeName } from '../../decoders/postgres/protocol.js'
 import type { MessageReader } from '../../decoders/postgres/reader.js'
-import { MaskPlan, RowsView, encodeDataRow, rowSlab, slabRow } from '../../decoders/postgres/result-view.js'
+import { MaskPlan, RowsView, encodeDataRow, rowSlab } from '../../decoders/postgres/result-view.js'
 import { LastShape } from '../../decoders/postgres/sql-literals.js'
 import { serialize } from '../../decoders/postgres/writer.js'
 import type { Identity, Masker, Operation } from '../../decoders/types.js'
@@ -938,8 +938,8 @@ export class PgRelay {
     this.pass()
     const row = r.message()
     // the journal keeps rows past this read: small ones are copied into the slab, big ones keep the read buffer
-    if (slabRow(row)) {
-      const start = rowSlab.copy(row)
+    const start = rowSlab.copy(row)
+    if (start >= 0) {
       this.rowsOf(u).slice(rowSlab.buf, start, rowSlab.at)
       return
     }
