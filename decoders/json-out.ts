@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer'
+import { copyBytes } from '../lib/mask/bytes.js'
 import type { TextOut } from './types.js'
 
 /**
@@ -41,10 +42,7 @@ export class JsonOut {
   /** bytes as they are (text made before, such as a key and its colon) */
   protected bytes (b: Uint8Array): void {
     this.room(b.length)
-    const out = this.out
-    let p = this.pos
-    for (let i = 0; i < b.length; i++) out[p++] = b[i]
-    this.pos = p
+    this.pos = copyBytes(b, 0, b.length, this.out, this.pos)
   }
 
   /** `buf[a, b)` as a JSON string, escaped as JSON.stringify escapes (quote, backslash, controls) */

@@ -98,8 +98,9 @@ export function instantiateGate (bytes: Uint8Array<ArrayBuffer>): WasmGate | nul
   let mem = new Uint8Array(memory.buffer)
   /** where the next text goes: past the staged texts */
   let top = base
-  /** grows the memory to hold `size` bytes */
+  /** the view of `events()`, made again when the memory grows */
   let events: Int32Array | null = null
+  /** grows the memory to hold `size` bytes */
   const reserve = (size: number): void => {
     if (size > mem.length) {
       memory.grow(Math.ceil((size - mem.length) / PAGE))
